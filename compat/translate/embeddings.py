@@ -1,0 +1,78 @@
+"""/v1/embeddings ⇄ Ollama /api/embed."""
+
+import base64
+import struct
+from dataclasses import dataclass
+
+from ..errors import InvalidRequest
+from .common import get_int, get_string, require_object
+
+TOKEN_INPUT_MESSAGE = (
+    "Token-id input is not supported: Ollama embedding models use their own tokenizers and cannot "
+    "read OpenAI token ids. Send the text instead (with LangChain's OpenAIEmbeddings, set "
+    "check_embedding_ctx_length=False)."
+)
+ENCODING_FORMATS = ("float", "base64")
+
+
+@dataclass
+class EmbeddingsRequest:
+    model: str
+    inputs: list[str]
+    native: dict  # /api/embed body without `model`
+    encoding_format: str = "float"
+    client_user: str = ""
+
+
+def parse_embeddings_request(body) -> EmbeddingsRequest:
+    body = require_object(body)
+    model = get_string(body, "model", required=True, allow_empty=False)
+    inputs = _inputs(body.get("input"))
+    encoding_format = (get_string(body, "encoding_format") or "float").lower()
+    if encoding_format not in ENCODING_FORMATS:
+        raise InvalidRequest(
+            f"Invalid value for 'encoding_format': {body['encoding_format']!r}; supported values are 'float' and 'base64'.",
+            param="encoding_format",
+            code="invalid_value",
+        )
+    native = {"input": inputs, "truncate": True}
+    dimensions = get_int(body, "dimensions", minimum=1)
+    if dimensions is not None:
+        native["dimensions"] = dimensions
+    return EmbeddingsRequest(model, inputs, native, encoding_format, get_string(body, "user") or "")
+
+
+def _inputs(value) -> list[str]:
+    if value is None:
+        raise InvalidRequest("Missing required parameter: 'input'.", param="input", code="missing_required_parameter")
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value:
+        if all(isinstance(item, str) for item in value):
+            return list(value)
+        if all(isinstance(item, int) and not isinstance(item, bool) for item in value) or all(
+            isinstance(item, list) for item in value
+        ):
+            raise InvalidRequest(TOKEN_INPUT_MESSAGE, param="input", code="unsupported_parameter")
+    if value == []:
+        raise InvalidRequest("'input' must not be empty.", param="input", code="invalid_value")
+    raise InvalidRequest(
+        "Invalid type for 'input': expected a string or an array of strings.", param="input", code="invalid_type"
+    )
+
+
+def encode_base64(vector: list[float]) -> str:
+    """Little-endian float32 bytes, base64-encoded, as OpenAI's `encoding_format: base64`."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+def embeddings_body(native: dict, model: str, encoding_format: str) -> dict:
+    vectors = native.get("embeddings") or []
+    encode = encode_base64 if encoding_format == "base64" else list
+    tokens = int(native.get("prompt_eval_count") or 0)
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "embedding": encode(vector), "index": i} for i, vector in enumerate(vectors)],
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

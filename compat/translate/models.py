@@ -1,0 +1,34 @@
+"""Ollama model listings → OpenAI `model` objects."""
+
+from .common import unix_time
+
+
+def owner_of(name: str) -> str:
+    """The namespace of a model name: `someuser/custom:7b` → someuser, `hf.co/org/repo` → org."""
+    path = name.split(":", 1)[0] if "/" not in name.split(":", 1)[-1] else name
+    parts = path.split("/")
+    if len(parts) >= 3:
+        return parts[-2]
+    if len(parts) == 2:
+        return parts[0]
+    return "library"
+
+
+def canonical(name: str) -> str:
+    """`llama3` and `llama3:latest` name the same model."""
+    return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
+
+
+def model_object(model_id: str, created: int, owned_by: str) -> dict:
+    return {"id": model_id, "object": "model", "created": created, "owned_by": owned_by}
+
+
+def models_from_tags(tags: dict, default_created: int) -> list[dict]:
+    entries = []
+    for model in tags.get("models") or ():
+        model_id = model.get("model") or model.get("name")
+        if model_id:
+            entries.append(
+                model_object(model_id, unix_time(model.get("modified_at"), default_created), owner_of(model_id))
+            )
+    return entries

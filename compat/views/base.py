@@ -1,0 +1,103 @@
+"""The async DRF base view of every /v1 route: API-key auth, OpenAI errors, one usage record."""
+
+import asyncio
+import logging
+
+import orjson
+from django.http import HttpResponse
+from rest_framework.views import APIView
+
+from ollamaweb.catalog.aliases import alias_table
+from ollamaweb.usage.records import UsageRecord
+from ollamaweb.usage.writer import log_writer
+
+from ..auth import authenticate
+from ..errors import InvalidRequest, MethodNotAllowed, NotFound, OpenAIError, PermissionDenied
+from ..translate.models import canonical
+
+logger = logging.getLogger(__name__)
+
+INVALID_JSON = (
+    "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload; "
+    "make sure it is valid JSON."
+)
+
+
+def json_response(payload, status=200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(payload), status=status, content_type="application/json")
+
+
+class OpenAIView(APIView):
+    """Async DRF view: subclasses implement `async def post/get` and may raise OpenAIError.
+
+    DRF's sync authentication/permission/throttle machinery is bypassed on purpose: API keys are
+    checked against an in-process cache (no thread hop, no database round trip on the hot path).
+    """
+
+    endpoint = ""
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = ()
+
+    async def dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs, self.headers = args, kwargs, {}
+        self.request = request = self.initialize_request(request, *args, **kwargs)
+        self.record = UsageRecord(endpoint=self.endpoint or request.path[:64], method=request.method)
+        self.stream_owns_record = False
+        try:
+            response = await self._handle(request, *args, **kwargs)
+        except asyncio.CancelledError:
+            self.settle(499, "client disconnected")
+            raise
+        if not self.stream_owns_record:
+            self.settle(response.status_code, getattr(response, "error_message", ""))
+        return response
+
+    async def _handle(self, request, *args, **kwargs):
+        try:
+            handler = getattr(self, request.method.lower(), None)
+            if handler is None or request.method.lower() not in self.http_method_names:
+                raise MethodNotAllowed(f"Method {request.method} is not allowed for {request.path}.", code=None)
+            self.identity = await authenticate(request)
+            self.record.user_id = self.identity.user_id
+            self.record.key_id = self.identity.key_id
+            self.record.key_prefix = self.identity.prefix
+            return await handler(request, *args, **kwargs)
+        except OpenAIError as exc:
+            response = exc.response()
+            response.error_message = exc.message
+            return response
+        except Exception:
+            logger.exception("unexpected error serving %s %s", request.method, request.path)
+            response = OpenAIError(
+                "The server had an error while processing your request.", status=500, type="server_error"
+            ).response()
+            response.error_message = "internal error (see server log)"
+            return response
+
+    def settle(self, status: int, error: str = ""):
+        """Close this request's usage record (once) and hand it to the log writer."""
+        if self.record.finish(status, error):
+            log_writer.submit(self.record)
+
+    def json_body(self) -> dict:
+        try:
+            return orjson.loads(self.request.body)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest(INVALID_JSON, code="invalid_json") from None
+
+    def check_model_allowed(self, requested: str):
+        allowed = self.identity.allowed_models
+        if allowed and canonical(requested) not in {canonical(name) for name in allowed}:
+            raise PermissionDenied(f"This API key is not allowed to use the model '{requested}'.")
+
+    async def resolve_model(self, requested: str) -> str:
+        """The backend model for a requested name, after the key's allow-list check."""
+        self.record.requested_model = requested
+        self.check_model_allowed(requested)
+        target = await alias_table.resolve(requested)
+        self.record.resolved_model = target
+        return target
+
+    def model_not_found(self, requested: str) -> NotFound:
+        return NotFound(f"The model '{requested}' does not exist or is not available.", param="model")

@@ -1,0 +1,51 @@
+import time
+from functools import partial
+
+from django.conf import settings
+
+from ..errors import NotFound
+from ..images import inline_remote_images
+from ..ollama import backend_for
+from ..streams import gather_or_cancel
+from ..translate.chat import ChatStream, chat_choice, chat_chunk, chat_completion, parse_chat_request
+from ..translate.common import estimate_tokens, new_id, usage_body, usage_of
+from .base import OpenAIView, json_response
+from .relay import RelayMixin
+
+
+class ChatCompletionsView(RelayMixin, OpenAIView):
+    """POST /v1/chat/completions over Ollama's /api/chat; `n` choices are n concurrent calls."""
+
+    endpoint = "chat.completions"
+    http_method_names = ["post"]
+
+    async def post(self, request):
+        chat = parse_chat_request(self.json_body(), settings.MAX_CHOICES)
+        self.record.stream = chat.stream
+        self.record.client_user = chat.client_user
+        model = await self.resolve_model(chat.model)
+        native = {"model": model, **chat.native}
+        if chat.remote_images:
+            await inline_remote_images(native["messages"])
+        backend = backend_for(model)
+        completion_id, created = new_id("chatcmpl-"), int(time.time())
+        try:
+            if chat.stream:
+                prompt_length = sum(len(message.get("content") or "") for message in native["messages"])
+                return await self.relay(
+                    backend,
+                    "/api/chat",
+                    [native] * chat.n,
+                    [ChatStream(i, chat.logprobs) for i in range(chat.n)],
+                    partial(chat_chunk, completion_id, created, chat.model),
+                    chat.include_usage,
+                    estimate_tokens(prompt_length),
+                )
+            results = await gather_or_cancel(backend.request("POST", "/api/chat", native) for _ in range(chat.n))
+        except NotFound:
+            raise self.model_not_found(chat.model) from None
+        for result in results:
+            self.record.add_usage(*usage_of(result))
+        choices = [chat_choice(result, i, chat.logprobs) for i, result in enumerate(results)]
+        usage = usage_body(self.record.prompt_tokens, self.record.completion_tokens)
+        return json_response(chat_completion(completion_id, created, chat.model, choices, usage))

@@ -1,0 +1,55 @@
+import time
+from functools import partial
+
+from django.conf import settings
+
+from ..errors import NotFound
+from ..ollama import backend_for
+from ..streams import gather_or_cancel
+from ..translate.common import estimate_tokens, new_id, usage_body, usage_of
+from ..translate.completions import CompletionStream, completion_body, completion_choice, parse_completion_request
+from .base import OpenAIView, json_response
+from .relay import RelayMixin
+
+
+class CompletionsView(RelayMixin, OpenAIView):
+    """POST /v1/completions over Ollama's /api/generate; each prompt × n is one backend call."""
+
+    endpoint = "completions"
+    http_method_names = ["post"]
+
+    async def post(self, request):
+        completion = parse_completion_request(self.json_body(), settings.MAX_CHOICES)
+        self.record.stream = completion.stream
+        self.record.client_user = completion.client_user
+        model = await self.resolve_model(completion.model)
+        calls = [
+            (completion.choice_index(p, j), prompt, {"model": model, "prompt": prompt, **completion.native})
+            for p, prompt in enumerate(completion.prompts)
+            for j in range(completion.n)
+        ]
+        backend = backend_for(model)
+        completion_id, created = new_id("cmpl-"), int(time.time())
+        try:
+            if completion.stream:
+                return await self.relay(
+                    backend,
+                    "/api/generate",
+                    [payload for _, _, payload in calls],
+                    [CompletionStream(index, completion, prompt) for index, prompt, _ in calls],
+                    partial(completion_body, completion_id, created, completion.model),
+                    completion.include_usage,
+                    estimate_tokens(sum(len(prompt) for prompt in completion.prompts)),
+                )
+            results = await gather_or_cancel(
+                backend.request("POST", "/api/generate", payload) for _, _, payload in calls
+            )
+        except NotFound:
+            raise self.model_not_found(completion.model) from None
+        for result in results:
+            self.record.add_usage(*usage_of(result))
+        choices = [
+            completion_choice(result, index, completion, prompt) for (index, prompt, _), result in zip(calls, results)
+        ]
+        usage = usage_body(self.record.prompt_tokens, self.record.completion_tokens)
+        return json_response(completion_body(completion_id, created, completion.model, choices, usage))

@@ -1,0 +1,47 @@
+"""The ASGI application: `ollamaweb.asgi:application`.
+
+/v1 requests go to a Django handler with no middleware (API keys are checked in the views);
+everything else to the portal's handler with the full middleware stack. Channels routes
+WebSockets; LifespanApp flushes request logs on shutdown.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ollamaweb.settings")
+
+from django.core.asgi import get_asgi_application
+
+portal_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+
+from ollamaweb.lifespan import LifespanApp  # noqa: E402
+
+API_PREFIX = "/v1"
+
+
+class APIHandler(ASGIHandler):
+    """Django's ASGI handler with settings.API_MIDDLEWARE instead of settings.MIDDLEWARE."""
+
+    def load_middleware(self, is_async=False):
+        portal_middleware = settings.MIDDLEWARE
+        settings.MIDDLEWARE = settings.API_MIDDLEWARE
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = portal_middleware
+
+
+api_app = APIHandler()
+
+
+async def http_app(scope, receive, send):
+    path = scope["path"]
+    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        return await api_app(scope, receive, send)
+    return await portal_app(scope, receive, send)
+
+
+application = LifespanApp(ProtocolTypeRouter({"http": http_app}))

@@ -1,0 +1,9 @@
+from django.contrib import admin
+
+from .models import ModelAlias
+
+
+@admin.register(ModelAlias)
+class ModelAliasAdmin(admin.ModelAdmin):
+    list_display = ("name", "target", "description", "updated_at")
+    search_fields = ("name", "target", "description")

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    name = "ollamaweb.catalog"
+    label = "catalog"
+    verbose_name = "Models and aliases"
+
+    def ready(self):
+        from . import signals  # noqa: F401

@@ -1,0 +1,51 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from .models import ApiKey
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are listed by prefix only; a new key's secret is shown once, in a message, on creation."""
+
+    list_display = ("prefix", "name", "user", "status_badge", "created_at", "last_used_at", "expires_at")
+    list_filter = ("revoked", "created_at", "expires_at")
+    search_fields = ("prefix", "name", "user__username", "user__email")
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    fields = (
+        "user",
+        "name",
+        "expires_at",
+        "allowed_models",
+        "revoked",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    autocomplete_fields = ("user",)
+    actions = ["revoke_keys"]
+
+    @admin.display(description="status")
+    def status_badge(self, key):
+        colour = {"active": "#2e7d32", "revoked": "#c62828", "expired": "#8d6e63"}[key.status]
+        return format_html('<strong style="color:{}">{}</strong>', colour, key.status)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            if obj.revoked and not obj.revoked_at:
+                obj.revoke()
+            super().save_model(request, obj, form, change)
+            return
+        key, secret = ApiKey.issue(obj.user, obj.name, obj.expires_at, obj.allowed_models)
+        obj.pk, obj.prefix = key.pk, key.prefix
+        obj._state.adding = False
+        messages.warning(request, f"New API key (shown only once, copy it now): {secret}")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request, queryset):
+        count = 0
+        for key in queryset.filter(revoked=False):
+            key.revoke()
+            count += 1
+        self.message_user(request, f"Revoked {count} key(s).")

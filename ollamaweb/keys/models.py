@@ -1,0 +1,70 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from . import tokens
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self):
+        now = timezone.now()
+        return self.filter(revoked=False).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
+class ApiKey(models.Model):
+    """An API key of a user. The secret itself is never stored: see tokens.py."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=tokens.PREFIX_LENGTH, unique=True, editable=False)
+    hashed_key = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    allowed_models = models.JSONField(
+        default=list, blank=True, help_text="Model or alias names this key may use; empty means all."
+    )
+    revoked = models.BooleanField(default=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @classmethod
+    def issue(cls, user, name="", expires_at=None, allowed_models=()):
+        """Create a key and return (key, secret); the secret is shown once and never again."""
+        while True:
+            secret = tokens.new_secret()
+            prefix = tokens.prefix_of(secret)
+            if not cls.objects.filter(prefix=prefix).exists():
+                break
+        key = cls.objects.create(
+            user=user,
+            name=name,
+            prefix=prefix,
+            hashed_key=tokens.hash_secret(secret),
+            expires_at=expires_at,
+            allowed_models=list(allowed_models),
+        )
+        return key, secret
+
+    def revoke(self):
+        self.revoked = True
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked", "revoked_at"])
+
+    @property
+    def is_expired(self):
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def status(self):
+        if self.revoked:
+            return "revoked"
+        return "expired" if self.is_expired else "active"

@@ -1,0 +1,36 @@
+"""ASGI lifespan for ollamaweb: neither Django's ASGIHandler nor Channels' router implements it.
+
+Startup opens nothing eagerly (the log writer and the HTTP pool start on first use, so servers
+without lifespan support, like daphne, still work); shutdown writes pending request logs and
+closes the Ollama connection pool.
+"""
+
+import logging
+
+from compat.ollama import close_http_client
+from ollamaweb.usage.writer import log_writer
+
+logger = logging.getLogger(__name__)
+
+
+class LifespanApp:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await log_writer.stop()
+                    await close_http_client()
+                except Exception as exc:
+                    logger.exception("shutdown failed")
+                    await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,45 @@
+from django.conf import settings
+from django.db import models
+
+
+class RequestLog(models.Model):
+    """One row per request to /v1, whatever its outcome (written in batches by writer.py)."""
+
+    class UsageSource(models.TextChoices):
+        MEASURED = "measured", "reported by the backend"
+        COUNTED = "counted", "counted from delivered chunks"
+        NONE = "none", "no generation"
+
+    created_at = models.DateTimeField(db_index=True, help_text="When the request arrived.")
+    finished_at = models.DateTimeField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL)
+    key_prefix = models.CharField(max_length=12, blank=True)
+    endpoint = models.CharField(max_length=64)
+    method = models.CharField(max_length=8, default="POST")
+    requested_model = models.CharField(max_length=200, blank=True)
+    resolved_model = models.CharField(max_length=200, blank=True)
+    status = models.PositiveSmallIntegerField()
+    error = models.TextField(blank=True)
+    stream = models.BooleanField(default=False)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    usage_source = models.CharField(max_length=8, choices=UsageSource.choices, default=UsageSource.NONE)
+    ttft_ms = models.FloatField(null=True, blank=True, help_text="Time to first token, milliseconds.")
+    latency_ms = models.FloatField(help_text="Total time until the last byte, milliseconds.")
+    client_user = models.CharField(max_length=256, blank=True, help_text="The request's `user` field.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["requested_model", "created_at"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.endpoint} {self.requested_model} {self.status}"
+
+    @property
+    def total_tokens(self):
+        return self.prompt_tokens + self.completion_tokens

@@ -1,0 +1,90 @@
+"""Writes finished UsageRecords to the database in batches, off the response's critical path.
+
+Requests hand their record to `log_writer.submit()` (synchronous, never blocks, safe inside a
+cancelled stream's `finally`); one task per process writes a batch every LOG_FLUSH_INTERVAL
+seconds or LOG_BATCH_SIZE rows, and `stop()` (ASGI lifespan shutdown) writes what is left.
+"""
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+from ollamaweb.keys.models import ApiKey
+
+from .models import RequestLog
+from .records import UsageRecord
+
+logger = logging.getLogger(__name__)
+
+
+def write_batch(records: list[UsageRecord]):
+    """Insert the rows and stamp `last_used_at` on the keys they used, in one transaction."""
+    try:
+        with transaction.atomic():
+            rows = RequestLog.objects.bulk_create([record.to_row() for record in records])
+            last_used = {}
+            for row in rows:
+                if row.api_key_id is not None:
+                    last_used[row.api_key_id] = max(row.finished_at, last_used.get(row.api_key_id, row.finished_at))
+            for key_id, when in last_used.items():
+                ApiKey.objects.filter(pk=key_id).update(last_used_at=when)
+    finally:
+        close_old_connections()
+
+
+class LogWriter:
+    def __init__(self):
+        self._pending: list[UsageRecord] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+
+    def submit(self, record: UsageRecord):
+        self._pending.append(record)
+        self._ensure_running()
+        if len(self._pending) >= settings.LOG_BATCH_SIZE:
+            self._wake.set()
+
+    def _ensure_running(self):
+        if self._task is None or self._task.done() or self._task.get_loop() is not asyncio.get_running_loop():
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="ollamaweb-log-writer")
+
+    async def _run(self):
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), settings.LOG_FLUSH_INTERVAL)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self):
+        while self._pending:
+            batch, self._pending = self._pending[: settings.LOG_BATCH_SIZE], self._pending[settings.LOG_BATCH_SIZE :]
+            try:
+                await sync_to_async(write_batch)(batch)
+            except Exception:
+                logger.exception("could not write %d request-log rows; will retry", len(batch))
+                self._pending[:0] = batch
+                return
+
+    async def stop(self):
+        """Write everything pending and stop the background task (ASGI lifespan shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+
+log_writer = LogWriter()

@@ -1,0 +1,88 @@
+import time
+
+import openai
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from ollamaweb.catalog.aliases import alias_table
+from ollamaweb.keys.cache import key_cache
+from ollamaweb.keys.models import ApiKey
+from ollamaweb.usage.models import RequestLog
+from ollamaweb.usage.writer import log_writer
+from tests.fake_ollama import FakeOllama, Reply
+from tests.gateway_server import GatewayServer
+
+
+@pytest.fixture(scope="session")
+def fake_ollama_server():
+    with FakeOllama() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_ollama(fake_ollama_server):
+    """The fake Ollama, reset, with llama3 (chat, tools, vision) and all-minilm (embeddings)."""
+    fake = fake_ollama_server
+    for name in list(fake.models):
+        fake.remove_model(name)
+    fake.clear()
+    fake.reply = Reply()
+    fake.responder = None
+    fake.busy = False
+    fake.add_model("llama3", capabilities=["completion", "tools", "vision"])
+    fake.add_model("all-minilm", family="bert", capabilities=["embedding"], embedding_length=384)
+    return fake
+
+
+@pytest.fixture(scope="session")
+def gateway_server(fake_ollama_server, django_db_setup, django_db_blocker):
+    settings.OLLAMA_HOST = fake_ollama_server.url
+    server = GatewayServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway(gateway_server, fake_ollama, transactional_db):
+    """The running gateway (real ASGI server) in front of the fake Ollama, with empty tables."""
+    key_cache.invalidate()
+    alias_table.invalidate()
+    yield gateway_server
+    settle_logs(gateway_server)
+
+
+def settle_logs(server, quiet_for=0.15, timeout=10):
+    """Wait until requests have finished and their log rows are written."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        server.call(log_writer.flush())
+        count = RequestLog.objects.count()
+        if count == last and log_writer.pending == 0:
+            return count
+        last = count
+        time.sleep(quiet_for)
+    raise AssertionError("request logs did not settle")
+
+
+@pytest.fixture
+def user(transactional_db):
+    return get_user_model().objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def api_key(user):
+    """(ApiKey, secret) for alice."""
+    return ApiKey.issue(user, "test key")
+
+
+@pytest.fixture
+def client(gateway, api_key):
+    """The real OpenAI Python client pointed at the gateway with a valid key."""
+    return openai.OpenAI(base_url=gateway.url + "/v1/", api_key=api_key[1], max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def async_client(gateway, api_key):
+    return openai.AsyncOpenAI(base_url=gateway.url + "/v1/", api_key=api_key[1], max_retries=0, timeout=20)

@@ -1,0 +1,1157 @@
+"""A programmable fake Ollama server for tests.
+
+It speaks Ollama's native HTTP API (NDJSON streaming, nanosecond metrics, ``{"error": ...}``
+bodies) on 127.0.0.1 from a background thread, and fails on cue through :class:`Reply`::
+
+    from tests.fake_ollama import FakeOllama, Reply
+
+    with FakeOllama(version="0.33.0") as fake:
+        fake.add_model("llama3")
+        fake.reply = Reply(content="Hi!", token_delay=0.01)
+        ...  # point the code under test at fake.url
+        fake.wait_for(lambda: fake.completed == 1)
+
+Run it by hand from the repository root (prints its URL, Ctrl-C stops it)::
+
+    python -m tests.fake_ollama --port 11434 --model llama3 --model all-minilm
+
+The HTTP/1.1 server is a small asyncio protocol rather than uvicorn: losing a connection
+cancels the task answering on it (so a disconnect stops generation at once and is counted),
+a response can be cut mid-body, and ``stop()`` returns at once even with hung requests.
+
+Configuration may change while the server runs: plain attributes (``reply``, ``responder``,
+``busy``, ``pull_error``, ``version``) are swapped atomically, everything else takes a lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import email.utils
+import hashlib
+import http
+import json
+import logging
+import math
+import random
+import re
+import socket
+import string
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Self
+
+logger = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json; charset=utf-8"
+NDJSON_TYPE = "application/x-ndjson"
+BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
+INFERENCE_PATHS = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings"})
+LEGACY_BEFORE = (0, 7)  # older versions: no tool-call ids, no capabilities, no think/logprobs
+
+_TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
+_BASE64_CHARS = frozenset(string.ascii_letters + string.digits + "+/=")
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+@dataclass
+class Reply:
+    """What /api/chat and /api/generate answer, including faults to inject.
+
+    A fault set to N fires once N tokens were streamed, or before the final line when the
+    reply has fewer tokens; it replaces everything after that point.
+    """
+
+    content: str = "Hello there, friend!"
+    tokens: list[str] | None = None  # explicit split of the content; default: word-ish pieces
+    thinking: str = ""  # streamed as thinking deltas before the content
+    tool_calls: list[dict] | None = None  # [{"name": ..., "arguments": {...}}], sent in one chunk
+    done_reason: str = "stop"
+    prompt_eval_count: int | None = None  # default: words over the prompt + 4 per message
+    eval_count: int | None = None  # default: number of tokens emitted
+    logprobs: bool = True  # attach logprobs when the request asks for them
+    omit_zero_metrics: bool = False  # drop zero counts/durations, as Ollama's omitempty does
+    # Fault injection.
+    status: int | None = None  # answer this HTTP status with {"error": error}, before any output
+    error: str = "something went wrong"
+    error_after: int | None = None  # stream N tokens, then an NDJSON {"error": error} line
+    token_delay: float = 0.0  # seconds between tokens
+    first_token_delay: float = 0.0  # seconds before the first line (model load)
+    hang_after: int | None = None  # stream N tokens, then hang until the client leaves
+    disconnect_after: int | None = None  # stream N tokens, then close the TCP connection
+
+    def content_tokens(self) -> list[str]:
+        """The content as streamed: ``tokens`` if given, else word-ish pieces keeping spaces."""
+        return list(self.tokens) if self.tokens is not None else _split_tokens(self.content)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    json: Any  # the decoded body, None when empty or not JSON
+    headers: dict[str, str]  # lower-cased names
+
+
+@dataclass(frozen=True)
+class FakeModel:
+    """A model the fake serves; see :meth:`FakeOllama.add_model`."""
+
+    name: str
+    family: str
+    parameter_size: str
+    quantization_level: str
+    capabilities: tuple[str, ...]
+    size: int
+    modified_at: str
+    context_length: int
+    embedding_length: int
+    loaded: bool
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.name.encode()).hexdigest()
+
+    def details(self) -> dict:
+        return {
+            "parent_model": "",
+            "format": "gguf",
+            "family": self.family,
+            "families": [self.family],
+            "parameter_size": self.parameter_size,
+            "quantization_level": self.quantization_level,
+        }
+
+
+class _HttpError(Exception):
+    """Answer the request with ``{"error": message}`` and this status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# --- Small helpers -----------------------------------------------------------------------
+
+
+def _split_tokens(text: str) -> list[str]:
+    return _TOKEN_RE.findall(text)
+
+
+def _full_name(name: str) -> str:
+    """The name with Ollama's implicit ``:latest`` tag."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def _registry_name(name: str) -> str:
+    """The fully qualified name Ollama prints in capability errors."""
+    parts = _full_name(name).split("/")
+    prefix = {1: ["registry.ollama.ai", "library"], 2: ["registry.ollama.ai"]}.get(len(parts), [])
+    return "/".join(prefix + parts)
+
+
+def _default_capabilities(name: str) -> tuple[str, ...]:
+    base = name.rsplit("/", 1)[-1]
+    if base.startswith("all-minilm") or "embed" in base:
+        return ("embedding",)
+    return ("completion", "tools", "vision")
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("-")[0])[:3])
+
+
+def _rfc3339(ns: int | None = None) -> str:
+    """UTC time formatted like Go's RFC3339Nano (nanoseconds, trailing zeros trimmed)."""
+    seconds, fraction = divmod(time.time_ns() if ns is None else ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    digits = f"{fraction:09d}".rstrip("0")
+    return f"{stamp}.{digits}Z" if digits else f"{stamp}Z"
+
+
+def _go_json(obj: Any) -> bytes:
+    """Compact JSON escaped like Go's encoding/json (HTML characters as \\u00XX)."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return _GO_ESCAPE_RE.sub(lambda match: _GO_ESCAPES[match.group()], text).encode()
+
+
+def _decode_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        return None
+
+
+def _is_zero_keep_alive(value: Any) -> bool:
+    return value is not None and str(value).rstrip("smh") in {"0", "0.0"}
+
+
+def _words(*texts: Any) -> int:
+    return sum(len(str(text or "").split()) for text in texts)
+
+
+# --- Request validation ------------------------------------------------------------------
+
+
+def _check_base64(images: Iterable[Any]) -> None:
+    """Reject images the way Go's base64 decoder does (e.g. a ``data:`` URL prefix)."""
+    for image in images:
+        for index, char in enumerate(str(image)):
+            if char not in _BASE64_CHARS:
+                raise _HttpError(400, f"illegal base64 data at input byte {index}")
+
+
+def _check_legacy_tools(tools: Any) -> None:
+    """Old Ollama decoded a property's ``type`` into a Go string, so a list fails."""
+    for tool in tools or []:
+        properties = ((tool.get("function") or {}).get("parameters") or {}).get("properties") or {}
+        if any(isinstance(spec, dict) and isinstance(spec.get("type"), list) for spec in properties.values()):
+            raise _HttpError(
+                400,
+                "json: cannot unmarshal array into Go struct field "
+                ".tools.function.parameters.properties.type of type string",
+            )
+
+
+def _check_top_logprobs(body: dict) -> None:
+    top = body.get("top_logprobs") or 0
+    if not isinstance(top, int) or not 0 <= top <= 20:
+        raise _HttpError(400, "top_logprobs must be between 0 and 20")
+
+
+def _check_capabilities(model: FakeModel, requested: str, body: dict, images: list, legacy: bool) -> None:
+    if body.get("tools") and "tools" not in model.capabilities:
+        raise _HttpError(400, f"{_registry_name(model.name)} does not support tools")
+    if images and "vision" not in model.capabilities:
+        raise _HttpError(400, f"{_registry_name(model.name)} does not support vision")
+    if not legacy and body.get("think") not in (None, False) and "thinking" not in model.capabilities:
+        raise _HttpError(400, f'"{requested}" does not support thinking')
+
+
+def _embed_inputs(value: Any) -> list[str]:
+    """``input`` as a list of strings; token ids (or anything else) are rejected like Ollama."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise _HttpError(400, "invalid input type")
+
+
+# --- Generation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one completion emits once num_predict, stop strings and think are applied."""
+
+    pieces: list[tuple[str, str]]  # ("thinking" | "content", text) in emission order
+    tool_calls: list[dict]
+    done_reason: str
+
+
+def _plan(reply: Reply, options: dict, *, emit_thinking: bool, tool_call_ids: bool) -> _Plan:
+    content = reply.content_tokens()
+    cut = _cut_at_stop(content, _stop_strings(options))
+    thinking = [("thinking", token) for token in _split_tokens(reply.thinking)] if emit_thinking else []
+    pieces = thinking + [("content", token) for token in (content if cut is None else cut)]
+    limit = options.get("num_predict")
+    if isinstance(limit, int) and 0 <= limit < len(pieces):
+        return _Plan(pieces[:limit], [], "length")
+    if cut is not None:
+        return _Plan(pieces, [], "stop")
+    return _Plan(pieces, _render_tool_calls(reply.tool_calls or [], with_ids=tool_call_ids), reply.done_reason)
+
+
+def _stop_strings(options: dict) -> list[str]:
+    stop = options.get("stop") or []
+    return [stop] if isinstance(stop, str) else [item for item in stop if isinstance(item, str) and item]
+
+
+def _cut_at_stop(tokens: list[str], stops: list[str]) -> list[str] | None:
+    """The tokens up to (not including) the first stop string, or None when none occurs."""
+    text = "".join(tokens)
+    positions = [text.find(stop) for stop in stops if stop in text]
+    if not positions:
+        return None
+    end, kept, consumed = min(positions), [], 0
+    for token in tokens:
+        if consumed >= end:
+            break
+        kept.append(token[: end - consumed])
+        consumed += len(token)
+    return kept
+
+
+def _render_tool_calls(calls: list[dict], *, with_ids: bool) -> list[dict]:
+    rendered = []
+    for index, call in enumerate(calls):
+        function = {"index": index, "name": call["name"], "arguments": call.get("arguments", {})}
+        rendered.append({"id": _tool_call_id(), "function": function} if with_ids else {"function": function})
+    return rendered
+
+
+def _tool_call_id() -> str:
+    return "call_" + "".join(random.choices(string.ascii_lowercase + string.digits, k=8))
+
+
+def _logprob(token: str, position: int, top: int) -> dict:
+    """Deterministic logprobs in Ollama's format; the emitted token ranks first."""
+    value = -0.05 * (1 + position % 7)
+    entry = _token_logprob(token, value)
+    if top:
+        entry["top_logprobs"] = [_token_logprob(token, value)] + [
+            _token_logprob(f"alt{rank}", value - rank) for rank in range(1, top)
+        ]
+    return entry
+
+
+def _token_logprob(token: str, value: float) -> dict:
+    entry: dict[str, Any] = {"token": token, "logprob": round(value, 4)}
+    if token:
+        entry["bytes"] = list(token.encode())
+    return entry
+
+
+def _metrics(reply: Reply, prompt_tokens: int, eval_tokens: int) -> dict:
+    """Plausible durations (ns) derived from the reply's delays; total = load + prompt + eval."""
+    load = 1_000_000 + int(reply.first_token_delay * 1e9)
+    prompt_eval = 200_000 * max(prompt_tokens, 1)
+    eval_ = (10_000_000 + int(reply.token_delay * 1e9)) * max(eval_tokens, 1)
+    metrics = {
+        "total_duration": load + prompt_eval + eval_,
+        "load_duration": load,
+        "prompt_eval_count": prompt_tokens,
+        "prompt_eval_duration": prompt_eval,
+        "eval_count": eval_tokens,
+        "eval_duration": eval_,
+    }
+    return {key: value for key, value in metrics.items() if value} if reply.omit_zero_metrics else metrics
+
+
+def _raw_embedding(text: str, length: int) -> list[float]:
+    """A pseudo-random vector seeded by the text: the same text always gives the same vector."""
+    rng = random.Random(hashlib.sha256(text.encode()).digest())
+    return [rng.uniform(-1.0, 1.0) for _ in range(length)]
+
+
+def _normalise(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(value * value for value in vector)) or 1.0
+    return [value / norm for value in vector]
+
+
+def _embedding(text: str, length: int, dimensions: Any) -> list[float]:
+    vector = _normalise(_raw_embedding(text, length))
+    if isinstance(dimensions, int) and 0 < dimensions < length:
+        return _normalise(vector[:dimensions])
+    return vector
+
+
+def _pull_progress(name: str, error: str | None) -> list[dict]:
+    """Progress lines like ``ollama pull``: manifest, two layers in steps, then success."""
+    lines: list[dict] = [{"status": "pulling manifest"}]
+    if error:
+        return [*lines, {"error": error}]
+    for layer, total in enumerate((2_019_377_376, 7_020)):
+        digest = hashlib.sha256(f"{name}#{layer}".encode()).hexdigest()
+        status = {"status": f"pulling {digest[:12]}", "digest": f"sha256:{digest}", "total": total}
+        lines.append(status)
+        lines += [{**status, "completed": total * step // 3} for step in (1, 2, 3)]
+    steps = ("verifying sha256 digest", "writing manifest", "removing unused layers", "success")
+    return lines + [{"status": step} for step in steps]
+
+
+# --- HTTP/1.1 plumbing -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _HttpRequest:
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def keep_alive(self) -> bool:
+        connection = self.headers.get("connection", "").lower()
+        return connection == "keep-alive" if self.version == "HTTP/1.0" else connection != "close"
+
+
+def _parse_request(buffer: bytearray) -> _HttpRequest | None:
+    """Pop one complete request off the buffer; None when more bytes are needed.
+
+    Raises ValueError on a malformed request.
+    """
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    request_line, *header_lines = buffer[:head_end].decode("latin-1").split("\r\n")
+    method, target, version = request_line.split(" ")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        parsed = _parse_chunked(buffer, head_end + 4)
+    else:
+        end = head_end + 4 + int(headers.get("content-length", "0"))
+        parsed = (bytes(buffer[head_end + 4 : end]), end) if len(buffer) >= end else None
+    if parsed is None:
+        return None
+    body, consumed = parsed
+    del buffer[:consumed]
+    return _HttpRequest(method, target.split("?", 1)[0], version, headers, body)
+
+
+def _parse_chunked(buffer: bytearray, position: int) -> tuple[bytes, int] | None:
+    """Decode a chunked body starting at position: (body, end offset), or None if incomplete."""
+    body = bytearray()
+    while (line_end := buffer.find(b"\r\n", position)) >= 0:
+        size = int(buffer[position:line_end].split(b";")[0], 16)
+        if size == 0:
+            trailer_end = buffer.find(b"\r\n\r\n", line_end)
+            return (bytes(body), trailer_end + 4) if trailer_end >= 0 else None
+        chunk_start = line_end + 2
+        if len(buffer) < chunk_start + size + 2:
+            return None
+        body += buffer[chunk_start : chunk_start + size]
+        position = chunk_start + size + 2
+    return None
+
+
+class _HttpWriter:
+    """Writes one response: a whole body, or a chunked NDJSON stream (headers on first line)."""
+
+    def __init__(self, transport: asyncio.Transport, request: _HttpRequest):
+        self._transport = transport
+        self._head_only = request.method == "HEAD"
+        self._keep_alive = request.keep_alive
+        self.started = False  # the status line was sent
+        self.done = False  # the response is complete
+
+    def json(self, status: int, obj: Any) -> None:
+        self.send(status, _go_json(obj), JSON_TYPE)
+
+    def error(self, status: int, message: str) -> None:
+        self.json(status, {"error": message})
+
+    def fail(self, message: str) -> None:
+        """A failure reported after the work started; Ollama answers 500."""
+        self.error(500, message)
+
+    def text(self, status: int, text: str) -> None:
+        self.send(status, text.encode(), "text/plain")
+
+    def send(self, status: int, body: bytes = b"", content_type: str | None = None) -> None:
+        headers = [("Content-Type", content_type)] if content_type else []
+        self._send_head(status, [*headers, ("Content-Length", str(len(body)))])
+        if not self._head_only:
+            self._transport.write(body)
+        self._finish()
+
+    def line(self, obj: Any) -> None:
+        """Send one NDJSON line as its own chunk."""
+        if not self.started:
+            self._send_head(200, [("Content-Type", NDJSON_TYPE), ("Transfer-Encoding", "chunked")])
+        data = _go_json(obj) + b"\n"
+        self._transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def end_stream(self) -> None:
+        self._transport.write(b"0\r\n\r\n")
+        self._finish()
+
+    def drop(self) -> None:
+        """Close the connection now, mid-response if need be."""
+        self._transport.close()
+
+    def _send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", f"Date: {email.utils.formatdate(usegmt=True)}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        if not self._keep_alive:
+            lines.append("Connection: close")
+        self._transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self.started = True
+
+    def _finish(self) -> None:
+        self.done = True
+        if not self._keep_alive:
+            self._transport.close()
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: requests are answered in order, each by its own task.
+
+    Losing the connection cancels the running task; that is how handlers see disconnects.
+    """
+
+    def __init__(self, api: _OllamaApi, connections: set[_Connection]):
+        self._api = api
+        self._connections = connections
+        self._buffer = bytearray()
+        self._task: asyncio.Task | None = None
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._dispatch_next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connections.discard(self)
+        if self._task is not None:
+            self._task.cancel()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    def _dispatch_next(self) -> None:
+        if (self._task is not None and not self._task.done()) or self._transport.is_closing():
+            return
+        try:
+            request = _parse_request(self._buffer)
+        except ValueError:
+            self._transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self._transport.close()
+            return
+        if request is not None:
+            self._task = asyncio.get_running_loop().create_task(self._serve(request))
+            self._task.add_done_callback(lambda _task: self._dispatch_next())
+
+    async def _serve(self, request: _HttpRequest) -> None:
+        writer = _HttpWriter(self._transport, request)
+        try:
+            await self._api.handle(request, writer)
+        except Exception:
+            logger.exception("fake ollama: %s %s failed", request.method, request.path)
+            if not writer.started:
+                writer.fail("fake ollama: internal error, see the test log")
+        if not writer.done:
+            self._transport.close()
+
+
+# --- Ollama's API --------------------------------------------------------------------------
+
+
+class _CompletionOutput:
+    """Renders one /api/chat or /api/generate response; subclasses stream or buffer it."""
+
+    def __init__(self, writer: _HttpWriter, kind: str, model: str, top_logprobs: int | None, final_extra: dict):
+        self._writer = writer
+        self._kind = kind
+        self._model = model
+        self._top_logprobs = top_logprobs  # None: logprobs were not requested
+        self._final_extra = final_extra
+        self._position = 0
+
+    def drop(self) -> None:
+        self._writer.drop()
+
+    def without_generation(self, done_reason: str) -> None:
+        """The single final object Ollama answers when it only loads or unloads the model."""
+        self._writer.json(200, {**self._object(self._fields(), True), "done_reason": done_reason})
+
+    def _fields(self, content: str = "", thinking: str = "", tool_calls: list | None = None) -> dict:
+        """The text fields: nested in ``message`` for chat, top level (``response``) for generate."""
+        extras: dict[str, Any] = {"thinking": thinking} if thinking else {}
+        if tool_calls:
+            extras["tool_calls"] = tool_calls
+        if self._kind == "chat":
+            return {"message": {"role": "assistant", "content": content, **extras}}
+        return {"response": content, **extras}
+
+    def _object(self, fields: dict, done: bool) -> dict:
+        return {"model": self._model, "created_at": _rfc3339(), **fields, "done": done}
+
+    def _final(self, fields: dict, done_reason: str, metrics: dict) -> dict:
+        return {**self._object(fields, True), "done_reason": done_reason, **metrics, **self._final_extra}
+
+    def _logprobs(self, token: str) -> list[dict]:
+        if self._top_logprobs is None:
+            return []
+        self._position += 1
+        return [_logprob(token, self._position - 1, self._top_logprobs)]
+
+
+class _StreamedOutput(_CompletionOutput):
+    def piece(self, kind: str, text: str) -> None:
+        chunk = self._object(self._fields(**{kind: text}), done=False)
+        if logprobs := self._logprobs(text):
+            chunk["logprobs"] = logprobs
+        self._writer.line(chunk)
+
+    def tool_calls(self, calls: list[dict]) -> None:
+        self._writer.line(self._object(self._fields(tool_calls=calls), done=False))
+
+    def finish(self, done_reason: str, metrics: dict) -> None:
+        self._writer.line(self._final(self._fields(), done_reason, metrics))
+        self._writer.end_stream()
+
+    def fail(self, message: str) -> None:
+        self._writer.line({"error": message})
+        self._writer.end_stream()
+
+
+class _BufferedOutput(_CompletionOutput):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._texts: dict[str, list[str]] = {"content": [], "thinking": []}
+        self._tool_calls: list[dict] = []
+        self._all_logprobs: list[dict] = []
+
+    def piece(self, kind: str, text: str) -> None:
+        self._texts[kind].append(text)
+        self._all_logprobs += self._logprobs(text)
+
+    def tool_calls(self, calls: list[dict]) -> None:
+        self._tool_calls = calls
+
+    def finish(self, done_reason: str, metrics: dict) -> None:
+        content, thinking = ("".join(self._texts[kind]) for kind in ("content", "thinking"))
+        body = self._final(self._fields(content, thinking, self._tool_calls), done_reason, metrics)
+        if self._all_logprobs:
+            body["logprobs"] = self._all_logprobs
+        self._writer.json(200, body)
+
+    def fail(self, message: str) -> None:
+        self._writer.fail(message)
+
+
+async def _inject_fault(target: _HttpWriter | _CompletionOutput, reply: Reply, emitted: float) -> bool:
+    """Fire the first fault due after `emitted` tokens; True if it ended the response.
+
+    ``emitted=math.inf`` means the output is exhausted, so any configured fault is due.
+    """
+    if reply.disconnect_after is not None and emitted >= reply.disconnect_after:
+        target.drop()
+        return True
+    if reply.hang_after is not None and emitted >= reply.hang_after:
+        await asyncio.Event().wait()  # until the client leaves or the server stops
+    if reply.error_after is not None and emitted >= reply.error_after:
+        target.fail(reply.error)
+        return True
+    return False
+
+
+async def _emit(out: _StreamedOutput | _BufferedOutput, reply: Reply, plan: _Plan, metrics: dict) -> bool:
+    """Emit a plan with the reply's delays and faults; True when it ended normally."""
+    await asyncio.sleep(reply.first_token_delay)
+    for index, (kind, text) in enumerate(plan.pieces):
+        if await _inject_fault(out, reply, index):
+            return False
+        if index:
+            await asyncio.sleep(reply.token_delay)
+        out.piece(kind, text)
+    if await _inject_fault(out, reply, math.inf):
+        return False
+    if plan.tool_calls:
+        out.tool_calls(plan.tool_calls)
+    out.finish(plan.done_reason, metrics)
+    return True
+
+
+class _OllamaApi:
+    """Ollama's native API answered from a FakeOllama (a friend class: uses its private hooks).
+
+    Inference handlers return True when they answered successfully (counted as completed).
+    """
+
+    def __init__(self, fake: FakeOllama):
+        self._fake = fake
+        read, post = frozenset({"GET", "HEAD"}), frozenset({"POST"})
+        self._routes: dict[str, tuple[frozenset[str], Callable[[dict, _HttpWriter], Any]]] = {
+            "/": (read, self._root),
+            "/api/version": (read, self._version),
+            "/api/tags": (read, self._tags),
+            "/api/ps": (read, self._ps),
+            "/api/show": (post, self._show),
+            "/api/chat": (post, self._chat),
+            "/api/generate": (post, self._generate),
+            "/api/embed": (post, self._embed),
+            "/api/embeddings": (post, self._embeddings),
+            "/api/pull": (post, self._pull),
+            "/api/copy": (post, self._copy),
+            "/api/delete": (frozenset({"DELETE"}), self._delete),
+        }
+
+    async def handle(self, request: _HttpRequest, writer: _HttpWriter) -> None:
+        body = _decode_json(request.body)
+        self._fake._record(RecordedRequest(request.method, request.path, body, request.headers))
+        route = self._routes.get(request.path)
+        if route is None:
+            return writer.text(404, "404 page not found")
+        methods, handler = route
+        if request.method not in methods:
+            return writer.text(405, "405 method not allowed")
+        try:
+            if request.method in ("GET", "HEAD"):
+                await handler({}, writer)
+            elif not isinstance(body, dict):
+                raise _HttpError(400, "invalid request body" if request.body.strip() else "missing request body")
+            elif request.path in INFERENCE_PATHS:
+                await self._infer(handler, body, writer)
+            else:
+                await handler(body, writer)
+        except _HttpError as exc:
+            writer.error(exc.status, exc.message)
+
+    async def _infer(self, handler: Callable, body: dict, writer: _HttpWriter) -> None:
+        with self._fake._track_inference():
+            if self._fake.busy:
+                raise _HttpError(503, BUSY_MESSAGE)
+            if await handler(body, writer):
+                self._fake._count_completed()
+
+    # Inference.
+
+    async def _chat(self, body: dict, writer: _HttpWriter) -> bool:
+        name = body.get("model") or ""
+        if not name:
+            raise _HttpError(400, "model is required")
+        messages = body.get("messages") or []
+        images = [image for message in messages for image in message.get("images") or []]
+        model = self._validate(name, body, images)
+        if not messages:
+            return self._load_or_unload("chat", name, model, body, writer)
+        prompt_tokens = sum(_words(message.get("content")) + 4 for message in messages)
+        return await self._complete("chat", name, body, prompt_tokens, writer)
+
+    async def _generate(self, body: dict, writer: _HttpWriter) -> bool:
+        name = body.get("model") or ""
+        images = body.get("images") or []
+        model = self._validate(name, body, images)
+        if not body.get("prompt") and not images:
+            return self._load_or_unload("generate", name, model, body, writer)
+        prompt_tokens = _words(body.get("system"), body.get("prompt")) + 4
+        return await self._complete("generate", name, body, prompt_tokens, writer)
+
+    def _validate(self, name: str, body: dict, images: list) -> FakeModel:
+        """Reject a chat/generate request as Ollama would: decoding, then model, then capabilities."""
+        _check_base64(images)
+        legacy = self._fake._legacy
+        if legacy:
+            _check_legacy_tools(body.get("tools"))
+        else:
+            _check_top_logprobs(body)
+        model = self._model(name)
+        _check_capabilities(model, name, body, images, legacy)
+        return model
+
+    def _load_or_unload(self, kind: str, name: str, model: FakeModel, body: dict, writer: _HttpWriter) -> bool:
+        """An empty prompt only loads the model (or unloads it with ``keep_alive: 0``)."""
+        unload = _is_zero_keep_alive(body.get("keep_alive"))
+        self._fake._put_model(dataclasses.replace(model, loaded=not unload))
+        _CompletionOutput(writer, kind, name, None, {}).without_generation("unload" if unload else "load")
+        return True
+
+    async def _complete(self, kind: str, name: str, body: dict, prompt_tokens: int, writer: _HttpWriter) -> bool:
+        reply = self._fake._reply_for(f"/api/{kind}", name, body)
+        if reply.status is not None:
+            raise _HttpError(reply.status, reply.error)
+        legacy = self._fake._legacy
+        options = body.get("options") or {}
+        plan = _plan(
+            reply, options, emit_thinking=not legacy and body.get("think") is not False, tool_call_ids=not legacy
+        )
+        wants_logprobs = not legacy and reply.logprobs and body.get("logprobs") is True
+        top_logprobs = (body.get("top_logprobs") or 0) if wants_logprobs else None
+        final_extra = {"context": [1, 2, 3]} if kind == "generate" and not body.get("raw") else {}
+        output_class = _BufferedOutput if body.get("stream") is False else _StreamedOutput
+        out = output_class(writer, kind, name, top_logprobs, final_extra)
+        prompt_count = reply.prompt_eval_count if reply.prompt_eval_count is not None else prompt_tokens
+        eval_count = reply.eval_count if reply.eval_count is not None else len(plan.pieces)
+        return await _emit(out, reply, plan, _metrics(reply, prompt_count, eval_count))
+
+    async def _embed(self, body: dict, writer: _HttpWriter) -> bool:
+        name = body.get("model") or ""
+        inputs = _embed_inputs(body.get("input"))
+        model = self._model(name)
+        words = _words(*inputs)
+        if body.get("truncate") is False and words > model.context_length:
+            raise _HttpError(400, "the input length exceeds the context length")
+        reply = await self._embedding_reply("/api/embed", name, body, writer)
+        if reply is None:
+            return False
+        if not inputs:
+            writer.json(200, {"model": name, "embeddings": []})
+            return True
+        dimensions = None if self._fake._legacy else body.get("dimensions")
+        vectors = [_embedding(text, model.embedding_length, dimensions) for text in inputs]
+        metrics = _metrics(reply, words, 0)
+        timing = {key: metrics[key] for key in ("total_duration", "load_duration")}
+        writer.json(200, {"model": name, "embeddings": vectors, **timing, "prompt_eval_count": words})
+        return True
+
+    async def _embeddings(self, body: dict, writer: _HttpWriter) -> bool:
+        """The legacy endpoint: one vector, not normalised."""
+        name = body.get("model") or ""
+        model = self._model(name)
+        if await self._embedding_reply("/api/embeddings", name, body, writer) is None:
+            return False
+        prompt = str(body.get("prompt") or "")
+        writer.json(200, {"embedding": _raw_embedding(prompt, model.embedding_length) if prompt else []})
+        return True
+
+    async def _embedding_reply(self, path: str, name: str, body: dict, writer: _HttpWriter) -> Reply | None:
+        """The reply for an embedding request, after its faults; None if one ended the response."""
+        reply = self._fake._reply_for(path, name, body)
+        if reply.status is not None:
+            raise _HttpError(reply.status, reply.error)
+        await asyncio.sleep(reply.first_token_delay)
+        return None if await _inject_fault(writer, reply, math.inf) else reply
+
+    # Models.
+
+    def _model(self, name: str) -> FakeModel:
+        model = self._fake.models.get(_full_name(name)) if name else None
+        if model is None:
+            raise _HttpError(404, f"model '{name}' not found")
+        return model
+
+    async def _root(self, body: dict, writer: _HttpWriter) -> None:
+        writer.text(200, "Ollama is running")
+
+    async def _version(self, body: dict, writer: _HttpWriter) -> None:
+        writer.json(200, {"version": self._fake.version})
+
+    async def _tags(self, body: dict, writer: _HttpWriter) -> None:
+        legacy = self._fake._legacy
+        writer.json(200, {"models": [self._listing(model, legacy) for model in self._sorted_models()]})
+
+    async def _ps(self, body: dict, writer: _HttpWriter) -> None:
+        legacy = self._fake._legacy
+        expires_at = _rfc3339(time.time_ns() + 300 * 1_000_000_000)
+        running = [self._running(model, expires_at, legacy) for model in self._sorted_models() if model.loaded]
+        writer.json(200, {"models": running})
+
+    async def _show(self, body: dict, writer: _HttpWriter) -> None:
+        name = body.get("model") or body.get("name") or ""
+        if not name:
+            raise _HttpError(400, "model is required")
+        model = self._model(name)
+        writer.json(
+            200,
+            {
+                "license": "FAKE LICENSE",
+                "modelfile": f'# Modelfile generated by "ollama show"\nFROM {model.name}\n',
+                "parameters": 'stop "<|eot_id|>"',
+                "template": "{{ .Prompt }}",
+                "details": model.details(),
+                "model_info": {
+                    "general.architecture": model.family,
+                    f"{model.family}.context_length": model.context_length,
+                    f"{model.family}.embedding_length": model.embedding_length,
+                },
+                "capabilities": list(model.capabilities),
+                "modified_at": model.modified_at,
+            },
+        )
+
+    async def _pull(self, body: dict, writer: _HttpWriter) -> None:
+        name = body.get("model") or body.get("name") or ""
+        if not name:
+            raise _HttpError(400, "model is required")
+        lines = _pull_progress(name, self._fake.pull_error)
+        if "error" not in lines[-1] and _full_name(name) not in self._fake.models:
+            self._fake.add_model(name)
+        if body.get("stream") is False:
+            final = lines[-1]
+            return writer.error(500, final["error"]) if "error" in final else writer.json(200, final)
+        for line in lines:
+            writer.line(line)
+            await asyncio.sleep(0)
+        writer.end_stream()
+
+    async def _copy(self, body: dict, writer: _HttpWriter) -> None:
+        source, destination = body.get("source") or "", body.get("destination") or ""
+        if not source:
+            raise _HttpError(400, f'source "{source}" is invalid')
+        if not destination:
+            raise _HttpError(400, f'destination "{destination}" is invalid')
+        model = self._fake.models.get(_full_name(source))
+        if model is None:
+            raise _HttpError(404, f'model "{source}" not found')
+        self._fake._put_model(dataclasses.replace(model, name=_full_name(destination)))
+        writer.send(200)
+
+    async def _delete(self, body: dict, writer: _HttpWriter) -> None:
+        name = body.get("model") or body.get("name") or ""
+        if not name:
+            raise _HttpError(400, f'name "{name}" is invalid')
+        if not self._fake.remove_model(name):
+            raise _HttpError(404, f"model '{name}' not found")
+        writer.send(200)
+
+    def _sorted_models(self) -> list[FakeModel]:
+        return [model for _, model in sorted(self._fake.models.items())]
+
+    @staticmethod
+    def _listing(model: FakeModel, legacy: bool) -> dict:
+        entry = {
+            "name": model.name,
+            "model": model.name,
+            "modified_at": model.modified_at,
+            "size": model.size,
+            "digest": model.digest,
+            "details": model.details(),
+        }
+        return entry if legacy else {**entry, "capabilities": list(model.capabilities)}
+
+    @staticmethod
+    def _running(model: FakeModel, expires_at: str, legacy: bool) -> dict:
+        entry = {
+            "name": model.name,
+            "model": model.name,
+            "size": model.size,
+            "digest": model.digest,
+            "details": model.details(),
+            "expires_at": expires_at,
+            "size_vram": model.size,
+        }
+        return entry if legacy else {**entry, "context_length": model.context_length}
+
+
+# --- The public fake -------------------------------------------------------------------------
+
+
+class FakeOllama:
+    """A fake Ollama server on 127.0.0.1, configurable from the test thread while it runs."""
+
+    def __init__(self, version: str = "0.33.0", port: int = 0):
+        self.version = version
+        self.reply = Reply()
+        self.responder: Callable[[str, dict], Reply | None] | None = None
+        self.busy = False
+        self.pull_error: str | None = None
+        self._requested_port = port
+        self._port: int | None = None
+        self._lock = threading.Lock()
+        self._models: dict[str, FakeModel] = {}
+        self._replies: dict[str, Reply] = {}
+        self._requests: list[RecordedRequest] = []
+        self._active = self._max_active = self._completed = self._cancelled = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+
+    # Lifecycle.
+
+    def start(self) -> FakeOllama:
+        sock = socket.create_server(("127.0.0.1", self._requested_port))
+        self._port = sock.getsockname()[1]
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._serve(sock, ready),), name=f"fake-ollama-{self._port}", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(timeout=5):
+            raise RuntimeError("fake ollama did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; connections still open (even hung ones) are aborted."""
+        if self._thread is None:
+            return
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("FakeOllama is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    async def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
+        connections: set[_Connection] = set()
+        api = _OllamaApi(self)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _Connection(api, connections), sock=sock)
+        self._loop, self._stopping = loop, asyncio.Event()
+        ready.set()
+        await self._stopping.wait()
+        server.close()
+        for connection in list(connections):
+            connection.abort()
+
+    # Configuration.
+
+    def add_model(
+        self,
+        name: str,
+        *,
+        family: str | None = None,
+        parameter_size: str = "8.0B",
+        quantization_level: str = "Q4_0",
+        capabilities: Iterable[str] | None = None,
+        size: int = 4_661_224_676,
+        modified_at: str = "2024-05-01T10:00:00Z",
+        context_length: int = 8192,
+        embedding_length: int | None = None,
+        loaded: bool = False,
+    ) -> FakeModel:
+        """Serve a model (replacing one of the same name); ``name`` without a tag gets ``:latest``.
+
+        Capabilities default to ``embedding`` for ``all-minilm*``/``*embed*`` names, else
+        ``completion``, ``tools`` and ``vision``; embedding models default to family ``bert``
+        and 384 dimensions, others to ``llama`` and 4096.
+        """
+        capabilities = tuple(capabilities if capabilities is not None else _default_capabilities(name))
+        embeds = "embedding" in capabilities
+        model = FakeModel(
+            name=_full_name(name),
+            family=family or ("bert" if embeds else "llama"),
+            parameter_size=parameter_size,
+            quantization_level=quantization_level,
+            capabilities=capabilities,
+            size=size,
+            modified_at=modified_at,
+            context_length=context_length,
+            embedding_length=embedding_length or (384 if embeds else 4096),
+            loaded=loaded,
+        )
+        self._put_model(model)
+        return model
+
+    def remove_model(self, name: str) -> bool:
+        """Forget a model; False if it was not served."""
+        with self._lock:
+            return self._models.pop(_full_name(name), None) is not None
+
+    @property
+    def models(self) -> dict[str, FakeModel]:
+        """A snapshot of the served models by full name."""
+        with self._lock:
+            return dict(self._models)
+
+    def set_reply(self, model: str, reply: Reply | None) -> None:
+        """Answer this model with `reply` instead of ``self.reply`` (None restores the default)."""
+        with self._lock:
+            if reply is None:
+                self._replies.pop(_full_name(model), None)
+            else:
+                self._replies[_full_name(model)] = reply
+
+    # Observability.
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def counts_for(self, path: str) -> int:
+        with self._lock:
+            return sum(request.path == path for request in self._requests)
+
+    @property
+    def active(self) -> int:
+        """Inference requests in flight right now."""
+        with self._lock:
+            return self._active
+
+    @property
+    def max_active(self) -> int:
+        with self._lock:
+            return self._max_active
+
+    @property
+    def completed(self) -> int:
+        """Inference requests answered successfully to the end."""
+        with self._lock:
+            return self._completed
+
+    @property
+    def cancelled(self) -> int:
+        """Inference requests whose client left before the response was complete."""
+        with self._lock:
+            return self._cancelled
+
+    def clear(self) -> None:
+        """Forget recorded requests and reset the counters (requests in flight stay active)."""
+        with self._lock:
+            self._requests.clear()
+            self._max_active = self._active
+            self._completed = self._cancelled = 0
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Poll `predicate` until it is true; AssertionError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            time.sleep(0.005)
+
+    # Hooks for _OllamaApi (called on the server thread).
+
+    @property
+    def _legacy(self) -> bool:
+        return _version_tuple(self.version) < LEGACY_BEFORE
+
+    def _put_model(self, model: FakeModel) -> None:
+        with self._lock:
+            self._models[model.name] = model
+
+    def _reply_for(self, path: str, model: str, body: dict) -> Reply:
+        if self.responder is not None and (reply := self.responder(path, body)) is not None:
+            return reply
+        with self._lock:
+            return self._replies.get(_full_name(model), self.reply)
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _count_completed(self) -> None:
+        with self._lock:
+            self._completed += 1
+
+    @contextlib.contextmanager
+    def _track_inference(self) -> Iterator[None]:
+        """Count a request as active; its cancellation (the client left) as cancelled."""
+        with self._lock:
+            self._active += 1
+            self._max_active = max(self._max_active, self._active)
+        try:
+            yield
+        except asyncio.CancelledError:
+            with self._lock:
+                self._cancelled += 1
+            raise
+        finally:
+            with self._lock:
+                self._active -= 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run a fake Ollama server on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=11434)
+    parser.add_argument("--model", action="append", default=[], help="a model to serve (repeatable)")
+    parser.add_argument("--version", default="0.33.0", help="the version /api/version reports")
+    args = parser.parse_args(argv)
+    with FakeOllama(version=args.version, port=args.port) as fake:
+        for name in args.model:
+            fake.add_model(name)
+        print(fake.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
