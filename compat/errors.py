@@ -56,6 +56,16 @@ class MethodNotAllowed(OpenAIError):
     code = "method_not_allowed"
 
 
+class RateLimited(OpenAIError):
+    """429; `type` is `rate_limit_exceeded` or `insufficient_quota`, as the openai client expects."""
+
+    status = 429
+    type = "rate_limit_exceeded"
+
+    def __init__(self, message, retry_after=1, headers=None, **kwargs):
+        super().__init__(message, headers={**(headers or {}), "Retry-After": str(retry_after)}, **kwargs)
+
+
 class BackendError(OpenAIError):
     """The Ollama backend failed; subclasses pick the status OpenAI clients understand."""
 

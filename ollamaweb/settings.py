@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "ollamaweb.keys",
     "ollamaweb.catalog",
     "ollamaweb.usage",
+    "ollamaweb.quotas",
     "compat",
 ]
 
@@ -103,7 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Tests run the gateway in a thread beside the test code: a file (not shared memory) lets
     # both use WAL and the busy timeout.
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DJANGO_TEST_DB", str(BASE_DIR / ".test-db.sqlite3"))}
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("DJANGO_TEST_DB", str(Path(tempfile.gettempdir()) / f"ollamaweb-test-{os.getpid()}.sqlite3"))
+    }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI each request's sync work runs in a fresh thread: only a pool reuses connections.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -111,6 +115,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_MAX_CONNECTIONS = envint("OLLAMAWEB_REDIS_MAX_CONNECTIONS", 64)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
@@ -173,3 +178,12 @@ IMAGE_FETCH_TIMEOUT = envfloat("OLLAMAWEB_IMAGE_FETCH_TIMEOUT", 10.0)
 # Request-log writer: rows per batch and longest wait before a partial batch is written.
 LOG_BATCH_SIZE = envint("OLLAMAWEB_LOG_BATCH_SIZE", 200)
 LOG_FLUSH_INTERVAL = envfloat("OLLAMAWEB_LOG_FLUSH_INTERVAL", 0.25)
+
+# Quotas: where counters live ("redis" when REDIS_URL is set, else "database"; set to "database"
+# to keep them in the database even with Redis), what to do when that store is down, and how
+# many completion tokens to reserve (and allow) when a quota applies and max_tokens is absent.
+QUOTA_STORE = os.environ.get("OLLAMAWEB_QUOTA_STORE", "auto")
+QUOTA_FAIL_OPEN = envbool("OLLAMAWEB_QUOTA_FAIL_OPEN", False)
+QUOTA_DEFAULT_MAX_TOKENS = envint("OLLAMAWEB_QUOTA_DEFAULT_MAX_TOKENS", 4096)
+# A concurrency slot held by a crashed process is freed after this many seconds (Redis store).
+QUOTA_LEASE_SECONDS = envint("OLLAMAWEB_QUOTA_LEASE_SECONDS", 3600)

@@ -10,7 +10,7 @@ from ollamaweb.keys.cache import key_cache
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.writer import log_writer
-from tests.fake_ollama import FakeOllama, Reply
+from tests.fake_ollama import FakeOllama
 from tests.gateway_server import GatewayServer
 
 
@@ -24,12 +24,7 @@ def fake_ollama_server():
 def fake_ollama(fake_ollama_server):
     """The fake Ollama, reset, with llama3 (chat, tools, vision) and all-minilm (embeddings)."""
     fake = fake_ollama_server
-    for name in list(fake.models):
-        fake.remove_model(name)
-    fake.clear()
-    fake.reply = Reply()
-    fake.responder = None
-    fake.busy = False
+    fake.reset()
     fake.add_model("llama3", capabilities=["completion", "tools", "vision"])
     fake.add_model("all-minilm", family="bert", capabilities=["embedding"], embedding_length=384)
     return fake

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import email.utils
 import hashlib
 import http
@@ -41,8 +40,8 @@ import socket
 import string
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 logger = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ class Reply:
     content: str = "Hello there, friend!"
     tokens: list[str] | None = None  # explicit split of the content; default: word-ish pieces
     thinking: str = ""  # streamed as thinking deltas before the content
-    tool_calls: list[dict] | None = None  # [{"name": ..., "arguments": {...}}], sent in one chunk
+    tool_calls: list[dict] | None = None  # [{"name", "arguments"}]: one chunk, ids unless version < 0.7
     done_reason: str = "stop"
     prompt_eval_count: int | None = None  # default: words over the prompt + 4 per message
     eval_count: int | None = None  # default: number of tokens emitted
@@ -452,17 +451,17 @@ class _HttpWriter:
 
     def send(self, status: int, body: bytes = b"", content_type: str | None = None) -> None:
         headers = [("Content-Type", content_type)] if content_type else []
-        self._send_head(status, [*headers, ("Content-Length", str(len(body)))])
-        if not self._head_only:
-            self._transport.write(body)
+        head = self._start(status, [*headers, ("Content-Length", str(len(body)))])
+        self._transport.write(head if self._head_only else head + body)
         self._finish()
 
     def line(self, obj: Any) -> None:
         """Send one NDJSON line as its own chunk."""
-        if not self.started:
-            self._send_head(200, [("Content-Type", NDJSON_TYPE), ("Transfer-Encoding", "chunked")])
         data = _go_json(obj) + b"\n"
-        self._transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+        chunk = b"%x\r\n%s\r\n" % (len(data), data)
+        if not self.started:
+            chunk = self._start(200, [("Content-Type", NDJSON_TYPE), ("Transfer-Encoding", "chunked")]) + chunk
+        self._transport.write(chunk)
 
     def end_stream(self) -> None:
         self._transport.write(b"0\r\n\r\n")
@@ -472,13 +471,14 @@ class _HttpWriter:
         """Close the connection now, mid-response if need be."""
         self._transport.close()
 
-    def _send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
+    def _start(self, status: int, headers: list[tuple[str, str]]) -> bytes:
+        """Mark the response started; returns its status line and headers."""
         lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", f"Date: {email.utils.formatdate(usegmt=True)}"]
         lines += [f"{name}: {value}" for name, value in headers]
         if not self._keep_alive:
             lines.append("Connection: close")
-        self._transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         self.started = True
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _finish(self) -> None:
         self.done = True
@@ -500,6 +500,9 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio skips TCP_NODELAY on sockets accepted from socket.create_server (proto 0);
+        # without it each NDJSON line waits ~40 ms for the client's delayed ACK.
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._transport = transport  # type: ignore[assignment]
         self._connections.add(self)
 
@@ -627,7 +630,7 @@ class _BufferedOutput(_CompletionOutput):
         self._writer.fail(message)
 
 
-async def _inject_fault(target: _HttpWriter | _CompletionOutput, reply: Reply, emitted: float) -> bool:
+async def _inject_fault(target: _HttpWriter | _StreamedOutput | _BufferedOutput, reply: Reply, emitted: float) -> bool:
     """Fire the first fault due after `emitted` tokens; True if it ended the response.
 
     ``emitted=math.inf`` means the output is exhausted, so any configured fault is due.
@@ -643,33 +646,36 @@ async def _inject_fault(target: _HttpWriter | _CompletionOutput, reply: Reply, e
     return False
 
 
-async def _emit(out: _StreamedOutput | _BufferedOutput, reply: Reply, plan: _Plan, metrics: dict) -> bool:
-    """Emit a plan with the reply's delays and faults; True when it ended normally."""
+async def _emit(
+    out: _StreamedOutput | _BufferedOutput, reply: Reply, plan: _Plan, metrics: dict, succeed: Callable[[], None]
+) -> None:
+    """Emit a plan with the reply's delays and faults."""
     await asyncio.sleep(reply.first_token_delay)
     for index, (kind, text) in enumerate(plan.pieces):
         if await _inject_fault(out, reply, index):
-            return False
+            return
         if index:
             await asyncio.sleep(reply.token_delay)
         out.piece(kind, text)
     if await _inject_fault(out, reply, math.inf):
-        return False
+        return
     if plan.tool_calls:
         out.tool_calls(plan.tool_calls)
+    succeed()
     out.finish(plan.done_reason, metrics)
-    return True
 
 
 class _OllamaApi:
     """Ollama's native API answered from a FakeOllama (a friend class: uses its private hooks).
 
-    Inference handlers return True when they answered successfully (counted as completed).
+    Inference handlers get a third argument, ``succeed``, to call right before they write a
+    successful final response: the fake's counters are then current once a client has read it.
     """
 
     def __init__(self, fake: FakeOllama):
         self._fake = fake
         read, post = frozenset({"GET", "HEAD"}), frozenset({"POST"})
-        self._routes: dict[str, tuple[frozenset[str], Callable[[dict, _HttpWriter], Any]]] = {
+        self._routes: dict[str, tuple[frozenset[str], Callable[..., Awaitable[None]]]] = {
             "/": (read, self._root),
             "/api/version": (read, self._version),
             "/api/tags": (read, self._tags),
@@ -705,16 +711,30 @@ class _OllamaApi:
         except _HttpError as exc:
             writer.error(exc.status, exc.message)
 
-    async def _infer(self, handler: Callable, body: dict, writer: _HttpWriter) -> None:
-        with self._fake._track_inference():
+    async def _infer(self, handler: Callable[..., Awaitable[None]], body: dict, writer: _HttpWriter) -> None:
+        """Run an inference handler, counting it as completed, cancelled (client gone) or failed."""
+        ended = False
+
+        def end(outcome: str) -> None:
+            nonlocal ended
+            if not ended:
+                ended = True
+                self._fake._inference_ended(outcome)
+
+        self._fake._inference_started()
+        try:
             if self._fake.busy:
                 raise _HttpError(503, BUSY_MESSAGE)
-            if await handler(body, writer):
-                self._fake._count_completed()
+            await handler(body, writer, lambda: end("completed"))
+        except asyncio.CancelledError:
+            end("cancelled")
+            raise
+        finally:
+            end("failed")
 
     # Inference.
 
-    async def _chat(self, body: dict, writer: _HttpWriter) -> bool:
+    async def _chat(self, body: dict, writer: _HttpWriter, succeed: Callable[[], None]) -> None:
         name = body.get("model") or ""
         if not name:
             raise _HttpError(400, "model is required")
@@ -722,18 +742,18 @@ class _OllamaApi:
         images = [image for message in messages for image in message.get("images") or []]
         model = self._validate(name, body, images)
         if not messages:
-            return self._load_or_unload("chat", name, model, body, writer)
+            return self._load_or_unload("chat", name, model, body, writer, succeed)
         prompt_tokens = sum(_words(message.get("content")) + 4 for message in messages)
-        return await self._complete("chat", name, body, prompt_tokens, writer)
+        await self._complete("chat", name, body, prompt_tokens, writer, succeed)
 
-    async def _generate(self, body: dict, writer: _HttpWriter) -> bool:
+    async def _generate(self, body: dict, writer: _HttpWriter, succeed: Callable[[], None]) -> None:
         name = body.get("model") or ""
         images = body.get("images") or []
         model = self._validate(name, body, images)
         if not body.get("prompt") and not images:
-            return self._load_or_unload("generate", name, model, body, writer)
+            return self._load_or_unload("generate", name, model, body, writer, succeed)
         prompt_tokens = _words(body.get("system"), body.get("prompt")) + 4
-        return await self._complete("generate", name, body, prompt_tokens, writer)
+        await self._complete("generate", name, body, prompt_tokens, writer, succeed)
 
     def _validate(self, name: str, body: dict, images: list) -> FakeModel:
         """Reject a chat/generate request as Ollama would: decoding, then model, then capabilities."""
@@ -747,32 +767,40 @@ class _OllamaApi:
         _check_capabilities(model, name, body, images, legacy)
         return model
 
-    def _load_or_unload(self, kind: str, name: str, model: FakeModel, body: dict, writer: _HttpWriter) -> bool:
+    def _load_or_unload(
+        self, kind: str, name: str, model: FakeModel, body: dict, writer: _HttpWriter, succeed: Callable[[], None]
+    ) -> None:
         """An empty prompt only loads the model (or unloads it with ``keep_alive: 0``)."""
         unload = _is_zero_keep_alive(body.get("keep_alive"))
-        self._fake._put_model(dataclasses.replace(model, loaded=not unload))
+        self._fake._put_model(replace(model, loaded=not unload))
+        succeed()
         _CompletionOutput(writer, kind, name, None, {}).without_generation("unload" if unload else "load")
-        return True
 
-    async def _complete(self, kind: str, name: str, body: dict, prompt_tokens: int, writer: _HttpWriter) -> bool:
+    async def _complete(
+        self, kind: str, name: str, body: dict, prompt_tokens: int, writer: _HttpWriter, succeed: Callable[[], None]
+    ) -> None:
         reply = self._fake._reply_for(f"/api/{kind}", name, body)
         if reply.status is not None:
             raise _HttpError(reply.status, reply.error)
         legacy = self._fake._legacy
-        options = body.get("options") or {}
-        plan = _plan(
-            reply, options, emit_thinking=not legacy and body.get("think") is not False, tool_call_ids=not legacy
-        )
-        wants_logprobs = not legacy and reply.logprobs and body.get("logprobs") is True
+        emit_thinking = not legacy and body.get("think") is not False
+        plan = _plan(reply, body.get("options") or {}, emit_thinking=emit_thinking, tool_call_ids=not legacy)
+        prompt_count = reply.prompt_eval_count if reply.prompt_eval_count is not None else prompt_tokens
+        eval_count = reply.eval_count if reply.eval_count is not None else len(plan.pieces)
+        out = self._output(kind, name, body, reply, writer)
+        await _emit(out, reply, plan, _metrics(reply, prompt_count, eval_count), succeed)
+
+    def _output(
+        self, kind: str, name: str, body: dict, reply: Reply, writer: _HttpWriter
+    ) -> _StreamedOutput | _BufferedOutput:
+        """The renderer for this request: streamed unless ``stream: false``."""
+        wants_logprobs = not self._fake._legacy and reply.logprobs and body.get("logprobs") is True
         top_logprobs = (body.get("top_logprobs") or 0) if wants_logprobs else None
         final_extra = {"context": [1, 2, 3]} if kind == "generate" and not body.get("raw") else {}
         output_class = _BufferedOutput if body.get("stream") is False else _StreamedOutput
-        out = output_class(writer, kind, name, top_logprobs, final_extra)
-        prompt_count = reply.prompt_eval_count if reply.prompt_eval_count is not None else prompt_tokens
-        eval_count = reply.eval_count if reply.eval_count is not None else len(plan.pieces)
-        return await _emit(out, reply, plan, _metrics(reply, prompt_count, eval_count))
+        return output_class(writer, kind, name, top_logprobs, final_extra)
 
-    async def _embed(self, body: dict, writer: _HttpWriter) -> bool:
+    async def _embed(self, body: dict, writer: _HttpWriter, succeed: Callable[[], None]) -> None:
         name = body.get("model") or ""
         inputs = _embed_inputs(body.get("input"))
         model = self._model(name)
@@ -781,26 +809,27 @@ class _OllamaApi:
             raise _HttpError(400, "the input length exceeds the context length")
         reply = await self._embedding_reply("/api/embed", name, body, writer)
         if reply is None:
-            return False
-        if not inputs:
-            writer.json(200, {"model": name, "embeddings": []})
-            return True
-        dimensions = None if self._fake._legacy else body.get("dimensions")
-        vectors = [_embedding(text, model.embedding_length, dimensions) for text in inputs]
-        metrics = _metrics(reply, words, 0)
-        timing = {key: metrics[key] for key in ("total_duration", "load_duration")}
-        writer.json(200, {"model": name, "embeddings": vectors, **timing, "prompt_eval_count": words})
-        return True
+            return
+        answer: dict[str, Any] = {"model": name, "embeddings": []}
+        if inputs:
+            dimensions = None if self._fake._legacy else body.get("dimensions")
+            answer["embeddings"] = [_embedding(text, model.embedding_length, dimensions) for text in inputs]
+            metrics = _metrics(reply, words, 0)
+            answer |= {
+                key: metrics[key] for key in ("total_duration", "load_duration", "prompt_eval_count") if key in metrics
+            }
+        succeed()
+        writer.json(200, answer)
 
-    async def _embeddings(self, body: dict, writer: _HttpWriter) -> bool:
+    async def _embeddings(self, body: dict, writer: _HttpWriter, succeed: Callable[[], None]) -> None:
         """The legacy endpoint: one vector, not normalised."""
         name = body.get("model") or ""
         model = self._model(name)
         if await self._embedding_reply("/api/embeddings", name, body, writer) is None:
-            return False
+            return
         prompt = str(body.get("prompt") or "")
+        succeed()
         writer.json(200, {"embedding": _raw_embedding(prompt, model.embedding_length) if prompt else []})
-        return True
 
     async def _embedding_reply(self, path: str, name: str, body: dict, writer: _HttpWriter) -> Reply | None:
         """The reply for an embedding request, after its faults; None if one ended the response."""
@@ -881,7 +910,7 @@ class _OllamaApi:
         model = self._fake.models.get(_full_name(source))
         if model is None:
             raise _HttpError(404, f'model "{source}" not found')
-        self._fake._put_model(dataclasses.replace(model, name=_full_name(destination)))
+        self._fake._put_model(replace(model, name=_full_name(destination)))
         writer.send(200)
 
     async def _delete(self, body: dict, writer: _HttpWriter) -> None:
@@ -946,7 +975,7 @@ class FakeOllama:
 
     # Lifecycle.
 
-    def start(self) -> FakeOllama:
+    def start(self) -> Self:
         sock = socket.create_server(("127.0.0.1", self._requested_port))
         self._port = sock.getsockname()[1]
         ready = threading.Event()
@@ -1049,6 +1078,17 @@ class FakeOllama:
             else:
                 self._replies[_full_name(model)] = reply
 
+    def reset(self) -> None:
+        """Back to a fresh fake (no models, default replies, no recorded requests), still serving."""
+        self.reply = Reply()
+        self.responder = None
+        self.busy = False
+        self.pull_error = None
+        with self._lock:
+            self._models.clear()
+            self._replies.clear()
+        self.clear()
+
     # Observability.
 
     @property
@@ -1118,25 +1158,17 @@ class FakeOllama:
         with self._lock:
             self._requests.append(request)
 
-    def _count_completed(self) -> None:
-        with self._lock:
-            self._completed += 1
-
-    @contextlib.contextmanager
-    def _track_inference(self) -> Iterator[None]:
-        """Count a request as active; its cancellation (the client left) as cancelled."""
+    def _inference_started(self) -> None:
         with self._lock:
             self._active += 1
             self._max_active = max(self._max_active, self._active)
-        try:
-            yield
-        except asyncio.CancelledError:
-            with self._lock:
-                self._cancelled += 1
-            raise
-        finally:
-            with self._lock:
-                self._active -= 1
+
+    def _inference_ended(self, outcome: str) -> None:
+        """outcome: "completed", "cancelled" (the client left) or "failed"."""
+        with self._lock:
+            self._active -= 1
+            self._completed += outcome == "completed"
+            self._cancelled += outcome == "cancelled"
 
 
 def main(argv: list[str] | None = None) -> None:

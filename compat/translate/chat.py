@@ -169,16 +169,16 @@ def _add_logprobs(native: dict, body: dict) -> bool:
 
 
 def _add_think(native: dict, body: dict):
-    effort = body.get("reasoning_effort")
+    effort, param = body.get("reasoning_effort"), "reasoning_effort"
     reasoning = body.get("reasoning")
     if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
-        effort = reasoning["effort"]
+        effort, param = reasoning["effort"], "reasoning.effort"
     if effort is None:
         return
-    if effort not in REASONING_EFFORT:
+    if not isinstance(effort, str) or effort not in REASONING_EFFORT:
         raise InvalidRequest(
-            f"Invalid value for 'reasoning_effort': {effort!r}; expected one of {', '.join(REASONING_EFFORT)}.",
-            param="reasoning_effort",
+            f"Invalid value for '{param}': {effort!r}; expected one of {', '.join(REASONING_EFFORT)}.",
+            param=param,
             code="invalid_value",
         )
     native["think"] = REASONING_EFFORT[effort]

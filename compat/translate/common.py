@@ -224,8 +224,8 @@ def unix_time(timestamp: str | None, default: int) -> int:
     text = timestamp.replace("Z", "+00:00")
     head, dot, rest = text.partition(".")
     if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
+        zone = rest.lstrip("0123456789")
+        digits = rest[: len(rest) - len(zone)]
         text = f"{head}.{digits[:6]}{zone}"
     try:
         return int(datetime.fromisoformat(text).timestamp())

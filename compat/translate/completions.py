@@ -42,7 +42,9 @@ class CompletionRequest:
 def parse_completion_request(body, max_choices: int) -> CompletionRequest:
     body = require_object(body)
     model = get_string(body, "model", required=True, allow_empty=False)
-    prompts = _prompts(body.get("prompt", "<|endoftext|>"))
+    if body.get("prompt") is None:
+        raise InvalidRequest("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
+    prompts = _prompts(body["prompt"])
     stream = bool(get_bool(body, "stream", False))
     n = get_n(body, max_choices)
     best_of = get_int(body, "best_of", minimum=1)
@@ -63,7 +65,7 @@ def parse_completion_request(body, max_choices: int) -> CompletionRequest:
     if suffix:
         native["suffix"] = suffix
     options = sampling_options(body)
-    max_tokens = get_int(body, "max_tokens", minimum=0)
+    max_tokens = get_int(body, "max_tokens", minimum=1)
     if max_tokens:
         options["num_predict"] = max_tokens
     if options:

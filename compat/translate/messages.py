@@ -38,7 +38,7 @@ def _convert_message(message, param: str, tool_names: dict[str, str]) -> dict:
     if not isinstance(message, dict):
         raise InvalidRequest(f"Invalid type for '{param}': expected an object.", param=param, code="invalid_type")
     role = message.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidRequest(
             f"Invalid value for '{param}.role': {role!r}; expected one of {', '.join(sorted(ROLES))}.",
             param=f"{param}.role",
@@ -92,10 +92,11 @@ def _convert_content(content, param: str) -> tuple[str, list]:
             )
         kind = part.get("type")
         if kind in ("text", "input_text", "refusal"):
-            value = part.get("text") if kind != "refusal" else part.get("refusal")
+            key = "refusal" if kind == "refusal" else "text"
+            value = part.get(key)
             if not isinstance(value, str):
                 raise InvalidRequest(
-                    f"Invalid type for '{part_param}.text': expected a string.", param=f"{part_param}.text"
+                    f"Invalid type for '{part_param}.{key}': expected a string.", param=f"{part_param}.{key}"
                 )
             texts.append(value)
         elif kind == "image_url":
@@ -136,6 +137,8 @@ def _audio(audio, param: str) -> str:
 
 def _checked_base64(data: str, param: str) -> str:
     data = "".join(data.split())
+    if not data:
+        raise InvalidRequest(f"Empty base64 data in '{param}'.", param=param, code="invalid_image")
     try:
         binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):

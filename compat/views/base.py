@@ -4,18 +4,21 @@ import asyncio
 import logging
 
 import orjson
+from django.conf import settings
 from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from ollamaweb.catalog.aliases import alias_table
+from ollamaweb.quotas import limiter
 from ollamaweb.usage.records import UsageRecord
 from ollamaweb.usage.writer import log_writer
 
 from ..auth import authenticate
-from ..errors import InvalidRequest, MethodNotAllowed, NotFound, OpenAIError, PermissionDenied
+from ..errors import InvalidRequest, MethodNotAllowed, NotFound, OpenAIError, PermissionDenied, RateLimited
 from ..translate.models import canonical
 
 logger = logging.getLogger(__name__)
+_background: set[asyncio.Task] = set()
 
 INVALID_JSON = (
     "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload; "
@@ -49,6 +52,9 @@ class OpenAIView(APIView):
         except asyncio.CancelledError:
             self.settle(499, "client disconnected")
             raise
+        if self.record.admission is not None:
+            for name, value in self.record.admission.headers().items():
+                response[name] = value
         if not self.stream_owns_record:
             self.settle(response.status_code, getattr(response, "error_message", ""))
         return response
@@ -76,15 +82,51 @@ class OpenAIView(APIView):
             return response
 
     def settle(self, status: int, error: str = ""):
-        """Close this request's usage record (once) and hand it to the log writer."""
-        if self.record.finish(status, error):
-            log_writer.submit(self.record)
+        """Close this request's usage record (once), free its quota slots, hand it to the log writer.
+
+        Runs inside cancelled streams too, so it only schedules work and never awaits.
+        """
+        if not self.record.finish(status, error):
+            return
+        if self.record.admission is not None:
+            task = asyncio.get_running_loop().create_task(limiter.release(self.record.admission))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+        log_writer.submit(self.record)
+
+    async def admit(self, model: str, tokens: int):
+        """Reserve `tokens` and request slots in the caller's quotas, or raise a 429 (or 503)."""
+        try:
+            self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
+        except limiter.LimitExceeded as exc:
+            raise RateLimited(exc.message, type=exc.kind, code=exc.kind, retry_after=exc.retry_after, headers=exc.headers) from None
+        except limiter.QuotaStoreUnavailable:
+            raise OpenAIError(
+                "Quota accounting is unavailable, so requests are refused for now; try again shortly.",
+                status=503,
+                type="api_error",
+                code="quota_store_unavailable",
+                headers={"Retry-After": "5"},
+            ) from None
+        return self.record.admission
 
     def json_body(self) -> dict:
         try:
             return orjson.loads(self.request.body)
         except orjson.JSONDecodeError:
             raise InvalidRequest(INVALID_JSON, code="invalid_json") from None
+
+    async def admit_generation(self, model: str, native: dict, prompt_tokens: int, calls: int = 1):
+        """Admit a generation that may cost up to `calls` × (prompt + max completion) tokens.
+
+        When a token quota applies and the client set no max_tokens, the backend is told to stop
+        at QUOTA_DEFAULT_MAX_TOKENS, so a request cannot outrun what it reserved.
+        """
+        options = native.get("options") or {}
+        max_completion = options.get("num_predict") or settings.QUOTA_DEFAULT_MAX_TOKENS
+        admission = await self.admit(model, calls * (prompt_tokens + max_completion))
+        if admission is not None and admission.limits_tokens and "num_predict" not in options:
+            native["options"] = {**options, "num_predict": max_completion}
 
     def check_model_allowed(self, requested: str):
         allowed = self.identity.allowed_models

@@ -25,13 +25,14 @@ class ChatCompletionsView(RelayMixin, OpenAIView):
         self.record.client_user = chat.client_user
         model = await self.resolve_model(chat.model)
         native = {"model": model, **chat.native}
+        prompt_tokens = estimate_tokens(sum(len(m.get("content") or "") + 16 for m in native["messages"]))
+        await self.admit_generation(model, native, prompt_tokens, chat.n)
         if chat.remote_images:
             await inline_remote_images(native["messages"])
         backend = backend_for(model)
         completion_id, created = new_id("chatcmpl-"), int(time.time())
         try:
             if chat.stream:
-                prompt_length = sum(len(message.get("content") or "") for message in native["messages"])
                 return await self.relay(
                     backend,
                     "/api/chat",
@@ -39,7 +40,7 @@ class ChatCompletionsView(RelayMixin, OpenAIView):
                     [ChatStream(i, chat.logprobs) for i in range(chat.n)],
                     partial(chat_chunk, completion_id, created, chat.model),
                     chat.include_usage,
-                    estimate_tokens(prompt_length),
+                    prompt_tokens,
                 )
             results = await gather_or_cancel(backend.request("POST", "/api/chat", native) for _ in range(chat.n))
         except NotFound:

@@ -23,6 +23,9 @@ class CompletionsView(RelayMixin, OpenAIView):
         self.record.stream = completion.stream
         self.record.client_user = completion.client_user
         model = await self.resolve_model(completion.model)
+        prompt_tokens = estimate_tokens(max(len(prompt) for prompt in completion.prompts))
+        calls_count = len(completion.prompts) * completion.n
+        await self.admit_generation(model, completion.native, prompt_tokens, calls_count)
         calls = [
             (completion.choice_index(p, j), prompt, {"model": model, "prompt": prompt, **completion.native})
             for p, prompt in enumerate(completion.prompts)
@@ -39,7 +42,7 @@ class CompletionsView(RelayMixin, OpenAIView):
                     [CompletionStream(index, completion, prompt) for index, prompt, _ in calls],
                     partial(completion_body, completion_id, created, completion.model),
                     completion.include_usage,
-                    estimate_tokens(sum(len(prompt) for prompt in completion.prompts)),
+                    prompt_tokens,
                 )
             results = await gather_or_cancel(
                 backend.request("POST", "/api/generate", payload) for _, _, payload in calls

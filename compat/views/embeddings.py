@@ -1,5 +1,6 @@
 from ..errors import NotFound
 from ..ollama import backend_for
+from ..translate.common import estimate_tokens
 from ..translate.embeddings import embeddings_body, parse_embeddings_request
 from .base import OpenAIView, json_response
 
@@ -14,6 +15,7 @@ class EmbeddingsView(OpenAIView):
         embeddings = parse_embeddings_request(self.json_body())
         self.record.client_user = embeddings.client_user
         model = await self.resolve_model(embeddings.model)
+        await self.admit(model, estimate_tokens(sum(len(text) for text in embeddings.inputs)))
         try:
             result = await backend_for(model).request("POST", "/api/embed", {"model": model, **embeddings.native})
         except NotFound:

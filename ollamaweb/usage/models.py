@@ -43,3 +43,28 @@ class RequestLog(models.Model):
     @property
     def total_tokens(self):
         return self.prompt_tokens + self.completion_tokens
+
+
+class UsageRollup(models.Model):
+    """Requests and tokens per user, key, model and day, kept up to date as requests settle."""
+
+    day = models.DateField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_rollups")
+    key_prefix = models.CharField(max_length=12)
+    model = models.CharField(max_length=200)
+    requests = models.PositiveBigIntegerField(default=0)
+    errors = models.PositiveBigIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "user", "model"]
+        constraints = [models.UniqueConstraint(fields=["day", "user", "key_prefix", "model"], name="one_rollup_per_day_key_model")]
+        indexes = [models.Index(fields=["user", "day"])]
+
+    def __str__(self):
+        return f"{self.day} {self.user_id} {self.model}: {self.requests} requests"
+
+    @property
+    def total_tokens(self):
+        return self.prompt_tokens + self.completion_tokens

@@ -28,6 +28,11 @@ class UsageRecord:
     error: str = ""
     latency_ms: float = 0.0
     finished: bool = False
+    admission: object = None  # the quota Admission to settle, if limits applied
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
     def add_usage(self, prompt_tokens: int, completion_tokens: int, source=RequestLog.UsageSource.MEASURED):
         self.prompt_tokens += prompt_tokens

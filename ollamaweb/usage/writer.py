@@ -7,6 +7,7 @@ seconds or LOG_BATCH_SIZE rows, and `stop()` (ASGI lifespan shutdown) writes wha
 
 import asyncio
 import logging
+from collections import defaultdict
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -16,15 +17,28 @@ from ollamaweb.keys.models import ApiKey
 
 from .models import RequestLog
 from .records import UsageRecord
+from .rollups import add_to_rollups
 
 logger = logging.getLogger(__name__)
 
 
-def write_batch(records: list[UsageRecord]):
-    """Insert the rows and stamp `last_used_at` on the keys they used, in one transaction."""
+def quota_settlements(records: list[UsageRecord]) -> dict:
+    """Per quota store: the (check, actual tokens) pairs that settle these records' reservations."""
+    settlements = defaultdict(list)
+    for record in records:
+        if record.admission is not None:
+            settlements[record.admission.store] += record.admission.settlements(record.total_tokens)
+    return settlements
+
+
+def write_batch(records: list[UsageRecord], settlements: dict):
+    """In one transaction: the log rows, rollups, database quota settlements, keys' last use."""
     try:
         with transaction.atomic():
             rows = RequestLog.objects.bulk_create([record.to_row() for record in records])
+            add_to_rollups(records)
+            for store, pairs in settlements.items():
+                store.settle_in_transaction(pairs)
             last_used = {}
             for row in rows:
                 if row.api_key_id is not None:
@@ -64,12 +78,18 @@ class LogWriter:
     async def flush(self):
         while self._pending:
             batch, self._pending = self._pending[: settings.LOG_BATCH_SIZE], self._pending[settings.LOG_BATCH_SIZE :]
+            settlements = quota_settlements(batch)
             try:
-                await sync_to_async(write_batch)(batch)
+                await sync_to_async(write_batch)(batch, settlements)
             except Exception:
                 logger.exception("could not write %d request-log rows; will retry", len(batch))
                 self._pending[:0] = batch
                 return
+            for store, pairs in settlements.items():
+                try:
+                    await store.settle(pairs)
+                except Exception:
+                    logger.exception("could not settle %d quota reservations", len(pairs))
 
     async def stop(self):
         """Write everything pending and stop the background task (ASGI lifespan shutdown)."""

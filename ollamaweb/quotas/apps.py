@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class QuotasConfig(AppConfig):
+    name = "ollamaweb.quotas"
+    label = "quotas"
+    verbose_name = "Quotas and rate limits"
+
+    def ready(self):
+        from . import signals  # noqa: F401

@@ -1,0 +1,125 @@
+"""Admitting a request against its quotas (reserve), and releasing what it held afterwards.
+
+Token reservations are settled to the exact counts by the request-log writer, in the same
+transaction that writes the log row (see ollamaweb/usage/writer.py), so every request is
+settled exactly once.
+"""
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from .checks import CONCURRENT, REQUESTS, TOKENS, Check, duration, plan_checks
+from .policy import policy_table
+from .stores import current_store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Admission:
+    checks: list[Check]
+    member: str
+    remaining: dict[str, int]
+    store: object
+
+    def headers(self, now: float | None = None) -> dict[str, str]:
+        """OpenAI's x-ratelimit-* headers for the tightest request and token limits."""
+        now = time.time() if now is None else now
+        headers = {}
+        for kind, name in ((REQUESTS, "requests"), (TOKENS, "tokens")):
+            checks = [check for check in self.checks if check.kind == kind]
+            if checks:
+                tightest = min(checks, key=lambda check: self.remaining.get(check.counter, check.limit))
+                headers[f"x-ratelimit-limit-{name}"] = str(tightest.limit)
+                headers[f"x-ratelimit-remaining-{name}"] = str(max(0, self.remaining.get(tightest.counter, tightest.limit)))
+                headers[f"x-ratelimit-reset-{name}"] = duration(tightest.reset_at - now)
+        return headers
+
+    @property
+    def limits_tokens(self) -> bool:
+        return any(check.kind == TOKENS for check in self.checks)
+
+    def settlements(self, actual_tokens: int) -> list[tuple[Check, int]]:
+        return [(check, actual_tokens) for check in self.checks if check.kind == TOKENS]
+
+
+class LimitExceeded(Exception):
+    """A limit refused the request; `kind` is OpenAI's error type for it."""
+
+    def __init__(self, message: str, kind: str, retry_after: int, headers: dict[str, str]):
+        super().__init__(message)
+        self.message, self.kind, self.retry_after, self.headers = message, kind, retry_after, headers
+
+
+class QuotaStoreUnavailable(Exception):
+    pass
+
+
+async def admit(user_id: int, key_id: int, model: str, tokens: int) -> Admission | None:
+    """Reserve `tokens` and a request/concurrency slot in every applicable limit, or raise."""
+    scopes = await policy_table.limits_for(user_id, key_id, model)
+    if not scopes:
+        return None
+    checks = plan_checks(scopes, timezone.localtime(), tokens, settings.QUOTA_LEASE_SECONDS)
+    member = secrets.token_hex(8)
+    store = current_store()
+    try:
+        outcome = await store.reserve(checks, member)
+    except (DatabaseError, OSError, ConnectionError) as exc:
+        return _store_failed(exc)
+    except Exception as exc:  # redis errors do not share a base class with the above
+        if type(exc).__module__.startswith("redis"):
+            return _store_failed(exc)
+        raise
+    admission = Admission(checks, member, outcome.remaining, store)
+    if not outcome.admitted:
+        raise _refusal(outcome.failed, admission)
+    return admission
+
+
+def _store_failed(exc: Exception) -> None:
+    if settings.QUOTA_FAIL_OPEN:
+        logger.warning("quota store unavailable, admitting without limits (QUOTA_FAIL_OPEN): %s", exc)
+        return None
+    logger.error("quota store unavailable, refusing requests (set OLLAMAWEB_QUOTA_FAIL_OPEN to admit): %s", exc)
+    raise QuotaStoreUnavailable(str(exc)) from exc
+
+
+def _refusal(check: Check, admission: Admission) -> LimitExceeded:
+    now = time.time()
+    retry_after = max(1, int(check.reset_at - now + 0.999)) if check.kind != CONCURRENT else 1
+    whose = "this API key's" if check.counter.split(":")[1].startswith("k") else "your"
+    model = check.counter.split(":m:", 1)[1].rsplit(":", 2)[0] if ":m:" in check.counter else ""
+    on_model = f" for model {model}" if model else ""
+    if check.kind == TOKENS:
+        period = "daily" if ":d:" in check.counter else "monthly"
+        resets = datetime.fromtimestamp(check.reset_at, tz=timezone.get_current_timezone())
+        message = (
+            f"You exceeded {whose} {period} token quota{on_model} ({check.limit} tokens): this request may use up to "
+            f"{check.cost} tokens and {max(0, admission.remaining.get(check.counter, 0))} remain. "
+            f"The quota resets at {resets.isoformat(timespec='minutes')}."
+        )
+        kind = "insufficient_quota"
+    elif check.kind == REQUESTS:
+        message = f"Rate limit reached: {whose} limit{on_model} is {check.limit} requests per minute. Try again in {retry_after}s."
+        kind = "rate_limit_exceeded"
+    else:
+        message = f"Too many concurrent requests: {whose} limit{on_model} is {check.limit} in flight at once."
+        kind = "rate_limit_exceeded"
+    return LimitExceeded(message, kind, retry_after, admission.headers(now))
+
+
+async def release(admission: Admission):
+    """Give back the concurrency slots (at once, not with the batched settlement)."""
+    if any(check.kind == CONCURRENT for check in admission.checks):
+        try:
+            await admission.store.release(admission.checks, admission.member)
+        except Exception:
+            logger.exception("could not release concurrency slots; leases expire after %ss", settings.QUOTA_LEASE_SECONDS)

@@ -1,0 +1,45 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from ollamaweb.quotas.models import LIMIT_FIELDS, QuotaPolicy
+
+EVERYONE = "*"
+UNCHANGED = object()
+
+
+def limit_value(text: str):
+    """A limit from the command line: a positive number, or 0/none to clear it."""
+    if text.strip().lower() in ("0", "none"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise CommandError(f"Not a number: {text!r} (use 0 or none to clear a limit).") from None
+    if value < 0:
+        raise CommandError("Limits cannot be negative.")
+    return value
+
+
+class Command(BaseCommand):
+    help = "Set a user's limits (USERNAME '*' sets the default for everyone); 0 or none clears one."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username", help="A username, or * for the default policy.")
+        for name in LIMIT_FIELDS:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=limit_value, default=UNCHANGED)
+        parser.add_argument("--model", default="", help="Limit only this backend model.")
+
+    def handle(self, username, model, **options):
+        user = None
+        if username != EVERYONE:
+            try:
+                user = get_user_model().objects.get(username=username)
+            except get_user_model().DoesNotExist:
+                raise CommandError(f"No user named {username}.") from None
+        policy, _ = QuotaPolicy.objects.get_or_create(user=user, api_key=None, model=model)
+        for name in LIMIT_FIELDS:
+            if options[name] is not UNCHANGED:
+                setattr(policy, name, options[name])
+        policy.save()
+        limits = ", ".join(f"{name}={getattr(policy, name) or 'unlimited'}" for name in LIMIT_FIELDS)
+        self.stdout.write(f"{policy}: {limits}")

@@ -1,0 +1,52 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+LIMIT_FIELDS = ("tokens_per_day", "tokens_per_month", "requests_per_minute", "max_concurrent")
+
+
+class QuotaPolicy(models.Model):
+    """Limits for everyone (no user, no key), a user, or one API key; optionally for one model.
+
+    A user's policy overrides the default policy field by field (an empty field inherits the
+    default); a key's policy applies in addition to its user's. Empty everywhere = unlimited.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="quota_policies")
+    api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="quota_policies")
+    model = models.CharField(max_length=200, blank=True, help_text="Limit only this backend model; empty = all models together.")
+    tokens_per_day = models.PositiveBigIntegerField(null=True, blank=True)
+    tokens_per_month = models.PositiveBigIntegerField(null=True, blank=True)
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    max_concurrent = models.PositiveIntegerField(null=True, blank=True, help_text="Requests in flight at once.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "quota policy"
+        verbose_name_plural = "quota policies"
+        constraints = [
+            models.UniqueConstraint(fields=["model"], condition=Q(user__isnull=True, api_key__isnull=True), name="quota_one_default_per_model"),
+            models.UniqueConstraint(fields=["user", "model"], condition=Q(api_key__isnull=True), name="quota_one_user_policy_per_model"),
+            models.UniqueConstraint(fields=["api_key", "model"], name="quota_one_key_policy_per_model"),
+        ]
+
+    def __str__(self):
+        scope = f"key {self.api_key.prefix}" if self.api_key_id else (f"user {self.user}" if self.user_id else "everyone")
+        return f"{scope}{f' / {self.model}' if self.model else ''}"
+
+    def clean(self):
+        if self.user_id and self.api_key_id:
+            raise ValidationError("A policy is for a user or for one of their keys, not both.")
+
+
+class UsageCounter(models.Model):
+    """A shared counter for one limit in one period (`t:u5:d:2026-11-25`), updated atomically."""
+
+    key = models.CharField(max_length=255, unique=True)
+    used = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.key}: {self.used} used, {self.reserved} reserved"

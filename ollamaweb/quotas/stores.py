@@ -1,0 +1,215 @@
+"""Where quota counters live: the database (default) or Redis (when REDIS_URL is set).
+
+Both reserve all of a request's checks atomically or none: the database with conditional
+UPDATEs in one transaction (counters locked in key order, so no deadlocks), Redis with one Lua
+script. Neither reads a counter and then writes it, so concurrent requests cannot overspend.
+"""
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.db.models.lookups import LessThanOrEqual
+
+from .checks import CONCURRENT, TOKENS, Check
+from .models import UsageCounter
+
+
+@dataclass
+class Outcome:
+    failed: Check | None = None
+    remaining: dict[str, int] = field(default_factory=dict)  # per counter: what is left after this request
+
+    @property
+    def admitted(self) -> bool:
+        return self.failed is None
+
+
+class _Refused(Exception):
+    def __init__(self, check: Check):
+        self.check = check
+
+
+def token_deltas(settlements) -> dict[str, tuple[int, int]]:
+    """(reserved to release, tokens used) per token counter, summed over (Check, actual) pairs."""
+    deltas = defaultdict(lambda: [0, 0])
+    for check, actual in settlements:
+        if check.kind == TOKENS:
+            deltas[check.counter][0] += check.cost
+            deltas[check.counter][1] += actual
+    return {counter: (reserved, used) for counter, (reserved, used) in deltas.items()}
+
+
+class DatabaseStore:
+    async def reserve(self, checks: list[Check], member: str) -> Outcome:
+        return await sync_to_async(self._reserve)(checks)
+
+    def _reserve(self, checks: list[Check]) -> Outcome:
+        try:
+            try:
+                with transaction.atomic():
+                    UsageCounter.objects.bulk_create([UsageCounter(key=c.counter) for c in checks], ignore_conflicts=True)
+                    for check in checks:
+                        if check.kind == TOKENS:
+                            fits = LessThanOrEqual(F("used") + F("reserved") + check.cost, check.limit)
+                            change = {"reserved": F("reserved") + check.cost}
+                        else:
+                            fits = LessThanOrEqual(F("used") + check.cost, check.limit)
+                            change = {"used": F("used") + check.cost}
+                        if not UsageCounter.objects.filter(fits, key=check.counter).update(**change):
+                            raise _Refused(check)
+                    return Outcome(remaining=self._remaining(checks))
+            except _Refused as refused:
+                return Outcome(failed=refused.check, remaining=self._remaining(checks))
+        finally:
+            close_old_connections()
+
+    @staticmethod
+    def _remaining(checks: list[Check]) -> dict[str, int]:
+        rows = dict(UsageCounter.objects.filter(key__in=[c.counter for c in checks]).values_list("key", F("used") + F("reserved")))
+        return {c.counter: c.limit - (rows.get(c.counter) or 0) for c in checks}
+
+    async def release(self, checks: list[Check], member: str):
+        await sync_to_async(self._release)([c.counter for c in checks if c.kind == CONCURRENT])
+
+    def _release(self, counters: list[str]):
+        try:
+            UsageCounter.objects.filter(key__in=counters).update(used=Greatest(F("used") - 1, 0))
+        finally:
+            close_old_connections()
+
+    def settle_in_transaction(self, settlements):
+        """Apply (Check, actual tokens) pairs; called inside the log writer's transaction."""
+        for counter, (reserved, used) in token_deltas(settlements).items():
+            UsageCounter.objects.filter(key=counter).update(
+                reserved=Greatest(F("reserved") - reserved, 0), used=F("used") + used
+            )
+
+    async def settle(self, settlements):
+        """Nothing to do outside the log writer's transaction."""
+
+    async def usage(self, counters: list[str]) -> dict[str, int]:
+        rows = UsageCounter.objects.filter(key__in=counters).values_list("key", "used")
+        return {key: used async for key, used in rows}
+
+
+RESERVE_SCRIPT = """
+local now, member = tonumber(ARGV[1]), ARGV[2]
+local current = {}
+for i = 1, #KEYS do
+  local base = 2 + (i - 1) * 4
+  local kind, limit, cost = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
+  local value
+  if kind == 'tokens' then
+    value = tonumber(redis.call('HGET', KEYS[i], 'used') or '0') + tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
+  elseif kind == 'requests' then
+    value = tonumber(redis.call('GET', KEYS[i]) or '0')
+  else
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+    value = redis.call('ZCARD', KEYS[i])
+  end
+  if value + cost > limit then
+    return {i, limit - value}
+  end
+  current[i] = value
+end
+local left = {0}
+for i = 1, #KEYS do
+  local base = 2 + (i - 1) * 4
+  local kind, limit, cost, ttl = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  if kind == 'tokens' then
+    redis.call('HINCRBY', KEYS[i], 'reserved', cost)
+  elseif kind == 'requests' then
+    redis.call('INCRBY', KEYS[i], cost)
+  else
+    redis.call('ZADD', KEYS[i], now + ttl, member)
+  end
+  redis.call('EXPIRE', KEYS[i], ttl)
+  left[i + 1] = limit - current[i] - cost
+end
+return left
+"""
+
+
+class RedisStore:
+    prefix = "ollamaweb:quota:"
+
+    def __init__(self, url: str):
+        self.url = url
+        self._clients = {}
+
+    def _client(self):
+        import redis.asyncio as redis
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5, socket_timeout=2, socket_connect_timeout=2
+            )
+            client = redis.Redis(connection_pool=pool)
+            self._clients = {other: c for other, c in self._clients.items() if not other.is_closed()}
+            self._clients[loop] = client
+        return client
+
+    async def reserve(self, checks: list[Check], member: str) -> Outcome:
+        client = self._client()
+        args = [time.time(), member]
+        for check in checks:
+            args += [check.kind, check.limit, check.cost, check.ttl]
+        result = await client.eval(RESERVE_SCRIPT, len(checks), *[self.prefix + c.counter for c in checks], *args)
+        failed_index = int(result[0])
+        if failed_index:
+            check = checks[failed_index - 1]
+            return Outcome(failed=check, remaining={check.counter: int(result[1])})
+        return Outcome(remaining={c.counter: int(v) for c, v in zip(checks, result[1:])})
+
+    async def release(self, checks: list[Check], member: str):
+        async with self._client().pipeline(transaction=False) as pipe:
+            for check in checks:
+                if check.kind == CONCURRENT:
+                    pipe.zrem(self.prefix + check.counter, member)
+            await pipe.execute()
+
+    def settle_in_transaction(self, settlements):
+        """Redis counters are settled by settle(), after the log rows are written."""
+
+    async def settle(self, settlements):
+        deltas = token_deltas(settlements)
+        if not deltas:
+            return
+        async with self._client().pipeline(transaction=True) as pipe:
+            for counter, (reserved, used) in deltas.items():
+                pipe.hincrby(self.prefix + counter, "reserved", -reserved)
+                pipe.hincrby(self.prefix + counter, "used", used)
+            await pipe.execute()
+
+    async def usage(self, counters: list[str]) -> dict[str, int]:
+        client = self._client()
+        values = {}
+        for counter in counters:
+            key = self.prefix + counter
+            if counter.startswith("t:"):
+                values[counter] = int(await client.hget(key, "used") or 0)
+            elif counter.startswith("r:"):
+                values[counter] = int(await client.get(key) or 0)
+        return values
+
+
+_stores: dict[str, object] = {}
+
+
+def current_store():
+    """The store for the current settings (tests switch REDIS_URL on and off)."""
+    url = settings.REDIS_URL if settings.QUOTA_STORE != "database" else ""
+    store = _stores.get(url)
+    if store is None:
+        store = _stores[url] = RedisStore(url) if url else DatabaseStore()
+    return store
+
