@@ -25,8 +25,17 @@ run: install
 	$(PY) manage.py ensureadmin --url http://$(HOST):$(PORT)/
 	$(VENV)/bin/uvicorn ollamaweb.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 30
 
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+# The whole suite on SQLite and in-memory defaults, then the quota and rate-limit tests again on
+# PostgreSQL (Redis variants run in both). Services are started by .ci/run when missing.
 test: install-dev
 	$(PY) -m pytest
+	@if $(PY) -m tests.services postgres; then \
+		DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "stores and not slow"; \
+	else \
+		echo "!!! SKIPPED: the quota tests on PostgreSQL, which cannot be reached (.ci/run starts it)"; \
+	fi
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -106,7 +106,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests run the gateway in a thread beside the test code: a file (not shared memory) lets
     # both use WAL and the busy timeout.
     DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("DJANGO_TEST_DB", str(Path(tempfile.gettempdir()) / f"ollamaweb-test-{os.getpid()}.sqlite3"))
+        "NAME": os.environ.get(
+            "DJANGO_TEST_DB", str(Path(tempfile.gettempdir()) / f"ollamaweb-test-{os.getpid()}.sqlite3")
+        )
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI each request's sync work runs in a fresh thread: only a pool reuses connections.

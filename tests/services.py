@@ -27,3 +27,16 @@ def postgres_url_or_skip() -> str:
     except psycopg.Error as exc:
         pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); .ci/run starts it")
     return POSTGRES_URL
+
+
+if __name__ == "__main__":
+    # `python -m tests.services postgres`: exit 0 when PostgreSQL answers, else say so loudly.
+    import sys
+
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"), connect_timeout=2).close()
+    except psycopg.Error as exc:
+        print(f"!!! PostgreSQL is not reachable at {POSTGRES_URL}: {exc}", file=sys.stderr)
+        sys.exit(1)

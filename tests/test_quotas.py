@@ -20,6 +20,8 @@ from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
 from tests.services import redis_url_or_skip
 
+pytestmark = pytest.mark.stores
+
 HI = [{"role": "user", "content": "hi"}]
 # The gateway reserves estimate(prompt) + max_tokens: ("hi" + 16 per message + 3) // 4 = 5, plus 20.
 COST = 25

@@ -5,7 +5,15 @@ from .models import QuotaPolicy, UsageCounter
 
 @admin.register(QuotaPolicy)
 class QuotaPolicyAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "model", "tokens_per_day", "tokens_per_month", "requests_per_minute", "max_concurrent", "updated_at")
+    list_display = (
+        "__str__",
+        "model",
+        "tokens_per_day",
+        "tokens_per_month",
+        "requests_per_minute",
+        "max_concurrent",
+        "updated_at",
+    )
     list_filter = ("model",)
     search_fields = ("user__username", "api_key__prefix", "model")
     autocomplete_fields = ("user",)

@@ -31,13 +31,23 @@ def plan_checks(scopes: list[ScopeLimits], now: datetime, tokens: int, lease_sec
     checks = []
     for s in scopes:
         if s.tokens_per_day is not None:
-            checks.append(Check(f"t:{s.scope}:d:{now:%Y-%m-%d}", TOKENS, s.tokens_per_day, tokens, day_end.timestamp(), 2 * 86400))
+            checks.append(
+                Check(f"t:{s.scope}:d:{now:%Y-%m-%d}", TOKENS, s.tokens_per_day, tokens, day_end.timestamp(), 2 * 86400)
+            )
         if s.tokens_per_month is not None:
-            checks.append(Check(f"t:{s.scope}:m:{now:%Y-%m}", TOKENS, s.tokens_per_month, tokens, month_end.timestamp(), 32 * 86400))
+            checks.append(
+                Check(
+                    f"t:{s.scope}:m:{now:%Y-%m}", TOKENS, s.tokens_per_month, tokens, month_end.timestamp(), 32 * 86400
+                )
+            )
         if s.requests_per_minute is not None:
-            checks.append(Check(f"r:{s.scope}:{now:%Y%m%d%H%M}", REQUESTS, s.requests_per_minute, 1, minute_end.timestamp(), 120))
+            checks.append(
+                Check(f"r:{s.scope}:{now:%Y%m%d%H%M}", REQUESTS, s.requests_per_minute, 1, minute_end.timestamp(), 120)
+            )
         if s.max_concurrent is not None:
-            checks.append(Check(f"c:{s.scope}", CONCURRENT, s.max_concurrent, 1, now.timestamp() + lease_seconds, lease_seconds))
+            checks.append(
+                Check(f"c:{s.scope}", CONCURRENT, s.max_concurrent, 1, now.timestamp() + lease_seconds, lease_seconds)
+            )
     return sorted(checks, key=lambda check: check.counter)
 
 

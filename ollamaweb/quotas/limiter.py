@@ -38,7 +38,9 @@ class Admission:
             if checks:
                 tightest = min(checks, key=lambda check: self.remaining.get(check.counter, check.limit))
                 headers[f"x-ratelimit-limit-{name}"] = str(tightest.limit)
-                headers[f"x-ratelimit-remaining-{name}"] = str(max(0, self.remaining.get(tightest.counter, tightest.limit)))
+                headers[f"x-ratelimit-remaining-{name}"] = str(
+                    max(0, self.remaining.get(tightest.counter, tightest.limit))
+                )
                 headers[f"x-ratelimit-reset-{name}"] = duration(tightest.reset_at - now)
         return headers
 
@@ -122,4 +124,6 @@ async def release(admission: Admission):
         try:
             await admission.store.release(admission.checks, admission.member)
         except Exception:
-            logger.exception("could not release concurrency slots; leases expire after %ss", settings.QUOTA_LEASE_SECONDS)
+            logger.exception(
+                "could not release concurrency slots; leases expire after %ss", settings.QUOTA_LEASE_SECONDS
+            )

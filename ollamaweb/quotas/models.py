@@ -13,9 +13,15 @@ class QuotaPolicy(models.Model):
     default); a key's policy applies in addition to its user's. Empty everywhere = unlimited.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="quota_policies")
-    api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="quota_policies")
-    model = models.CharField(max_length=200, blank=True, help_text="Limit only this backend model; empty = all models together.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="quota_policies"
+    )
+    api_key = models.ForeignKey(
+        "keys.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="quota_policies"
+    )
+    model = models.CharField(
+        max_length=200, blank=True, help_text="Limit only this backend model; empty = all models together."
+    )
     tokens_per_day = models.PositiveBigIntegerField(null=True, blank=True)
     tokens_per_month = models.PositiveBigIntegerField(null=True, blank=True)
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
@@ -26,13 +32,21 @@ class QuotaPolicy(models.Model):
         verbose_name = "quota policy"
         verbose_name_plural = "quota policies"
         constraints = [
-            models.UniqueConstraint(fields=["model"], condition=Q(user__isnull=True, api_key__isnull=True), name="quota_one_default_per_model"),
-            models.UniqueConstraint(fields=["user", "model"], condition=Q(api_key__isnull=True), name="quota_one_user_policy_per_model"),
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=Q(user__isnull=True, api_key__isnull=True),
+                name="quota_one_default_per_model",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "model"], condition=Q(api_key__isnull=True), name="quota_one_user_policy_per_model"
+            ),
             models.UniqueConstraint(fields=["api_key", "model"], name="quota_one_key_policy_per_model"),
         ]
 
     def __str__(self):
-        scope = f"key {self.api_key.prefix}" if self.api_key_id else (f"user {self.user}" if self.user_id else "everyone")
+        scope = (
+            f"key {self.api_key.prefix}" if self.api_key_id else (f"user {self.user}" if self.user_id else "everyone")
+        )
         return f"{scope}{f' / {self.model}' if self.model else ''}"
 
     def clean(self):

@@ -62,4 +62,3 @@ class PolicyTable:
 
 
 policy_table = PolicyTable()
-

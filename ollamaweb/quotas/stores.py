@@ -54,7 +54,9 @@ class DatabaseStore:
         try:
             try:
                 with transaction.atomic():
-                    UsageCounter.objects.bulk_create([UsageCounter(key=c.counter) for c in checks], ignore_conflicts=True)
+                    UsageCounter.objects.bulk_create(
+                        [UsageCounter(key=c.counter) for c in checks], ignore_conflicts=True
+                    )
                     for check in checks:
                         if check.kind == TOKENS:
                             fits = LessThanOrEqual(F("used") + F("reserved") + check.cost, check.limit)
@@ -72,7 +74,11 @@ class DatabaseStore:
 
     @staticmethod
     def _remaining(checks: list[Check]) -> dict[str, int]:
-        rows = dict(UsageCounter.objects.filter(key__in=[c.counter for c in checks]).values_list("key", F("used") + F("reserved")))
+        rows = dict(
+            UsageCounter.objects.filter(key__in=[c.counter for c in checks]).values_list(
+                "key", F("used") + F("reserved")
+            )
+        )
         return {c.counter: c.limit - (rows.get(c.counter) or 0) for c in checks}
 
     async def release(self, checks: list[Check], member: str):
@@ -151,7 +157,11 @@ class RedisStore:
         client = self._clients.get(loop)
         if client is None:
             pool = redis.BlockingConnectionPool.from_url(
-                self.url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5, socket_timeout=2, socket_connect_timeout=2
+                self.url,
+                max_connections=settings.REDIS_MAX_CONNECTIONS,
+                timeout=5,
+                socket_timeout=2,
+                socket_connect_timeout=2,
             )
             client = redis.Redis(connection_pool=pool)
             self._clients = {other: c for other, c in self._clients.items() if not other.is_closed()}
@@ -212,4 +222,3 @@ def current_store():
     if store is None:
         store = _stores[url] = RedisStore(url) if url else DatabaseStore()
     return store
-

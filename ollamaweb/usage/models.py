@@ -59,7 +59,9 @@ class UsageRollup(models.Model):
 
     class Meta:
         ordering = ["-day", "user", "model"]
-        constraints = [models.UniqueConstraint(fields=["day", "user", "key_prefix", "model"], name="one_rollup_per_day_key_model")]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "user", "key_prefix", "model"], name="one_rollup_per_day_key_model")
+        ]
         indexes = [models.Index(fields=["user", "day"])]
 
     def __str__(self):

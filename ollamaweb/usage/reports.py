@@ -1,40 +1,48 @@
-"""Usage summaries per user and model."""
+"""Usage summaries, read from the rollups (never by scanning the request log)."""
 
-from datetime import date, datetime, time
+from datetime import date
 
-from django.db.models import Count, Q, Sum
-from django.utils import timezone
+from django.db.models import Sum
 
-from .models import RequestLog
+from .models import UsageRollup
 
 COLUMNS = ("user", "model", "requests", "prompt_tokens", "completion_tokens", "total_tokens", "errors")
 
 
 def usage_by_user_and_model(username: str | None = None, since: date | None = None) -> list[dict]:
-    logs = RequestLog.objects.all()
+    rollups = UsageRollup.objects.all()
     if username:
-        logs = logs.filter(user__username=username)
+        rollups = rollups.filter(user__username=username)
     if since:
-        logs = logs.filter(created_at__gte=timezone.make_aware(datetime.combine(since, time.min)))
+        rollups = rollups.filter(day__gte=since)
     rows = (
-        logs.values("user__username", "requested_model")
+        rollups.values("user__username", "model")
         .annotate(
-            requests=Count("id"),
+            requests_sum=Sum("requests"),
             prompt=Sum("prompt_tokens"),
             completion=Sum("completion_tokens"),
-            errors=Count("id", filter=Q(status__gte=400)),
+            errors_sum=Sum("errors"),
         )
-        .order_by("user__username", "requested_model")
+        .order_by("user__username", "model")
     )
     return [
         {
-            "user": row["user__username"] or "",
-            "model": row["requested_model"],
-            "requests": row["requests"],
-            "prompt_tokens": row["prompt"] or 0,
-            "completion_tokens": row["completion"] or 0,
-            "total_tokens": (row["prompt"] or 0) + (row["completion"] or 0),
-            "errors": row["errors"],
+            "user": row["user__username"],
+            "model": row["model"],
+            "requests": row["requests_sum"],
+            "prompt_tokens": row["prompt"],
+            "completion_tokens": row["completion"],
+            "total_tokens": row["prompt"] + row["completion"],
+            "errors": row["errors_sum"],
         }
         for row in rows
     ]
+
+
+def totals_for_user(user, since: date) -> dict:
+    """Requests and tokens of a user since a day (inclusive)."""
+    totals = UsageRollup.objects.filter(user=user, day__gte=since).aggregate(
+        requests=Sum("requests"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")
+    )
+    prompt, completion = totals["prompt"] or 0, totals["completion"] or 0
+    return {"requests": totals["requests"] or 0, "tokens": prompt + completion}

@@ -1,0 +1,31 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from ollamaweb.quotas.models import UsageCounter
+from ollamaweb.usage.models import RequestLog
+
+BATCH = 10_000
+
+
+class Command(BaseCommand):
+    help = "Delete request-log rows older than DAYS days (usage rollups are kept)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+
+    def handle(self, older_than, **options):
+        if older_than < 1:
+            raise CommandError("--older-than must be at least 1 day.")
+        cutoff = timezone.now() - timedelta(days=older_than)
+        deleted = 0
+        while True:  # in batches, so a huge table never holds one long lock
+            ids = list(RequestLog.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:BATCH])
+            if not ids:
+                break
+            deleted += RequestLog.objects.filter(pk__in=ids).delete()[0]
+        counters = UsageCounter.objects.filter(updated_at__lt=timezone.now() - timedelta(days=40)).delete()[0]
+        self.stdout.write(
+            f"Deleted {deleted} request-log rows older than {older_than} days and {counters} stale quota counters."
+        )
