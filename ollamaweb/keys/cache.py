@@ -3,16 +3,27 @@
 Entries (including "no such key") are trusted for API_KEY_CACHE_TTL seconds; a change saved in
 this process invalidates at once (signals.py), a change made by another process is seen within
 the TTL. Expiry is checked on every request against the cached expiry time.
+
+With REDIS_URL, a second, shared layer sits in Redis (Django's cache): processes fill it from the
+database and every save deletes the entry there, so keys keep working while the database is
+unreachable and a new process does not need the database to authenticate known keys.
 """
 
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 
 from .models import ApiKey
 
 MAX_ENTRIES = 50_000
+SHARED_TTL = 300
+NO_SUCH_KEY = "none"
+
+
+def shared_key(prefix: str) -> str:
+    return f"ollamaweb:apikey:{prefix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +63,21 @@ class KeyCache:
         entry = self._entries.get(prefix)
         if entry is not None and entry[0] > now:
             return entry[1]
-        key = await ApiKey.objects.select_related("user").filter(prefix=prefix).afirst()
-        identity = _identity(key) if key else None
+        identity = await self._load(prefix)
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[prefix] = (now + settings.API_KEY_CACHE_TTL, identity)
+        return identity
+
+    async def _load(self, prefix: str) -> KeyIdentity | None:
+        if settings.REDIS_URL:
+            shared = await cache.aget(shared_key(prefix))
+            if shared is not None:
+                return None if shared == NO_SUCH_KEY else shared
+        key = await ApiKey.objects.select_related("user").filter(prefix=prefix).afirst()
+        identity = _identity(key) if key else None
+        if settings.REDIS_URL:
+            await cache.aset(shared_key(prefix), identity or NO_SUCH_KEY, SHARED_TTL)
         return identity
 
     def invalidate(self, prefix: str | None = None):
