@@ -117,16 +117,15 @@ def _transport_error(exc: httpx.HTTPError, base_url: str) -> BackendError:
 
 
 class OllamaClient:
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, headers: dict | None = None):
         self.base_url = base_url.rstrip("/")
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
 
     async def request(self, method: str, path: str, payload=None) -> dict:
         """Call a non-streaming endpoint and return its JSON object ({} for an empty body)."""
         content = orjson.dumps(payload) if payload is not None else None
         try:
-            response = await http_client().request(
-                method, self.base_url + path, content=content, headers={"Content-Type": "application/json"}
-            )
+            response = await http_client().request(method, self.base_url + path, content=content, headers=self.headers)
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self.base_url) from exc
         if response.status_code != 200:
@@ -146,7 +145,7 @@ class OllamaClient:
         once, which makes Ollama stop generating.
         """
         request = http_client().build_request(
-            "POST", self.base_url + path, content=orjson.dumps(payload), headers={"Content-Type": "application/json"}
+            "POST", self.base_url + path, content=orjson.dumps(payload), headers=self.headers
         )
         try:
             response = await http_client().send(request, stream=True)
@@ -177,8 +176,3 @@ class OllamaClient:
                 yield item
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self.base_url) from exc
-
-
-def backend_for(model: str) -> OllamaClient:
-    """The backend that serves `model` (the first OLLAMA_HOST until multi-backend routing exists)."""
-    return OllamaClient(parse_ollama_host(settings.OLLAMA_HOST)[0])

@@ -1,13 +1,14 @@
 """ASGI lifespan for ollamaweb: neither Django's ASGIHandler nor Channels' router implements it.
 
-Startup opens nothing eagerly (the log writer and the HTTP pool start on first use, so servers
-without lifespan support, like daphne, still work); shutdown writes pending request logs and
-closes the Ollama connection pool.
+Startup loads the backends and starts their health checks (the log writer and the HTTP pool
+start on first use, so servers without lifespan support, like daphne, still work); shutdown
+writes pending request logs, stops the health checks and closes the Ollama connection pool.
 """
 
 import logging
 
 from compat.ollama import close_http_client
+from ollamaweb.backends.registry import registry
 from ollamaweb.usage.writer import log_writer
 
 logger = logging.getLogger(__name__)
@@ -23,10 +24,15 @@ class LifespanApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await registry.backends()
+                except Exception as exc:  # e.g. the database is not up yet: retried on first request
+                    logger.warning("backends not loaded at startup (%s); will retry on first request", exc)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
                     await log_writer.stop()
+                    await registry.stop()
                     await close_http_client()
                 except Exception as exc:
                     logger.exception("shutdown failed")

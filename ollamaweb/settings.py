@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "ollamaweb.catalog",
     "ollamaweb.usage",
     "ollamaweb.quotas",
+    "ollamaweb.backends",
     "compat",
 ]
 
@@ -189,3 +190,10 @@ QUOTA_FAIL_OPEN = envbool("OLLAMAWEB_QUOTA_FAIL_OPEN", False)
 QUOTA_DEFAULT_MAX_TOKENS = envint("OLLAMAWEB_QUOTA_DEFAULT_MAX_TOKENS", 4096)
 # A concurrency slot held by a crashed process is freed after this many seconds (Redis store).
 QUOTA_LEASE_SECONDS = envint("OLLAMAWEB_QUOTA_LEASE_SECONDS", 3600)
+
+# Backends: seconds between health checks in each process (0 turns them off), how long one may
+# take, and the queue in front of a backend at its max_concurrent (length, longest wait in seconds).
+BACKEND_HEALTH_INTERVAL = envfloat("OLLAMAWEB_HEALTH_INTERVAL", 5.0)
+BACKEND_HEALTH_TIMEOUT = envfloat("OLLAMAWEB_HEALTH_TIMEOUT", 5.0)
+BACKEND_QUEUE_SIZE = envint("OLLAMAWEB_BACKEND_QUEUE_SIZE", 256)
+BACKEND_QUEUE_TIMEOUT = envfloat("OLLAMAWEB_BACKEND_QUEUE_TIMEOUT", 30.0)

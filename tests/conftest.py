@@ -5,6 +5,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import alias_table
 from ollamaweb.keys.cache import key_cache
 from ollamaweb.keys.models import ApiKey
@@ -43,6 +44,7 @@ def gateway(gateway_server, fake_ollama, transactional_db):
     """The running gateway (real ASGI server) in front of the fake Ollama, with empty tables."""
     key_cache.invalidate()
     alias_table.invalidate()
+    registry.invalidate()
     yield gateway_server
     settle_logs(gateway_server)
 
@@ -81,3 +83,10 @@ def client(gateway, api_key):
 @pytest.fixture
 def async_client(gateway, api_key):
     return openai.AsyncOpenAI(base_url=gateway.url + "/v1/", api_key=api_key[1], max_retries=0, timeout=20)
+
+
+def pytest_configure(config):
+    # Real password hashing costs ~0.3 s per user; tests need no strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Health checks would add requests to the fake's record; backend tests turn them on.
+    settings.BACKEND_HEALTH_INTERVAL = 0

@@ -76,3 +76,12 @@ def embeddings_body(native: dict, model: str, encoding_format: str) -> dict:
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def shorten(vector: list[float], dimensions: int) -> list[float]:
+    """The first `dimensions` values, L2-normalised again (what Ollama does with `dimensions`)."""
+    if not 0 < dimensions < len(vector):
+        return vector
+    head = vector[:dimensions]
+    norm = sum(value * value for value in head) ** 0.5
+    return [value / norm for value in head] if norm else head

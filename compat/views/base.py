@@ -5,19 +5,33 @@ import logging
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from rest_framework.views import APIView
 
+from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import alias_table
 from ollamaweb.quotas import limiter
 from ollamaweb.usage.records import UsageRecord
 from ollamaweb.usage.writer import log_writer
 
 from ..auth import authenticate
-from ..errors import InvalidRequest, MethodNotAllowed, NotFound, OpenAIError, PermissionDenied, RateLimited
+from ..errors import (
+    BackendBusy,
+    BackendTimeout,
+    BackendUnavailable,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    OpenAIError,
+    PermissionDenied,
+    RateLimited,
+)
 from ..translate.models import canonical
 
 logger = logging.getLogger(__name__)
+# Failures that happen before the backend answered anything: another backend may serve the request.
+RETRY_ON_ANOTHER_BACKEND = (BackendUnavailable, BackendBusy, BackendTimeout)
 _background: set[asyncio.Task] = set()
 
 INVALID_JSON = (
@@ -99,7 +113,9 @@ class OpenAIView(APIView):
         try:
             self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
         except limiter.LimitExceeded as exc:
-            raise RateLimited(exc.message, type=exc.kind, code=exc.kind, retry_after=exc.retry_after, headers=exc.headers) from None
+            raise RateLimited(
+                exc.message, type=exc.kind, code=exc.kind, retry_after=exc.retry_after, headers=exc.headers
+            ) from None
         except limiter.QuotaStoreUnavailable:
             raise OpenAIError(
                 "Quota accounting is unavailable, so requests are refused for now; try again shortly.",
@@ -115,6 +131,12 @@ class OpenAIView(APIView):
             return orjson.loads(self.request.body)
         except orjson.JSONDecodeError:
             raise InvalidRequest(INVALID_JSON, code="invalid_json") from None
+        except RequestDataTooBig:
+            raise InvalidRequest(
+                f"The request body is larger than this server's limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes.",
+                status=413,
+                code="request_too_large",
+            ) from None
 
     async def admit_generation(self, model: str, native: dict, prompt_tokens: int, calls: int = 1):
         """Admit a generation that may cost up to `calls` × (prompt + max completion) tokens.
@@ -140,6 +162,31 @@ class OpenAIView(APIView):
         target = await alias_table.resolve(requested)
         self.record.resolved_model = target
         return target
+
+    async def on_backends(self, model: str, features, attempt):
+        """`await attempt(backend)` on the best backend for `model`, and once more on the next one
+        if the first refused the connection, was busy or timed out before answering, or lacks the
+        model. Streams are retried only before their first event reached the client (relay() returns
+        after that event), so a client never sees output from two backends.
+        """
+        candidates = await registry.candidates(model, features)
+        error = None
+        for backend in candidates[:2]:
+            try:
+                result = await attempt(backend)
+            except RETRY_ON_ANOTHER_BACKEND as exc:
+                backend.failed()
+                error = exc
+                continue
+            except NotFound as exc:
+                error = exc
+                continue
+            backend.succeeded()
+            self.record.backend = backend.name
+            return result
+        if isinstance(error, NotFound):
+            raise self.model_not_found(self.record.requested_model or model)
+        raise error
 
     def model_not_found(self, requested: str) -> NotFound:
         return NotFound(f"The model '{requested}' does not exist or is not available.", param="model")

@@ -3,12 +3,11 @@ from functools import partial
 
 from django.conf import settings
 
-from ..errors import NotFound
 from ..images import inline_remote_images
-from ..ollama import backend_for
 from ..streams import gather_or_cancel
 from ..translate.chat import ChatStream, chat_choice, chat_chunk, chat_completion, parse_chat_request
 from ..translate.common import estimate_tokens, new_id, usage_body, usage_of
+from ..translate.versions import adapt_request, required_features
 from .base import OpenAIView, json_response
 from .relay import RelayMixin
 
@@ -29,24 +28,27 @@ class ChatCompletionsView(RelayMixin, OpenAIView):
         await self.admit_generation(model, native, prompt_tokens, chat.n)
         if chat.remote_images:
             await inline_remote_images(native["messages"])
-        backend = backend_for(model)
         completion_id, created = new_id("chatcmpl-"), int(time.time())
-        try:
+
+        async def attempt(backend):
+            payload = adapt_request(native, backend.version, backend.name)
             if chat.stream:
                 return await self.relay(
-                    backend,
+                    backend.client,
                     "/api/chat",
-                    [native] * chat.n,
+                    [payload] * chat.n,
                     [ChatStream(i, chat.logprobs) for i in range(chat.n)],
                     partial(chat_chunk, completion_id, created, chat.model),
                     chat.include_usage,
                     prompt_tokens,
                 )
-            results = await gather_or_cancel(backend.request("POST", "/api/chat", native) for _ in range(chat.n))
-        except NotFound:
-            raise self.model_not_found(chat.model) from None
-        for result in results:
+            return await gather_or_cancel(backend.client.request("POST", "/api/chat", payload) for _ in range(chat.n))
+
+        outcome = await self.on_backends(model, required_features(native), attempt)
+        if chat.stream:
+            return outcome
+        for result in outcome:
             self.record.add_usage(*usage_of(result))
-        choices = [chat_choice(result, i, chat.logprobs) for i, result in enumerate(results)]
+        choices = [chat_choice(result, i, chat.logprobs) for i, result in enumerate(outcome)]
         usage = usage_body(self.record.prompt_tokens, self.record.completion_tokens)
         return json_response(chat_completion(completion_id, created, chat.model, choices, usage))

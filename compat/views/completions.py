@@ -3,11 +3,10 @@ from functools import partial
 
 from django.conf import settings
 
-from ..errors import NotFound
-from ..ollama import backend_for
 from ..streams import gather_or_cancel
 from ..translate.common import estimate_tokens, new_id, usage_body, usage_of
 from ..translate.completions import CompletionStream, completion_body, completion_choice, parse_completion_request
+from ..translate.versions import adapt_request, required_features
 from .base import OpenAIView, json_response
 from .relay import RelayMixin
 
@@ -31,28 +30,29 @@ class CompletionsView(RelayMixin, OpenAIView):
             for p, prompt in enumerate(completion.prompts)
             for j in range(completion.n)
         ]
-        backend = backend_for(model)
         completion_id, created = new_id("cmpl-"), int(time.time())
-        try:
+
+        async def attempt(backend):
+            payloads = [adapt_request(payload, backend.version, backend.name) for _, _, payload in calls]
             if completion.stream:
                 return await self.relay(
-                    backend,
+                    backend.client,
                     "/api/generate",
-                    [payload for _, _, payload in calls],
+                    payloads,
                     [CompletionStream(index, completion, prompt) for index, prompt, _ in calls],
                     partial(completion_body, completion_id, created, completion.model),
                     completion.include_usage,
                     prompt_tokens,
                 )
-            results = await gather_or_cancel(
-                backend.request("POST", "/api/generate", payload) for _, _, payload in calls
-            )
-        except NotFound:
-            raise self.model_not_found(completion.model) from None
-        for result in results:
+            return await gather_or_cancel(backend.client.request("POST", "/api/generate", p) for p in payloads)
+
+        outcome = await self.on_backends(model, required_features(completion.native), attempt)
+        if completion.stream:
+            return outcome
+        for result in outcome:
             self.record.add_usage(*usage_of(result))
         choices = [
-            completion_choice(result, index, completion, prompt) for (index, prompt, _), result in zip(calls, results)
+            completion_choice(result, index, completion, prompt) for (index, prompt, _), result in zip(calls, outcome)
         ]
         usage = usage_body(self.record.prompt_tokens, self.record.completion_tokens)
         return json_response(completion_body(completion_id, created, completion.model, choices, usage))

@@ -1,7 +1,6 @@
-from ..errors import NotFound
-from ..ollama import backend_for
 from ..translate.common import estimate_tokens
-from ..translate.embeddings import embeddings_body, parse_embeddings_request
+from ..translate.embeddings import embeddings_body, parse_embeddings_request, shorten
+from ..translate.versions import adapt_request
 from .base import OpenAIView, json_response
 
 
@@ -16,10 +15,18 @@ class EmbeddingsView(OpenAIView):
         self.record.client_user = embeddings.client_user
         model = await self.resolve_model(embeddings.model)
         await self.admit(model, estimate_tokens(sum(len(text) for text in embeddings.inputs)))
-        try:
-            result = await backend_for(model).request("POST", "/api/embed", {"model": model, **embeddings.native})
-        except NotFound:
-            raise self.model_not_found(embeddings.model) from None
+        native = {"model": model, **embeddings.native}
+
+        async def attempt(backend):
+            payload = adapt_request(native, backend.version, backend.name)
+            result = await backend.client.request("POST", "/api/embed", payload)
+            if native.get("dimensions") and "dimensions" not in payload:  # an old backend: shorten here
+                result["embeddings"] = [
+                    shorten(vector, native["dimensions"]) for vector in result.get("embeddings") or ()
+                ]
+            return result
+
+        result = await self.on_backends(model, frozenset(), attempt)
         body = embeddings_body(result, embeddings.model, embeddings.encoding_format)
         self.record.add_usage(body["usage"]["prompt_tokens"], 0)
         return json_response(body)

@@ -1,26 +1,33 @@
+import asyncio
 import time
 
+from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import alias_table
 
 from ..errors import NotFound
-from ..ollama import backend_for
 from ..translate.common import unix_time
-from ..translate.models import canonical, model_object, models_from_tags, owner_of
+from ..translate.models import canonical, merge_model_lists, model_object, models_from_tags, owner_of
 from .base import OpenAIView, json_response
 
 ALIAS_OWNER = "ollamaweb"
 
 
 class ModelListView(OpenAIView):
-    """GET /v1/models: the backend's models plus aliases, filtered by the key's allow-list."""
+    """GET /v1/models: the models of every reachable backend plus aliases, filtered by the key's allow-list."""
 
     endpoint = "models"
     http_method_names = ["get"]
 
     async def get(self, request):
         now = int(time.time())
-        tags = await backend_for("").request("GET", "/api/tags")
-        models = models_from_tags(tags, now)
+        backends = [backend for backend in await registry.backends() if backend.up is not False]
+        answers = await asyncio.gather(
+            *(backend.client.request("GET", "/api/tags") for backend in backends), return_exceptions=True
+        )
+        listings = [models_from_tags(answer, now) for answer in answers if isinstance(answer, dict)]
+        if not listings and answers:
+            raise answers[0]
+        models = merge_model_lists(listings)
         created = {canonical(model["id"]): model["created"] for model in models}
         for alias in (await alias_table.all()).values():
             models.append(model_object(alias.name, created.get(canonical(alias.target), alias.created), ALIAS_OWNER))
@@ -44,10 +51,11 @@ class ModelDetailView(OpenAIView):
         alias = aliases.get(model) or aliases.get(model.removesuffix(":latest"))
         target = alias.target if alias else model
         self.record.resolved_model = target
-        try:
-            shown = await backend_for(target).request("POST", "/api/show", {"model": target})
-        except NotFound:
-            raise self.model_not_found(model) from None
+
+        async def show(backend):
+            return await backend.client.request("POST", "/api/show", {"model": target})
+
+        shown = await self.on_backends(target, frozenset(), show)
         created = unix_time(shown.get("modified_at"), int(time.time()))
         return json_response(model_object(model, created, ALIAS_OWNER if alias else owner_of(model)))
 

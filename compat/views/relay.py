@@ -1,6 +1,7 @@
 """Relaying native NDJSON streams to the client as OpenAI server-sent events."""
 
 import asyncio
+import logging
 from contextlib import aclosing
 
 from ollamaweb.usage.models import RequestLog
@@ -10,6 +11,8 @@ from ..errors import BackendError, OpenAIError
 from ..ollama import OllamaClient
 from ..streams import merged_streams
 from ..translate.common import usage_body
+
+logger = logging.getLogger(__name__)
 
 EARLY_END = "The model backend ended the stream before it was complete."
 
@@ -48,9 +51,10 @@ class RelayMixin:
                     if choice is not None:
                         self.record.mark_first_token()
                         started = True
-                        yield sse.event(envelope([choice]))
+                        yield sse.event(envelope([choice], None))
                     if translator.done:
-                        yield sse.event(envelope([translator.finish()]))
+                        started = True  # a choice may finish without any output (empty completion)
+                        yield sse.event(envelope([translator.finish()], None))
             if not all(translator.done for translator in translators):
                 raise BackendError(EARLY_END)
             if include_usage:
@@ -63,6 +67,14 @@ class RelayMixin:
                 raise
             status, error = exc.status, exc.message
             yield sse.event(exc.body())
+        except Exception:
+            if not started:
+                raise
+            logger.exception("unexpected error while relaying a stream")
+            status, error = 500, "internal error (see server log)"
+            yield sse.event(
+                OpenAIError("The server had an error while streaming.", status=500, type="server_error").body()
+            )
         except (asyncio.CancelledError, GeneratorExit):
             status, error = 499, "client disconnected"
             raise

@@ -19,6 +19,7 @@ class RequestLog(models.Model):
     method = models.CharField(max_length=8, default="POST")
     requested_model = models.CharField(max_length=200, blank=True)
     resolved_model = models.CharField(max_length=200, blank=True)
+    backend = models.CharField(max_length=100, blank=True, help_text="The Ollama backend that served it.")
     status = models.PositiveSmallIntegerField()
     error = models.TextField(blank=True)
     stream = models.BooleanField(default=False)

@@ -18,6 +18,7 @@ class UsageRecord:
     key_prefix: str = ""
     requested_model: str = ""
     resolved_model: str = ""
+    backend: str = ""
     stream: bool = False
     client_user: str = ""
     prompt_tokens: int = 0
@@ -65,6 +66,7 @@ class UsageRecord:
             method=self.method,
             requested_model=self.requested_model[:200],
             resolved_model=self.resolved_model[:200],
+            backend=self.backend[:100],
             status=self.status,
             error=self.error,
             stream=self.stream,

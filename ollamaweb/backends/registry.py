@@ -1,0 +1,220 @@
+"""The gateway's view of its Ollama backends: configuration, health, load, and routing.
+
+One registry per process. Backends come from Backend rows, or from OLLAMA_HOST (comma-separated)
+when there are none. Routing never touches the database: it reads the in-memory state that the
+health checker (health.py) and the requests themselves keep up to date.
+"""
+
+import asyncio
+import random
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from compat.errors import BackendBusy
+from compat.ollama import OllamaClient, parse_ollama_host
+from compat.translate.models import canonical
+from compat.translate.versions import parse_version, supports
+
+from .models import Backend
+
+FAILURES_BEFORE_DOWN = 3
+
+
+@dataclass(eq=False)
+class BackendState:
+    name: str
+    url: str
+    weight: int = 1
+    max_concurrent: int | None = None
+    headers: dict = field(default_factory=dict)
+    db_id: int | None = None
+    up: bool | None = None  # None until the first health check: assumed usable
+    version: tuple[int, ...] | None = None
+    version_text: str = ""
+    latency_ms: float | None = None
+    models: dict[str, dict] = field(default_factory=dict)  # canonical name → /api/tags entry
+    loaded: dict[str, dict] = field(default_factory=dict)  # canonical name → /api/ps entry
+    checked_at: float | None = None
+    last_error: str = ""
+    inflight: int = 0
+    waiting: int = 0
+    failures: int = 0
+    _slots: asyncio.Semaphore | None = None
+
+    def __post_init__(self):
+        self.client = RoutedClient(self)
+
+    def configure(self, *, url, weight, max_concurrent, headers, db_id):
+        if url != self.url or headers != self.headers:
+            self.url, self.headers = url, headers
+            self.client = RoutedClient(self)
+        if max_concurrent != self.max_concurrent:
+            self._slots = None
+        self.weight, self.max_concurrent, self.db_id = max(1, weight), max_concurrent, db_id
+
+    def has_model(self, model: str) -> bool:
+        return canonical(model) in self.models
+
+    @asynccontextmanager
+    async def slot(self):
+        """Hold one of the backend's request slots; beyond max_concurrent, wait in a bounded queue."""
+        if self.max_concurrent is None:
+            self.inflight += 1
+            try:
+                yield
+            finally:
+                self.inflight -= 1
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_concurrent)
+        if self.waiting >= settings.BACKEND_QUEUE_SIZE:
+            raise BackendBusy(
+                f"Backend {self.name} is at capacity and its queue is full; try again shortly.", retry_after=2
+            )
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), settings.BACKEND_QUEUE_TIMEOUT)
+        except TimeoutError:
+            raise BackendBusy(f"Backend {self.name} stayed at capacity; try again shortly.", retry_after=5) from None
+        finally:
+            self.waiting -= 1
+        self.inflight += 1
+        try:
+            yield
+        finally:
+            self.inflight -= 1
+            self._slots.release()
+
+    def succeeded(self):
+        self.failures = 0
+        if self.up is False:
+            self.up = None  # traffic got through: usable again until the next health check says otherwise
+
+    def failed(self):
+        self.failures += 1
+        if self.failures >= FAILURES_BEFORE_DOWN:
+            self.up = False
+
+
+class RoutedClient(OllamaClient):
+    """An OllamaClient that counts its calls against the backend's slots and health."""
+
+    def __init__(self, backend: BackendState):
+        super().__init__(backend.url, backend.headers)
+        self.backend = backend
+
+    async def request(self, method, path, payload=None):
+        async with self.backend.slot():
+            return await super().request(method, path, payload)
+
+    async def probe(self, method, path):
+        """A health check: not counted against the backend's request slots."""
+        return await super().request(method, path)
+
+    @asynccontextmanager
+    async def stream(self, path, payload):
+        async with self.backend.slot(), super().stream(path, payload) as lines:
+            yield lines
+
+
+class Registry:
+    def __init__(self):
+        self._states: dict[str, BackendState] = {}
+        self._source = None  # what the states were built from: ("db", stamp) or ("env", OLLAMA_HOST)
+        self._stale = True
+        self._health_task: asyncio.Task | None = None
+
+    def invalidate(self):
+        self._stale = True
+
+    async def backends(self) -> list[BackendState]:
+        if self._stale or (self._source and self._source[0] == "env" and self._source[1] != settings.OLLAMA_HOST):
+            await self.reload()
+        self._ensure_health_checks()
+        return list(self._states.values())
+
+    async def reload(self):
+        """Read the configuration: enabled Backend rows, or OLLAMA_HOST when there are none."""
+        self._stale = False
+        rows = [row async for row in Backend.objects.filter(enabled=True)]
+        if rows:
+            configs = [
+                (r.name, parse_ollama_host(r.url)[0], r.weight, r.max_concurrent, r.headers or {}, r.pk) for r in rows
+            ]
+            self._source = ("db", None)
+        else:
+            urls = parse_ollama_host(settings.OLLAMA_HOST)
+            configs = [(url.split("://", 1)[1], url, 1, None, {}, None) for url in urls]
+            self._source = ("env", settings.OLLAMA_HOST)
+        states = {}
+        for name, url, weight, max_concurrent, headers, db_id in configs:
+            state = self._states.get(name) or BackendState(name, url)
+            state.configure(url=url, weight=weight, max_concurrent=max_concurrent, headers=headers, db_id=db_id)
+            states[name] = state
+        self._states = states
+
+    async def candidates(self, model: str, features: frozenset = frozenset()) -> list[BackendState]:
+        """Backends to try for `model`, best first.
+
+        Order: supports the request's features, is not known to be down, lists the model, has it
+        loaded, then the fewest in-flight requests per unit of weight (random among equals).
+        Backends known to be down come last, so a request still has somewhere to go.
+        """
+        model = canonical(model)
+
+        def rank(state: BackendState):
+            return (
+                not supports(state.version, features),
+                state.up is False,
+                bool(state.models) and model not in state.models,
+                model not in state.loaded,
+                (state.inflight + state.waiting) / state.weight,
+                random.random(),
+            )
+
+        return sorted(await self.backends(), key=rank)
+
+    def _ensure_health_checks(self):
+        if settings.BACKEND_HEALTH_INTERVAL <= 0:
+            return
+        if (
+            self._health_task is None
+            or self._health_task.done()
+            or self._health_task.get_loop() is not asyncio.get_running_loop()
+        ):
+            from .health import run_health_checks
+
+            self._health_task = asyncio.get_running_loop().create_task(run_health_checks(self), name="ollamaweb-health")
+
+    async def stop(self):
+        if self._health_task is not None:
+            self._health_task.cancel()
+            await asyncio.gather(self._health_task, return_exceptions=True)
+            self._health_task = None
+
+    def state_of(self, name: str) -> BackendState | None:
+        return self._states.get(name)
+
+    def apply_health(
+        self, state: BackendState, *, up, version_text="", latency_ms=None, models=None, loaded=None, error=""
+    ):
+        state.up = up
+        state.checked_at = time.time()
+        state.last_error = error
+        if up:
+            state.failures = 0
+            state.version_text = version_text
+            state.version = parse_version(version_text)
+            state.latency_ms = latency_ms
+            state.models = {
+                canonical(m.get("model") or m.get("name")): m for m in models or () if m.get("model") or m.get("name")
+            }
+            state.loaded = {
+                canonical(m.get("model") or m.get("name")): m for m in loaded or () if m.get("model") or m.get("name")
+            }
+
+
+registry = Registry()
