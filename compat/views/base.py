@@ -172,6 +172,7 @@ class OpenAIView(APIView):
         candidates = await registry.candidates(model, features)
         error = None
         for backend in candidates[:2]:
+            backend.choosing += 1
             try:
                 result = await attempt(backend)
             except RETRY_ON_ANOTHER_BACKEND as exc:
@@ -181,6 +182,8 @@ class OpenAIView(APIView):
             except NotFound as exc:
                 error = exc
                 continue
+            finally:
+                backend.choosing -= 1
             backend.succeeded()
             self.record.backend = backend.name
             return result

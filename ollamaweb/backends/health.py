@@ -37,12 +37,11 @@ async def check_all(registry):
     if registry._stale:
         await registry.reload()
     states = list(registry._states.values())
-    changed = await asyncio.gather(*(check(registry, state) for state in states))
-    await sync_to_async(record)([(state, change) for state, change in zip(states, changed) if state.db_id is not None])
+    await asyncio.gather(*(check(registry, state) for state in states))
+    await sync_to_async(record)([state for state in states if state.db_id is not None])
 
 
-async def check(registry, state) -> bool:
-    """Probe one backend; returns whether it went up or down."""
+async def check(registry, state):
     was_up = state.up
     started = time.perf_counter()
     try:
@@ -77,12 +76,19 @@ async def check(registry, state) -> bool:
     return was_up != state.up
 
 
-def record(states_and_changes):
-    """Write the latest health of configured backends (and up/down changes) to the database."""
+def record(states):
+    """Write the latest health of configured backends to the database, with an event per up/down change.
+
+    The change is detected by a conditional update, so with several gateway processes checking,
+    only one of them records it.
+    """
     try:
         now = timezone.now()
-        for state, changed in states_and_changes:
-            Backend.objects.filter(pk=state.db_id).update(
+        for state in states:
+            rows = Backend.objects.filter(pk=state.db_id)
+            if rows.filter(is_up__isnull=False).exclude(is_up=state.up).update(is_up=state.up):
+                BackendEvent.objects.create(backend_id=state.db_id, up=bool(state.up), message=state.last_error)
+            rows.update(
                 is_up=state.up,
                 version=state.version_text,
                 latency_ms=state.latency_ms,
@@ -91,7 +97,5 @@ def record(states_and_changes):
                 checked_at=now,
                 last_error=state.last_error,
             )
-            if changed:
-                BackendEvent.objects.create(backend_id=state.db_id, up=bool(state.up), message=state.last_error)
     finally:
         close_old_connections()

@@ -41,6 +41,7 @@ class BackendState:
     last_error: str = ""
     inflight: int = 0
     waiting: int = 0
+    choosing: int = 0  # requests routed here that have not reached their slot yet
     failures: int = 0
     _slots: asyncio.Semaphore | None = None
 
@@ -110,9 +111,9 @@ class RoutedClient(OllamaClient):
         async with self.backend.slot():
             return await super().request(method, path, payload)
 
-    async def probe(self, method, path):
-        """A health check: not counted against the backend's request slots."""
-        return await super().request(method, path)
+    async def probe(self, method, path, payload=None):
+        """A health check or catalog look-up: not counted against the backend's request slots."""
+        return await super().request(method, path, payload)
 
     @asynccontextmanager
     async def stream(self, path, payload):
@@ -171,7 +172,7 @@ class Registry:
                 state.up is False,
                 bool(state.models) and model not in state.models,
                 model not in state.loaded,
-                (state.inflight + state.waiting) / state.weight,
+                (state.inflight + state.waiting + state.choosing) / state.weight,
                 random.random(),
             )
 
