@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import alias_table
 from ollamaweb.quotas import limiter
+from ollamaweb.tasks import spawn
 from ollamaweb.usage.records import UsageRecord
 from ollamaweb.usage.writer import log_writer
 
@@ -32,7 +33,6 @@ from ..translate.models import canonical
 logger = logging.getLogger(__name__)
 # Failures that happen before the backend answered anything: another backend may serve the request.
 RETRY_ON_ANOTHER_BACKEND = (BackendUnavailable, BackendBusy, BackendTimeout)
-_background: set[asyncio.Task] = set()
 
 INVALID_JSON = (
     "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload; "
@@ -103,9 +103,7 @@ class OpenAIView(APIView):
         if not self.record.finish(status, error):
             return
         if self.record.admission is not None:
-            task = asyncio.get_running_loop().create_task(limiter.release(self.record.admission))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+            spawn(limiter.release(self.record.admission))
         log_writer.submit(self.record)
 
     async def admit(self, model: str, tokens: int):

@@ -17,6 +17,7 @@ from compat.errors import BackendBusy
 from compat.ollama import OllamaClient, parse_ollama_host
 from compat.translate.models import canonical
 from compat.translate.versions import parse_version, supports
+from ollamaweb.tasks import spawn
 
 from .models import Backend
 
@@ -188,7 +189,7 @@ class Registry:
         ):
             from .health import run_health_checks
 
-            self._health_task = asyncio.get_running_loop().create_task(run_health_checks(self), name="ollamaweb-health")
+            self._health_task = spawn(run_health_checks(self), name="ollamaweb-health")
 
     async def stop(self):
         if self._health_task is not None:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.tasks import spawn
 
 from .models import RequestLog
 from .records import UsageRecord
@@ -64,7 +65,7 @@ class LogWriter:
     def _ensure_running(self):
         if self._task is None or self._task.done() or self._task.get_loop() is not asyncio.get_running_loop():
             self._wake = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="ollamaweb-log-writer")
+            self._task = spawn(self._run(), name="ollamaweb-log-writer")
 
     async def _run(self):
         while True:
