@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev
+.PHONY: run test lint install install-dev install-engine
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,17 +19,21 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
+# The optional embedded engine (real small models; the first build of llama.cpp takes ~4 minutes).
+install-engine: install
+	bash engine/install.sh $(PY)
+
 run: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py ensureadmin --url http://$(HOST):$(PORT)/
-	$(VENV)/bin/uvicorn ollamaweb.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 30
+	HOST=$(HOST) PORT=$(PORT) bin/serve
 
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
 # The whole suite on SQLite and in-memory defaults, then the quota and rate-limit tests again on
 # PostgreSQL (Redis variants run in both). Services are started by .ci/run when missing.
-test: install-dev
+test: install-dev install-engine
 	$(PY) -m pytest
 	@if $(PY) -m tests.services postgres; then \
 		DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "stores and not slow"; \
