@@ -46,6 +46,9 @@ async def merged_streams(backend: OllamaClient, path: str, payloads: list[dict])
 
 async def gather_or_cancel(coroutines):
     """asyncio.gather that cancels the other calls as soon as one fails."""
+    coroutines = list(coroutines)
+    if len(coroutines) == 1:  # the common case needs no task
+        return [await coroutines[0]]
     tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
     try:
         return await asyncio.gather(*tasks)

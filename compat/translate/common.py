@@ -2,22 +2,28 @@
 
 import math
 import secrets
-import string
 from datetime import datetime
 
 from ..errors import InvalidRequest
 
-_ID_ALPHABET = string.ascii_letters + string.digits
 _MISSING = object()
+
+
+def _random_alphanumeric(length: int) -> str:
+    """Uniform over [A-Za-z0-9]: URL-safe base64 without its two symbols (far faster than choice())."""
+    text = ""
+    while len(text) < length:
+        text += secrets.token_urlsafe(length).replace("-", "").replace("_", "")
+    return text[:length]
 
 
 def new_id(prefix: str, length: int = 29) -> str:
     """Unique response ids like OpenAI's (`chatcmpl-` + 29 random characters)."""
-    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+    return prefix + _random_alphanumeric(length)
 
 
 def new_tool_call_id() -> str:
-    return "call_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+    return "call_" + _random_alphanumeric(24)
 
 
 def type_name(value) -> str:
