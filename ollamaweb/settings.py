@@ -197,3 +197,6 @@ BACKEND_HEALTH_INTERVAL = envfloat("OLLAMAWEB_HEALTH_INTERVAL", 5.0)
 BACKEND_HEALTH_TIMEOUT = envfloat("OLLAMAWEB_HEALTH_TIMEOUT", 5.0)
 BACKEND_QUEUE_SIZE = envint("OLLAMAWEB_BACKEND_QUEUE_SIZE", 256)
 BACKEND_QUEUE_TIMEOUT = envfloat("OLLAMAWEB_BACKEND_QUEUE_TIMEOUT", 30.0)
+
+# Token-id inputs (embeddings, completions) are read back into text with this tiktoken encoding.
+TOKEN_ID_ENCODING = os.environ.get("OLLAMAWEB_TOKEN_ENCODING", "cl100k_base")

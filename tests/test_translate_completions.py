@@ -4,7 +4,6 @@ import pytest
 
 from compat.errors import InvalidRequest
 from compat.translate.completions import (
-    TOKEN_PROMPT_MESSAGE,
     CompletionLogprobs,
     CompletionRequest,
     CompletionStream,
@@ -114,12 +113,15 @@ def test_full_request():
     }
 
 
-@pytest.mark.parametrize("prompt", [[1, 2, 3], [[1, 2], [3]], [[1]]])
-def test_token_prompts_are_refused_with_an_explanation(prompt):
-    error = invalid_field(prompt=prompt)
-    assert (error.param, error.code) == ("prompt", "unsupported_parameter")
-    assert error.message == TOKEN_PROMPT_MESSAGE
-    assert "tokenizer" in error.message
+@pytest.mark.parametrize("prompt, prompts", [([1, 2, 3], [[1, 2, 3]]), ([[1, 2], [3]], [[1, 2], [3]])])
+def test_token_prompts_are_kept_for_decoding(prompt, prompts):
+    completion = parse_completion_request({"model": "m", "prompt": prompt}, MAX)
+    assert (completion.prompts, completion.token_ids) == (prompts, True)
+
+
+@pytest.mark.parametrize("prompt", [[[]], [1, "a"], [[1], 2]])
+def test_mixed_or_empty_token_prompts_are_refused(prompt):
+    assert invalid_field(prompt=prompt).param == "prompt"
 
 
 @pytest.mark.parametrize("prompt", [5, [], ["a", 1], {"text": "x"}])

@@ -7,7 +7,6 @@ import pytest
 
 from compat.errors import InvalidRequest
 from compat.translate.embeddings import (
-    TOKEN_INPUT_MESSAGE,
     EmbeddingsRequest,
     embeddings_body,
     encode_base64,
@@ -37,7 +36,7 @@ def test_string_input():
     assert parse() == EmbeddingsRequest(
         model="all-minilm",
         inputs=["hello"],
-        native={"input": ["hello"], "truncate": True},
+        native={"truncate": True},
         encoding_format="float",
         client_user="",
     )
@@ -50,25 +49,28 @@ def test_empty_string_input_is_one_input():
 def test_list_input():
     embeddings = parse(input=["a", "b", ""])
     assert embeddings.inputs == ["a", "b", ""]
-    assert embeddings.native == {"input": ["a", "b", ""], "truncate": True}
+    assert (embeddings.inputs, embeddings.token_ids) == (["a", "b", ""], False)
+    assert embeddings.native == {"truncate": True}
 
 
 def test_dimensions_and_user():
     embeddings = parse(dimensions=256, user="u-1")
-    assert embeddings.native == {"input": ["hello"], "truncate": True, "dimensions": 256}
+    assert embeddings.native == {"truncate": True, "dimensions": 256}
     assert embeddings.client_user == "u-1"
     assert invalid_field(dimensions=0).param == "dimensions"
     assert invalid_field(dimensions="256").param == "dimensions"
     assert invalid_field(user=1).param == "user"
 
 
-@pytest.mark.parametrize("value", [[1, 2, 3], [[1, 2], [3, 4]], [[]]])
-def test_token_inputs_are_refused_with_langchain_hint(value):
-    error = invalid_field(input=value)
-    assert (error.param, error.code) == ("input", "unsupported_parameter")
-    assert error.message == TOKEN_INPUT_MESSAGE
-    assert "check_embedding_ctx_length" in error.message
-    assert "LangChain" in error.message
+@pytest.mark.parametrize("value, inputs", [([1, 2, 3], [[1, 2, 3]]), ([[1, 2], [3, 4]], [[1, 2], [3, 4]])])
+def test_token_inputs_are_kept_for_decoding(value, inputs):
+    embeddings = parse_embeddings_request({"model": "m", "input": value})
+    assert (embeddings.inputs, embeddings.token_ids) == (inputs, True)
+
+
+@pytest.mark.parametrize("value", [[[]], [1, "a"], [[1], "a"], [True, 2], [[1.5]]])
+def test_mixed_or_empty_token_inputs_are_refused(value):
+    assert invalid_field(input=value).param == "input"
 
 
 def test_empty_list_input():

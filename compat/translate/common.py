@@ -242,3 +242,7 @@ def unix_time(timestamp: str | None, default: int) -> int:
 def estimate_tokens(text_length: int) -> int:
     """A rough token count (4 characters a token) for when the backend reports none."""
     return (text_length + 3) // 4
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -11,21 +11,17 @@ from .common import (
     get_n,
     get_stream_options,
     get_string,
+    is_int,
     require_object,
     sampling_options,
     usage_of,
-)
-
-TOKEN_PROMPT_MESSAGE = (
-    "Token-id prompts are not supported: Ollama models use their own tokenizers and cannot "
-    "read OpenAI token ids. Send the prompt as text."
 )
 
 
 @dataclass
 class CompletionRequest:
     model: str
-    prompts: list[str]
+    prompts: list  # texts, or token-id lists (token_ids=True) to be decoded before calling Ollama
     native: dict  # /api/generate body without `model` and `prompt`
     n: int = 1
     stream: bool = False
@@ -33,6 +29,7 @@ class CompletionRequest:
     logprobs: int | None = None
     echo: bool = False
     client_user: str = ""
+    token_ids: bool = False
 
     def choice_index(self, prompt_index: int, sample: int) -> int:
         """OpenAI numbers choices prompt by prompt: prompt i, sample j → i * n + j."""
@@ -44,7 +41,7 @@ def parse_completion_request(body, max_choices: int) -> CompletionRequest:
     model = get_string(body, "model", required=True, allow_empty=False)
     if body.get("prompt") is None:
         raise InvalidRequest("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
-    prompts = _prompts(body["prompt"])
+    prompts, token_ids = _prompts(body["prompt"])
     stream = bool(get_bool(body, "stream", False))
     n = get_n(body, max_choices)
     best_of = get_int(body, "best_of", minimum=1)
@@ -86,19 +83,26 @@ def parse_completion_request(body, max_choices: int) -> CompletionRequest:
         logprobs=logprobs,
         echo=bool(get_bool(body, "echo", False)),
         client_user=get_string(body, "user") or "",
+        token_ids=token_ids,
     )
 
 
-def _prompts(prompt) -> list[str]:
+def _prompts(prompt) -> tuple[list, bool]:
+    """(prompts, whether they are token-id lists), as OpenAI accepts them."""
     if isinstance(prompt, str):
-        return [prompt]
+        return [prompt], False
     if isinstance(prompt, list) and prompt:
         if all(isinstance(item, str) for item in prompt):
-            return list(prompt)
-        if all(isinstance(item, int) or isinstance(item, list) for item in prompt):
-            raise InvalidRequest(TOKEN_PROMPT_MESSAGE, param="prompt", code="unsupported_parameter")
+            return list(prompt), False
+        if all(is_int(item) for item in prompt):
+            return [prompt], True
+        if all(isinstance(item, list) and item and all(is_int(token) for token in item) for item in prompt):
+            return list(prompt), True
     raise InvalidRequest(
-        "Invalid type for 'prompt': expected a string or an array of strings.", param="prompt", code="invalid_type"
+        "Invalid type for 'prompt': expected a string, an array of strings, an array of token ids "
+        "or an array of token-id arrays.",
+        param="prompt",
+        code="invalid_type",
     )
 
 

@@ -5,29 +5,25 @@ import struct
 from dataclasses import dataclass
 
 from ..errors import InvalidRequest
-from .common import get_int, get_string, require_object
+from .common import get_int, get_string, is_int, require_object
 
-TOKEN_INPUT_MESSAGE = (
-    "Token-id input is not supported: Ollama embedding models use their own tokenizers and cannot "
-    "read OpenAI token ids. Send the text instead (with LangChain's OpenAIEmbeddings, set "
-    "check_embedding_ctx_length=False)."
-)
 ENCODING_FORMATS = ("float", "base64")
 
 
 @dataclass
 class EmbeddingsRequest:
     model: str
-    inputs: list[str]
-    native: dict  # /api/embed body without `model`
+    inputs: list  # texts, or lists of token ids (token_ids=True) to be decoded before calling Ollama
+    native: dict  # /api/embed body without `model` and `input`
     encoding_format: str = "float"
     client_user: str = ""
+    token_ids: bool = False
 
 
 def parse_embeddings_request(body) -> EmbeddingsRequest:
     body = require_object(body)
     model = get_string(body, "model", required=True, allow_empty=False)
-    inputs = _inputs(body.get("input"))
+    inputs, token_ids = _inputs(body.get("input"))
     encoding_format = (get_string(body, "encoding_format") or "float").lower()
     if encoding_format not in ENCODING_FORMATS:
         raise InvalidRequest(
@@ -35,29 +31,33 @@ def parse_embeddings_request(body) -> EmbeddingsRequest:
             param="encoding_format",
             code="invalid_value",
         )
-    native = {"input": inputs, "truncate": True}
+    native = {"truncate": True}
     dimensions = get_int(body, "dimensions", minimum=1)
     if dimensions is not None:
         native["dimensions"] = dimensions
-    return EmbeddingsRequest(model, inputs, native, encoding_format, get_string(body, "user") or "")
+    return EmbeddingsRequest(model, inputs, native, encoding_format, get_string(body, "user") or "", token_ids)
 
 
-def _inputs(value) -> list[str]:
+def _inputs(value) -> tuple[list, bool]:
+    """(inputs, whether they are token-id lists): a string, strings, token ids, or lists of token ids."""
     if value is None:
         raise InvalidRequest("Missing required parameter: 'input'.", param="input", code="missing_required_parameter")
     if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value:
-        if all(isinstance(item, str) for item in value):
-            return list(value)
-        if all(isinstance(item, int) and not isinstance(item, bool) for item in value) or all(
-            isinstance(item, list) for item in value
-        ):
-            raise InvalidRequest(TOKEN_INPUT_MESSAGE, param="input", code="unsupported_parameter")
+        return [value], False
     if value == []:
         raise InvalidRequest("'input' must not be empty.", param="input", code="invalid_value")
+    if isinstance(value, list):
+        if all(isinstance(item, str) for item in value):
+            return list(value), False
+        if all(is_int(item) for item in value):
+            return [value], True
+        if all(isinstance(item, list) and item and all(is_int(token) for token in item) for item in value):
+            return list(value), True
     raise InvalidRequest(
-        "Invalid type for 'input': expected a string or an array of strings.", param="input", code="invalid_type"
+        "Invalid type for 'input': expected a string, an array of strings, an array of token ids "
+        "or an array of token-id arrays.",
+        param="input",
+        code="invalid_type",
     )
 
 

@@ -4,6 +4,7 @@ from functools import partial
 from django.conf import settings
 
 from ..streams import gather_or_cancel
+from ..tokens import decode_token_lists
 from ..translate.common import estimate_tokens, new_id, usage_body, usage_of
 from ..translate.completions import CompletionStream, completion_body, completion_choice, parse_completion_request
 from ..translate.versions import adapt_request, required_features
@@ -19,6 +20,8 @@ class CompletionsView(RelayMixin, OpenAIView):
 
     async def post(self, request):
         completion = parse_completion_request(self.json_body(), settings.MAX_CHOICES)
+        if completion.token_ids:
+            completion.prompts = await decode_token_lists(completion.prompts, "prompt")
         self.record.stream = completion.stream
         self.record.client_user = completion.client_user
         model = await self.resolve_model(completion.model)

@@ -1,3 +1,4 @@
+from ..tokens import decode_token_lists
 from ..translate.common import estimate_tokens
 from ..translate.embeddings import embeddings_body, parse_embeddings_request, shorten
 from ..translate.versions import adapt_request
@@ -13,9 +14,10 @@ class EmbeddingsView(OpenAIView):
     async def post(self, request):
         embeddings = parse_embeddings_request(self.json_body())
         self.record.client_user = embeddings.client_user
+        texts = await decode_token_lists(embeddings.inputs, "input") if embeddings.token_ids else embeddings.inputs
         model = await self.resolve_model(embeddings.model)
-        await self.admit(model, estimate_tokens(sum(len(text) for text in embeddings.inputs)))
-        native = {"model": model, **embeddings.native}
+        await self.admit(model, estimate_tokens(sum(len(text) for text in texts)))
+        native = {"model": model, "input": texts, **embeddings.native}
 
         async def attempt(backend):
             payload = adapt_request(native, backend.version, backend.name)
