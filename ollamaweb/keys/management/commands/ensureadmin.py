@@ -1,7 +1,7 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -14,6 +14,11 @@ class Command(BaseCommand):
     def handle(self, username, url, **options):
         users = get_user_model().objects
         admin = users.filter(is_superuser=True).order_by("pk").first()
+        if admin is None and users.filter(username=username).exists():
+            raise CommandError(
+                f"There is no admin account, and the user '{username}' exists but is not an admin. "
+                "Create one with `python manage.py createsuperuser`, or pass --username with a free name."
+            )
         if admin is None:
             password = secrets.token_urlsafe(12)
             admin = users.create_superuser(username, password=password)
