@@ -23,6 +23,7 @@ def reply_for_request(path, body):
     i = int(body["messages"][0]["content"].split()[-1])
     return Reply(
         content=f"answer number {i} for you",
+        first_token_delay=0.3,
         token_delay=0.01,
         prompt_eval_count=100 + i,
         eval_count=10 + i,

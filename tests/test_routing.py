@@ -82,8 +82,8 @@ def test_load_spreads_by_in_flight_requests(gateway, async_client, fakes):
 
 def test_failover_to_another_backend_and_circuit_breaker(gateway, client, fakes):
     a, b, _ = fakes
-    for fake in (a, b):
-        fake.add_model("llama3")
+    a.add_model("llama3", loaded=True)  # preferred, until it is taken out of rotation
+    b.add_model("llama3")
     configure(gateway, a, b)
     a.stop()  # refuses connections from now on
     for _ in range(6):
