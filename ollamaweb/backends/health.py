@@ -34,9 +34,7 @@ async def run_health_checks(registry):
 
 
 async def check_all(registry):
-    if registry._stale:
-        await registry.reload()
-    states = list(registry._states.values())
+    states = await registry.backends()
     await asyncio.gather(*(check(registry, state) for state in states))
     await sync_to_async(record)([state for state in states if state.db_id is not None])
 

@@ -125,38 +125,48 @@ class RoutedClient(OllamaClient):
 class Registry:
     def __init__(self):
         self._states: dict[str, BackendState] = {}
-        self._source = None  # what the states were built from: ("db", stamp) or ("env", OLLAMA_HOST)
-        self._stale = True
+        self._source = None  # what the states were built from: "db", or the OLLAMA_HOST value
+        self._wanted = 1  # configuration generations: reload when the loaded one is older
+        self._loaded = 0
+        self._reloading: asyncio.Lock | None = None
         self._health_task: asyncio.Task | None = None
 
     def invalidate(self):
-        self._stale = True
+        self._wanted += 1
+
+    @property
+    def stale(self) -> bool:
+        return self._loaded != self._wanted or (self._source not in ("db", settings.OLLAMA_HOST))
 
     async def backends(self) -> list[BackendState]:
-        if self._stale or (self._source and self._source[0] == "env" and self._source[1] != settings.OLLAMA_HOST):
-            await self.reload()
+        if self.stale:
+            if self._reloading is None:
+                self._reloading = asyncio.Lock()
+            async with self._reloading:  # one reload at a time; the others wait for its result
+                if self.stale:
+                    await self.reload()
         self._ensure_health_checks()
         return list(self._states.values())
 
     async def reload(self):
         """Read the configuration: enabled Backend rows, or OLLAMA_HOST when there are none."""
-        self._stale = False
+        generation = self._wanted
         rows = [row async for row in Backend.objects.filter(enabled=True)]
         if rows:
             configs = [
                 (r.name, parse_ollama_host(r.url)[0], r.weight, r.max_concurrent, r.headers or {}, r.pk) for r in rows
             ]
-            self._source = ("db", None)
+            source = "db"
         else:
             urls = parse_ollama_host(settings.OLLAMA_HOST)
             configs = [(url.split("://", 1)[1], url, 1, None, {}, None) for url in urls]
-            self._source = ("env", settings.OLLAMA_HOST)
+            source = settings.OLLAMA_HOST
         states = {}
         for name, url, weight, max_concurrent, headers, db_id in configs:
             state = self._states.get(name) or BackendState(name, url)
             state.configure(url=url, weight=weight, max_concurrent=max_concurrent, headers=headers, db_id=db_id)
             states[name] = state
-        self._states = states
+        self._states, self._source, self._loaded = states, source, generation
 
     async def candidates(self, model: str, features: frozenset = frozenset()) -> list[BackendState]:
         """Backends to try for `model`, best first.
