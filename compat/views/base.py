@@ -187,7 +187,7 @@ class OpenAIView(APIView):
             return result
         if isinstance(error, NotFound):
             raise self.model_not_found(self.record.requested_model or model)
-        raise error
+        raise error or BackendUnavailable("No model backend is configured.")
 
     def model_not_found(self, requested: str) -> NotFound:
         return NotFound(f"The model '{requested}' does not exist or is not available.", param="model")
