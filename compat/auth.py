@@ -31,7 +31,7 @@ async def authenticate(request) -> KeyIdentity:
     if identity is None or not tokens.matches(secret, identity.hashed_key):
         raise AuthenticationFailed(INCORRECT_KEY)
     if not identity.usable:
-        raise AuthenticationFailed("This API key has been revoked.", code="api_key_revoked")
+        raise AuthenticationFailed("This API key has been revoked, or its account is disabled.", code="api_key_revoked")
     if identity.expired(time.time()):
         raise AuthenticationFailed("This API key has expired.", code="api_key_expired")
     return identity
