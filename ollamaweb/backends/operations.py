@@ -1,0 +1,204 @@
+"""Model management on the backends (`ollama cp`, `ollama rm`, listing): small I/O functions that the
+management commands and the admin share.
+
+A Target is one Ollama server to act on: a Backend row, or one of the OLLAMA_HOST URLs when there
+are no rows (exactly what the registry routes to). Management calls use a plain OllamaClient, not
+the registry's RoutedClient, so a long pull never holds one of the backend's request slots.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from compat.errors import OpenAIError
+from compat.ollama import OllamaClient, close_http_client, parse_ollama_host
+from compat.translate.models import canonical
+
+from .models import Backend
+
+
+class TargetError(Exception):
+    """The backends asked for cannot be chosen (unknown name, ambiguous default, none at all)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str  # a base URL as the client wants it (parse_ollama_host applied)
+    headers: dict = field(default_factory=dict, hash=False, compare=False)
+    backend_id: int | None = None
+    enabled: bool = True
+
+    def client(self) -> OllamaClient:
+        return OllamaClient(self.url, self.headers)
+
+
+def target_for(backend: Backend) -> Target:
+    return Target(
+        name=backend.name,
+        url=parse_ollama_host(backend.url)[0],
+        headers=dict(backend.headers or {}),
+        backend_id=backend.pk,
+        enabled=backend.enabled,
+    )
+
+
+def env_targets() -> list[Target]:
+    """The OLLAMA_HOST backends, named as the registry names them (host:port)."""
+    return [Target(name=url.split("://", 1)[1], url=url) for url in parse_ollama_host(settings.OLLAMA_HOST)]
+
+
+def configured_targets() -> list[Target]:
+    """Every Backend row (disabled ones too, marked `enabled=False`); as in the registry, the
+    OLLAMA_HOST backends come first when no row is enabled."""
+    targets = [target_for(row) for row in Backend.objects.all()]
+    if not any(target.enabled for target in targets):
+        targets = env_targets() + targets
+    return targets
+
+
+async def aconfigured_targets() -> list[Target]:
+    return await sync_to_async(configured_targets)()
+
+
+def select_targets(targets: list[Target], backend: str | None = None, all: bool = False) -> list[Target]:
+    """The targets to act on: the one named, all enabled ones, or the only enabled one."""
+    enabled = [t for t in targets if t.enabled]
+    if backend:
+        for target in targets:
+            if target.name == backend:
+                return [target]
+        names = ", ".join(t.name for t in targets) or "none"
+        raise TargetError(f"No backend named {backend!r} (configured: {names}).")
+    if not enabled:
+        raise TargetError("No enabled backend.")
+    if all or len(enabled) == 1:
+        return enabled
+    names = ", ".join(t.name for t in enabled)
+    raise TargetError(f"There are {len(enabled)} backends ({names}): choose one with --backend NAME, or --all.")
+
+
+def error_text(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, OpenAIError) else str(exc) or type(exc).__name__
+
+
+def same_model(a: str, b: str) -> bool:
+    return canonical(a) == canonical(b)
+
+
+async def list_models(target: Target) -> list[dict]:
+    """The models present on the backend (/api/tags entries)."""
+    return (await target.client().request("GET", "/api/tags")).get("models") or []
+
+
+async def find_model(target: Target, model: str) -> dict | None:
+    """The /api/tags entry of `model` on the backend, or None when it is not there."""
+    for entry in await list_models(target):
+        if same_model(entry.get("model") or entry.get("name") or "", model):
+            return entry
+    return None
+
+
+async def copy_model(target: Target, source: str, destination: str) -> None:
+    """`ollama cp`: a real copy on the backend (raises NotFound with Ollama's message)."""
+    await target.client().request("POST", "/api/copy", {"source": source, "destination": destination})
+
+
+async def delete_model(target: Target, model: str) -> None:
+    """`ollama rm` (raises NotFound with Ollama's message)."""
+    await target.client().request("DELETE", "/api/delete", {"model": model})
+
+
+@dataclass
+class Outcome:
+    target: Target
+    ok: bool
+    message: str
+    detail: dict | None = None
+
+
+async def on_each(targets: list[Target], operation, *args) -> list[Outcome]:
+    """Run `operation(target, *args)` on every target at once; one Outcome per target, in order."""
+
+    async def one(target):
+        try:
+            result = await operation(target, *args)
+        except (OpenAIError, OSError, TimeoutError) as exc:
+            return Outcome(target, False, error_text(exc))
+        return Outcome(target, True, "", result if isinstance(result, dict) else None)
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+async def fetch_models(target: Target) -> tuple[list, list] | None:
+    """The backend's models present (/api/tags) and loaded (/api/ps); None if it does not answer."""
+    try:
+        client = target.client()
+        tags, ps = await asyncio.gather(client.request("GET", "/api/tags"), client.request("GET", "/api/ps"))
+    except OpenAIError:
+        return None
+    return tags.get("models") or [], ps.get("models") or []
+
+
+def save_models(target: Target, models: tuple[list, list] | None) -> None:
+    """Record the models on the backend's row (the health checker would within seconds)."""
+    if target.backend_id is not None and models is not None:
+        Backend.objects.filter(pk=target.backend_id).update(present_models=models[0], loaded_models=models[1])
+
+
+async def refresh_models(target: Target) -> None:
+    """After a change, record the backend's models at once (from async code: the server)."""
+    await sync_to_async(save_models)(target, await fetch_models(target))
+
+
+def refresh_models_now(targets: list[Target]) -> None:
+    """The same from sync code (commands): the database is written from the calling thread."""
+    targets = [t for t in targets if t.backend_id is not None]
+    if targets:
+
+        async def fetch_all():
+            return await asyncio.gather(*(fetch_models(t) for t in targets))
+
+        for target, models in zip(targets, run(fetch_all())):
+            save_models(target, models)
+
+
+def changed_in_this_process():
+    """Make this process's registry read the configuration again (the health checker refreshes models)."""
+    from .registry import registry
+
+    registry.invalidate()
+
+
+def run(coroutine):
+    """Run a coroutine from sync code (management commands), closing the loop's HTTP pool after."""
+
+    async def main():
+        try:
+            return await coroutine
+        finally:
+            await close_http_client()
+
+    return asyncio.run(main())
+
+
+# --- Display helpers (the terminal and the admin) ----------------------------------------------
+
+
+def human_size(n) -> str:
+    """Bytes in decimal units, as Ollama shows them: 4.7 GB, 7.0 KB, 120 B."""
+    if n is None or n == "":
+        return "–"
+    n = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def short_digest(digest: str) -> str:
+    """sha256:6a0746a1ec1a… → 6a0746a1ec1a (what `ollama pull` prints)."""
+    return (digest or "").split(":", 1)[-1][:12]
