@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev install-engine
+.PHONY: run test lint install install-dev install-engine install-browser
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ install-dev: $(VENV)/.dev
 install-engine: install
 	bash engine/install.sh $(PY)
 
+# Debian's Chromium for the portal's browser tests (Playwright's own browser download cannot work
+# offline). Needs root; without it the browser tests are skipped with a loud reason.
+install-browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "!!! could not install chromium: the browser tests will be skipped"
+
 run: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
@@ -33,7 +39,7 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
 # The whole suite on SQLite and in-memory defaults, then the quota and rate-limit tests again on
 # PostgreSQL (Redis variants run in both). Services are started by .ci/run when missing.
-test: install-dev install-engine
+test: install-dev install-engine install-browser
 	$(PY) -m pytest
 	@if $(PY) -m tests.services postgres; then \
 		DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "stores and not slow"; \

@@ -13,11 +13,14 @@ from django.core.asgi import get_asgi_application
 
 portal_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from ollamaweb.lifespan import LifespanApp  # noqa: E402
+from ollamaweb.portal.routing import websocket_urlpatterns  # noqa: E402
 
 API_PREFIX = "/v1"
 
@@ -44,4 +47,12 @@ async def http_app(scope, receive, send):
     return await portal_app(scope, receive, send)
 
 
-application = LifespanApp(ProtocolTypeRouter({"http": http_app}))
+application = LifespanApp(
+    ProtocolTypeRouter(
+        {
+            "http": http_app,
+            # The portal's WebSockets (the staff's live feed): session auth, same-origin only.
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
+)

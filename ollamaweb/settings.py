@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "ollamaweb.quotas",
     "ollamaweb.backends",
     "compat",
+    "ollamaweb.portal",
 ]
 
 # The portal's middleware. The /v1 API is served by a separate handler with API_MIDDLEWARE
@@ -131,7 +132,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+# Portal sign-up: "off" (default: accounts are made by an admin), "invite" (only with an invite
+# link from a staff member), or "approval" (anyone may sign up; the account stays inactive until
+# an admin activates it; invite links still give an active account at once).
+OLLAMAWEB_SELF_REGISTRATION = os.environ.get("OLLAMAWEB_SELF_REGISTRATION", "off").strip().lower() or "off"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("OLLAMAWEB_TIME_ZONE", "UTC")

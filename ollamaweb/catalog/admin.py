@@ -7,3 +7,6 @@ from .models import ModelAlias
 class ModelAliasAdmin(admin.ModelAdmin):
     list_display = ("name", "target", "description", "updated_at")
     search_fields = ("name", "target", "description")
+    list_filter = ("target",)
+    readonly_fields = ("created_at", "updated_at")
+    ordering = ("name",)

@@ -1,15 +1,39 @@
 from django.contrib import admin, messages
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .models import ApiKey
+
+
+class KeyStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(revoked=False).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        if self.value() == "expired":
+            return queryset.filter(revoked=False, expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked=True)
+        return queryset
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are listed by prefix only; a new key's secret is shown once, in a message, on creation."""
 
-    list_display = ("prefix", "name", "user", "status_badge", "created_at", "last_used_at", "expires_at")
-    list_filter = ("revoked", "created_at", "expires_at")
+    list_display = (
+        "prefix", "name", "user", "status_badge", "models", "created_at", "last_used_at", "expires_at",
+    )  # fmt: skip
+    list_filter = (KeyStatusFilter, "created_at", "last_used_at", "expires_at")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
     search_fields = ("prefix", "name", "user__username", "user__email")
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
     fields = (
@@ -25,6 +49,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     )
     autocomplete_fields = ("user",)
     actions = ["revoke_keys"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A key's owner is fixed once it exists (its usage and quotas are the owner's).
+        return (*self.readonly_fields, "user") if obj is not None else self.readonly_fields
+
+    def get_autocomplete_fields(self, request):
+        return self.autocomplete_fields
+
+    @admin.display(description="models")
+    def models(self, key):
+        return ", ".join(str(name) for name in key.allowed_models) if key.allowed_models else "all"
 
     @admin.display(description="status")
     def status_badge(self, key):

@@ -4,11 +4,44 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils import timezone
 from django.utils.html import format_html_join
 
+from ollamaweb.keys.cache import key_cache
+from ollamaweb.portal.limits import reset_period_usage
 from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import scope_limits
 
 from .models import RequestLog, UsageRollup
 from .reports import totals_for_user
+
+
+class StatusClassFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return [("ok", "succeeded (2xx)"), ("client", "client errors (4xx)"), ("server", "server errors (5xx)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "ok":
+            return queryset.filter(status__lt=400)
+        if self.value() == "client":
+            return queryset.filter(status__gte=400, status__lt=500)
+        if self.value() == "server":
+            return queryset.filter(status__gte=500)
+        return queryset
+
+
+class EndpointFilter(admin.SimpleListFilter):
+    """Fixed choices: a field filter would run SELECT DISTINCT over the whole log."""
+
+    title = "endpoint"
+    parameter_name = "endpoint"
+    ENDPOINTS = ("chat.completions", "completions", "embeddings", "models", "models.retrieve")
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in self.ENDPOINTS]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(endpoint=self.value()) if self.value() else queryset
 
 
 @admin.register(RequestLog)
@@ -19,11 +52,13 @@ class RequestLogAdmin(admin.ModelAdmin):
         "created_at", "user", "key_prefix", "endpoint", "requested_model", "resolved_model", "status",
         "stream", "prompt_tokens", "completion_tokens", "ttft_ms", "latency_ms",
     )  # fmt: skip
-    list_filter = ("status", "endpoint", "stream", "usage_source", "created_at", "user", "requested_model")
-    search_fields = ("user__username", "key_prefix", "requested_model", "resolved_model", "client_user", "error")
-    date_hierarchy = "created_at"
+    # No date_hierarchy and no filter on free-text columns: both would scan the whole log
+    # (SELECT DISTINCT) on every page view; the created_at filter uses its index.
+    list_filter = (StatusClassFilter, "created_at", EndpointFilter, "stream", "usage_source")
+    search_fields = ("=user__username", "=key_prefix", "requested_model", "resolved_model", "client_user")
     list_select_related = ("user",)
     show_full_result_count = False
+    list_per_page = 50
 
     def has_add_permission(self, request):
         return False
@@ -52,6 +87,31 @@ class UsageUserAdmin(UserAdmin):
 
     readonly_fields = (*UserAdmin.readonly_fields, "usage_summary")
     fieldsets = (*UserAdmin.fieldsets, ("Usage", {"fields": ("usage_summary",)}))
+    list_display = ("username", "email", "is_active", "is_staff", "date_joined", "last_login")
+    list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
+    actions = ["activate_users", "deactivate_users", "reset_period_usage"]
+
+    @admin.action(description="Activate selected users (approve sign-ups)")
+    def activate_users(self, request, queryset):
+        count = queryset.filter(is_active=False).update(is_active=True)
+        key_cache.invalidate()
+        self.message_user(request, f"Activated {count} user(s).")
+
+    @admin.action(description="Deactivate selected users (their API keys stop working)")
+    def deactivate_users(self, request, queryset):
+        count = queryset.exclude(pk=request.user.pk).filter(is_active=True).update(is_active=False)
+        key_cache.invalidate()
+        self.message_user(request, f"Deactivated {count} user(s).")
+
+    @admin.action(description="Reset period usage (today's and this month's token counters)")
+    def reset_period_usage(self, request, queryset):
+        total = 0
+        for user in queryset:
+            total += reset_period_usage(user)
+        self.message_user(
+            request,
+            f"Reset today's and this month's token usage of {queryset.count()} user(s) ({total} counter(s) deleted).",
+        )
 
     @admin.display(description="usage")
     def usage_summary(self, user):

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.portal.feed import publish_requests
 from ollamaweb.tasks import spawn
 
 from .models import RequestLog
@@ -91,6 +92,10 @@ class LogWriter:
                     await store.settle(pairs)
                 except Exception:
                     logger.exception("could not settle %d quota reservations", len(pairs))
+            try:
+                await publish_requests(batch)  # the staff's live feed; best effort
+            except Exception:
+                logger.exception("could not publish %d requests to the live feed", len(batch))
 
     async def stop(self):
         """Write everything pending and stop the background task (ASGI lifespan shutdown)."""

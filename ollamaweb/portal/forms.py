@@ -1,0 +1,89 @@
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.utils import timezone
+
+EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("1", "In 1 day"),
+    ("7", "In 7 days"),
+    ("30", "In 30 days"),
+    ("90", "In 90 days"),
+    ("365", "In 1 year"),
+]
+MAX_ALLOWED_MODELS = 100
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="Something to recognise it by, e.g. “laptop” or “CI”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    expires_in = forms.ChoiceField(label="Expires", choices=EXPIRY_CHOICES, required=False)
+    models = forms.MultipleChoiceField(
+        label="Allowed models",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Leave all unticked to allow every model.",
+    )
+    other_models = forms.CharField(
+        label="Other model names",
+        required=False,
+        max_length=2000,
+        help_text="Comma-separated names not listed above (models or aliases).",
+    )
+
+    def __init__(self, *args, model_names=(), **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["models"].choices = [(name, name) for name in model_names]
+        if not model_names:
+            del self.fields["models"]
+            self.fields["other_models"].label = "Allowed models"
+            self.fields["other_models"].help_text = "Comma-separated model or alias names; empty allows every model."
+
+    def clean_other_models(self):
+        names = [name.strip() for name in self.cleaned_data["other_models"].split(",") if name.strip()]
+        for name in names:
+            if len(name) > 200 or any(ch.isspace() for ch in name):
+                raise forms.ValidationError(f"“{name[:40]}” is not a model name.")
+        return names
+
+    def clean(self):
+        cleaned = super().clean()
+        names = list(dict.fromkeys([*cleaned.get("models", []), *cleaned.get("other_models", [])]))
+        if len(names) > MAX_ALLOWED_MODELS:
+            raise forms.ValidationError(f"At most {MAX_ALLOWED_MODELS} models per key.")
+        cleaned["allowed_models"] = names
+        days = cleaned.get("expires_in")
+        cleaned["expires_at"] = timezone.now() + timedelta(days=int(days)) if days else None
+        return cleaned
+
+
+class RegistrationForm(UserCreationForm):
+    email = forms.EmailField(required=False, help_text="Optional; lets an administrator reach you.")
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class InviteForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    note = forms.CharField(max_length=200, required=False, help_text="Who it is for (only staff see this).")
+    expires_in = forms.ChoiceField(
+        label="Expires",
+        choices=[("1", "In 1 day"), ("7", "In 7 days"), ("30", "In 30 days"), ("", "Never")],
+        initial="7",
+        required=False,
+    )

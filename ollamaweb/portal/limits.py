@@ -1,0 +1,147 @@
+"""A user's quota limits as the portal shows them, and resetting a user's period usage.
+
+Limits come from QuotaPolicy merged as the gateway merges them (quotas/policy.py); "used" comes
+from the quota counters themselves (the same store the gateway reserves against), so an admin's
+reset shows at once. Counter keys are `t:{scope}:d:YYYY-MM-DD` and `t:{scope}:m:YYYY-MM`, where a
+scope is `u{user}`, `k{key}`, `u{user}:m:{model}` or `k{key}:m:{model}`.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from ollamaweb.keys.models import ApiKey
+from ollamaweb.quotas.checks import next_month
+from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
+from ollamaweb.quotas.policy import ScopeLimits, merged
+from ollamaweb.quotas.stores import RedisStore, current_store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LimitRow:
+    label: str  # what the limit applies to: "All models", "Model llama3", "Key sk-abc… (laptop)"
+    period: str  # "Today" / "This month" / "Per minute" / "At once"
+    limit: int
+    used: int | None = None  # tokens; None for rate and concurrency limits
+    resets_at: datetime | None = None
+    unit: str = "tokens"
+
+    @property
+    def percent(self) -> float:
+        return min(100.0, 100.0 * (self.used or 0) / self.limit) if self.limit else 100.0
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - (self.used or 0))
+
+
+def period_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """When today's and this month's counters reset (local time, as the quota checks use)."""
+    now = now or timezone.localtime()
+    day_end = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day_end, next_month(now)
+
+
+def _scopes(user) -> list[tuple[str, ScopeLimits]]:
+    """(label, limits) for the user, each per-model policy, and each of the user's live keys."""
+    keys = {key.pk: key for key in ApiKey.objects.usable().filter(user=user)}
+    policies = {
+        (p.user_id, p.api_key_id, p.model): p
+        for p in QuotaPolicy.objects.filter(
+            Q(user=user, api_key=None) | Q(user=None, api_key=None) | Q(api_key_id__in=list(keys))
+        )
+    }
+    scopes = [("All models", merged(f"u{user.pk}", policies.get((None, None, "")), policies.get((user.pk, None, ""))))]
+    models = sorted({model for (_, key_id, model) in policies if model and key_id is None})
+    for model in models:
+        scope = merged(f"u{user.pk}:m:{model}", policies.get((None, None, model)), policies.get((user.pk, None, model)))
+        scopes.append((f"Model {model}", scope))
+    for (_, key_id, model), _policy in sorted(policies.items(), key=lambda item: (item[0][1] or 0, item[0][2])):
+        if key_id is not None:
+            key = keys[key_id]
+            scope_name = f"k{key_id}:m:{model}" if model else f"k{key_id}"
+            label = f"Key {key.prefix}… ({key.name or 'unnamed'})" + (f", model {model}" if model else "")
+            scopes.append((label, merged(scope_name, policies.get((None, key_id, model)))))
+    return [(label, scope) for label, scope in scopes if not scope.empty]
+
+
+def limits_for(user, now: datetime | None = None) -> tuple[list[LimitRow], str]:
+    """The user's limit rows with current usage, and an error message if counters were unreadable."""
+    now = now or timezone.localtime()
+    day_end, month_end = period_bounds(now)
+    rows: list[tuple[LimitRow, str | None]] = []
+    for label, scope in _scopes(user):
+        if scope.tokens_per_day is not None:
+            counter = f"t:{scope.scope}:d:{now:%Y-%m-%d}"
+            rows.append((LimitRow(label, "Today", scope.tokens_per_day, 0, day_end), counter))
+        if scope.tokens_per_month is not None:
+            counter = f"t:{scope.scope}:m:{now:%Y-%m}"
+            rows.append((LimitRow(label, "This month", scope.tokens_per_month, 0, month_end), counter))
+        if scope.requests_per_minute is not None:
+            rows.append((LimitRow(label, "Per minute", scope.requests_per_minute, unit="requests"), None))
+        if scope.max_concurrent is not None:
+            rows.append((LimitRow(label, "At once", scope.max_concurrent, unit="requests in flight"), None))
+    counters = [counter for _, counter in rows if counter]
+    error = ""
+    if counters:
+        try:
+            used = async_to_sync(current_store().usage)(counters)
+        except Exception as exc:  # a down Redis must not break the page
+            logger.warning("could not read quota counters: %s", exc)
+            used, error = {}, "Current usage against limits is unavailable right now."
+        for row, counter in rows:
+            if counter:
+                row.used = used.get(counter, 0) if not error else None
+    return [row for row, _ in rows], error
+
+
+def _period_suffixes(now: datetime) -> tuple[str, str]:
+    return f":d:{now:%Y-%m-%d}", f":m:{now:%Y-%m}"
+
+
+def reset_period_usage(user, now: datetime | None = None) -> int:
+    """Forget the user's (and their keys') token counters for today and this month.
+
+    Deletes `t:u{id}…:d:{today}` / `t:u{id}…:m:{month}` (per-model ones too) and the same for each
+    of the user's keys, in the database and, when the quota store is Redis, there too. Returns
+    how many counters were deleted.
+    """
+    now = now or timezone.localtime()
+    day, month = _period_suffixes(now)
+    scopes = [f"u{user.pk}"] + [f"k{pk}" for pk in ApiKey.objects.filter(user=user).values_list("pk", flat=True)]
+    query = Q()
+    for scope in scopes:
+        # `t:u5:` (with the colon) matches u5's counters and its per-model ones, never u51's.
+        query |= Q(key__startswith=f"t:{scope}:", key__endswith=day) | Q(
+            key__startswith=f"t:{scope}:", key__endswith=month
+        )
+    deleted, _ = UsageCounter.objects.filter(query).delete()
+    store = current_store()
+    if isinstance(store, RedisStore) and settings.REDIS_URL:
+        deleted += _reset_redis(store, scopes, day, month)
+    return deleted
+
+
+def _reset_redis(store: RedisStore, scopes: list[str], day: str, month: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(store.url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        doomed = []
+        for scope in scopes:
+            base = f"{store.prefix}t:{scope}:"
+            doomed += [base + day[1:], base + month[1:]]
+            # Per-model counters: t:{scope}:m:{model}:d:{day}; models may contain ':'.
+            doomed += [
+                key for key in client.scan_iter(match=f"{base}m:*", count=500) if key.decode().endswith((day, month))
+            ]
+        return client.delete(*doomed) if doomed else 0
+    finally:
+        client.close()

@@ -1,0 +1,228 @@
+// The Playground: streams /v1/chat/completions with a Playground API key kept in sessionStorage.
+// See ollamaweb/portal/playground_keys.py for why the key is handled this way.
+"use strict";
+
+(function () {
+  var root = document.getElementById("playground");
+  if (!root) return;
+  var api = root.dataset.api;
+  var keyUrl = root.dataset.keyUrl;
+  var storageKey = "ollamaweb.playground.key." + root.dataset.user;
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+
+  var form = document.getElementById("pg-form");
+  var input = document.getElementById("pg-input");
+  var transcript = document.getElementById("pg-transcript");
+  var sendButton = document.getElementById("pg-send");
+  var stopButton = document.getElementById("pg-stop");
+  var usageLine = document.getElementById("pg-usage");
+  var keyStatus = document.getElementById("pg-key-status");
+  var model = document.getElementById("pg-model");
+  var system = document.getElementById("pg-system");
+  var temperature = document.getElementById("pg-temperature");
+  var temperatureOut = document.getElementById("pg-temperature-out");
+  var maxTokens = document.getElementById("pg-max-tokens");
+
+  var history = [];
+  var controller = null;
+
+  temperature.addEventListener("input", function () { temperatureOut.value = temperature.value; });
+  temperatureOut.value = temperature.value;
+
+  function storedKey() {
+    try {
+      var saved = JSON.parse(sessionStorage.getItem(storageKey) || "null");
+      if (saved && saved.secret && (!saved.expires_at || Date.parse(saved.expires_at) > Date.now() + 60000)) {
+        // The server says which Playground key is live; a different (revoked) one is useless.
+        if (!root.dataset.livePrefix || saved.prefix === root.dataset.livePrefix) return saved;
+      }
+    } catch (err) { /* fall through */ }
+    sessionStorage.removeItem(storageKey);
+    return null;
+  }
+
+  function newKey() {
+    return fetch(keyUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrf, "Accept": "application/json" },
+    }).then(function (response) {
+      if (!response.ok) throw new Error("could not get a Playground key (HTTP " + response.status + ")");
+      return response.json();
+    }).then(function (key) {
+      sessionStorage.setItem(storageKey, JSON.stringify(key));
+      root.dataset.livePrefix = key.prefix;
+      keyStatus.textContent = "Using Playground key " + key.prefix + "… (kept in this tab only).";
+      return key;
+    });
+  }
+
+  function getKey() {
+    var saved = storedKey();
+    return saved ? Promise.resolve(saved) : newKey();
+  }
+
+  function clearEmpty() {
+    var empty = transcript.querySelector(".empty-chat");
+    if (empty) empty.remove();
+  }
+
+  function addMessage(role, text) {
+    clearEmpty();
+    var item = document.createElement("li");
+    item.className = "msg-" + role;
+    var label = document.createElement("span");
+    label.className = "role";
+    label.textContent = role === "user" ? "You" : role === "assistant" ? model.value : "Error";
+    var content = document.createElement("span");
+    content.className = "content";
+    content.textContent = text || "";
+    item.appendChild(label);
+    item.appendChild(content);
+    transcript.appendChild(item);
+    transcript.scrollTop = transcript.scrollHeight;
+    return item;
+  }
+
+  function setBusy(busy) {
+    sendButton.disabled = busy;
+    stopButton.hidden = !busy;
+    input.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  function body() {
+    var messages = [];
+    if (system.value.trim()) messages.push({ role: "system", content: system.value.trim() });
+    return {
+      model: model.value,
+      messages: messages.concat(history),
+      stream: true,
+      stream_options: { include_usage: true },
+      temperature: parseFloat(temperature.value),
+      max_tokens: parseInt(maxTokens.value, 10) || undefined,
+    };
+  }
+
+  function post(key, signal) {
+    return fetch(api, {
+      method: "POST",
+      headers: { "Authorization": "Bearer " + key.secret, "Content-Type": "application/json" },
+      body: JSON.stringify(body()),
+      signal: signal,
+    });
+  }
+
+  function errorMessage(response) {
+    return response.text().then(function (text) {
+      try { return JSON.parse(text).error.message; } catch (err) { return text || response.statusText; }
+    }).then(function (message) { return "HTTP " + response.status + ": " + message; });
+  }
+
+  async function readStream(response, item) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    var content = item.querySelector(".content");
+    var text = "";
+    var usage = null;
+    for (;;) {
+      var chunk = await reader.read();
+      if (chunk.done) break;
+      buffer += decoder.decode(chunk.value, { stream: true });
+      var events = buffer.split(/\r?\n\r?\n/);
+      buffer = events.pop();
+      for (var i = 0; i < events.length; i++) {
+        var lines = events[i].split(/\r?\n/);
+        for (var j = 0; j < lines.length; j++) {
+          var line = lines[j];
+          if (line.indexOf("data:") !== 0) continue;
+          var data = line.slice(5).trim();
+          if (data === "[DONE]") continue;
+          var event = JSON.parse(data);
+          if (event.error) throw new Error(event.error.message || "stream error");
+          if (event.usage) usage = event.usage;
+          var choice = event.choices && event.choices[0];
+          var delta = choice && choice.delta && choice.delta.content;
+          if (delta) {
+            text += delta;
+            content.textContent = text;
+            transcript.scrollTop = transcript.scrollHeight;
+          }
+        }
+      }
+    }
+    return { text: text, usage: usage };
+  }
+
+  async function send(prompt) {
+    history.push({ role: "user", content: prompt });
+    addMessage("user", prompt);
+    var item = addMessage("assistant", "");
+    item.classList.add("streaming");
+    item.setAttribute("aria-busy", "true");
+    controller = new AbortController();
+    setBusy(true);
+    usageLine.textContent = "";
+    var started = performance.now();
+    try {
+      var key = await getKey();
+      var response = await post(key, controller.signal);
+      if (response.status === 401) {
+        // Revoked (e.g. a sign-out elsewhere) or expired: get a fresh key once.
+        sessionStorage.removeItem(storageKey);
+        key = await newKey();
+        response = await post(key, controller.signal);
+      }
+      if (!response.ok) throw new Error(await errorMessage(response));
+      var result = await readStream(response, item);
+      history.push({ role: "assistant", content: result.text });
+      var seconds = ((performance.now() - started) / 1000).toFixed(1);
+      usageLine.textContent = result.usage
+        ? result.usage.prompt_tokens + " prompt + " + result.usage.completion_tokens + " completion tokens · " + seconds + " s"
+        : seconds + " s";
+    } catch (err) {
+      if (err.name === "AbortError") {
+        usageLine.textContent = "Stopped.";
+        var partial = item.querySelector(".content").textContent;
+        if (partial) history.push({ role: "assistant", content: partial });
+      } else {
+        history.pop();
+        addMessage("error", err.message || String(err));
+        if (!item.querySelector(".content").textContent) item.remove();
+      }
+    } finally {
+      item.classList.remove("streaming");
+      item.removeAttribute("aria-busy");
+      controller = null;
+      setBusy(false);
+      input.focus();
+    }
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var prompt = input.value.trim();
+    if (!prompt || controller) return;
+    input.value = "";
+    send(prompt);
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  stopButton.addEventListener("click", function () { if (controller) controller.abort(); });
+  document.getElementById("pg-clear").addEventListener("click", function () {
+    if (controller) controller.abort();
+    history = [];
+    transcript.innerHTML = "";
+    var empty = document.createElement("li");
+    empty.className = "empty-chat muted";
+    empty.textContent = "New chat. Send a message to start.";
+    transcript.appendChild(empty);
+    usageLine.textContent = "";
+    input.focus();
+  });
+  if (storedKey()) keyStatus.textContent = "Using Playground key " + storedKey().prefix + "… (kept in this tab only).";
+})();

@@ -1,0 +1,72 @@
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def num(value):
+    """1234567 → 1,234,567 (empty for None)."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return value
+
+
+@register.filter
+def ms(value):
+    """Milliseconds, readable: 85 ms, 1.2 s, 2 min 5 s."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if value < 1000:
+        return f"{value:.0f} ms"
+    if value < 60_000:
+        return f"{value / 1000:.1f} s"
+    minutes, seconds = divmod(int(value / 1000), 60)
+    return f"{minutes} min {seconds} s"
+
+
+@register.filter
+def until(moment: datetime | None):
+    """A short, human duration from now until `moment`: 'in 5 h 3 min'."""
+    if moment is None:
+        return ""
+    seconds = int((moment - timezone.now()).total_seconds())
+    if seconds <= 0:
+        return "now"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"in {days} d {hours} h"
+    if hours:
+        return f"in {hours} h {minutes} min"
+    return f"in {max(1, minutes)} min"
+
+
+@register.filter
+def status_class(status):
+    try:
+        status = int(status)
+    except (TypeError, ValueError):
+        return "muted"
+    if status >= 500 or status == 499:
+        return "bad"
+    if status >= 400:
+        return "warn"
+    return "ok"
+
+
+@register.filter
+def percent_class(percent):
+    return "bad" if percent >= 90 else "warn" if percent >= 70 else "ok"
+
+
+@register.filter
+def get(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None

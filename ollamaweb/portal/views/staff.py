@@ -1,0 +1,134 @@
+"""Staff pages: the overview, the live request feed, and invite links."""
+
+import asyncio
+import time
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from compat.errors import OpenAIError
+from ollamaweb.backends.operations import Target, aconfigured_targets, error_text
+from ollamaweb.backends.registry import registry
+from ollamaweb.usage.models import RequestLog
+
+from .. import charts, stats
+from ..feed import feed_row
+from ..forms import InviteForm
+from ..models import Invite
+from ..security import page
+from .account import registration_mode
+
+BACKEND_CHECK_TIMEOUT = 3.0
+
+
+async def backend_status(target: Target) -> dict:
+    """GET /api/version of one backend, with its latency (and this process's in-flight count)."""
+    state = registry.state_of(target.name)
+    status = {
+        "name": target.name,
+        "url": target.url,
+        "enabled": target.enabled,
+        "up": None,
+        "latency_ms": None,
+        "inflight": state.inflight if state else None,
+    }
+    if not target.enabled:
+        return status
+    started = time.perf_counter()
+    try:
+        answer = await asyncio.wait_for(target.client().request("GET", "/api/version"), BACKEND_CHECK_TIMEOUT)
+    except (OpenAIError, OSError) as exc:
+        return {**status, "up": False, "error": error_text(exc)}
+    except TimeoutError:
+        return {**status, "up": False, "error": f"no answer within {BACKEND_CHECK_TIMEOUT:g} s"}
+    latency = (time.perf_counter() - started) * 1000
+    return {**status, "up": True, "version": answer.get("version", "?"), "latency_ms": latency}
+
+
+def _overview_numbers() -> dict:
+    today = timezone.localdate()
+    activity = stats.recent_activity()
+    minute_labels = [m.strftime("%H:%M") for m in activity["minutes"]]
+    hour_labels = [h.strftime("%H:00") for h in activity["hours"]]
+    return {
+        "activity": activity,
+        "today_totals": stats.day_totals(today),
+        "week_top": stats.top_usage(today - timedelta(days=6)),
+        "errors": stats.recent_errors(),
+        "rpm_chart": charts.stacked_bars(
+            "chart-rpm",
+            "Requests per minute, last hour",
+            minute_labels,
+            [("requests", charts.PALETTE[0], activity["requests_per_minute"])],
+            "requests",
+            tick_every=10,
+        ),
+        "tph_chart": charts.stacked_bars(
+            "chart-tph",
+            "Tokens per hour, last 24 hours",
+            hour_labels,
+            [("tokens", charts.PALETTE[2], activity["tokens_per_hour"])],
+            "tokens",
+            tick_every=4,
+        ),
+    }
+
+
+async def _backend_statuses() -> list[dict]:
+    return list(await asyncio.gather(*(backend_status(target) for target in await aconfigured_targets())))
+
+
+@page(staff=True)
+async def overview(request):
+    numbers, backends = await asyncio.gather(
+        sync_to_async(_overview_numbers)(),
+        _backend_statuses(),
+    )
+    context = {"section": "staff", **numbers, "backends": backends, "registration_mode": registration_mode()}
+    return await sync_to_async(render)(request, "portal/staff/overview.html", context)
+
+
+@page(staff=True)
+def feed(request):
+    """The live feed page: the last rows now, new ones over the WebSocket as they are written."""
+    rows = RequestLog.objects.select_related("user").order_by("-created_at")[:25]
+    initial = []
+    for row in rows:
+        item = feed_row(row)
+        item["created_at"] = row.created_at  # a datetime, for the template's date filter
+        item["user"] = row.user.get_username() if row.user else ""
+        initial.append(item)
+    return render(request, "portal/staff/feed.html", {"section": "feed", "initial_rows": initial})
+
+
+@page(staff=True, no_store=True)
+def invites(request):
+    created = None
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data["expires_in"]
+        expires_at = timezone.now() + timedelta(days=int(days)) if days else None
+        invite, token = Invite.issue(request.user, form.cleaned_data["note"], expires_at)
+        created = {"invite": invite, "link": request.build_absolute_uri(f"/accounts/register/{token}/")}
+        form = InviteForm()
+    context = {
+        "section": "invites",
+        "form": form,
+        "created": created,
+        "invites": Invite.objects.select_related("created_by", "used_by")[:100],
+        "registration_mode": registration_mode(),
+    }
+    return render(request, "portal/staff/invites.html", context)
+
+
+@page(staff=True)
+@require_POST
+def delete_invite(request, pk):
+    invite = get_object_or_404(Invite, pk=pk, used_at__isnull=True)
+    invite.delete()
+    messages.success(request, "The invite link no longer works.")
+    return redirect("portal:invites")

@@ -1,0 +1,85 @@
+"""A user's usage: the dashboard (charts, limits, recent requests), the request table, CSV."""
+
+import csv
+
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from ollamaweb.keys.models import ApiKey
+
+from .. import charts, stats
+from ..limits import limits_for, period_bounds
+from ..security import page
+
+CHART_DAYS = 30
+
+
+def _chart_context(series: stats.DailySeries) -> dict:
+    labels = [day.strftime("%b %-d") for day in series.days]
+    colours = {name: charts.colour_for(i, name) for i, name in enumerate(series.models)}
+    tokens = [(name, colours[name], series.tokens[name]) for name in series.models]
+    requests = [(name, colours[name], series.requests[name]) for name in series.models]
+    table = [
+        {
+            "day": day,
+            "tokens": sum(series.tokens[m][i] for m in series.models),
+            "requests": sum(series.requests[m][i] for m in series.models),
+            "by_model": [
+                (m, series.tokens[m][i], series.requests[m][i]) for m in series.models if series.requests[m][i]
+            ],
+        }
+        for i, day in enumerate(series.days)
+    ]
+    return {
+        "tokens_chart": charts.stacked_bars("chart-tokens", "Tokens per day, by model", labels, tokens, "tokens"),
+        "requests_chart": charts.stacked_bars(
+            "chart-requests", "Requests per day, by model", labels, requests, "requests"
+        ),
+        "legend": charts.legend([(name, colours[name]) for name in series.models]),
+        "chart_table": [row for row in reversed(table) if row["requests"]],
+        "range_totals": series.totals,
+    }
+
+
+@page
+def dashboard(request):
+    user = request.user
+    now = timezone.localtime()
+    today = now.date()
+    limits, limits_error = limits_for(user, now)
+    day_end, month_end = period_bounds(now)
+    context = {
+        "section": "usage",
+        "today": stats.period_totals(user, today),
+        "month": stats.period_totals(user, today.replace(day=1)),
+        "day_end": day_end,
+        "month_end": month_end,
+        "limits": limits,
+        "limits_error": limits_error,
+        "recent": stats.user_requests(user, size=10).rows,
+        "active_keys": ApiKey.objects.usable().filter(user=user).count(),
+        "chart_days": CHART_DAYS,
+        **_chart_context(stats.daily_usage(user, CHART_DAYS, today)),
+    }
+    return render(request, "portal/dashboard.html", context)
+
+
+@page
+def requests_table(request):
+    result = stats.user_requests(request.user, before=request.GET.get("before"), after=request.GET.get("after"))
+    return render(request, "portal/requests.html", {"section": "requests", "page": result})
+
+
+@page(no_store=True)
+def usage_csv(request):
+    """The user's daily usage per key and model, from the rollups, as CSV (small: one row a day, key, model)."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="ollamaweb-usage-{timezone.localdate().isoformat()}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        ["day", "key_prefix", "model", "requests", "prompt_tokens", "completion_tokens", "total_tokens", "errors"]
+    )
+    for day, key, model, requests, prompt, completion, errors in stats.usage_csv_rows(request.user):
+        writer.writerow([day.isoformat(), key, model, requests, prompt, completion, prompt + completion, errors])
+    return response
