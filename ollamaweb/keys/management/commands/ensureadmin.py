@@ -25,6 +25,6 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Created the admin account '{username}' with password: {password}"))
             self.stdout.write("(shown only this once; change it after signing in)")
         self.stdout.write(
-            f"Sign in at {url}admin/ as '{admin.get_username()}'. "
+            f"Sign in to the portal at {url} (admin: {url}admin/) as '{admin.get_username()}'. "
             f"Forgot the password? python manage.py changepassword {admin.get_username()}"
         )
