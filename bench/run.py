@@ -1,0 +1,915 @@
+"""ollamaweb gateway benchmark: gateway vs direct-to-upstream, in one run (see bench/README.md).
+
+    python bench/run.py [--quick] [--json bench/results/latest.json] [--only 1,2,3,4,5,servers]
+
+Starts a fake Ollama (bench/upstream.py), a migrated temporary SQLite database with an API key,
+the gateway under uvicorn (1 process and --workers 2), granian and daphne, and, when reachable,
+PostgreSQL + Redis; drives them with bench/load.py in its own process; prints a table and writes
+JSON plus a Markdown copy of the table. Everything it starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PY = sys.executable
+SECRET = "bench-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"
+PG_ADMIN_DB = os.environ.get("BENCH_PG_ADMIN_DB", "test")
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_DB = os.environ.get("BENCH_PG_DB", "ollamaweb_bench")
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SCENARIOS = ["1", "2", "3", "4", "5", "servers"]
+
+
+@dataclass
+class Profile:
+    """Sizes of one run: --quick checks that everything works, the default measures."""
+
+    quick: bool
+    duration: float
+    warmup: float
+    latency_concurrency: tuple[int, ...] = (1, 32)
+    throughput_concurrency: int = 64
+    stream_concurrency: int = 1
+    stream_tokens_slow: int = 100  # at 100 tokens/s
+    stream_tokens_fast: int = 2000  # at 2,000 tokens/s
+    open_streams: int = 1000
+    open_stream_tokens: int = 100  # at 10 tokens/s: each stream stays open ~10 s, so all can be open at once
+    open_stream_tps: int = 10
+    idle_gap_ms: float = 1000.0  # scenario 1: requests this far apart (a user, not a benchmark)
+    idle_duration: float = 10.0
+
+    @classmethod
+    def make(cls, quick: bool) -> Profile:
+        if quick:
+            return cls(
+                quick=True,
+                duration=0.4,
+                warmup=0.1,
+                latency_concurrency=(1, 4),
+                throughput_concurrency=8,
+                stream_tokens_slow=5,
+                stream_tokens_fast=100,
+                open_streams=40,
+                open_stream_tokens=4,
+                idle_gap_ms=100.0,
+                idle_duration=0.4,
+            )
+        return cls(quick=False, duration=5.0, warmup=1.0)
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and all its descendants (via /proc/PID/task/*/children)."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                stack.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
+
+
+def cpu_pressure_us() -> int | None:
+    """Total µs during which some runnable task waited for a CPU (/proc/pressure/cpu), if available."""
+    try:
+        for line in Path("/proc/pressure/cpu").read_text().splitlines():
+            if line.startswith("some"):
+                return int(line.rsplit("total=", 1)[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def machine_busy_s() -> float:
+    """CPU seconds spent busy by all CPUs since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Proc:
+    """A child process in its own session (so it and its workers are stopped together)."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict, logdir: Path):
+        self.name = name
+        self.cmd = cmd
+        self.log_path = logdir / f"{name}.log"
+        self.log = open(self.log_path, "wb")  # closed in stop()
+        self.popen = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def pids(self) -> list[int]:
+        return descendants(self.pid)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines=20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop(self, timeout=10.0):
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self.popen.wait(5)
+        self.log.close()
+
+
+def http_get(port: int, path: str, headers: dict | None = None, timeout=2.0) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def wait_http(proc: Proc, port: int, path: str, headers: dict | None = None, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}")
+        try:
+            status = http_get(port, path, headers)
+            if status == 200:
+                return
+            last = f"HTTP {status}"
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name} not ready on port {port}: {last}\n{proc.tail()}")
+
+
+# --- the system under test ---------------------------------------------------------------
+
+
+@dataclass
+class Database:
+    label: str
+    url: str
+    redis_url: str = ""
+    api_key: str = ""
+
+    def env(self, upstream_port: int) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OLLAMAWEB_", "OLLAMA_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="ollamaweb.settings",
+            DJANGO_SECRET_KEY=SECRET,
+            DATABASE_URL=self.url,
+            OLLAMA_HOST=f"http://127.0.0.1:{upstream_port}",
+            OLLAMAWEB_LOG_LEVEL="WARNING",
+            PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("REDIS_URL", None)
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        return env
+
+
+def manage(db: Database, upstream_port: int, *args: str) -> str:
+    result = subprocess.run(
+        [PY, "manage.py", *args], cwd=ROOT, env=db.env(upstream_port), capture_output=True, text=True, timeout=120
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def prepare_database(db: Database, upstream_port: int):
+    manage(db, upstream_port, "migrate", "--noinput", "-v0")
+    db.api_key = manage(db, upstream_port, "createapikey", "bench", "--name", "bench").strip().splitlines()[-1]
+
+
+def server_cmd(kind: str, port: int, workers: int) -> list[str]:
+    app = "ollamaweb.asgi:application"
+    if kind == "uvicorn":
+        cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
+        cmd += ["--http", "httptools", "--no-access-log", "--log-level", "warning", "--lifespan", "on"]
+        cmd += ["--backlog", "4096"]
+        return cmd + (["--workers", str(workers)] if workers > 1 else [])
+    if kind == "granian":
+        cmd = [PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--workers", str(workers), "--loop", "uvloop", "--log-level", "warning", "--backlog", "4096"]
+        return [*cmd, app]
+    if kind == "daphne":
+        if workers != 1:
+            raise ValueError("daphne runs one process")
+        return [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
+    raise ValueError(kind)
+
+
+@dataclass
+class Gateway:
+    name: str
+    kind: str
+    workers: int
+    db: Database
+    port: int = 0
+    proc: Proc | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+
+    def start(self, upstream_port: int, logdir: Path):
+        self.port = free_port()
+        cmd = server_cmd(self.kind, self.port, self.workers)
+        self.proc = Proc(self.name, cmd, self.db.env(upstream_port), logdir)
+
+    def wait(self):
+        wait_http(self.proc, self.port, "/v1/models", {"Authorization": f"Bearer {self.db.api_key}"})
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests (uvicorn/granian supervisors excluded when there are workers)."""
+        pids = self.proc.pids()
+        return pids[1:] if self.workers > 1 and len(pids) > 1 else pids
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+
+@dataclass
+class Sampler:
+    """Samples CPU and RSS of some processes while a load runs."""
+
+    pids: list[int]
+    interval: float = 0.05
+    peak_rss_kb: int = 0
+    cpu_start: float = 0.0
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self):
+        self.baseline_rss_kb = sum(rss_kb(pid) for pid in self.pids)
+        self.peak_rss_kb = self.baseline_rss_kb
+        self.cpu_start = cpu_seconds(self.pids)
+        self.started = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self.peak_rss_kb = max(self.peak_rss_kb, sum(rss_kb(pid) for pid in self.pids))
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.wall_s = time.perf_counter() - self.started
+        self.cpu_s = cpu_seconds(self.pids) - self.cpu_start
+
+    def as_dict(self) -> dict:
+        return {
+            "cpu_s": self.cpu_s,
+            "cpu_percent": 100.0 * self.cpu_s / self.wall_s if self.wall_s else None,
+            "baseline_rss_kb": self.baseline_rss_kb,
+            "peak_rss_kb": self.peak_rss_kb,
+        }
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.profile = Profile.make(args.quick)
+        self.tmp = Path(tempfile.mkdtemp(prefix="ollamaweb-bench-"))
+        self.procs: list[Proc] = []
+        self.upstream: Proc | None = None
+        self.upstream_port = 0
+        self.results: dict = {}
+        self.notes: list[str] = []
+        self.direct_cache: dict = {}
+        self.others: list[float] = []
+
+    # infrastructure
+
+    def log(self, message: str):
+        print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    def start_upstream(self):
+        ready = self.tmp / "upstream.port"
+        self.upstream = Proc(
+            "upstream",
+            [PY, str(BENCH / "upstream.py"), "--port", "0", "--ready-file", str(ready)],
+            dict(os.environ),
+            self.tmp,
+        )
+        self.procs.append(self.upstream)
+        deadline = time.monotonic() + 20
+        while not (ready.exists() and ready.read_text().strip()):
+            if time.monotonic() > deadline or not self.upstream.alive():
+                raise RuntimeError(f"upstream did not start:\n{self.upstream.tail()}")
+            time.sleep(0.02)
+        self.upstream_port = int(ready.read_text())
+        self.upstream_url = f"http://127.0.0.1:{self.upstream_port}/api/chat"
+
+    def start_gateways(self, gateways: list[Gateway]):
+        for gateway in gateways:
+            gateway.start(self.upstream_port, self.tmp)
+            self.procs.append(gateway.proc)
+        for gateway in gateways:
+            gateway.wait()
+
+    def stop_gateways(self, gateways: list[Gateway]):
+        for gateway in gateways:
+            if gateway.proc is not None:
+                gateway.proc.stop()
+
+    def load(self, url: str, **kwargs) -> dict:
+        """One load run; with --repeat N, the best of N runs by mean latency (the others met more noise)."""
+        repeat = 1 if kwargs.get("requests_per_conn") else max(1, self.args.repeat)
+        runs = [self._load_once(url, **kwargs) for _ in range(repeat)]
+        best = min(runs, key=lambda r: (r["errors"] > 0, (r["latency_ms"] or {}).get("mean", float("inf"))))
+        if repeat > 1:
+            keep = ("rps", "latency_ms", "errors", "other_cpu_percent")
+            best["repeats"] = [{k: r[k] for k in keep} for r in runs]
+        return best
+
+    def _load_once(self, url: str, *, api: str, model: str, concurrency: int, stream=False, key="", expect_tokens=1,
+                   requests_per_conn=0, sample: list[int] | None = None, duration=None, warmup=None,
+                   think_ms=0.0) -> dict:  # fmt: skip
+        out = self.tmp / f"load-{time.monotonic_ns()}.json"
+        cmd = [PY, str(BENCH / "load.py"), "--url", url, "--api", api, "--model", model]
+        cmd += ["--concurrency", str(concurrency), "--json", str(out), "--expect-tokens", str(expect_tokens)]
+        if requests_per_conn:
+            cmd += ["--requests-per-conn", str(requests_per_conn)]
+        else:
+            cmd += [
+                "--duration",
+                str(duration or self.profile.duration),
+                "--warmup",
+                str(warmup or self.profile.warmup),
+            ]
+        if stream:
+            cmd.append("--stream")
+        if think_ms:
+            cmd += ["--think-ms", str(think_ms)]
+        if key:
+            cmd += ["--api-key", key]
+        upstream_pids = [self.upstream.pid]
+        pressure0, wall0, load0 = cpu_pressure_us(), time.perf_counter(), os.getloadavg()[0]
+        busy0, own0 = machine_busy_s(), time.process_time()
+        with Sampler(sample or []) as sampler, Sampler(upstream_pids) as upstream_sampler:
+            result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        pressure1, wall1 = cpu_pressure_us(), time.perf_counter()
+        busy1, own1 = machine_busy_s(), time.process_time()
+        if result.returncode != 0:
+            raise RuntimeError(f"load generator failed:\n{result.stderr[-3000:]}")
+        data = json.loads(out.read_text())
+        out.unlink()
+        data["server"] = sampler.as_dict() if sample else None
+        data["upstream"] = upstream_sampler.as_dict()
+        data["loadavg_1min_before"] = load0
+        # Share of the run's wall time in which some task waited for a CPU: high = noisy numbers.
+        data["cpu_pressure_percent"] = (
+            None if pressure0 is None or pressure1 is None else (pressure1 - pressure0) / 1e4 / (wall1 - wall0)
+        )
+        ours = (own1 - own0) + data["loadgen_cpu_s"] + upstream_sampler.cpu_s + (sampler.cpu_s if sample else 0.0)
+        # CPU used by processes that are not part of this measurement (other users of the machine),
+        # in % of one CPU. The gateway processes not being measured (idle) count here too.
+        data["other_cpu_percent"] = max(0.0, 100.0 * (busy1 - busy0 - ours) / (wall1 - wall0))
+        self.others.append(data["other_cpu_percent"])
+        if data["errors"]:
+            self.log(f"  {data['errors']} errors against {url}: {data['error_samples'][:2]}")
+        return data
+
+    def direct(self, label: str, **kwargs) -> dict:
+        """A direct-to-upstream run, measured once per label and reused by later scenarios."""
+        if label not in self.direct_cache:
+            self.direct_cache[label] = self.load(self.upstream_url, api="ollama", **kwargs)
+        return self.direct_cache[label]
+
+    def gw(self, gateway: Gateway, **kwargs) -> dict:
+        kwargs.setdefault("sample", gateway.worker_pids())
+        return self.load(gateway.url, api="openai", key=gateway.db.api_key, **kwargs)
+
+    def postgres_available(self) -> str:
+        """'' when PostgreSQL and Redis can be used, else why not."""
+        if not shutil.which("psql"):
+            return "psql is not installed"
+        for host, port, what in ((PG_HOST, PG_PORT, "PostgreSQL"), (REDIS_HOST, REDIS_PORT, "Redis")):
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError as exc:
+                return f"{what} is not reachable on {host}:{port} ({exc})"
+        try:
+            with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if not sock.recv(64).startswith(b"+PONG"):
+                    return "Redis did not answer PING"
+        except OSError as exc:
+            return f"Redis: {exc}"
+        result = self.psql(PG_ADMIN_DB, "select 1")
+        if result.returncode != 0:
+            return f"PostgreSQL refused a trust-auth connection to database '{PG_ADMIN_DB}': {result.stderr.strip()}"
+        return ""
+
+    def psql(self, database: str, *commands: str) -> subprocess.CompletedProcess:
+        cmd = ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-d", database, "-v", "ON_ERROR_STOP=1", "-tAq"]
+        for command in commands:
+            cmd += ["-c", command]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    def count_logs(self, db: Database) -> int | None:
+        try:
+            if db.url.startswith("sqlite"):
+                with contextlib.closing(sqlite3.connect(db.url.removeprefix("sqlite:///"))) as conn:
+                    return conn.execute("select count(*) from usage_requestlog").fetchone()[0]
+            result = self.psql(PG_DB, "select count(*) from usage_requestlog")
+            return int(result.stdout.strip()) if result.returncode == 0 else None
+        except (sqlite3.Error, ValueError):
+            return None
+
+    # scenarios
+
+    def scenario_1(self, gateway: Gateway) -> dict:
+        rows, runs = [], {}
+        for c in self.profile.latency_concurrency:
+            direct = self.direct(f"chat-c{c}", model="bench-n16", concurrency=c)
+            gw = self.gw(gateway, model="bench-n16", concurrency=c)
+            runs[f"c{c}"] = {"gateway": gw, "direct": direct}
+            for q in ("p50", "p95", "p99"):
+                rows.append(row(f"latency c={c} {q}", "ms", gw["latency_ms"][q], direct["latency_ms"][q]))
+            rows.append(row(f"req/s c={c}", "req/s", gw["rps"], direct["rps"], overhead=False))
+            rows.append(row(f"errors c={c}", "", gw["errors"], direct["errors"], overhead=False))
+        # One request every idle_gap_ms, as a person sends them: caches, threads and CPUs have gone cold.
+        gap = self.profile.idle_gap_ms
+        kwargs = dict(
+            model="bench-n16", concurrency=1, think_ms=gap, duration=self.profile.idle_duration, warmup=gap / 1000
+        )
+        direct = self.direct("chat-idle", **kwargs)
+        gw = self.gw(gateway, **kwargs)
+        runs["idle"] = {"gateway": gw, "direct": direct}
+        for q in ("p50", "max"):
+            rows.append(row(f"latency, requests {gap / 1000:g} s apart, {q}", "ms", gw["latency_ms"][q],
+                            direct["latency_ms"][q]))  # fmt: skip
+        return {"title": "Latency overhead, non-streaming chat (gateway /v1/chat/completions vs /api/chat)",
+                "rows": rows, "runs": runs}  # fmt: skip
+
+    def scenario_2(self, one: Gateway, two: Gateway, title: str) -> dict:
+        c = self.profile.throughput_concurrency
+        direct = self.direct(f"chat-c{c}", model="bench-n16", concurrency=c)
+        rows, runs = [], {"direct": direct}
+        for gateway in (one, two):
+            logs_before = self.count_logs(gateway.db)
+            gw = self.gw(gateway, model="bench-n16", concurrency=c)
+            time.sleep(max(0.5, 2 * 0.25))  # the log writer flushes every 0.25 s
+            logs_after = self.count_logs(gateway.db)
+            gw["log_rows_written"] = None if logs_before is None or logs_after is None else logs_after - logs_before
+            label = f"{gateway.workers} proc"
+            runs[label] = gw
+            rows.append(row(f"throughput c={c}, {label}", "req/s", gw["rps"], direct["rps"], overhead=False))
+            rows.append(row(f"latency c={c}, {label} p50", "ms", gw["latency_ms"]["p50"], direct["latency_ms"]["p50"]))
+            rows.append(row(f"latency c={c}, {label} p99", "ms", gw["latency_ms"]["p99"], direct["latency_ms"]["p99"]))
+            rows.append(row(f"errors, {label}", "", gw["errors"], direct["errors"], overhead=False))
+            rows.append(row(f"server CPU %, {label}", "%", gw["server"]["cpu_percent"],
+                            direct["upstream"]["cpu_percent"], overhead=False))  # fmt: skip
+            rows.append(row(f"log rows written / requests sent, {label}", "", gw["log_rows_written"],
+                            gw["sent_including_warmup"], overhead=False))  # fmt: skip
+        return {"title": title, "rows": rows, "runs": runs}
+
+    def scenario_3(self, gateway: Gateway) -> dict:
+        p = self.profile
+        c = p.stream_concurrency
+        rows, runs = [], {}
+        # (a) time to first token, upstream answering at once.
+        model = "bench-n16"
+        direct = self.direct("ttft", model=model, concurrency=1, stream=True, expect_tokens=16)
+        gw = self.gw(gateway, model=model, concurrency=1, stream=True, expect_tokens=16)
+        runs["ttft"] = {"gateway": gw, "direct": direct}
+        for q in ("p50", "p95", "p99"):
+            rows.append(row(f"TTFT c=1 {q}", "ms", gw["ttft_ms"][q], direct["ttft_ms"][q]))
+        # (b) relay at 100 and 2,000 tokens/s.
+        for tps, n in ((100, p.stream_tokens_slow), (2000, p.stream_tokens_fast)):
+            model = f"bench-tps{tps}-n{n}"
+            kwargs = dict(model=model, concurrency=c, stream=True, expect_tokens=n)
+            direct = self.direct(model, **kwargs)
+            gw = self.gw(gateway, **kwargs)
+            runs[f"tps{tps}"] = {"gateway": gw, "direct": direct}
+            rows.append(row(f"{tps} tok/s upstream: tokens/s per stream p50", "tok/s",
+                            gw["stream_tokens_per_s"]["p50"], direct["stream_tokens_per_s"]["p50"], overhead=False))  # fmt: skip
+            rows.append(row(f"{tps} tok/s upstream: tokens/s per stream min", "tok/s",
+                            gw["stream_tokens_per_s"]["min"], direct["stream_tokens_per_s"]["min"], overhead=False))  # fmt: skip
+            rows.append(row(f"{tps} tok/s upstream: stream time ({n} tokens) p50", "ms",
+                            gw["stream_duration_ms"]["p50"], direct["stream_duration_ms"]["p50"]))  # fmt: skip
+            rows.append(row(f"{tps} tok/s upstream: TTFT p50", "ms", gw["ttft_ms"]["p50"], direct["ttft_ms"]["p50"]))
+            rows.append(row(f"{tps} tok/s upstream: server CPU %", "%", gw["server"]["cpu_percent"],
+                            direct["upstream"]["cpu_percent"], overhead=False))  # fmt: skip
+        return {"title": f"Streaming: TTFT and relay (c={c} for relay)", "rows": rows, "runs": runs}
+
+    def scenario_4(self, gateway: Gateway) -> dict:
+        p = self.profile
+        n, tokens, tps = p.open_streams, p.open_stream_tokens, p.open_stream_tps
+        model = f"bench-tps{tps}-n{tokens}"
+        kwargs = dict(model=model, concurrency=n, stream=True, expect_tokens=tokens, requests_per_conn=1)
+        direct = self.load(self.upstream_url, api="ollama", sample=[self.upstream.pid], **kwargs)
+        gw = self.gw(gateway, **kwargs)
+        runs = {"gateway": gw, "direct": direct}
+        rows = [
+            row(f"{n} streams: errors", "", gw["errors"], direct["errors"], overhead=False),
+            row(
+                f"{n} streams: most open at once",
+                "",
+                gw["max_open_responses"],
+                direct["max_open_responses"],
+                overhead=False,
+            ),  # fmt: skip
+        ]
+        per_stream = {}
+        for label, run in runs.items():
+            server = run["server"]
+            grown = max(0, server["peak_rss_kb"] - server["baseline_rss_kb"])
+            per_stream[label] = grown / max(1, run["max_open_responses"])
+            run["rss_per_stream_kb"] = per_stream[label]
+        rows.append(row(f"{n} streams: RSS per stream", "KB", per_stream["gateway"], per_stream["direct"],
+                        overhead=False))  # fmt: skip
+        rows.append(row(f"{n} streams: peak RSS", "MB", gw["server"]["peak_rss_kb"] / 1024,
+                        direct["server"]["peak_rss_kb"] / 1024, overhead=False))  # fmt: skip
+        rows.append(row(f"{n} streams: server CPU %", "%", gw["server"]["cpu_percent"],
+                        direct["server"]["cpu_percent"], overhead=False))  # fmt: skip
+        rows.append(row(f"{n} streams: stream time p50 ({tokens} tokens at {tps}/s)", "ms",
+                        gw["stream_duration_ms"] and gw["stream_duration_ms"]["p50"],
+                        direct["stream_duration_ms"] and direct["stream_duration_ms"]["p50"]))  # fmt: skip
+        rows.append(row(f"{n} streams: TTFT p99", "ms", gw["ttft_ms"] and gw["ttft_ms"]["p99"],
+                        direct["ttft_ms"] and direct["ttft_ms"]["p99"]))  # fmt: skip
+        return {"title": f"{n} concurrent open streams on one process (slow upstream: {tps} tokens/s)",
+                "rows": rows, "runs": runs}  # fmt: skip
+
+    def scenario_servers(self, gateways: list[Gateway]) -> dict:
+        c = self.profile.throughput_concurrency
+        direct1 = self.direct("chat-c1", model="bench-n16", concurrency=1)
+        direct_c = self.direct(f"chat-c{c}", model="bench-n16", concurrency=c)
+        rows, runs = [], {}
+        for gateway in gateways:
+            lat = self.gw(gateway, model="bench-n16", concurrency=1)
+            thr = self.gw(gateway, model="bench-n16", concurrency=c)
+            runs[gateway.kind] = {"c1": lat, f"c{c}": thr}
+            rows.append(row(f"{gateway.kind}: latency c=1 p50", "ms", lat["latency_ms"]["p50"],
+                            direct1["latency_ms"]["p50"]))  # fmt: skip
+            rows.append(row(f"{gateway.kind}: latency c=1 p99", "ms", lat["latency_ms"]["p99"],
+                            direct1["latency_ms"]["p99"]))  # fmt: skip
+            rows.append(row(f"{gateway.kind}: throughput c={c}", "req/s", thr["rps"], direct_c["rps"], overhead=False))
+            rows.append(row(f"{gateway.kind}: errors", "", lat["errors"] + thr["errors"],
+                            direct1["errors"] + direct_c["errors"], overhead=False))  # fmt: skip
+        return {"title": "ASGI servers, one process each (scenarios 1 and 2)", "rows": rows, "runs": runs}
+
+    # the run
+
+    def run(self) -> dict:
+        only = set(self.args.only.split(",")) if self.args.only else set(SCENARIOS)
+        started = time.time()
+        machine = machine_info()
+        self.log(f"machine: {machine['cpu_model']}, {machine['cpus']} CPUs, load average {machine['loadavg_start']}")
+        sqlite_db = Database("sqlite", f"sqlite:///{self.tmp / 'bench.sqlite3'}")
+        uv1 = Gateway("uvicorn-1", "uvicorn", 1, sqlite_db)
+        uv2 = Gateway("uvicorn-2", "uvicorn", 2, sqlite_db)
+        others = [Gateway("granian-1", "granian", 1, sqlite_db), Gateway("daphne-1", "daphne", 1, sqlite_db)]
+        pg_gateways: list[Gateway] = []
+        try:
+            self.start_upstream()
+            self.log(f"upstream on port {self.upstream_port}; measuring it alone first")
+            self.results["0"] = self.scenario_upstream()
+            # Databases are prepared, and every server started, in parallel: idle servers cost nothing.
+            pg_result: dict = {}
+            pg_thread = None
+            if "5" in only:
+                pg_thread = threading.Thread(target=lambda: pg_result.update(self.prepare_postgres()))
+                pg_thread.start()
+            prepare_database(sqlite_db, self.upstream_port)
+            self.log("SQLite database ready")
+            gateways = [uv1] + ([uv2] if "2" in only else []) + (others if "servers" in only else [])
+            if pg_thread is not None:
+                pg_thread.join()
+                self.log(f"PostgreSQL database: {'ready' if pg_result.get('db') else pg_result.get('skipped')}")
+                if pg_result.get("db"):
+                    pg_gateways = [
+                        Gateway("uvicorn-1-pg", "uvicorn", 1, pg_result["db"]),
+                        Gateway("uvicorn-2-pg", "uvicorn", 2, pg_result["db"]),
+                    ]
+            self.log(f"starting {', '.join(g.name for g in gateways + pg_gateways)}")
+            self.start_gateways(gateways + pg_gateways)
+            if "1" in only:
+                self.log("scenario 1: latency overhead")
+                self.results["1"] = self.scenario_1(uv1)
+            if "2" in only:
+                self.log("scenario 2: throughput, SQLite")
+                self.results["2"] = self.scenario_2(
+                    uv1, uv2, "Throughput, non-streaming chat, key auth + request logging on, SQLite (uvicorn)"
+                )
+            if "3" in only:
+                self.log("scenario 3: streaming")
+                self.results["3"] = self.scenario_3(uv1)
+            if "4" in only:
+                self.log(f"scenario 4: {self.profile.open_streams} open streams")
+                self.results["4"] = self.scenario_4(uv1)
+            if "servers" in only:
+                self.log("ASGI servers: uvicorn, granian, daphne")
+                self.results["servers"] = self.scenario_servers([uv1, *others])
+            if "5" in only:
+                title = "Throughput as in (2) with PostgreSQL + Redis (uvicorn)"
+                if pg_gateways:
+                    self.log(f"scenario 5: PostgreSQL ({PG_DB}) + Redis")
+                    self.results["5"] = self.scenario_2(*pg_gateways, title)
+                    self.results["5"]["database"] = "PostgreSQL (psycopg pool) + Redis cache"
+                else:
+                    self.log(f"scenario 5 skipped: {pg_result.get('skipped')}")
+                    self.results["5"] = {"title": title, "skipped": pg_result.get("skipped"), "rows": [], "runs": {}}
+        finally:
+            for proc in reversed(self.procs):
+                proc.stop()
+            if pg_gateways and not self.args.keep_db:
+                self.psql(PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+            if not self.args.keep_tmp:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        machine["loadavg_end"] = os.getloadavg()
+        if self.others:
+            machine["other_cpu_percent_mean"] = sum(self.others) / len(self.others)
+            machine["other_cpu_percent_max"] = max(self.others)
+            if machine["other_cpu_percent_mean"] > 15:
+                self.notes.append(
+                    f"Other processes used {machine['other_cpu_percent_mean']:.0f}% of a CPU on average during the "
+                    f"load runs (up to {machine['other_cpu_percent_max']:.0f}%): the machine was shared, the numbers "
+                    "are noisy (thread hops suffer most: each one waits for a CPU)."
+                )
+        return {
+            "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "quick": self.profile.quick,
+            "elapsed_s": time.time() - started,
+            "machine": machine,
+            "profile": self.profile.__dict__,
+            "scenarios": self.results,
+            "targets": targets(self.results, self.profile),
+            "notes": self.notes,
+        }
+
+    def scenario_upstream(self) -> dict:
+        c = self.profile.throughput_concurrency
+        rows, runs = [], {}
+        for label, kwargs in (("c1", {"concurrency": 1}), (f"c{c}", {"concurrency": c})):
+            run = self.direct(f"chat-{label}", model="bench-n16", **kwargs)
+            runs[label] = run
+            rows.append(row(f"direct {label}: req/s", "req/s", None, run["rps"], overhead=False))
+            rows.append(row(f"direct {label}: latency p50", "ms", None, run["latency_ms"]["p50"], overhead=False))
+            rows.append(
+                row(f"direct {label}: upstream CPU %", "%", None, run["upstream"]["cpu_percent"], overhead=False)
+            )
+            rows.append(row(f"direct {label}: load generator CPU %", "%", None, run["loadgen_cpu_percent"],
+                            overhead=False))  # fmt: skip
+        return {"title": "The fake upstream alone (load generator -> /api/chat), for reference",
+                "rows": rows, "runs": runs}  # fmt: skip
+
+    def prepare_postgres(self) -> dict:
+        """{"db": Database} with a fresh migrated database and a key, or {"skipped": why}."""
+        why = self.postgres_available()
+        if why:
+            return {"skipped": why}
+        created = self.psql(
+            PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)', f'CREATE DATABASE "{PG_DB}"'
+        )
+        if created.returncode != 0:
+            return {"skipped": f"could not create database {PG_DB}: {created.stderr.strip()}"}
+        db = Database("postgresql", f"postgres://{PG_HOST}:{PG_PORT}/{PG_DB}", f"redis://{REDIS_HOST}:{REDIS_PORT}/15")
+        try:
+            prepare_database(db, self.upstream_port)
+        except RuntimeError as exc:
+            return {"skipped": f"could not migrate {PG_DB}: {exc}"}
+        return {"db": db}
+
+
+# --- results -----------------------------------------------------------------------------
+
+
+def row(metric: str, unit: str, gateway, direct, overhead=True) -> dict:
+    ratio = (
+        gateway / direct if isinstance(gateway, int | float) and isinstance(direct, int | float) and direct else None
+    )
+    out = {"metric": metric, "unit": unit, "gateway": gateway, "direct": direct, "ratio": ratio}
+    if overhead and isinstance(gateway, int | float) and isinstance(direct, int | float):
+        out["overhead"] = gateway - direct
+    return out
+
+
+def find(results: dict, scenario: str, metric: str) -> dict | None:
+    for entry in results.get(scenario, {}).get("rows", ()):
+        if entry["metric"] == metric:
+            return entry
+    return None
+
+
+def targets(results: dict, profile: Profile) -> list[dict]:
+    """The issue's targets, each with the measured value and whether it is met."""
+    c = profile.throughput_concurrency
+    checks = []
+
+    def check(name, entry, key, limit, better="lower", unit=""):
+        value = entry.get(key) if entry else None
+        met = None if value is None else (value <= limit if better == "lower" else value >= limit)
+        checks.append({"target": name, "value": value, "limit": limit, "unit": unit, "met": met})
+
+    check("overhead p50 at c=1 <= 2 ms", find(results, "1", "latency c=1 p50"), "overhead", 2.0, unit="ms")
+    check("overhead p99 at c=1 <= 10 ms", find(results, "1", "latency c=1 p99"), "overhead", 10.0, unit="ms")
+    check(f"throughput, 2 processes, SQLite, c={c} >= 600 req/s", find(results, "2", f"throughput c={c}, 2 proc"),
+          "gateway", 600.0, "higher", "req/s")  # fmt: skip
+    check(f"throughput, 2 processes, PostgreSQL + Redis, c={c} >= 600 req/s",
+          find(results, "5", f"throughput c={c}, 2 proc"), "gateway", 600.0, "higher", "req/s")  # fmt: skip
+    check("TTFT overhead p50 <= 3 ms", find(results, "3", "TTFT c=1 p50"), "overhead", 3.0, unit="ms")
+    relay = find(results, "3", f"2000 tok/s upstream: stream time ({profile.stream_tokens_fast} tokens) p50")
+    cost = None
+    if relay and relay.get("overhead") is not None and relay["direct"]:
+        cost = 100.0 * relay["overhead"] / relay["direct"]
+    check("streaming relay cost at 2,000 tok/s <= 5% of direct time", {"v": cost}, "v", 5.0, unit="%")
+    n = profile.open_streams
+    check(f"{n} concurrent streams: zero errors", find(results, "4", f"{n} streams: errors"), "gateway", 0)
+    check(f"{n} concurrent streams: < 100 KB per stream", find(results, "4", f"{n} streams: RSS per stream"),
+          "gateway", 100.0, unit="KB")  # fmt: skip
+    return checks
+
+
+def fmt(value, unit="") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if unit in ("ms",) or abs(value) < 10:
+        return f"{value:,.2f}"
+    return f"{value:,.0f}"
+
+
+def table(report: dict) -> str:
+    machine = report["machine"]
+    lines = [
+        f"ollamaweb benchmark, {report['generated_at']}{' (--quick: checks only that it works)' if report['quick'] else ''}",
+        "",
+        f"Machine: {machine['cpu_model']}, {machine['cpus']} CPUs, {machine['memory_gb']} GB; "
+        f"Python {machine['python']}; {machine['platform']}; load average {fmt_load(machine['loadavg_start'])} "
+        f"at start, {fmt_load(machine['loadavg_end'])} at end; CPU used by other processes during load runs: "
+        f"{fmt(machine.get('other_cpu_percent_mean'))}% of a CPU on average, {fmt(machine.get('other_cpu_percent_max'))}% "
+        "at most.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()),
+        "",
+        "| scenario | metric | gateway | direct | gateway/direct | overhead |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for key, scenario in report["scenarios"].items():
+        if scenario.get("skipped"):
+            lines.append(f"| {key} | skipped: {scenario['skipped']} | | | | |")
+            continue
+        for entry in scenario["rows"]:
+            unit = entry["unit"]
+            suffix = f" {unit}" if unit and unit not in ("",) else ""
+            overhead = entry.get("overhead")
+            lines.append(
+                f"| {key} | {entry['metric']} | {fmt(entry['gateway'], unit)}{suffix if entry['gateway'] is not None else ''}"
+                f" | {fmt(entry['direct'], unit)}{suffix if entry['direct'] is not None else ''}"
+                f" | {fmt(entry['ratio']) + '×' if entry['ratio'] is not None else '–'}"
+                f" | {(('+' if overhead >= 0 else '') + fmt(overhead, unit) + suffix) if overhead is not None else ''} |"
+            )
+    lines += ["", "Scenarios:"]
+    lines += [f"- {key}: {scenario['title']}" for key, scenario in report["scenarios"].items()]
+    lines += ["", "| target | measured | met |", "|---|---:|---|"]
+    for target in report["targets"]:
+        value = target["value"]
+        met = {True: "yes", False: "**no**", None: "not measured"}[target["met"]]
+        lines.append(
+            f"| {target['target']} | {fmt(value, target['unit'])} {target['unit'] if value is not None else ''} | {met} |"
+        )
+    if report["notes"]:
+        lines += ["", *[f"Note: {note}" for note in report["notes"]]]
+    return "\n".join(lines) + "\n"
+
+
+def fmt_load(load) -> str:
+    return "/".join(f"{x:.2f}" for x in load) if load else "?"
+
+
+def machine_info() -> dict:
+    cpu_model = platform.processor() or "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    memory_gb = None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    packages = {}
+    for name in ("Django", "djangorestframework", "channels", "uvicorn", "uvloop", "httptools", "granian", "daphne",
+                 "httpx", "orjson", "psycopg", "psycopg-pool", "redis"):  # fmt: skip
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            packages[name] = metadata.version(name)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return {
+        "cpu_model": cpu_model,
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "packages": packages,
+        "git_commit": commit.stdout.strip() or None,
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="Tiny sizes: checks that everything works (seconds).")
+    parser.add_argument("--json", default=str(BENCH / "results" / "latest.json"), help="Where to write the JSON.")
+    parser.add_argument("--md", help="Where to write the Markdown table (default: the JSON path with .md).")
+    parser.add_argument("--only", help=f"Comma-separated scenarios to run, of {','.join(SCENARIOS)} (default all).")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="Run each measurement N times and keep the best (for a busy machine)."
+    )
+    parser.add_argument("--keep-tmp", action="store_true", help="Keep the temporary directory (logs, SQLite).")
+    parser.add_argument("--keep-db", action="store_true", help="Keep the PostgreSQL database after the run.")
+    args = parser.parse_args(argv)
+    bench = Bench(args)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    report = bench.run()
+    text = table(report)
+    print(text)
+    json_path = Path(args.json)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path = Path(args.md) if args.md else json_path.with_suffix(".md")
+    md_path.write_text(text)
+    print(f"wrote {json_path} and {md_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
