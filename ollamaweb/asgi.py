@@ -1,6 +1,6 @@
 """The ASGI application: `ollamaweb.asgi:application`.
 
-/v1 requests go to a Django handler with no middleware (API keys are checked in the views);
+/v1 requests go to a lean Django handler (api_handler.py: no middleware, no per-request thread);
 everything else to the portal's handler with the full middleware stack. Channels routes
 WebSockets; LifespanApp flushes request logs on shutdown.
 """
@@ -16,25 +16,12 @@ portal_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
+from ollamaweb.api_handler import APIHandler  # noqa: E402
 from ollamaweb.lifespan import LifespanApp  # noqa: E402
 from ollamaweb.portal.routing import websocket_urlpatterns  # noqa: E402
 
 API_PREFIX = "/v1"
-
-
-class APIHandler(ASGIHandler):
-    """Django's ASGI handler with settings.API_MIDDLEWARE instead of settings.MIDDLEWARE."""
-
-    def load_middleware(self, is_async=False):
-        portal_middleware = settings.MIDDLEWARE
-        settings.MIDDLEWARE = settings.API_MIDDLEWARE
-        try:
-            super().load_middleware(is_async)
-        finally:
-            settings.MIDDLEWARE = portal_middleware
 
 
 api_app = APIHandler()

@@ -74,8 +74,8 @@ def test_reset_period_usage_in_redis(db, settings):
         for name in counters.values():
             client.hset(prefix + name, mapping={"used": 5, "reserved": 0})
         assert reset_period_usage(alice, now) == 4
-        left = {k.decode().removeprefix(prefix) for k in client.scan_iter(f"{prefix}*u{alice.pk}*")}
-        left |= {k.decode().removeprefix(prefix) for k in client.scan_iter(f"{prefix}*k{key.pk}*")}
+        left = {k.decode().removeprefix(prefix) for k in client.scan_iter(f"{prefix}?:u{alice.pk}:*")}
+        left |= {k.decode().removeprefix(prefix) for k in client.scan_iter(f"{prefix}?:k{key.pk}:*")}
         assert left == {counters["yesterday"], counters["rate"]}
     finally:
         for name in counters.values():

@@ -30,16 +30,23 @@ COST = 25
 @pytest.fixture(params=["database", "redis"])
 def store(request, gateway):
     """Run the test with quota counters in the database, then in Redis."""
-    if request.param == "redis":
-        url = redis_url_or_skip()
-        import redis
+    if request.param != "redis":
+        yield request.param
+        return
+    import redis
 
-        client = redis.Redis.from_url(url)
+    url = redis_url_or_skip()
+    client = redis.Redis.from_url(url)
+
+    def forget_counters():
         for key in client.scan_iter("ollamaweb:quota:*"):
             client.delete(key)
-        settings.REDIS_URL = url
+
+    forget_counters()
+    settings.REDIS_URL = url
     yield request.param
     settings.REDIS_URL = ""
+    forget_counters()
 
 
 def set_policy(user=None, **limits):

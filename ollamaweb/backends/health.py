@@ -9,12 +9,11 @@ import asyncio
 import logging
 import time
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from django.utils import timezone
 
 from compat.errors import OpenAIError
+from ollamaweb.db import run_in_thread
 
 from .models import Backend, BackendEvent
 
@@ -36,7 +35,7 @@ async def run_health_checks(registry):
 async def check_all(registry):
     states = await registry.backends()
     await asyncio.gather(*(check(registry, state) for state in states))
-    await sync_to_async(record)([state for state in states if state.db_id is not None])
+    await run_in_thread(record, [state for state in states if state.db_id is not None])
 
 
 async def check(registry, state):
@@ -80,20 +79,17 @@ def record(states):
     The change is detected by a conditional update, so with several gateway processes checking,
     only one of them records it.
     """
-    try:
-        now = timezone.now()
-        for state in states:
-            rows = Backend.objects.filter(pk=state.db_id)
-            if rows.filter(is_up__isnull=False).exclude(is_up=state.up).update(is_up=state.up):
-                BackendEvent.objects.create(backend_id=state.db_id, up=bool(state.up), message=state.last_error)
-            rows.update(
-                is_up=state.up,
-                version=state.version_text,
-                latency_ms=state.latency_ms,
-                present_models=list(state.models.values()),
-                loaded_models=list(state.loaded.values()),
-                checked_at=now,
-                last_error=state.last_error,
-            )
-    finally:
-        close_old_connections()
+    now = timezone.now()
+    for state in states:
+        rows = Backend.objects.filter(pk=state.db_id)
+        if rows.filter(is_up__isnull=False).exclude(is_up=state.up).update(is_up=state.up):
+            BackendEvent.objects.create(backend_id=state.db_id, up=bool(state.up), message=state.last_error)
+        rows.update(
+            is_up=state.up,
+            version=state.version_text,
+            latency_ms=state.latency_ms,
+            present_models=list(state.models.values()),
+            loaded_models=list(state.loaded.values()),
+            checked_at=now,
+            last_error=state.last_error,
+        )

@@ -17,6 +17,7 @@ from compat.errors import BackendBusy
 from compat.ollama import OllamaClient, parse_ollama_host
 from compat.translate.models import canonical
 from compat.translate.versions import parse_version, supports
+from ollamaweb.db import run_in_thread
 from ollamaweb.tasks import spawn
 
 from .models import Backend
@@ -151,7 +152,7 @@ class Registry:
     async def reload(self):
         """Read the configuration: enabled Backend rows, or OLLAMA_HOST when there are none."""
         generation = self._wanted
-        rows = [row async for row in Backend.objects.filter(enabled=True)]
+        rows = await run_in_thread(lambda: list(Backend.objects.filter(enabled=True)))
         if rows:
             configs = [
                 (r.name, parse_ollama_host(r.url)[0], r.weight, r.max_concurrent, r.headers or {}, r.pk) for r in rows

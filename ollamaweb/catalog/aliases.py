@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from ollamaweb.db import run_in_thread
+
 from .models import ModelAlias
 
 
@@ -15,6 +17,10 @@ class Alias:
     created: int
 
 
+def _aliases_from_database() -> dict[str, Alias]:
+    return {row.name: Alias(row.name, row.target, int(row.updated_at.timestamp())) for row in ModelAlias.objects.all()}
+
+
 class AliasTable:
     def __init__(self):
         self._aliases: dict[str, Alias] = {}
@@ -22,8 +28,7 @@ class AliasTable:
 
     async def all(self) -> dict[str, Alias]:
         if time.monotonic() >= self._fresh_until:
-            rows = [row async for row in ModelAlias.objects.all()]
-            self._aliases = {row.name: Alias(row.name, row.target, int(row.updated_at.timestamp())) for row in rows}
+            self._aliases = await run_in_thread(_aliases_from_database)
             self._fresh_until = time.monotonic() + settings.API_KEY_CACHE_TTL
         return self._aliases
 

@@ -9,11 +9,14 @@ database and every save deletes the entry there, so keys keep working while the 
 unreachable and a new process does not need the database to authenticate known keys.
 """
 
+import asyncio
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+
+from ollamaweb.db import run_in_thread
 
 from .models import ApiKey
 
@@ -41,6 +44,19 @@ class KeyIdentity:
         return self.expires_at is not None and self.expires_at <= now
 
 
+def _lookup(prefix: str) -> KeyIdentity | None:
+    """The key's identity from the shared cache (with Redis) or else the database."""
+    if settings.REDIS_URL:
+        shared = cache.get(shared_key(prefix))
+        if shared is not None:
+            return None if shared == NO_SUCH_KEY else shared
+    key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    identity = _identity(key) if key else None
+    if settings.REDIS_URL:
+        cache.set(shared_key(prefix), identity or NO_SUCH_KEY, SHARED_TTL)
+    return identity
+
+
 def _identity(key: ApiKey) -> KeyIdentity:
     return KeyIdentity(
         key_id=key.pk,
@@ -57,27 +73,23 @@ def _identity(key: ApiKey) -> KeyIdentity:
 class KeyCache:
     def __init__(self):
         self._entries: dict[str, tuple[float, KeyIdentity | None]] = {}
+        self._loading: dict[str, asyncio.Future] = {}
 
     async def get(self, prefix: str) -> KeyIdentity | None:
-        now = time.monotonic()
         entry = self._entries.get(prefix)
-        if entry is not None and entry[0] > now:
+        if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        identity = await self._load(prefix)
-        if len(self._entries) >= MAX_ENTRIES:
-            self._entries.clear()
-        self._entries[prefix] = (now + settings.API_KEY_CACHE_TTL, identity)
-        return identity
+        loading = self._loading.get(prefix)
+        if loading is None:  # one lookup per key, however many requests wait for it
+            loading = self._loading[prefix] = asyncio.ensure_future(self._load(prefix))
+            loading.add_done_callback(lambda _: self._loading.pop(prefix, None))
+        return await asyncio.shield(loading)
 
     async def _load(self, prefix: str) -> KeyIdentity | None:
-        if settings.REDIS_URL:
-            shared = await cache.aget(shared_key(prefix))
-            if shared is not None:
-                return None if shared == NO_SUCH_KEY else shared
-        key = await ApiKey.objects.select_related("user").filter(prefix=prefix).afirst()
-        identity = _identity(key) if key else None
-        if settings.REDIS_URL:
-            await cache.aset(shared_key(prefix), identity or NO_SUCH_KEY, SHARED_TTL)
+        identity = await run_in_thread(_lookup, prefix)
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[prefix] = (time.monotonic() + settings.API_KEY_CACHE_TTL, identity)
         return identity
 
     def invalidate(self, prefix: str | None = None):

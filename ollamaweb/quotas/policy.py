@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from ollamaweb.db import run_in_thread
+
 from .models import LIMIT_FIELDS, QuotaPolicy
 
 
@@ -46,6 +48,10 @@ def scope_limits(policies: dict, user_id: int, key_id: int, model: str) -> list[
     return [scope for scope in scopes if not scope.empty]
 
 
+def _policies_from_database() -> dict:
+    return {(p.user_id, p.api_key_id, p.model): p for p in QuotaPolicy.objects.all()}
+
+
 class PolicyTable:
     def __init__(self):
         self._policies: dict = {}
@@ -53,7 +59,7 @@ class PolicyTable:
 
     async def limits_for(self, user_id: int, key_id: int, model: str) -> list[ScopeLimits]:
         if time.monotonic() >= self._fresh_until:
-            self._policies = {(p.user_id, p.api_key_id, p.model): p async for p in QuotaPolicy.objects.all()}
+            self._policies = await run_in_thread(_policies_from_database)
             self._fresh_until = time.monotonic() + settings.API_KEY_CACHE_TTL
         return scope_limits(self._policies, user_id, key_id, model)
 

@@ -10,12 +10,13 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.db.models.lookups import LessThanOrEqual
+
+from ollamaweb.db import run_in_thread
 
 from .checks import CONCURRENT, TOKENS, Check
 from .models import UsageCounter
@@ -48,29 +49,24 @@ def token_deltas(settlements) -> dict[str, tuple[int, int]]:
 
 class DatabaseStore:
     async def reserve(self, checks: list[Check], member: str) -> Outcome:
-        return await sync_to_async(self._reserve)(checks)
+        return await run_in_thread(self._reserve, checks)
 
     def _reserve(self, checks: list[Check]) -> Outcome:
         try:
-            try:
-                with transaction.atomic():
-                    UsageCounter.objects.bulk_create(
-                        [UsageCounter(key=c.counter) for c in checks], ignore_conflicts=True
-                    )
-                    for check in checks:
-                        if check.kind == TOKENS:
-                            fits = LessThanOrEqual(F("used") + F("reserved") + check.cost, check.limit)
-                            change = {"reserved": F("reserved") + check.cost}
-                        else:
-                            fits = LessThanOrEqual(F("used") + check.cost, check.limit)
-                            change = {"used": F("used") + check.cost}
-                        if not UsageCounter.objects.filter(fits, key=check.counter).update(**change):
-                            raise _Refused(check)
-                    return Outcome(remaining=self._remaining(checks))
-            except _Refused as refused:
-                return Outcome(failed=refused.check, remaining=self._remaining(checks))
-        finally:
-            close_old_connections()
+            with transaction.atomic():
+                UsageCounter.objects.bulk_create([UsageCounter(key=c.counter) for c in checks], ignore_conflicts=True)
+                for check in checks:
+                    if check.kind == TOKENS:
+                        fits = LessThanOrEqual(F("used") + F("reserved") + check.cost, check.limit)
+                        change = {"reserved": F("reserved") + check.cost}
+                    else:
+                        fits = LessThanOrEqual(F("used") + check.cost, check.limit)
+                        change = {"used": F("used") + check.cost}
+                    if not UsageCounter.objects.filter(fits, key=check.counter).update(**change):
+                        raise _Refused(check)
+                return Outcome(remaining=self._remaining(checks))
+        except _Refused as refused:
+            return Outcome(failed=refused.check, remaining=self._remaining(checks))
 
     @staticmethod
     def _remaining(checks: list[Check]) -> dict[str, int]:
@@ -82,13 +78,10 @@ class DatabaseStore:
         return {c.counter: c.limit - (rows.get(c.counter) or 0) for c in checks}
 
     async def release(self, checks: list[Check], member: str):
-        await sync_to_async(self._release)([c.counter for c in checks if c.kind == CONCURRENT])
+        await run_in_thread(self._release, [c.counter for c in checks if c.kind == CONCURRENT])
 
     def _release(self, counters: list[str]):
-        try:
-            UsageCounter.objects.filter(key__in=counters).update(used=Greatest(F("used") - 1, 0))
-        finally:
-            close_old_connections()
+        UsageCounter.objects.filter(key__in=counters).update(used=Greatest(F("used") - 1, 0))
 
     def settle_in_transaction(self, settlements):
         """Apply (Check, actual tokens) pairs; called inside the log writer's transaction."""
@@ -101,6 +94,7 @@ class DatabaseStore:
         """Nothing to do outside the log writer's transaction."""
 
     async def usage(self, counters: list[str]) -> dict[str, int]:
+        """For the portal (served by Django's regular handler, so the async ORM is fine there)."""
         rows = UsageCounter.objects.filter(key__in=counters).values_list("key", "used")
         return {key: used async for key, used in rows}
 

@@ -9,10 +9,10 @@ import asyncio
 import logging
 from collections import defaultdict
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 
+from ollamaweb.db import run_in_thread
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.portal.feed import publish_requests
 from ollamaweb.tasks import spawn
@@ -35,20 +35,17 @@ def quota_settlements(records: list[UsageRecord]) -> dict:
 
 def write_batch(records: list[UsageRecord], settlements: dict):
     """In one transaction: the log rows, rollups, database quota settlements, keys' last use."""
-    try:
-        with transaction.atomic():
-            rows = RequestLog.objects.bulk_create([record.to_row() for record in records])
-            add_to_rollups(records)
-            for store, pairs in settlements.items():
-                store.settle_in_transaction(pairs)
-            last_used = {}
-            for row in rows:
-                if row.api_key_id is not None:
-                    last_used[row.api_key_id] = max(row.finished_at, last_used.get(row.api_key_id, row.finished_at))
-            for key_id, when in last_used.items():
-                ApiKey.objects.filter(pk=key_id).update(last_used_at=when)
-    finally:
-        close_old_connections()
+    with transaction.atomic():
+        rows = RequestLog.objects.bulk_create([record.to_row() for record in records])
+        add_to_rollups(records)
+        for store, pairs in settlements.items():
+            store.settle_in_transaction(pairs)
+        last_used = {}
+        for row in rows:
+            if row.api_key_id is not None:
+                last_used[row.api_key_id] = max(row.finished_at, last_used.get(row.api_key_id, row.finished_at))
+        for key_id, when in last_used.items():
+            ApiKey.objects.filter(pk=key_id).update(last_used_at=when)
 
 
 class LogWriter:
@@ -82,7 +79,7 @@ class LogWriter:
             batch, self._pending = self._pending[: settings.LOG_BATCH_SIZE], self._pending[settings.LOG_BATCH_SIZE :]
             settlements = quota_settlements(batch)
             try:
-                await sync_to_async(write_batch)(batch, settlements)
+                await run_in_thread(write_batch, batch, settlements)
             except Exception:
                 logger.exception("could not write %d request-log rows; will retry", len(batch))
                 self._pending[:0] = batch
