@@ -10,7 +10,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx
 from django.conf import settings
 
 from .errors import InvalidRequest

@@ -1,7 +1,10 @@
-"""The HTTP client for Ollama's native API: one pooled httpx.AsyncClient per event loop.
+"""The HTTP client for Ollama's native API: one pooled AsyncClient per event loop.
 
-Every failure is raised as an OpenAI-shaped BackendError (or NotFound/InvalidRequest for the
-backend's 404/400), so views never see an httpx exception.
+It is httpx2 (httpx's successor, which the openai SDK itself uses) rather than httpx 0.28: httpx's
+connection pool costs CPU per request that grows with the number of open connections (measured in
+bench/README.md: the gateway's CPU per request at concurrency 64 halved with httpx2). The API is
+the same. Every failure is raised as an OpenAI-shaped BackendError (or NotFound/InvalidRequest for
+the backend's 404/400), so views never see an HTTP-library exception.
 """
 
 import asyncio
@@ -10,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx
 import orjson
 from django.conf import settings
 
