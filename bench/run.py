@@ -247,6 +247,10 @@ def manage(db: Database, upstream_port: int, *args: str) -> str:
 def prepare_database(db: Database, upstream_port: int):
     manage(db, upstream_port, "migrate", "--noinput", "-v0")
     db.api_key = manage(db, upstream_port, "createapikey", "bench", "--name", "bench").strip().splitlines()[-1]
+    # Quotas on, with limits no request reaches: every request reserves and settles its tokens and
+    # takes a request and a concurrency slot, as for a user with limits.
+    manage(db, upstream_port, "setquota", "bench", "--tokens-per-day", str(10**12), "--requests-per-minute", str(10**9),
+           "--max-concurrent", str(10**6))  # fmt: skip
 
 
 def server_cmd(kind: str, port: int, workers: int) -> list[str]:
@@ -663,7 +667,7 @@ class Bench:
             if "2" in only:
                 self.log("scenario 2: throughput, SQLite")
                 self.results["2"] = self.scenario_2(
-                    uv1, uv2, "Throughput, non-streaming chat, key auth + request logging on, SQLite (uvicorn)"
+                    uv1, uv2, "Throughput, non-streaming chat, key auth + quotas + request logging on, SQLite (uvicorn)"
                 )
             if "3" in only:
                 self.log("scenario 3: streaming")

@@ -100,6 +100,9 @@ ASGI_APPLICATION = "ollamaweb.asgi.application"
 
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Keep each thread's connection: opening SQLite again (and re-running the pragmas) per query
+    # batch costs more than the query. close_old_connections() still drops broken ones.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",

@@ -29,6 +29,7 @@ class UsageRecord:
     error: str = ""
     latency_ms: float = 0.0
     finished: bool = False
+    finished_at: datetime | None = None
     admission: object = None  # the quota Admission to settle, if limits applied
 
     @property
@@ -50,30 +51,32 @@ class UsageRecord:
         if self.finished:
             return False
         self.finished = True
+        self.finished_at = datetime.now(UTC)
         self.status = status
         self.error = error[:2000]
         self.latency_ms = (time.perf_counter() - self.started) * 1000
         return True
 
-    def to_row(self) -> RequestLog:
-        return RequestLog(
-            created_at=self.created_at,
-            finished_at=datetime.now(UTC),
-            user_id=self.user_id,
-            api_key_id=self.key_id,
-            key_prefix=self.key_prefix,
-            endpoint=self.endpoint,
-            method=self.method,
-            requested_model=self.requested_model[:200],
-            resolved_model=self.resolved_model[:200],
-            backend=self.backend[:100],
-            status=self.status,
-            error=self.error,
-            stream=self.stream,
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            usage_source=self.usage_source,
-            ttft_ms=self.ttft_ms,
-            latency_ms=self.latency_ms,
-            client_user=self.client_user[:256],
-        )
+    def columns(self) -> dict:
+        """The RequestLog row of this record, as field name → value."""
+        return {
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "user_id": self.user_id,
+            "api_key_id": self.key_id,
+            "key_prefix": self.key_prefix,
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "requested_model": self.requested_model[:200],
+            "resolved_model": self.resolved_model[:200],
+            "backend": self.backend[:100],
+            "status": self.status,
+            "error": self.error,
+            "stream": self.stream,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "usage_source": self.usage_source,
+            "ttft_ms": self.ttft_ms,
+            "latency_ms": self.latency_ms,
+            "client_user": self.client_user[:256],
+        }
