@@ -245,7 +245,10 @@ def test_ensureadmin_creates_one_admin_once(db):
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff
     assert admin.check_password(password)
-    assert "Sign in to the portal at http://gateway.example:8000/ (admin: http://gateway.example:8000/admin/) as 'admin'" in output
+    assert (
+        "Sign in to the portal at http://gateway.example:8000/ (admin: http://gateway.example:8000/admin/) as 'admin'"
+        in output
+    )
 
     again = run("ensureadmin")
     assert "password" not in again.split("Forgot the password?")[0]
