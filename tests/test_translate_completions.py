@@ -124,10 +124,15 @@ def test_mixed_or_empty_token_prompts_are_refused(prompt):
     assert invalid_field(prompt=prompt).param == "prompt"
 
 
-@pytest.mark.parametrize("prompt", [5, [], ["a", 1], {"text": "x"}])
+@pytest.mark.parametrize("prompt", [5, ["a", 1], {"text": "x"}])
 def test_bad_prompt_types(prompt):
     error = invalid_field(prompt=prompt)
     assert (error.param, error.code) == ("prompt", "invalid_type")
+
+
+def test_empty_prompt_list_is_refused():
+    error = invalid_field(prompt=[])
+    assert (error.param, error.code) == ("prompt", "invalid_value")
 
 
 def test_model_required():

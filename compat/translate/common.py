@@ -246,3 +246,29 @@ def estimate_tokens(text_length: int) -> int:
 
 def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def texts_or_token_lists(value, param: str) -> tuple[list, bool]:
+    """OpenAI's text inputs (`input`, `prompt`): a string, strings, token ids or lists of token ids.
+
+    Returns (items, whether they are token-id lists).
+    """
+    if value is None:
+        raise InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+    if isinstance(value, str):
+        return [value], False
+    if value == []:
+        raise InvalidRequest(f"'{param}' must not be empty.", param=param, code="invalid_value")
+    if isinstance(value, list):
+        if all(isinstance(item, str) for item in value):
+            return list(value), False
+        if all(is_int(item) for item in value):
+            return [value], True
+        if all(isinstance(item, list) and item and all(is_int(token) for token in item) for item in value):
+            return list(value), True
+    raise InvalidRequest(
+        f"Invalid type for '{param}': expected a string, an array of strings, an array of token ids "
+        "or an array of token-id arrays.",
+        param=param,
+        code="invalid_type",
+    )

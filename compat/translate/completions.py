@@ -11,9 +11,9 @@ from .common import (
     get_n,
     get_stream_options,
     get_string,
-    is_int,
     require_object,
     sampling_options,
+    texts_or_token_lists,
     usage_of,
 )
 
@@ -39,9 +39,7 @@ class CompletionRequest:
 def parse_completion_request(body, max_choices: int) -> CompletionRequest:
     body = require_object(body)
     model = get_string(body, "model", required=True, allow_empty=False)
-    if body.get("prompt") is None:
-        raise InvalidRequest("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
-    prompts, token_ids = _prompts(body["prompt"])
+    prompts, token_ids = texts_or_token_lists(body.get("prompt"), "prompt")
     stream = bool(get_bool(body, "stream", False))
     n = get_n(body, max_choices)
     best_of = get_int(body, "best_of", minimum=1)
@@ -84,25 +82,6 @@ def parse_completion_request(body, max_choices: int) -> CompletionRequest:
         echo=bool(get_bool(body, "echo", False)),
         client_user=get_string(body, "user") or "",
         token_ids=token_ids,
-    )
-
-
-def _prompts(prompt) -> tuple[list, bool]:
-    """(prompts, whether they are token-id lists), as OpenAI accepts them."""
-    if isinstance(prompt, str):
-        return [prompt], False
-    if isinstance(prompt, list) and prompt:
-        if all(isinstance(item, str) for item in prompt):
-            return list(prompt), False
-        if all(is_int(item) for item in prompt):
-            return [prompt], True
-        if all(isinstance(item, list) and item and all(is_int(token) for token in item) for item in prompt):
-            return list(prompt), True
-    raise InvalidRequest(
-        "Invalid type for 'prompt': expected a string, an array of strings, an array of token ids "
-        "or an array of token-id arrays.",
-        param="prompt",
-        code="invalid_type",
     )
 
 

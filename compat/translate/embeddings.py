@@ -5,7 +5,7 @@ import struct
 from dataclasses import dataclass
 
 from ..errors import InvalidRequest
-from .common import get_int, get_string, is_int, require_object
+from .common import get_int, get_string, require_object, texts_or_token_lists
 
 ENCODING_FORMATS = ("float", "base64")
 
@@ -23,7 +23,7 @@ class EmbeddingsRequest:
 def parse_embeddings_request(body) -> EmbeddingsRequest:
     body = require_object(body)
     model = get_string(body, "model", required=True, allow_empty=False)
-    inputs, token_ids = _inputs(body.get("input"))
+    inputs, token_ids = texts_or_token_lists(body.get("input"), "input")
     encoding_format = (get_string(body, "encoding_format") or "float").lower()
     if encoding_format not in ENCODING_FORMATS:
         raise InvalidRequest(
@@ -36,29 +36,6 @@ def parse_embeddings_request(body) -> EmbeddingsRequest:
     if dimensions is not None:
         native["dimensions"] = dimensions
     return EmbeddingsRequest(model, inputs, native, encoding_format, get_string(body, "user") or "", token_ids)
-
-
-def _inputs(value) -> tuple[list, bool]:
-    """(inputs, whether they are token-id lists): a string, strings, token ids, or lists of token ids."""
-    if value is None:
-        raise InvalidRequest("Missing required parameter: 'input'.", param="input", code="missing_required_parameter")
-    if isinstance(value, str):
-        return [value], False
-    if value == []:
-        raise InvalidRequest("'input' must not be empty.", param="input", code="invalid_value")
-    if isinstance(value, list):
-        if all(isinstance(item, str) for item in value):
-            return list(value), False
-        if all(is_int(item) for item in value):
-            return [value], True
-        if all(isinstance(item, list) and item and all(is_int(token) for token in item) for item in value):
-            return list(value), True
-    raise InvalidRequest(
-        "Invalid type for 'input': expected a string, an array of strings, an array of token ids "
-        "or an array of token-id arrays.",
-        param="input",
-        code="invalid_type",
-    )
 
 
 def encode_base64(vector: list[float]) -> str:
