@@ -20,6 +20,11 @@ def add_to_rollups(records):
         total[1] += record.status >= 400
         total[2] += record.prompt_tokens
         total[3] += record.completion_tokens
+    add_totals(totals)
+
+
+def add_totals(totals: dict):
+    """Add {(day, user_id, key_prefix, model): (requests, errors, prompt, completion)} to the rollups."""
     if not totals:
         return
     UsageRollup.objects.bulk_create(

@@ -17,11 +17,11 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from ollamaweb.keys.models import ApiKey
-from ollamaweb.usage.models import RequestLog, UsageRollup
+from ollamaweb.usage.models import RequestLog
+from ollamaweb.usage.rollups import add_totals
 
 DEFAULT_MODELS = "llama3:latest,qwen3:8b,gpt-4o-mini,mistral:7b,all-minilm:latest"
 ERRORS = [
@@ -103,7 +103,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 with connection.cursor() as cursor:
                     cursor.executemany(sql, values)
-                self._add_rollups(totals)
+                add_totals(totals)
             done += count
             self.stdout.write(f"  {done:,} / {rows:,} rows", ending="\r")
             self.stdout.flush()
@@ -132,16 +132,3 @@ class Command(BaseCommand):
     def _key(user):
         key = ApiKey.objects.filter(user=user, name="seed data").first()
         return key or ApiKey.issue(user, "seed data")[0]
-
-    @staticmethod
-    def _add_rollups(totals):
-        UsageRollup.objects.bulk_create(
-            [UsageRollup(day=d, user_id=u, key_prefix=k, model=m) for d, u, k, m in totals], ignore_conflicts=True
-        )
-        for (day, user_id, key_prefix, model), (requests, errors, prompt, completion) in totals.items():
-            UsageRollup.objects.filter(day=day, user_id=user_id, key_prefix=key_prefix, model=model).update(
-                requests=F("requests") + requests,
-                errors=F("errors") + errors,
-                prompt_tokens=F("prompt_tokens") + prompt,
-                completion_tokens=F("completion_tokens") + completion,
-            )
