@@ -11,11 +11,15 @@ from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.engine_process import running_engine
 
-pytest.importorskip("llama_cpp", reason="engine dependencies not installed (bash engine/install.sh .venv/bin/python)")
-pytest.importorskip("onnxruntime", reason="engine dependencies not installed (bash engine/install.sh .venv/bin/python)")
+INSTALL_HINT = "engine dependencies not installed (bash engine/install.sh .venv/bin/python)"
+llama_cpp = pytest.importorskip("llama_cpp", reason=INSTALL_HINT)
+pytest.importorskip("onnxruntime", reason=INSTALL_HINT)
+
+from engine.models import discover  # noqa: E402  (needs the packages checked above)
 
 pytestmark = pytest.mark.realmodel
 CHAT, EMBED = "smollm2:135m", "all-minilm"
+SYSTEM = "You are a terse assistant."
 QUESTION = [{"role": "user", "content": "Name three colors."}]
 
 
@@ -32,17 +36,27 @@ def real(gateway, engine_url, settings):
     return gateway
 
 
-def test_chat_gives_real_text_and_exact_usage(real, client, engine_url):
-    completion = client.chat.completions.create(model=CHAT, messages=QUESTION, max_tokens=24, seed=7, temperature=0)
+def test_chat_gives_real_text_and_exact_usage(real, client):
+    """Usage is the engine's own tokenizer count: the ChatML prompt, and one token per logprob."""
+    completion = client.chat.completions.create(
+        model=CHAT,
+        messages=[{"role": "system", "content": SYSTEM}, *QUESTION],
+        max_tokens=24,
+        temperature=0,
+        logprobs=True,
+    )
     text = completion.choices[0].message.content
     assert text.strip() and completion.choices[0].finish_reason in ("stop", "length")
+    vocab = llama_cpp.Llama(model_path=str(discover(models_dir="")[CHAT].files[0]), vocab_only=True, verbose=False)
+    prompt = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{QUESTION[0]['content']}<|im_end|>\n<|im_start|>assistant\n"
+    assert completion.usage.prompt_tokens == len(vocab.tokenize(prompt.encode(), add_bos=True, special=True))
+    assert completion.usage.completion_tokens == len(completion.choices[0].logprobs.content)
     settle_logs(real)
     log = RequestLog.objects.get()
     assert (log.prompt_tokens, log.completion_tokens) == (
         completion.usage.prompt_tokens,
         completion.usage.completion_tokens,
     )
-    assert 0 < completion.usage.completion_tokens <= 24
     assert log.usage_source == "measured"
 
 
