@@ -91,6 +91,3 @@ class BackendTimeout(BackendError):
     status = 504
     code = "backend_timeout"
 
-
-def error_response(status: int, message: str, *, type="invalid_request_error", param=None, code=None):
-    return OpenAIError(message, status=status, type=type, param=param, code=code).response()
