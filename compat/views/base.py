@@ -102,7 +102,7 @@ class OpenAIView(APIView):
         """
         if not self.record.finish(status, error):
             return
-        if self.record.admission is not None:
+        if self.record.admission is not None and self.record.admission.holds_slots:
             spawn(limiter.release(self.record.admission))
         log_writer.submit(self.record)
 

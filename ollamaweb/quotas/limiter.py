@@ -45,6 +45,10 @@ class Admission:
         return headers
 
     @property
+    def holds_slots(self) -> bool:
+        return any(check.kind == CONCURRENT for check in self.checks)
+
+    @property
     def limits_tokens(self) -> bool:
         return any(check.kind == TOKENS for check in self.checks)
 
