@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import alias_table
 from ollamaweb.keys.cache import key_cache
-from ollamaweb.quotas.policy import policy_table
 from ollamaweb.keys.services import issue_key
+from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.writer import log_writer
 from tests.fake_ollama import FakeOllama
