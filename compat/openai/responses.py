@@ -757,14 +757,6 @@ def item_list(items: list[dict], has_more: bool) -> dict:
     }
 
 
-def previous_not_found(response_id: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"Previous response with id '{response_id}' not found.",
-        param="previous_response_id",
-        code="previous_response_not_found",
-    )
-
-
 # --- streaming ------------------------------------------------------------------------------------
 
 

@@ -569,12 +569,6 @@ def test_list_and_delete_shapes():
     assert r.item_list([], False)["first_id"] is None
 
 
-def test_previous_not_found_error():
-    error = r.previous_not_found("resp_x")
-    assert error.status == 400 and error.param == "previous_response_id" and error.code == "previous_response_not_found"
-    assert error.message == "Previous response with id 'resp_x' not found."
-
-
 # --- streaming ----------------------------------------------------------------------------------------
 
 
