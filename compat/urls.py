@@ -1,10 +1,14 @@
 from django.urls import re_path
 
-from .views.chat import ChatCompletionsView
-from .views.completions import CompletionsView
-from .views.embeddings import EmbeddingsView
-from .views.models import ModelDetailView, ModelListView, UnknownRouteView
-from .views.responses import ResponseDetailView, ResponseInputItemsView, ResponsesView
+from .openai.responses_views import ResponseDetailView, ResponseInputItemsView, ResponsesView
+from .openai.views import (
+    ChatCompletionsView,
+    CompletionsView,
+    EmbeddingsView,
+    ModelDetailView,
+    ModelListView,
+    UnknownRouteView,
+)
 
 urlpatterns = [
     re_path(r"^v1/chat/completions/?$", ChatCompletionsView.as_view(), name="chat-completions"),

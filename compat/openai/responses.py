@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import orjson
 
 from ollamaweb.core.errors import InvalidRequest
+from ollamaweb.gateway.images import RemoteImage
 
-from ..translate.common import new_id
-from ..translate.messages import RemoteImage
+from .common import new_id
 
 # reasoning.effort → Ollama's `think` (as Ollama's own layer maps it).
 REASONING_EFFORT = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high",
@@ -228,11 +228,6 @@ def native_chat(request: ResponsesRequest, history: list[dict] = ()) -> dict:
     if request.options:
         native["options"] = dict(request.options)
     return native
-
-
-def remote_images(native: dict) -> list[RemoteImage]:
-    """Images given as http(s) URLs, which the gateway must fetch before calling the backend."""
-    return [image for m in native["messages"] for image in m.get("images", ()) if isinstance(image, RemoteImage)]
 
 
 def _text_format(text) -> dict:

@@ -21,6 +21,7 @@ class UsageRecord:
     backend: str = ""
     stream: bool = False
     client_user: str = ""
+    response_id: str = ""  # the id of the object returned, when the client may refer to it later
     prompt_tokens: int = 0
     completion_tokens: int = 0
     usage_source: str = RequestLog.UsageSource.NONE
@@ -79,4 +80,5 @@ class UsageRecord:
             "ttft_ms": self.ttft_ms,
             "latency_ms": self.latency_ms,
             "client_user": self.client_user[:256],
+            "response_id": self.response_id[:64],
         }

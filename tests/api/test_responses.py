@@ -74,6 +74,7 @@ def test_text_response_with_exact_usage_stored_and_logged(client, gateway, fake_
     log = RequestLog.objects.get()
     assert (log.endpoint, log.requested_model, log.status, log.stream) == ("responses", "llama3", 200, False)
     assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (26, 7, "measured")
+    assert log.response_id == response.id  # the log row and the stored response are linked
 
 
 def test_streamed_response_through_the_sdk_helper(client, gateway, fake_ollama):
@@ -107,6 +108,7 @@ def test_streamed_response_through_the_sdk_helper(client, gateway, fake_ollama):
     settle_logs(gateway)
     log = RequestLog.objects.get(endpoint="responses")
     assert (log.stream, log.prompt_tokens, log.completion_tokens, log.status) == (True, 9, 3, 200)
+    assert log.response_id == final.id
 
 
 def test_raw_stream_wire_format(gateway, api_key, fake_ollama):
