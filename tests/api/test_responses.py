@@ -9,8 +9,11 @@ import orjson
 import pydantic
 import pytest
 
+from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.conversations.models import StoredResponse
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.quotas.models import QuotaPolicy
+from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
@@ -527,3 +530,64 @@ def test_codex_style_request(gateway, api_key, fake_ollama):
         {"role": "system", "content": "<permissions>"},
     ]
     assert not StoredResponse.objects.exists()
+
+
+# --- the gateway around it: aliases, quotas, disconnects ---------------------------------------------
+
+
+def test_alias_is_echoed_and_resolved(client, gateway, fake_ollama):
+    ModelAlias.objects.create(name="gpt-4o", target="llama3")
+    response = client.responses.create(model="gpt-4o", input="hi")
+    assert response.model == "gpt-4o" and last_native(fake_ollama)["model"] == "llama3"
+    settle_logs(gateway)
+    log = RequestLog.objects.get()
+    assert (log.requested_model, log.resolved_model) == ("gpt-4o", "llama3")
+
+
+def test_token_quota_applies(client, gateway, fake_ollama, user):
+    QuotaPolicy.objects.create(user=user, tokens_per_day=50)
+    policy_table.invalidate()
+    fake_ollama.reply = Reply(content="x", prompt_eval_count=10, eval_count=30)
+    client.responses.create(model="llama3", input="hi", max_output_tokens=30)
+    assert last_native(fake_ollama)["options"]["num_predict"] == 30
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.responses.create(model="llama3", input="hi", max_output_tokens=30)
+    assert caught.value.body["code"] == "insufficient_quota"
+    without_limit = client.with_options(max_retries=0)
+    QuotaPolicy.objects.all().delete()
+    policy_table.invalidate()
+    without_limit.responses.create(model="llama3", input="hi")
+    assert "num_predict" not in (last_native(fake_ollama).get("options") or {})
+
+
+def test_stream_disconnect_stops_the_backend_stores_nothing_and_logs_499(gateway, api_key, fake_ollama):
+    fake_ollama.reply = Reply(content=" ".join(f"w{i}" for i in range(100)), token_delay=0.05)
+    seen = b""
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        body = {"model": "llama3", "input": "hi", "stream": True}
+        with http.stream("POST", "/v1/responses", json=body, headers={"Authorization": f"Bearer {api_key[1]}"}) as r:
+            for data in r.iter_bytes():
+                seen += data
+                if seen.count(b"response.output_text.delta\n") >= 2:
+                    break
+    fake_ollama.wait_for(lambda: (fake_ollama.cancelled, fake_ollama.active) == (1, 0), timeout=1.0)
+    settle_logs(gateway)
+    log = RequestLog.objects.get()
+    assert (log.status, log.error, log.endpoint) == (499, "client disconnected", "responses")
+    assert log.response_id.startswith("resp_")
+    assert not StoredResponse.objects.exists()
+
+
+def test_retrieval_routes_are_logged(client, gateway, fake_ollama):
+    created = client.responses.create(model="llama3", input="hi")
+    client.responses.retrieve(created.id)
+    client.responses.input_items.list(created.id)
+    client.responses.delete(created.id)
+    settle_logs(gateway)
+    rows = list(RequestLog.objects.order_by("created_at").values_list("endpoint", "status", "response_id"))
+    assert rows == [
+        ("responses", 200, created.id),
+        ("responses.retrieve", 200, created.id),
+        ("responses.input_items", 200, created.id),
+        ("responses.delete", 200, created.id),
+    ]
