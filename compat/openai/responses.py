@@ -978,3 +978,56 @@ class ResponsesStream:
             error={"code": code, "message": message},
         )
         return out + self._event("response.failed", response=self.response)
+
+
+def replay(response: dict, starting_after: int | None = None) -> bytes:
+    """The events of a stored response, as `GET /v1/responses/{id}?stream=true` sends them
+    (those with a `sequence_number` greater than `starting_after`)."""
+    events: list[dict] = []
+
+    def add(kind: str, **fields):
+        events.append({"type": kind, "sequence_number": len(events), **fields})
+
+    start = {**response, "status": "in_progress", "output": [], "usage": None, "completed_at": None}
+    add("response.created", response=start)
+    add("response.in_progress", response=start)
+    for index, item in enumerate(response.get("output") or []):
+        kind, item_id = item.get("type"), item.get("id")
+        if kind == "message":
+            add("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []})
+            for c, part in enumerate(item.get("content") or []):
+                text = part.get("text", "")
+                ids = {"item_id": item_id, "output_index": index, "content_index": c}
+                add("response.content_part.added", **ids, part={**part, "text": ""})
+                if text:
+                    add("response.output_text.delta", **ids, delta=text, logprobs=[])
+                add("response.output_text.done", **ids, text=text, logprobs=[])
+                add("response.content_part.done", **ids, part=part)
+        elif kind == "reasoning":
+            add("response.output_item.added", output_index=index, item={**item, "summary": []})
+            for s, part in enumerate(item.get("summary") or []):
+                ids = {"item_id": item_id, "output_index": index, "summary_index": s}
+                add("response.reasoning_summary_part.added", **ids, part={**part, "text": ""})
+                add("response.reasoning_summary_text.delta", **ids, delta=part.get("text", ""))
+                add("response.reasoning_summary_text.done", **ids, text=part.get("text", ""))
+                add("response.reasoning_summary_part.done", **ids, part=part)
+        elif kind == "function_call":
+            arguments = item.get("arguments", "")
+            add(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
+            ids = {"item_id": item_id, "output_index": index}
+            add("response.function_call_arguments.delta", **ids, delta=arguments)
+            add("response.function_call_arguments.done", **ids, name=item.get("name"), arguments=arguments)
+        else:
+            add("response.output_item.added", output_index=index, item=item)
+        add("response.output_item.done", output_index=index, item=item)
+    terminal = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(
+        response.get("status"), "response.failed"
+    )
+    add(terminal, response=response)
+    return b"".join(
+        sse_event(event) for event in events if starting_after is None or event["sequence_number"] > starting_after
+    )

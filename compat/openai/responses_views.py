@@ -12,6 +12,7 @@ from contextlib import aclosing
 from ollamaweb.conversations import services
 from ollamaweb.core import errors
 from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.sse import streaming_response
 from ollamaweb.gateway.generation import Generation
 from ollamaweb.gateway.views import json_response
 
@@ -86,8 +87,13 @@ class ResponsesView(OpenAIView):
         )
 
 
+async def _once(data: bytes):
+    yield data
+
+
 class ResponseDetailView(OpenAIView):
-    """GET /v1/responses/{id}: the stored Response; DELETE /v1/responses/{id}."""
+    """GET /v1/responses/{id}: the stored Response (`?stream=true&starting_after=N` replays its
+    events); DELETE /v1/responses/{id}."""
 
     endpoint = "responses.retrieve"
     http_method_names = ["get", "delete"]
@@ -95,7 +101,18 @@ class ResponseDetailView(OpenAIView):
     async def get(self, request, response_id):
         self.pipeline.record.response_id = response_id
         stored = await run_in_thread(services.get_for_user, self.identity.user_id, response_id)
-        return json_response(stored.response)
+        if request.GET.get("stream", "").lower() != "true":
+            return json_response(stored.response)
+        starting_after = request.GET.get("starting_after")
+        if starting_after is not None and not starting_after.lstrip("-").isdigit():
+            raise errors.InvalidRequest(
+                f"Invalid value for 'starting_after': {starting_after!r}; expected an integer.",
+                param="starting_after",
+                code="invalid_value",
+            )
+        self.pipeline.record.stream = True
+        replayed = translate.replay(stored.response, int(starting_after) if starting_after is not None else None)
+        return streaming_response(_once(replayed))
 
     async def delete(self, request, response_id):
         self.pipeline.record.endpoint = "responses.delete"

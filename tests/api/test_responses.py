@@ -362,6 +362,17 @@ def test_retrieve(client, fake_ollama):
     assert retrieved.model_dump() == created.model_dump()
 
 
+def test_retrieve_as_a_stream(client, fake_ollama):
+    created = client.responses.create(model="llama3", input="hi")
+    events = list(client.responses.retrieve(created.id, stream=True))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert events[-1].response.output_text == created.output_text
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "Hello there, friend!"
+    later = list(client.responses.retrieve(created.id, stream=True, starting_after=len(events) - 2))
+    assert [e.type for e in later] == ["response.completed"]
+
+
 def test_delete(client, fake_ollama):
     created = client.responses.create(model="llama3", input="hi")
     assert client.responses.delete(created.id) is None

@@ -747,3 +747,25 @@ def test_stream_settings_echo_and_unique_item_ids():
     assert final["metadata"] == {"k": "v"} and final["instructions"] == "I"
     ids = [item["id"] for item in final["output"]]
     assert len(set(ids)) == 2 and ids[0].startswith("rs_") and ids[1].startswith("msg_")
+
+
+def test_replay_of_a_stored_response_is_what_the_sdk_accepts():
+    calls = [{"id": "call_1", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]
+    stored = render(native_result("Checking.", thinking="Hmm.", tool_calls=calls), tools=[WEATHER])
+    events = sse_payloads(r.replay(stored))
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[0]["type"] == "response.created" and events[0]["response"]["output"] == []
+    assert events[-1] == {"type": "response.completed", "sequence_number": len(events) - 1, "response": stored}
+    state = ResponseStreamState(input_tools=[WEATHER], text_format=omit)
+    for payload in events:
+        state.handle_event(construct_type(type_=ResponseStreamEvent, value=payload))
+    final = state._completed_response
+    assert final.output_text == "Checking." and [o.id for o in final.output] == [o["id"] for o in stored["output"]]
+    later = sse_payloads(r.replay(stored, starting_after=len(events) - 3))
+    assert [e["sequence_number"] for e in later] == [len(events) - 2, len(events) - 1]
+
+
+def test_replay_ends_as_the_response_ended():
+    assert sse_payloads(r.replay(render(native_result("a", done_reason="length"))))[-1]["type"] == "response.incomplete"
+    failed = {**render(native_result("a")), "status": "failed", "error": {"code": "server_error", "message": "x"}}
+    assert sse_payloads(r.replay(failed))[-1]["type"] == "response.failed"
