@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from .models import StoredResponse
 
@@ -21,7 +23,12 @@ class StoredResponseAdmin(admin.ModelAdmin):
     search_fields = ("=id", "=user__username", "=previous_response_id", "model")
     list_select_related = ("user",)
     show_full_result_count = False
-    readonly_fields = [field.name for field in StoredResponse._meta.fields] + ["input_items", "response"]
+    readonly_fields = [field.name for field in StoredResponse._meta.fields] + ["request_log"]
+
+    @admin.display(description="request log")
+    def request_log(self, obj):
+        url = reverse("admin:usage_requestlog_changelist") + f"?response_id={obj.pk}"
+        return format_html('<a href="{}">requests that made or used this response</a>', url)
 
     def has_add_permission(self, request):
         return False
