@@ -118,6 +118,7 @@ class ResponsesRequest:
     extra: dict = field(default_factory=dict)  # other native fields: format, think, keep_alive
     tools: list[dict] = field(default_factory=list)  # native tools offered to the model
     namespaces: dict[str, tuple[str, str]] = field(default_factory=dict)  # flat name → (namespace, name)
+    custom_tools: frozenset = frozenset()  # (flat) names of free-form tools: their calls are custom_tool_call
     include: list[str] = field(default_factory=list)
     client_user: str = ""
 
@@ -168,7 +169,7 @@ def parse_request(body) -> ResponsesRequest:
     if isinstance(keep_alive, int | str) and not isinstance(keep_alive, bool):
         extra["keep_alive"] = keep_alive
 
-    tools, namespaces, echoed_tools = _tools(body.get("tools"))
+    tools, namespaces, echoed_tools, custom_tools = _tools(body.get("tools"))
     tool_choice = body.get("tool_choice")
     tools = _apply_tool_choice(tools, tool_choice)
     parallel = _bool(body, "parallel_tool_calls", True)
@@ -212,6 +213,7 @@ def parse_request(body) -> ResponsesRequest:
         extra=extra,
         tools=tools,
         namespaces=namespaces,
+        custom_tools=custom_tools,
         include=include,
         client_user=user or safety_identifier,
     )
@@ -287,8 +289,9 @@ def _metadata(metadata) -> dict:
 # --- tools ----------------------------------------------------------------------------------------
 
 
-def _tools(tools) -> tuple[list[dict], dict, list[dict]]:
-    """(native tools, flat name → (namespace, name), the tools as echoed in the Response).
+def _tools(tools) -> tuple[list[dict], dict, list[dict], frozenset]:
+    """(native tools, flat name → (namespace, name), the tools as echoed in the Response, the
+    names of custom tools).
 
     Function tools are offered as they are; custom (free-form) tools as functions taking one
     string `input`; a namespace's tools as `namespace.name`. Tools only OpenAI's platform can run
@@ -296,10 +299,10 @@ def _tools(tools) -> tuple[list[dict], dict, list[dict]]:
     backend can execute them.
     """
     if tools is None:
-        return [], {}, []
+        return [], {}, [], frozenset()
     if not isinstance(tools, list):
         raise _invalid_type("tools", "an array", tools)
-    native, namespaces, echoed = [], {}, []
+    native, namespaces, echoed, custom = [], {}, [], set()
     for i, tool in enumerate(tools):
         param = f"tools[{i}]"
         if not isinstance(tool, dict):
@@ -308,6 +311,8 @@ def _tools(tools) -> tuple[list[dict], dict, list[dict]]:
         if kind in ("function", "custom"):
             native.append(_native_tool(tool, param))
             echoed.append(tool)
+            if kind == "custom":
+                custom.add(tool["name"])
         elif kind == "namespace":
             prefix = _string(tool, "name", f"{param}.name", required=True, allow_empty=False)
             members = tool.get("tools")
@@ -319,12 +324,14 @@ def _tools(tools) -> tuple[list[dict], dict, list[dict]]:
                 converted = _native_tool(member, f"{param}.tools[{j}]")
                 flat = f"{prefix}.{converted['function']['name']}"
                 namespaces[flat] = (prefix, converted["function"]["name"])
+                if member.get("type") == "custom":
+                    custom.add(flat)
                 converted["function"]["name"] = flat
                 native.append(converted)
             echoed.append(tool)
         elif not isinstance(kind, str):
             raise _missing(f"{param}.type")
-    return native, namespaces, echoed
+    return native, namespaces, echoed, frozenset(custom)
 
 
 def _native_tool(tool: dict, param: str) -> dict:
@@ -668,9 +675,25 @@ def _arguments(arguments) -> str:
     )
 
 
-def function_call_item(native_call: dict, namespaces: dict, status: str = "completed") -> dict:
+def function_call_item(native_call: dict, namespaces: dict, custom_tools=frozenset(), status="completed") -> dict:
+    """A native tool call as a `function_call` item, or a `custom_tool_call` when it calls a custom
+    tool (whose free-form text the model gave as the `input` argument)."""
     function = native_call.get("function") or {}
     name = function.get("name", "")
+    if name in custom_tools:
+        arguments = function.get("arguments")
+        text = arguments.get("input") if isinstance(arguments, dict) else None
+        item = {
+            "id": new_item_id("custom_tool_call"),
+            "type": "custom_tool_call",
+            "status": status,
+            "call_id": native_call.get("id") or new_id("call_", 24),
+            "name": name,
+            "input": text if isinstance(text, str) else _arguments(arguments),
+        }
+        if name in namespaces:
+            item["namespace"], item["name"] = namespaces[name]
+        return item
     item = {
         "id": new_item_id("function_call"),
         "type": "function_call",
@@ -699,7 +722,9 @@ def reasoning_item(text: str, item_id: str | None = None) -> dict:
     return {"id": item_id or new_item_id("reasoning"), "type": "reasoning", "summary": summary}
 
 
-def output_items(native: dict, namespaces: dict, parallel_tool_calls: bool = True) -> list[dict]:
+def output_items(
+    native: dict, namespaces: dict, parallel_tool_calls: bool = True, custom_tools=frozenset()
+) -> list[dict]:
     """Output items of one non-streaming /api/chat result: reasoning, message, function calls.
 
     The text that comes with tool calls is kept (Ollama's own layer drops it).
@@ -715,7 +740,7 @@ def output_items(native: dict, namespaces: dict, parallel_tool_calls: bool = Tru
     content = message.get("content") or ""
     if content or not calls:
         items.append(message_item(content, "incomplete" if incomplete else "completed"))
-    items += [function_call_item(call, namespaces) for call in calls]
+    items += [function_call_item(call, namespaces, custom_tools) for call in calls]
     return items
 
 
@@ -723,7 +748,7 @@ def response_from_native(
     response_id: str, created_at: int, model: str, request: ResponsesRequest, native: dict, completed_at: int
 ) -> dict:
     """The Response object of a non-streaming /api/chat result (usage as the backend reported it)."""
-    output = output_items(native, request.namespaces, request.settings["parallel_tool_calls"])
+    output = output_items(native, request.namespaces, request.settings["parallel_tool_calls"], request.custom_tools)
     incomplete = native.get("done_reason") == "length"
     return response_object(
         response_id,
@@ -777,6 +802,7 @@ class ResponsesStream:
         self.model = model
         self.settings = request.settings
         self.namespaces = request.namespaces
+        self.custom_tools = request.custom_tools
         self.parallel_tool_calls = request.settings["parallel_tool_calls"]
         self.sequence = 0
         self.started = False
@@ -915,8 +941,20 @@ class ResponsesStream:
     def _function_call(self, call: dict) -> bytes:
         self.calls += 1
         index = len(self.output)
-        item = function_call_item(call, self.namespaces)
+        item = function_call_item(call, self.namespaces, self.custom_tools)
         self.output.append(item)
+        if item["type"] == "custom_tool_call":
+            text = item["input"]
+            out = self._event(
+                "response.output_item.added", output_index=index, item=dict(item, status="in_progress", input="")
+            )
+            out += self._event(
+                "response.custom_tool_call_input.delta", item_id=item["id"], output_index=index, delta=text
+            )
+            out += self._event(
+                "response.custom_tool_call_input.done", item_id=item["id"], output_index=index, input=text
+            )
+            return out + self._event("response.output_item.done", output_index=index, item=item)
         arguments = item["arguments"]
         out = self._event(
             "response.output_item.added", output_index=index, item=dict(item, status="in_progress", arguments="")
@@ -1011,6 +1049,11 @@ def replay(response: dict, starting_after: int | None = None) -> bytes:
                 add("response.reasoning_summary_text.delta", **ids, delta=part.get("text", ""))
                 add("response.reasoning_summary_text.done", **ids, text=part.get("text", ""))
                 add("response.reasoning_summary_part.done", **ids, part=part)
+        elif kind == "custom_tool_call":
+            text = item.get("input", "")
+            add("response.output_item.added", output_index=index, item={**item, "status": "in_progress", "input": ""})
+            add("response.custom_tool_call_input.delta", item_id=item_id, output_index=index, delta=text)
+            add("response.custom_tool_call_input.done", item_id=item_id, output_index=index, input=text)
         elif kind == "function_call":
             arguments = item.get("arguments", "")
             add(

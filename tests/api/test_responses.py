@@ -602,3 +602,36 @@ def test_retrieval_routes_are_logged(client, gateway, fake_ollama):
         ("responses.input_items", 200, created.id),
         ("responses.delete", 200, created.id),
     ]
+
+
+def test_codex_apply_patch_custom_tool(client, fake_ollama):
+    """A free-form tool is offered as a function taking `input`; the call comes back as custom_tool_call."""
+    patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
+    fake_ollama.reply = Reply(content="", tool_calls=[{"name": "apply_patch", "arguments": {"input": patch}}])
+    tool = {"type": "custom", "name": "apply_patch", "description": "Apply a patch"}
+    with client.responses.stream(model="llama3", input="add a.txt", tools=[tool]) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    [call] = final.output
+    assert call.type == "custom_tool_call" and call.name == "apply_patch" and call.input == patch
+    assert [e.type for e in events if "custom_tool_call_input" in e.type] == [
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
+    ]
+    assert last_native(fake_ollama)["tools"][0]["function"]["parameters"]["required"] == ["input"]
+    fake_ollama.reply = Reply(content="Added a.txt.")
+    follow = client.responses.create(
+        model="llama3",
+        previous_response_id=final.id,
+        input=[{"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Success"}],
+        tools=[tool],
+    )
+    assert follow.output_text == "Added a.txt."
+    messages = last_native(fake_ollama)["messages"]
+    assert messages[1]["tool_calls"][0]["function"]["arguments"] == {"input": patch}
+    assert messages[2] == {
+        "role": "tool",
+        "content": "Success",
+        "tool_call_id": call.call_id,
+        "tool_name": "apply_patch",
+    }

@@ -769,3 +769,40 @@ def test_replay_ends_as_the_response_ended():
     assert sse_payloads(r.replay(render(native_result("a", done_reason="length"))))[-1]["type"] == "response.incomplete"
     failed = {**render(native_result("a")), "status": "failed", "error": {"code": "server_error", "message": "x"}}
     assert sse_payloads(r.replay(failed))[-1]["type"] == "response.failed"
+
+
+PATCH_TOOL = {"type": "custom", "name": "apply_patch", "description": "Patch files"}
+
+
+def test_a_custom_tool_call_is_a_custom_tool_call_item():
+    calls = [{"id": "call_p", "function": {"name": "apply_patch", "arguments": {"input": "*** Begin Patch"}}}]
+    response = render(native_result("", tool_calls=calls), tools=[PATCH_TOOL, WEATHER])
+    [item] = response["output"]
+    assert item["type"] == "custom_tool_call" and item["id"].startswith("ctc_")
+    assert (item["call_id"], item["name"], item["input"]) == ("call_p", "apply_patch", "*** Begin Patch")
+    Response.model_validate(response)
+    # ... and goes back to the model as the same tool call on the next turn.
+    request = parse(input=[item, {"type": "custom_tool_call_output", "call_id": "call_p", "output": "Done!"}])
+    messages = r.native_chat(request)["messages"]
+    assert messages[0]["tool_calls"][0]["function"] == {
+        "index": 0,
+        "name": "apply_patch",
+        "arguments": {"input": "*** Begin Patch"},
+    }
+    assert messages[1] == {"role": "tool", "content": "Done!", "tool_call_id": "call_p", "tool_name": "apply_patch"}
+
+
+def test_custom_tool_call_stream_and_replay():
+    call = {"id": "call_p", "function": {"name": "apply_patch", "arguments": {"input": "*** Begin Patch"}}}
+    events, state, stream = run_stream([chunk(tool_calls=[call]), chunk(done=True)], tools=[PATCH_TOOL])
+    kinds = [e["type"] for e in events]
+    assert kinds[2:6] == [
+        "response.output_item.added",
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
+        "response.output_item.done",
+    ]
+    assert events[2]["item"]["input"] == "" and events[4]["input"] == "*** Begin Patch"
+    assert state._completed_response.output[0].type == "custom_tool_call"
+    replayed = sse_payloads(r.replay(stream.response))
+    assert [e["type"] for e in replayed] == kinds
