@@ -75,16 +75,18 @@ class ResponsesView(OpenAIView):
             async for data in chunks:
                 if stream.finished and not stored:
                     stored = True
-                    try:
-                        await self._save(stream.response, parsed)
-                    except Exception:  # the client still gets its answer; it just cannot be continued
-                        logger.exception("could not store response %s", stream.response_id)
+                    await self._save(stream.response, parsed)
                 yield data
 
     async def _save(self, body: dict, parsed):
-        await run_in_thread(
-            services.save_response, self.identity.user_id, self.identity.key_id, body, parsed.input_items
-        )
+        """Store the response; if the database fails, the client still gets the answer it paid for
+        (it just cannot be retrieved or continued), and the server log says why."""
+        try:
+            await run_in_thread(
+                services.save_response, self.identity.user_id, self.identity.key_id, body, parsed.input_items
+            )
+        except Exception:
+            logger.exception("could not store response %s", body["id"])
 
 
 async def _once(data: bytes):

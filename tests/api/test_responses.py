@@ -635,3 +635,17 @@ def test_codex_apply_patch_custom_tool(client, fake_ollama):
         "tool_call_id": call.call_id,
         "tool_name": "apply_patch",
     }
+
+
+def test_a_failed_store_still_answers(client, fake_ollama, monkeypatch, caplog):
+    from ollamaweb.conversations import services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr(services, "save_response", broken)
+    assert client.responses.create(model="llama3", input="hi").output_text == "Hello there, friend!"
+    with client.responses.stream(model="llama3", input="hi") as stream:
+        assert stream.get_final_response().output_text == "Hello there, friend!"
+    assert caplog.text.count("could not store response resp_") == 2
+    assert not StoredResponse.objects.exists()
