@@ -145,7 +145,7 @@ def test_async_stream(async_client, fake_ollama):
     assert asyncio.run(run()).output_text == "Hello there, friend!"
 
 
-def test_sampling_fields_reach_the_backend(client, fake_ollama):
+def test_sampling_fields_reach_the_backend(client, gateway, fake_ollama):
     client.responses.create(
         model="llama3",
         input="hi",
@@ -156,6 +156,8 @@ def test_sampling_fields_reach_the_backend(client, fake_ollama):
         metadata={"ticket": "42"},
     )
     assert last_native(fake_ollama)["options"] == {"temperature": 0.3, "top_p": 0.8, "num_predict": 50}
+    settle_logs(gateway)
+    assert RequestLog.objects.get().client_user == "end-user-7"
 
 
 def test_settings_are_echoed(client, fake_ollama):
