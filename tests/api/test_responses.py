@@ -9,6 +9,9 @@ import orjson
 import pydantic
 import pytest
 
+from ollamaweb.backends.health import check_all
+from ollamaweb.backends.models import Backend
+from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.conversations.models import StoredResponse
 from ollamaweb.keys.models import ApiKey
@@ -16,7 +19,7 @@ from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
-from tests.fake_ollama import Reply
+from tests.fake_ollama import FakeOllama, Reply
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
 WEATHER = {
@@ -651,3 +654,31 @@ def test_a_failed_store_still_answers(client, fake_ollama, monkeypatch, caplog):
         assert stream.get_final_response().output_text == "Hello there, friend!"
     assert caplog.text.count("could not store response resp_") == 2
     assert not StoredResponse.objects.exists()
+
+
+def test_an_old_backend_without_responses_serves_them(gateway, client):
+    """Ollama 0.6.5 (the K80 fork's base) has no /v1/responses and no tool-call ids: the gateway
+    still serves a stored tool round trip over its /api/chat."""
+    old = FakeOllama(version="0.6.5").start()
+    try:
+        old.add_model("llama3", capabilities=["completion", "tools"])
+        Backend.objects.create(name="old", url=old.url)
+        registry.invalidate()
+        gateway.call(check_all(registry))
+        old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+        first = client.responses.create(model="llama3", input="Weather in Oslo?", tools=[WEATHER])
+        [call] = first.output
+        assert call.type == "function_call" and call.call_id.startswith("call_")  # made up: 0.6.5 sends none
+        old.reply = Reply(content="Cold.")
+        second = client.responses.create(
+            model="llama3",
+            previous_response_id=first.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "-5"}],
+            tools=[WEATHER],
+        )
+        assert second.output_text == "Cold."
+        native = [r.json for r in old.requests if r.path == "/api/chat"][-1]
+        assert native["messages"][2] == {"role": "tool", "content": "-5"}  # adapted: matched by position
+        assert not [r for r in old.requests if r.path.startswith("/v1/")]
+    finally:
+        old.stop()
