@@ -12,11 +12,10 @@ import pytest
 from ollamaweb.backends.health import check_all
 from ollamaweb.backends.models import Backend
 from ollamaweb.backends.registry import registry
-from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.catalog.services import set_alias
 from ollamaweb.conversations.models import StoredResponse
-from ollamaweb.keys.models import ApiKey
-from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import policy_table
+from ollamaweb.keys.services import issue_key
+from ollamaweb.quotas.services import delete_policies, set_limits
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import FakeOllama, Reply
@@ -47,7 +46,7 @@ def last_native(fake):
 @pytest.fixture
 def other_client(gateway, django_user_model):
     bob = django_user_model.objects.create_user("bob", password="pw-bob-123")
-    return openai.OpenAI(base_url=gateway.url + "/v1/", api_key=ApiKey.issue(bob, "bob key")[1], max_retries=0)
+    return openai.OpenAI(base_url=gateway.url + "/v1/", api_key=issue_key(bob, "bob key")[1], max_retries=0)
 
 
 # --- creating responses ------------------------------------------------------------------------------
@@ -552,7 +551,7 @@ def test_codex_style_request(gateway, api_key, fake_ollama):
 
 
 def test_alias_is_echoed_and_resolved(client, gateway, fake_ollama):
-    ModelAlias.objects.create(name="gpt-4o", target="llama3")
+    set_alias("gpt-4o", "llama3", allow_pending=True)
     response = client.responses.create(model="gpt-4o", input="hi")
     assert response.model == "gpt-4o" and last_native(fake_ollama)["model"] == "llama3"
     settle_logs(gateway)
@@ -561,8 +560,7 @@ def test_alias_is_echoed_and_resolved(client, gateway, fake_ollama):
 
 
 def test_token_quota_applies(client, gateway, fake_ollama, user):
-    QuotaPolicy.objects.create(user=user, tokens_per_day=50)
-    policy_table.invalidate()
+    policy = set_limits(user=user, tokens_per_day=50)
     fake_ollama.reply = Reply(content="x", prompt_eval_count=10, eval_count=30)
     client.responses.create(model="llama3", input="hi", max_output_tokens=30)
     assert last_native(fake_ollama)["options"]["num_predict"] == 30
@@ -570,8 +568,7 @@ def test_token_quota_applies(client, gateway, fake_ollama, user):
         client.responses.create(model="llama3", input="hi", max_output_tokens=30)
     assert caught.value.body["code"] == "insufficient_quota"
     without_limit = client.with_options(max_retries=0)
-    QuotaPolicy.objects.all().delete()
-    policy_table.invalidate()
+    delete_policies([policy])
     without_limit.responses.create(model="llama3", input="hi")
     assert "num_predict" not in (last_native(fake_ollama).get("options") or {})
 
