@@ -36,7 +36,10 @@ class EndpointFilter(admin.SimpleListFilter):
 
     title = "endpoint"
     parameter_name = "endpoint"
-    ENDPOINTS = ("chat.completions", "completions", "embeddings", "models", "models.retrieve")
+    ENDPOINTS = (
+        "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+        "responses", "responses.retrieve", "responses.delete", "responses.input_items",
+    )  # fmt: skip
 
     def lookups(self, request, model_admin):
         return [(name, name) for name in self.ENDPOINTS]

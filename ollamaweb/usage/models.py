@@ -37,6 +37,9 @@ class RequestLog(models.Model):
     ttft_ms = models.FloatField(null=True, blank=True, help_text="Time to first token, milliseconds.")
     latency_ms = models.FloatField(help_text="Total time until the last byte, milliseconds.")
     client_user = models.CharField(max_length=256, blank=True, help_text="The request's `user` field.")
+    response_id = models.CharField(
+        max_length=64, blank=True, help_text="The stored response it made or used (resp_…, /v1/responses)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -44,6 +47,7 @@ class RequestLog(models.Model):
             models.Index(fields=["user", "created_at"]),
             models.Index(fields=["requested_model", "created_at"]),
             models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["response_id"], condition=~models.Q(response_id=""), name="requestlog_response_id"),
         ]
 
     def __str__(self):

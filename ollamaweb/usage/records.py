@@ -40,6 +40,7 @@ class UsageRecord:
     backend: str = ""
     stream: bool = False
     client_user: str = ""
+    response_id: str = ""  # the id of the object returned, when the client may refer to it later
     prompt_tokens: int = 0
     completion_tokens: int = 0
     usage_source: str = RequestLog.UsageSource.NONE
@@ -109,4 +110,5 @@ class UsageRecord:
             "ttft_ms": self.ttft_ms,
             "latency_ms": self.latency_ms,
             "client_user": storable(self.client_user, 256),
+            "response_id": storable(self.response_id, 64),
         }
