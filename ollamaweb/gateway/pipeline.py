@@ -49,7 +49,19 @@ logger = logging.getLogger(__name__)
 # Failures that happen before the backend answered anything: another backend may serve the request.
 RETRY_ON_ANOTHER_BACKEND = (BackendUnavailable, BackendBusy, BackendTimeout)
 
+MAX_COMPLETION_BUDGET = 2**31 - 1  # keeps reservations within every store's integers
 INVALID_JSON = "We could not parse the JSON body of your request: it must be a valid JSON object."
+
+
+def _num_predict(payload: dict, default: int) -> int:
+    value = (payload.get("options") or {}).get("num_predict")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+
+def _how_to_fit(remaining: int, prompt: int) -> str:
+    if remaining <= prompt:
+        return f" This prompt needs about {prompt} tokens: shorten it, or wait until the quota resets."
+    return f" Ask for at most {remaining - prompt} completion tokens (max_tokens) to fit."
 
 
 class Call:
@@ -123,7 +135,13 @@ class Pipeline:
         try:
             self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
         except limiter.LimitExceeded as exc:
-            raise LimitReached(exc.message, code=exc.kind, retry_after=exc.retry_after, headers=exc.headers) from None
+            raise LimitReached(
+                exc.message,
+                code=exc.kind,
+                retry_after=exc.retry_after,
+                headers=exc.headers,
+                tokens_remaining=exc.tokens_remaining,
+            ) from None
         except limiter.QuotaStoreUnavailable:
             raise Unavailable(
                 "Quota accounting is unavailable, so requests are refused for now; try again shortly.",
@@ -134,20 +152,32 @@ class Pipeline:
     async def admit_generation(self, generation: Generation, model: str):
         """Admit the calls' prompts plus their completion budgets.
 
-        When a token quota applies and a call sets no `num_predict`, the backend is told to stop at
-        QUOTA_DEFAULT_MAX_TOKENS, so a request cannot outrun what it reserved.
+        When a token quota applies, each call's completion budget is sent to the backend as
+        `num_predict` (QUOTA_DEFAULT_MAX_TOKENS when the client set none), so a request cannot
+        outrun what it reserved; when less remains than asked, the budget shrinks to what is
+        left, so a small quota still allows short answers.
         """
+        payloads = generation.payloads
+        prompt = sum(prompt_estimate(generation.path, payload) for payload in payloads)
         default_budget = settings.QUOTA_DEFAULT_MAX_TOKENS if generation.generates else 0
-        budgets = [
-            (payload.get("options") or {}).get("num_predict") or default_budget for payload in generation.payloads
-        ]
-        tokens = sum(prompt_estimate(generation.path, p) + b for p, b in zip(generation.payloads, budgets))
-        admission = await self.admit(model, tokens)
+        budget = min(max(_num_predict(payload, default_budget) for payload in payloads), MAX_COMPLETION_BUDGET)
+        for _ in range(3):  # each retry fits a tighter limit (day, month, per model)
+            try:
+                admission = await self.admit(model, prompt + budget * len(payloads))
+                break
+            except LimitReached as refusal:
+                room = (
+                    None if refusal.tokens_remaining is None else (refusal.tokens_remaining - prompt) // len(payloads)
+                )
+                if not generation.generates or room is None or room < 1 or room >= budget:
+                    if refusal.tokens_remaining is not None and generation.generates:
+                        refusal.message += _how_to_fit(refusal.tokens_remaining, prompt)
+                    raise
+                budget = room
         if admission is not None and admission.limits_tokens and generation.generates:
-            for payload in generation.payloads:
+            for payload in payloads:
                 options = payload.get("options") or {}
-                if "num_predict" not in options:
-                    payload["options"] = {**options, "num_predict": default_budget}
+                payload["options"] = {**options, "num_predict": min(budget, _num_predict(payload, budget))}
 
     # -- route -----------------------------------------------------------------------------
 
