@@ -5,9 +5,8 @@ from collections.abc import Mapping
 
 from ollamaweb.core.errors import AuthenticationFailed
 
-MISSING_KEY = (
-    "No API key: send your ollamaweb key in an x-api-key header or as Authorization: Bearer "
-    "(Claude Code: ANTHROPIC_AUTH_TOKEN)."
+MISSING_KEY_HINT = (
+    "Send your ollamaweb key in an x-api-key header or as Authorization: Bearer (Claude Code: ANTHROPIC_AUTH_TOKEN)."
 )
 TWO_KEYS = (
     "The x-api-key header and Authorization: Bearer carry different keys; send one ollamaweb key "

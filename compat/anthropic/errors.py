@@ -11,7 +11,7 @@ import orjson
 
 from ollamaweb.core.errors import BackendBusy, GatewayError, LimitReached
 
-from ..translate.common import new_id
+from .translate import new_id
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -43,7 +43,7 @@ def error_body(error: GatewayError, request_id: str | None = None) -> dict:
     return {
         "type": "error",
         "error": {"type": kind, "message": error.message},
-        "request_id": request_id or new_id("req_", 24),
+        "request_id": request_id or new_id("req_"),
     }
 
 

@@ -11,14 +11,13 @@ caller fetches and inlines (compat/images.py) before calling the backend.
 """
 
 import binascii
+import secrets
 from dataclasses import dataclass, field
 
 import orjson
 
 from ollamaweb.core.errors import InvalidRequest
-
-from ..translate.common import new_id
-from ..translate.messages import RemoteImage
+from ollamaweb.gateway.images import RemoteImage
 
 # Joins text blocks of one message (and of `system`). Anthropic concatenates blocks; a blank line
 # keeps Claude Code's separate reminder blocks apart for a local model.
@@ -526,12 +525,20 @@ def _number(body: dict, name: str, *, minimum, maximum):
 # --- responses ------------------------------------------------------------------------------
 
 
+def new_id(prefix: str, length: int = 24) -> str:
+    """`prefix` + `length` random letters and digits, like Anthropic's `msg_01XF…` and `toolu_01A…` ids."""
+    text = ""
+    while len(text) < length:
+        text += secrets.token_urlsafe(length).replace("-", "").replace("_", "")
+    return prefix + text[:length]
+
+
 def new_message_id() -> str:
-    return new_id("msg_", 24)
+    return new_id("msg_")
 
 
 def new_tool_use_id() -> str:
-    return new_id("toolu_", 24)
+    return new_id("toolu_")
 
 
 def stop_reason(done_reason, had_tool_calls: bool) -> str:

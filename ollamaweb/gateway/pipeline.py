@@ -31,7 +31,7 @@ from ollamaweb.core.names import canonical
 from ollamaweb.core.native import usage_of
 from ollamaweb.core.streams import gather_or_cancel
 from ollamaweb.core.tasks import spawn
-from ollamaweb.core.versions import adapt_request, adapt_result, required_features
+from ollamaweb.core.versions import adapt_request, adapt_result, has, required_features
 from ollamaweb.quotas import limiter
 from ollamaweb.usage.records import UsageRecord
 from ollamaweb.usage.writer import log_writer
@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 # Failures that happen before the backend answered anything: another backend may serve the request.
 RETRY_ON_ANOTHER_BACKEND = (BackendUnavailable, BackendBusy, BackendTimeout)
+
+# How Ollama refuses `think` for a model without the thinking capability.
+THINK_UNSUPPORTED = "does not support thinking"
 
 INVALID_JSON = "We could not parse the JSON body of your request: it must be a valid JSON object."
 
@@ -178,17 +181,24 @@ class Pipeline:
         async def attempt(backend):
             calls = []
             for payload in generation.payloads:
-                calls.append(self._call(backend, generation.path, payload))
+                calls.append(self._call(backend, generation.path, payload, generation.think_optional))
             return await gather_or_cancel(calls)
 
-        results = await self.on_backends(model, required_features(generation.payloads[0]), attempt)
+        results = await self.on_backends(model, _features(generation), attempt)
         for result in results:
             self.record.add_usage(*usage_of(result))
         return results
 
-    async def _call(self, backend, path: str, payload: dict) -> dict:
-        sent = adapt_request(payload, backend.version, backend.name)
-        return adapt_result(payload, sent, await backend.client.request("POST", path, sent))
+    async def _call(self, backend, path: str, payload: dict, think_optional: bool = False) -> dict:
+        sent = _adapt(payload, backend, think_optional)
+        try:
+            result = await backend.client.request("POST", path, sent)
+        except InvalidRequest as exc:
+            if not (think_optional and thinking_unsupported(exc, sent)):
+                raise
+            sent = _without_think(sent)
+            result = await backend.client.request("POST", path, sent)
+        return adapt_result(payload, sent, result)
 
     async def stream(self, generation: Generation, translator):
         """Run a streaming generation; the streaming response, once its first bytes are ready."""
@@ -196,12 +206,18 @@ class Pipeline:
         estimate = prompt_estimate(generation.path, generation.payloads[0])
 
         async def attempt(backend):
-            payloads = [adapt_request(p, backend.version, backend.name) for p in generation.payloads]
-            response = await relay(self, backend.client, generation.path, payloads, translator, estimate)
+            payloads = [_adapt(p, backend, generation.think_optional) for p in generation.payloads]
+            try:
+                response = await relay(self, backend.client, generation.path, payloads, translator, estimate)
+            except InvalidRequest as exc:  # raised before any output reached the client
+                if not (generation.think_optional and thinking_unsupported(exc, payloads[0])):
+                    raise
+                payloads = [_without_think(p) for p in payloads]
+                response = await relay(self, backend.client, generation.path, payloads, translator, estimate)
             self.stream_owns_record = True
             return response
 
-        return await self.on_backends(model, required_features(generation.payloads[0]), attempt)
+        return await self.on_backends(model, _features(generation), attempt)
 
     # -- settle, log -----------------------------------------------------------------------
 
@@ -215,3 +231,27 @@ class Pipeline:
         if self.record.admission is not None and self.record.admission.holds_slots:
             spawn(limiter.release(self.record.admission))
         log_writer.submit(self.record)
+
+
+# -- `think` as a preference (Generation.think_optional) ------------------------------------
+
+
+def thinking_unsupported(error: InvalidRequest, sent: dict) -> bool:
+    """Whether a backend refused a call only because its model cannot think."""
+    return sent.get("think") not in (None, False) and THINK_UNSUPPORTED in error.message
+
+
+def _without_think(payload: dict) -> dict:
+    return {key: value for key, value in payload.items() if key != "think"}
+
+
+def _features(generation: Generation) -> frozenset:
+    payload = generation.payloads[0]
+    return required_features(_without_think(payload) if generation.think_optional else payload)
+
+
+def _adapt(payload: dict, backend, think_optional: bool) -> dict:
+    """The payload for this backend; an optional `think` is left out where the version has none."""
+    if think_optional and payload.get("think") not in (None, False) and not has(backend.version, "think"):
+        payload = _without_think(payload)
+    return adapt_request(payload, backend.version, backend.name)

@@ -12,8 +12,8 @@ from compat.anthropic.translate import (
     parse_count_tokens_request,
     parse_messages_request,
 )
-from compat.translate.messages import RemoteImage
 from ollamaweb.core.errors import InvalidRequest
+from ollamaweb.gateway.images import RemoteImage
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
 
