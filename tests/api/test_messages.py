@@ -484,3 +484,61 @@ def test_wrong_method_and_invalid_json(gateway, api_key):
     response = httpx.post(gateway.url + "/v1/messages", headers=headers, content=b"{not json")
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+# --- an old backend (the Ollama 0.6.5 fork this project started for) -------------------------
+
+
+def test_old_backend_serves_messages_with_tools_and_thinking(claude, gateway, fake_ollama):
+    from ollamaweb.backends.health import check_all
+    from ollamaweb.backends.models import Backend
+    from ollamaweb.backends.registry import registry
+    from tests.fake_ollama import FakeOllama
+
+    old = FakeOllama(version="0.6.5").start()
+    try:
+        old.add_model("llama3", capabilities=["completion", "tools"])
+        Backend.objects.create(name="k80", url=old.url)
+        registry.invalidate()
+        gateway.call(check_all(registry))
+        old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+        thinking = {"type": "enabled", "budget_tokens": 2048}
+        first = claude.messages.create(model="llama3", max_tokens=200, messages=HI, tools=[WEATHER], thinking=thinking)
+        [tool_use] = first.content
+        assert tool_use.input == {"city": "Oslo"} and tool_use.id.startswith("toolu_")
+
+        old.reply = Reply(content="Cold.")
+        with claude.messages.stream(
+            model="llama3",
+            max_tokens=200,
+            tools=[WEATHER],
+            thinking=thinking,
+            messages=[
+                *HI,
+                {"role": "assistant", "content": first.content},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "-5°C"}]},
+            ],
+        ) as stream:
+            assert "".join(stream.text_stream) == "Cold."
+        sent = [r.json for r in old.requests if r.path == "/api/chat"]
+        assert len(sent) == 2 and all("think" not in body for body in sent)  # dropped, not a 400
+        assert "id" not in sent[1]["messages"][1]["tool_calls"][0]
+        assert sent[1]["messages"][2] == {"role": "tool", "content": "-5°C"}
+        assert not natives(fake_ollama)
+    finally:
+        old.stop()
+
+
+def test_beta_client_as_claude_code_uses_it(claude, fake_ollama):
+    """Claude Code uses the beta client: `?beta=true`, an anthropic-beta list, role "system" messages."""
+    fake_ollama.reply = Reply(content="Done.", prompt_eval_count=50)
+    betas = ["claude-code-20250219", "interleaved-thinking-2025-05-14", "fine-grained-tool-streaming-2025-05-14"]
+    messages = [{"role": "system", "content": "Reminder."}, *HI]
+    count = claude.beta.messages.count_tokens(model="llama3", messages=HI, betas=betas)
+    assert count.input_tokens == 50
+    with claude.beta.messages.stream(
+        model="llama3", max_tokens=32000, messages=messages, tools=[WEATHER], betas=betas
+    ) as stream:
+        assert stream.get_final_message().content[0].text == "Done."
+    assert natives(fake_ollama)[-1]["messages"][0] == {"role": "system", "content": "Reminder."}
+    assert all(r.path == "/api/chat" for r in fake_ollama.requests)
