@@ -6,13 +6,13 @@
 - `render_message` turns a native non-stream result into an Anthropic Message;
 - `MessagesStream` turns native NDJSON chunks into Anthropic's server-sent events.
 
-Images given as URLs become `RemoteImage` objects in the native messages' `images`, which the
-caller fetches and inlines (compat/images.py) before calling the backend.
+Images given as URLs become `RemoteImage` objects in the native messages' `images` (tool results
+included), which the pipeline fetches and inlines (ollamaweb/gateway/images.py) before the call.
 """
 
 import binascii
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
@@ -39,7 +39,6 @@ class MessagesRequest:
     native: dict  # the /api/chat body, without "model"
     stream: bool = False
     client_user: str = ""
-    remote_images: list[RemoteImage] = field(default_factory=list)
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -54,13 +53,7 @@ def parse_messages_request(body) -> MessagesRequest:
     native = _native_chat(body)
     native["stream"] = stream
     native["options"] = {**_sampling_options(body), "num_predict": max_tokens}
-    return MessagesRequest(
-        model=model,
-        native=native,
-        stream=stream,
-        client_user=_client_user(body),
-        remote_images=remote_images_of(native),
-    )
+    return MessagesRequest(model=model, native=native, stream=stream, client_user=_client_user(body))
 
 
 def parse_count_tokens_request(body) -> MessagesRequest:
@@ -68,17 +61,17 @@ def parse_count_tokens_request(body) -> MessagesRequest:
     body = _object(body, "body")
     model = _model(body)
     native = _native_chat(body)
-    return MessagesRequest(model=model, native=native, remote_images=remote_images_of(native))
+    return MessagesRequest(model=model, native=native)
 
 
 def count_tokens_body(native: dict) -> dict:
     """The backend call that measures a prompt: generate one token, read `prompt_eval_count`.
 
     The prompt goes through the model's own template and tokenizer (tools and images included),
-    so the count is exact for that backend; the one generated token is discarded.
+    so the count is exact for that backend; the one generated token is discarded. (A prompt longer
+    than the model's context window is counted as far as the backend evaluated it.)
     """
-    options = {key: value for key, value in (native.get("options") or {}).items() if key == "num_ctx"}
-    return {**native, "stream": False, "options": {**options, "num_predict": 1}}
+    return {**native, "stream": False, "options": {"num_predict": 1}}
 
 
 def count_tokens_result(result: dict | None, native: dict) -> dict:
@@ -102,15 +95,6 @@ def estimate_input_tokens(native: dict) -> int:
     if native.get("tools"):
         characters += len(orjson.dumps(native["tools"]))
     return max(1, (characters + 3) // 4 + images * IMAGE_TOKEN_ESTIMATE)
-
-
-def remote_images_of(native: dict) -> list[RemoteImage]:
-    return [
-        image
-        for message in native.get("messages") or ()
-        for image in message.get("images") or ()
-        if isinstance(image, RemoteImage)
-    ]
 
 
 def _native_chat(body: dict) -> dict:

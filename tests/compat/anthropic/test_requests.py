@@ -45,7 +45,6 @@ def test_minimal_request():
     assert parsed.model == "claude-sonnet-4-5"
     assert parsed.stream is False
     assert parsed.client_user == ""
-    assert parsed.remote_images == []
     assert parsed.native == {
         "messages": [{"role": "user", "content": "Hi"}],
         "stream": False,
@@ -199,7 +198,6 @@ def test_url_image_becomes_a_remote_image():
     parsed = parse(messages=[{"role": "user", "content": [{"type": "text", "text": "Describe"}, block]}])
     image = RemoteImage("https://example.com/cat.png", "messages.0.content.1.source.url")
     assert parsed.native["messages"] == [{"role": "user", "content": "Describe", "images": [image]}]
-    assert parsed.remote_images == [image]
 
 
 @pytest.mark.parametrize(
