@@ -86,3 +86,18 @@ def test_alias_command_sets_lists_and_clears_the_default(fresh_aliases):
     assert resolve("claude-sonnet-4-6") == "qwen3-coder:30b"
     assert run("--claude-default", "").strip() == "No default for claude-* names."
     assert run("--list").splitlines() == ["gpt-4o\tllama3"]
+
+
+def test_the_default_must_be_a_backend_model(fresh_aliases):
+    from django.core.exceptions import ValidationError
+
+    ModelAlias.objects.create(name="coder", target="qwen3-coder:30b")
+    with pytest.raises(ValidationError, match="is an alias"):
+        services.set_claude_default_target("coder")
+    with pytest.raises(ValidationError, match="not another claude"):
+        services.set_claude_default_target("claude-sonnet-4-6")
+    with pytest.raises(ValidationError, match="No backend has a model named qwen3:4b"):
+        services.set_claude_default_target("qwen3:4b", known_models=["llama3:latest"])
+    assert services.set_claude_default_target("qwen3:4b", known_models=["llama3"], allow_pending=True)
+    assert services.set_claude_default_target("llama3", known_models=["llama3:latest"])
+    assert resolve("claude-x") == "llama3"
