@@ -7,10 +7,8 @@ import httpx
 import pytest
 
 from ollamaweb.catalog import services as catalog
-from ollamaweb.catalog.models import ModelAlias
-from ollamaweb.keys.models import ApiKey
-from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import policy_table
+from ollamaweb.keys.services import issue_key
+from ollamaweb.quotas import services as quotas
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
@@ -99,7 +97,7 @@ def test_max_tokens_and_stop_sequences(claude, fake_ollama):
 
 
 def test_alias_and_claude_default_resolve_and_echo_the_requested_name(claude, gateway, fake_ollama):
-    ModelAlias.objects.create(name="claude-haiku-4-5", target="llama3")
+    catalog.set_alias("claude-haiku-4-5", "llama3")
     catalog.set_claude_default_target("llama3")
     claude.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=HI)
     message = claude.messages.create(model="claude-sonnet-4-6", max_tokens=50, messages=HI)
@@ -345,8 +343,7 @@ def settings_image_server(gateway):
 
 
 def test_count_tokens_is_the_backends_prompt_count_and_charges_nothing(claude, gateway, fake_ollama, user):
-    QuotaPolicy.objects.create(user=user, tokens_per_day=1)  # a request that generates would be refused
-    policy_table.invalidate()
+    quotas.set_limits(user=user, tokens_per_day=1)  # a request that generates would be refused
     fake_ollama.reply = Reply(content="x", prompt_eval_count=1234, eval_count=1)
 
     count = claude.messages.count_tokens(model="llama3", system="You are Claude Code.", messages=HI, tools=[WEATHER])
@@ -410,7 +407,7 @@ def test_authentication_errors(gateway, api_key, user, fake_ollama):
         "You didn't provide an API key. Send your ollamaweb key in an x-api-key header or as "
         "Authorization: Bearer (Claude Code: ANTHROPIC_AUTH_TOKEN)."
     )
-    other = ApiKey.issue(user, "second key")[1]
+    other = issue_key(user, "second key")[1]
     with pytest.raises(anthropic.AuthenticationError) as info:
         make_client(gateway, auth_token=api_key[1], default_headers={"x-api-key": other}).messages.create(
             model="llama3", max_tokens=5, messages=HI
@@ -421,7 +418,7 @@ def test_authentication_errors(gateway, api_key, user, fake_ollama):
 
 
 def test_key_not_allowed_the_model_is_permission_denied(gateway, user, fake_ollama):
-    _, secret = ApiKey.issue(user, "only qwen", allowed_models=["qwen3"])
+    _, secret = issue_key(user, "only qwen", allowed_models=["qwen3"])
     with pytest.raises(anthropic.PermissionDeniedError) as info:
         make_client(gateway, auth_token=secret).messages.create(model="llama3", max_tokens=5, messages=HI)
     assert info.value.body["error"]["type"] == "permission_error"
@@ -441,8 +438,7 @@ def test_invalid_request(claude, fake_ollama):
 
 
 def test_quota_exhausted_is_a_rate_limit_error_with_retry_after(claude, gateway, fake_ollama, user):
-    QuotaPolicy.objects.create(user=user, tokens_per_day=10)
-    policy_table.invalidate()
+    quotas.set_limits(user=user, tokens_per_day=10)
     with pytest.raises(anthropic.RateLimitError) as info:
         claude.messages.create(model="llama3", max_tokens=100, messages=HI)
     error = info.value
@@ -490,15 +486,15 @@ def test_wrong_method_and_invalid_json(gateway, api_key):
 
 
 def test_old_backend_serves_messages_with_tools_and_thinking(claude, gateway, fake_ollama):
+    from ollamaweb.backends import services as backends
     from ollamaweb.backends.health import check_all
-    from ollamaweb.backends.models import Backend
     from ollamaweb.backends.registry import registry
     from tests.fake_ollama import FakeOllama
 
     old = FakeOllama(version="0.6.5").start()
     try:
         old.add_model("llama3", capabilities=["completion", "tools"])
-        Backend.objects.create(name="k80", url=old.url)
+        backends.set_backend("k80", old.url)
         registry.invalidate()
         gateway.call(check_all(registry))
         old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
