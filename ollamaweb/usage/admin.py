@@ -37,7 +37,9 @@ class EndpointFilter(admin.SimpleListFilter):
     title = "endpoint"
     parameter_name = "endpoint"
     ENDPOINTS = (
-        "chat.completions", "completions", "embeddings", "models", "models.retrieve", "messages", "messages.count_tokens",
+        "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+        "responses", "responses.retrieve", "responses.delete", "responses.input_items",
+        "messages", "messages.count_tokens",
     )  # fmt: skip
 
     def lookups(self, request, model_admin):
