@@ -18,9 +18,9 @@ class AnthropicProtocol(Protocol):
     def credentials(self, request) -> str:
         return presented_key(request.headers)
 
-    def error_response(self, error: GatewayError) -> HttpResponse:
+    def error_response(self, error: GatewayError, request_id: str | None = None) -> HttpResponse:
         status, _ = status_and_type(error)
-        request_id = new_id("req_")
+        request_id = request_id or new_id("req_")
         response = HttpResponse(
             orjson.dumps(error_body(error, request_id)), status=status, content_type="application/json"
         )

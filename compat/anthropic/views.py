@@ -20,8 +20,23 @@ from .translate import (
 
 
 class AnthropicView(GatewayView):
+    """Every answer carries the request-log id as Anthropic's `request-id` (the SDKs expose it as
+    `_request_id`), and errors name it in `request_id`, so a user's report finds the log row."""
+
     protocol = anthropic_protocol
     http_method_names = ["post"]
+
+    async def dispatch(self, request, *args, **kwargs):
+        response = await super().dispatch(request, *args, **kwargs)
+        response["request-id"] = self.pipeline.record.request_id
+        return response
+
+    def _error(self, error, logged_message: str):
+        response = self.protocol.error_response(error, self.pipeline.record.request_id)
+        for name, value in error.headers.items():
+            response[name] = value
+        response.error_message = logged_message
+        return response
 
 
 class MessagesView(AnthropicView):

@@ -77,6 +77,7 @@ def test_create_returns_text_and_exact_usage_and_logs_it(claude, gateway, fake_o
     ]
     assert native["options"] == {"temperature": 0.2, "top_k": 40, "num_predict": 300}
     log = only_log(gateway)
+    assert message._request_id == log.request_id
     assert (log.endpoint, log.requested_model, log.resolved_model, log.status, log.stream) == (
         "messages",
         "llama3",
@@ -399,7 +400,9 @@ def test_authentication_errors(gateway, api_key, user, fake_ollama):
             model="llama3", max_tokens=5, messages=HI
         )
     assert info.value.body["error"]["type"] == "authentication_error"
-    assert info.value.response.headers["request-id"].startswith("req_")
+    request_id = info.value.response.headers["request-id"]
+    assert request_id.startswith("req_") and info.value.body["request_id"] == request_id
+    assert info.value.request_id == request_id
     response = httpx.post(gateway.url + "/v1/messages", json={"model": "llama3", "max_tokens": 5, "messages": HI})
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
@@ -447,7 +450,8 @@ def test_quota_exhausted_is_a_rate_limit_error_with_retry_after(claude, gateway,
     assert int(error.response.headers["retry-after"]) > 0
     assert error.response.headers["x-should-retry"] == "false"
     assert not natives(fake_ollama)
-    assert only_log(gateway).status == 429
+    log = only_log(gateway)
+    assert log.status == 429 and log.request_id == error.body["request_id"] == error.request_id
 
 
 def test_busy_backend_is_overloaded(claude, gateway, fake_ollama):
