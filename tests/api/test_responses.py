@@ -66,7 +66,7 @@ def test_text_response_with_exact_usage_stored_and_logged(client, gateway, fake_
     assert message.id.startswith("msg_")
     assert (response.usage.input_tokens, response.usage.output_tokens, response.usage.total_tokens) == (26, 7, 33)
     native = last_native(fake_ollama)
-    assert native["model"] == "llama3" and native["stream"] is False
+    assert native["model"] == "llama3" and native["stream"] is True  # generations are read as streams
     assert native["messages"] == [
         {"role": "system", "content": "Be friendly."},
         {"role": "user", "content": "Say hello"},
