@@ -53,7 +53,9 @@ def test_admin_edits_the_single_row(fresh_aliases):
     browser = Client()
     browser.force_login(staff)
     assert browser.get("/admin/catalog/catalogsettings/").status_code == 200
-    response = browser.post("/admin/catalog/catalogsettings/add/", {"claude_default_target": "qwen3-coder:30b"})
+    response = browser.post(
+        "/admin/catalog/catalogsettings/add/", {"claude_default_target": "qwen3-coder:30b", "pending": "on"}
+    )
     assert response.status_code == 302
     assert resolve("claude-sonnet-4-6") == "qwen3-coder:30b"
     # Only one row: no second add, no delete.
@@ -61,7 +63,9 @@ def test_admin_edits_the_single_row(fresh_aliases):
     assert browser.get("/admin/catalog/catalogsettings/1/delete/").status_code == 403
     page = browser.get("/admin/catalog/catalogsettings/1/change/").content.decode()
     assert "qwen3-coder:30b" in page and "Claude Code" in page
-    response = browser.post("/admin/catalog/catalogsettings/1/change/", {"claude_default_target": "llama3"})
+    response = browser.post(
+        "/admin/catalog/catalogsettings/1/change/", {"claude_default_target": "llama3", "pending": "on"}
+    )
     assert response.status_code == 302
     assert CatalogSettings.objects.get().claude_default_target == "llama3"
     assert resolve("claude-opus-4-7") == "llama3"
@@ -77,8 +81,8 @@ def test_alias_command_sets_lists_and_clears_the_default(fresh_aliases):
         call_command("alias", *args, stdout=out)
         return out.getvalue()
 
-    assert run("--claude-default", "qwen3-coder:30b").strip() == "claude-* → qwen3-coder:30b"
-    run("gpt-4o", "llama3")
+    assert run("--claude-default", "qwen3-coder:30b", "--pending").strip() == "claude-* → qwen3-coder:30b"
+    run("gpt-4o", "llama3", "--pending")
     assert run("--list").splitlines() == [
         "gpt-4o\tllama3",
         "claude-*\tqwen3-coder:30b\t(default for claude-* names without an alias)",
