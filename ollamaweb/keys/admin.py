@@ -3,7 +3,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .models import ApiKey
+from . import services
+from .models import ApiKey, OllamaPublicKey
 
 
 class KeyStatusFilter(admin.SimpleListFilter):
@@ -31,7 +32,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = (
         "prefix", "name", "user", "status_badge", "models", "created_at", "last_used_at", "expires_at",
     )  # fmt: skip
-    list_filter = (KeyStatusFilter, "created_at", "last_used_at", "expires_at")
+    list_filter = (KeyStatusFilter, "can_manage_models", "created_at", "last_used_at", "expires_at")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     search_fields = ("prefix", "name", "user__username", "user__email")
@@ -41,6 +42,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "name",
         "expires_at",
         "allowed_models",
+        "can_manage_models",
         "revoked",
         "prefix",
         "created_at",
@@ -48,7 +50,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "revoked_at",
     )
     autocomplete_fields = ("user",)
-    actions = ["revoke_keys"]
+    actions = ["revoke_keys", "grant_manage_models", "revoke_manage_models"]
 
     def get_readonly_fields(self, request, obj=None):
         # A key's owner is fixed once it exists (its usage and quotas are the owner's).
@@ -84,3 +86,29 @@ class ApiKeyAdmin(admin.ModelAdmin):
             key.revoke()
             count += 1
         self.message_user(request, f"Revoked {count} key(s).")
+
+    @admin.action(description="Allow selected keys to manage models")
+    def grant_manage_models(self, request, queryset):
+        for key in queryset:
+            services.grant_manage_models(key, request.user)
+        self.message_user(request, f"{queryset.count()} key(s) may now manage models.")
+
+    @admin.action(description="Stop selected keys from managing models")
+    def revoke_manage_models(self, request, queryset):
+        for key in queryset:
+            services.revoke_manage_models(key, request.user)
+        self.message_user(request, f"{queryset.count()} key(s) may no longer manage models.")
+
+
+@admin.register(OllamaPublicKey)
+class OllamaPublicKeyAdmin(admin.ModelAdmin):
+    """Users register their keys in the portal; here staff can see and delete them."""
+
+    list_display = ("fingerprint", "name", "user", "api_key", "created_at")
+    list_select_related = ("user", "api_key")
+    search_fields = ("fingerprint", "name", "user__username", "public_key")
+    readonly_fields = ("user", "api_key", "public_key", "fingerprint", "created_at")
+    fields = ("user", "api_key", "name", "public_key", "fingerprint", "created_at")
+
+    def has_add_permission(self, request):
+        return False
