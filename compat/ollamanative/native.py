@@ -162,3 +162,48 @@ def error_body(message: str, signin_url: str = "") -> dict:
     if signin_url:
         body["signin_url"] = signin_url
     return body
+
+
+# -- discovery and model management ----------------------------------------------------------------
+
+
+def show_request(body) -> tuple[str, dict]:
+    """POST /api/show → (requested model, payload without model): `model` or the legacy `name`."""
+    body = _body(body)
+    model = _model(body, legacy_name=True)
+    return model, _payload(body, None)
+
+
+def progress_request(body) -> tuple[str, dict, bool]:
+    """POST /api/pull, /api/push, /api/create → (model, payload without model, stream).
+
+    `model` or the legacy `name`; progress streams by default, as in Ollama.
+    """
+    body = _body(body)
+    model, stream = _model(body, legacy_name=True), _stream(body)
+    return model, _payload(body, stream), stream
+
+
+def copy_request(body) -> tuple[str, str]:
+    """POST /api/copy → (source, destination)."""
+    body = _body(body)
+    names = []
+    for field in ("source", "destination"):
+        value = body.get(field)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidRequest(f'{field} "{value if isinstance(value, str) else ""}" is invalid', param=field)
+        names.append(value.strip())
+    return names[0], names[1]
+
+
+def delete_request(body) -> str:
+    """DELETE /api/delete → the model (`model` or the legacy `name`)."""
+    return _model(_body(body), legacy_name=True)
+
+
+def blob_digest(digest: str) -> str:
+    """The `sha256:<64 hex digits>` of /api/blobs/:digest (400 otherwise, as Ollama)."""
+    algorithm, _, value = digest.partition(":")
+    if algorithm != "sha256" or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise InvalidRequest("invalid digest format", param="digest")
+    return digest

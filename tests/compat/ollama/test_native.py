@@ -161,3 +161,43 @@ def test_error_body_is_ollamas_shape():
         "error": "no key",
         "signin_url": "https://gw/keys/ollama/",
     }
+
+
+def test_show_accepts_model_or_the_legacy_name():
+    assert native.show_request({"model": "m", "verbose": True}) == ("m", {"verbose": True})
+    assert native.show_request({"name": "m"}) == ("m", {})
+    with pytest.raises(InvalidRequest, match="model is required"):
+        native.show_request({})
+
+
+def test_progress_requests_stream_by_default():
+    assert native.progress_request({"model": "llama3", "insecure": True}) == (
+        "llama3",
+        {"insecure": True, "stream": True},
+        True,
+    )
+    assert native.progress_request({"name": "llama3", "stream": False}) == ("llama3", {"stream": False}, False)
+    create = {"model": "mine", "from": "llama3", "system": "be kind", "parameters": {"temperature": 0}}
+    assert native.progress_request(create)[1] == {
+        "from": "llama3",
+        "system": "be kind",
+        "parameters": {"temperature": 0},
+        "stream": True,
+    }
+
+
+def test_copy_and_delete_requests():
+    assert native.copy_request({"source": "llama3", "destination": "mine"}) == ("llama3", "mine")
+    with pytest.raises(InvalidRequest, match='destination "" is invalid'):
+        native.copy_request({"source": "llama3"})
+    assert native.delete_request({"name": "old"}) == "old"
+    with pytest.raises(InvalidRequest, match="model is required"):
+        native.delete_request({})
+
+
+def test_blob_digests():
+    good = "sha256:" + "ab" * 32
+    assert native.blob_digest(good) == good
+    for bad in ["sha256:abc", "md5:" + "ab" * 32, "sha256:" + "AB" * 32, "sha256-" + "ab" * 32]:
+        with pytest.raises(InvalidRequest, match="invalid digest format"):
+            native.blob_digest(bad)
