@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.core.cache import cache
 
+from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.errors import AuthenticationFailed
-from ollamaweb.db import run_in_thread
 
 from .cache import KeyIdentity, key_cache
 from .models import OllamaPublicKey

@@ -1,6 +1,6 @@
 """/api/tags, /api/ps and /api/version over several backends plus aliases (pure)."""
 
-from compat.ollamanative import listing
+from compat.ollama import listing
 
 
 def tag(name, modified, digest="d", family="llama"):

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from compat.ollamanative import native
+from compat.ollama import native
 from ollamaweb.core.errors import InvalidRequest
 
 FULL_CHAT = {

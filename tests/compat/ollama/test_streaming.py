@@ -2,7 +2,7 @@
 
 import orjson
 
-from compat.ollamanative.streaming import MEDIA_TYPE, NativeStream, error_line
+from compat.ollama.streaming import MEDIA_TYPE, NativeStream, error_line
 
 
 def test_each_chunk_is_one_line_with_the_requested_model():

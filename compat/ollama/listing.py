@@ -7,7 +7,7 @@ model check see the names a key may use. A key with an allow-list sees only thos
 
 from collections.abc import Iterable, Mapping
 
-from compat.translate.models import canonical
+from ollamaweb.core.names import canonical
 
 
 def _name(entry: dict) -> str:
