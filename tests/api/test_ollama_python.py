@@ -330,3 +330,36 @@ def test_copy_onto_an_existing_model_is_a_real_copy_and_delete_removes_models(ma
     with pytest.raises(ollama.ResponseError) as caught:
         manager.copy("nope", "x")
     assert caught.value.status_code == 404
+
+
+def test_push_streams_progress(manager, fake_ollama):
+    lines = list(manager.push("llama3", stream=True))
+    assert [line.status for line in lines][0] == "retrieving manifest" and lines[-1].status == "success"
+    assert any(line.digest and line.total for line in lines)
+    with pytest.raises(ollama.ResponseError) as caught:
+        list(manager.push("nope", stream=True))
+    assert caught.value.status_code == 404
+
+
+def test_create_from_a_model_and_from_uploaded_blobs(manager, gateway, fake_ollama, tmp_path, api_key):
+    statuses = [line.status for line in manager.create("brief", from_="llama3", system="be brief", stream=True)]
+    assert statuses[-1] == "success" and any(status.startswith("creating new layer") for status in statuses)
+    assert "brief:latest" in fake_ollama.models
+    assert [r.json for r in fake_ollama.requests if r.path == "/api/create"][-1]["system"] == "be brief"
+
+    weights = tmp_path / "model.gguf"
+    weights.write_bytes(b"GGUF fake weights")
+    digest = manager.create_blob(weights)
+    assert fake_ollama.blobs[digest] == b"GGUF fake weights"
+    auth = manager._client.headers
+    assert httpx.head(f"{gateway.url}/api/blobs/{digest}", headers=auth).status_code == 200
+    assert httpx.head(f"{gateway.url}/api/blobs/sha256:{'0' * 64}", headers=auth).status_code == 404
+    wrong = httpx.post(f"{gateway.url}/api/blobs/sha256:{'0' * 64}", content=b"other bytes", headers=auth)
+    assert wrong.status_code == 400 and "digest mismatch" in wrong.json()["error"]
+    bad = httpx.post(f"{gateway.url}/api/blobs/sha256:xyz", content=b"x", headers=auth)
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid digest format"
+    assert manager.create("from-file", files={"model.gguf": digest}).status == "success"
+    assert "from-file:latest" in fake_ollama.models
+
+    user_headers = {"Authorization": f"Bearer {api_key[1]}"}  # no manage scope
+    assert httpx.head(f"{gateway.url}/api/blobs/{digest}", headers=user_headers).status_code == 403
