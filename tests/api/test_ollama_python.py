@@ -363,3 +363,10 @@ def test_create_from_a_model_and_from_uploaded_blobs(manager, gateway, fake_olla
 
     user_headers = {"Authorization": f"Bearer {api_key[1]}"}  # no manage scope
     assert httpx.head(f"{gateway.url}/api/blobs/{digest}", headers=user_headers).status_code == 403
+
+
+def test_ollama_api_key_and_ollama_host_from_the_environment(gateway, api_key, fake_ollama, monkeypatch):
+    """ollama-python ≥ 0.6 sends OLLAMA_API_KEY as a bearer key to any host: no code change needed."""
+    monkeypatch.setenv("OLLAMA_HOST", gateway.url)
+    monkeypatch.setenv("OLLAMA_API_KEY", api_key[1])
+    assert "llama3:latest" in [m.model for m in ollama.Client().list().models]
