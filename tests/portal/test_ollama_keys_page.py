@@ -95,3 +95,10 @@ def test_forms_need_their_csrf_token(alice, pub_line):
 
 def test_the_keys_page_links_here(alice):
     assert b'href="/keys/ollama/"' in client_for(alice).get("/keys/").content
+
+
+def test_quick_start_shows_the_ollama_configuration(alice):
+    page = client_for(alice).get("/quickstart/").content.decode()
+    assert 'Client(host="http://testserver", headers={"Authorization": "Bearer sk-…"})' in page
+    assert 'export OLLAMA_HOST="http://testserver"' in page and "export OLLAMA_AUTH=1" in page
+    assert 'href="/keys/ollama/"' in page
