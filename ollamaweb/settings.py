@@ -178,6 +178,8 @@ OLLAMA_MAX_CONNECTIONS = envint("OLLAMA_MAX_CONNECTIONS", 1024)
 
 # How long a verified API key is trusted without looking at the database again (seconds).
 API_KEY_CACHE_TTL = envfloat("OLLAMAWEB_KEY_CACHE_TTL", 1.0)
+# Seconds each process trusts its copy of the alias table and the quota policies.
+CONFIG_CACHE_TTL = envfloat("OLLAMAWEB_CONFIG_CACHE_TTL", 1.0)
 # Ollama CLI signatures (OLLAMA_AUTH=1; ollamaweb/keys/signatures.py): how far `ts` may be from the
 # server's clock, and how often one signature may be used within that time.
 SIGNATURE_MAX_AGE = envint("OLLAMAWEB_SIGNATURE_MAX_AGE", 120)

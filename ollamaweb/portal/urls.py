@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, catalog, keys, ollama_keys, playground, quickstart, staff, usage
+from .views import account, keys, models, ollama_keys, playground, quickstart, staff, usage
 
 app_name = "portal"
 
@@ -12,7 +12,7 @@ urlpatterns = [
     path("keys/<int:pk>/revoke/", keys.revoke_key, name="revoke-key"),
     path("keys/ollama/", ollama_keys.ollama_keys, name="ollama-keys"),
     path("keys/ollama/<int:pk>/remove/", ollama_keys.remove_ollama_key, name="remove-ollama-key"),
-    path("models/", catalog.models, name="models"),
+    path("models/", models.models, name="models"),
     path("playground/", playground.playground, name="playground"),
     path("playground/key/", playground.playground_key, name="playground-key"),
     path("quickstart/", quickstart.quickstart, name="quickstart"),
