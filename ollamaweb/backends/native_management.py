@@ -19,16 +19,19 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import httpx2 as httpx
+from django.core.exceptions import ValidationError
 
 from ollamaweb.catalog.aliases import alias_table
-from ollamaweb.catalog.services import delete_alias, set_alias
+from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.catalog.services import delete_aliases, set_alias
 from ollamaweb.core.db import run_in_thread
-from ollamaweb.core.errors import BackendUnavailable, NotFound
+from ollamaweb.core.errors import BackendUnavailable, InvalidRequest, NotFound
+from ollamaweb.core.names import canonical
 from ollamaweb.core.ollama import _error_message, _transport_error, error_for_status, http_client
 
+from .config import BackendConfig as Target
+from .config import aconfigured_backends
 from .operations import (
-    Target,
-    aconfigured_targets,
     changed_in_this_process,
     copy_model,
     delete_model,
@@ -38,7 +41,7 @@ from .operations import (
 
 
 async def enabled_targets() -> list[Target]:
-    targets = [target for target in await aconfigured_targets() if target.enabled]
+    targets = [target for target in await aconfigured_backends() if target.enabled]
     if not targets:
         raise BackendUnavailable("No model backend is configured.")
     return targets
@@ -81,7 +84,10 @@ async def copy(source: str, destination: str) -> str:
     if not holders:
         raise NotFound(f'model "{source}" not found')
     if not await _holders(targets, destination):
-        await run_in_thread(set_alias, destination, resolved)
+        try:
+            await run_in_thread(set_alias, destination, resolved)
+        except ValidationError as exc:
+            raise InvalidRequest(" ".join(exc.messages), param="destination") from None
         return "alias"
     for target in holders:
         await copy_model(target, resolved, destination)
@@ -92,7 +98,7 @@ async def copy(source: str, destination: str) -> str:
 
 async def delete(model: str) -> str:
     """`ollama rm model`: "alias" (an alias was deleted) or "deleted" (from the backends that had it)."""
-    if await run_in_thread(delete_alias, model):
+    if await run_in_thread(_delete_alias, model):
         return "alias"
     holders = await _holders(await enabled_targets(), model)
     if not holders:
@@ -102,6 +108,11 @@ async def delete(model: str) -> str:
         await refresh_models(target)
     changed_in_this_process()
     return "deleted"
+
+
+def _delete_alias(name: str) -> bool:
+    aliases = [alias for alias in ModelAlias.objects.all() if canonical(alias.name) == canonical(name)]
+    return delete_aliases(aliases) > 0 if aliases else False
 
 
 async def _blob_status(target: Target, method: str, digest: str, content: bytes | None = None) -> int:

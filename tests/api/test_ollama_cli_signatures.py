@@ -13,8 +13,8 @@ import ollama
 import pytest
 
 from ollamaweb.keys import services, signatures
-from ollamaweb.keys.models import ApiKey
 from ollamaweb.usage.models import RequestLog
+from tests.api.test_ollama_python import staff_user
 from tests.conftest import settle_logs
 from tests.ollama_cli import OllamaCLIAuth, make_ollama_home, signed_headers
 
@@ -35,7 +35,7 @@ def home(tmp_path):
 
 @pytest.fixture
 def bound_key(user, home):
-    key, _ = ApiKey.issue(user, "laptop")
+    key, _ = services.issue_key(user, "laptop")
     services.register_ollama_key(user, key, (home / ".ollama" / "id_ed25519.pub").read_text())
     return key
 
@@ -68,8 +68,7 @@ def test_ollama_list_and_pull_signed(gateway, fake_ollama, home, bound_key):
     with pytest.raises(ollama.ResponseError) as caught:
         list(client.pull("mistral", stream=True))
     assert caught.value.status_code == 403  # the bound key may not manage models (yet)
-    bound_key.can_manage_models = True
-    bound_key.save()
+    services.grant_manage_models(bound_key, staff_user())
     statuses = [line.status for line in client.pull("mistral", stream=True)]
     assert statuses[0] == "pulling manifest" and statuses[-1] == "success"
     assert "mistral:latest" in fake_ollama.models
@@ -108,7 +107,7 @@ def test_stale_forged_and_replayed_signatures_are_refused(gateway, fake_ollama, 
 def test_a_revoked_api_key_stops_its_ollama_key(gateway, fake_ollama, home, bound_key):
     client = cli(gateway, home)
     assert client.list().models
-    bound_key.revoke()
+    services.revoke_key(bound_key)
     with pytest.raises(ollama.ResponseError) as caught:
         client.list()
     assert caught.value.status_code == 401

@@ -3,14 +3,20 @@
 import httpx
 import ollama
 import pytest
+from django.contrib.auth import get_user_model
 
 from ollamaweb.catalog.models import ModelAlias
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys import services
 from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
+
+
+def staff_user():
+    """Staff grant the manage-models scope."""
+    return get_user_model().objects.get_or_create(username="staff", defaults={"is_staff": True})[0]
 
 
 def ollama_client(gateway, secret, **kwargs):
@@ -24,9 +30,8 @@ def client(gateway, api_key):
 
 @pytest.fixture
 def manager(gateway, user):
-    key, secret = ApiKey.issue(user, "manager")
-    key.can_manage_models = True
-    key.save()
+    key, secret = services.issue_key(user, "manager")
+    services.grant_manage_models(key, staff_user())
     return ollama_client(gateway, secret)
 
 
@@ -174,7 +179,7 @@ def test_401_without_or_with_a_wrong_key(gateway, fake_ollama):
 
 
 def test_403_outside_the_allow_list(gateway, user, fake_ollama):
-    _, secret = ApiKey.issue(user, "narrow", allowed_models=["all-minilm"])
+    _, secret = services.issue_key(user, "narrow", allowed_models=["all-minilm"])
     client = ollama_client(gateway, secret)
     with pytest.raises(ollama.ResponseError) as caught:
         client.chat(model="llama3", messages=[{"role": "user", "content": "hi"}])

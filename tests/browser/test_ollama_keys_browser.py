@@ -5,8 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
-from ollamaweb.keys import signatures
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys import services, signatures
 from tests.browser.conftest import sign_in
 from tests.ollama_cli import OllamaCLIAuth, make_ollama_home
 
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.browser
 
 def test_register_an_ollama_key_and_use_it_signed(new_page, screenshot, gateway, fake_ollama, tmp_path):
     user = get_user_model().objects.create_user("carol", password="pw-carol-123")
-    key, _ = ApiKey.issue(user, "laptop")
+    key, _ = services.issue_key(user, "laptop")
     pub = make_ollama_home(tmp_path)
     signatures.public_keys.invalidate()
 

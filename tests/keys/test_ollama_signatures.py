@@ -13,7 +13,7 @@ from django.test import override_settings
 from ollamaweb.core.errors import AuthenticationFailed
 from ollamaweb.keys import services, signatures
 from ollamaweb.keys.cache import key_cache
-from ollamaweb.keys.models import ApiKey, OllamaPublicKey
+from ollamaweb.keys.models import OllamaPublicKey
 from tests.ollama_cli import make_ollama_home, sign, signed_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +41,7 @@ def home(tmp_path):
 
 @pytest.fixture
 def registered(alice, home):
-    key, _ = ApiKey.issue(alice, "laptop", allowed_models=["llama3"])
+    key, _ = services.issue_key(alice, "laptop", allowed_models=["llama3"])
     public = services.register_ollama_key(alice, key, (home / ".ollama" / "id_ed25519.pub").read_text())
     return key, public
 
@@ -188,7 +188,7 @@ def test_a_replayed_signature_counts_only_once_verified(registered, home):
 
 def test_revoked_or_expired_bound_key_refuses_signatures(registered, home):
     key, _ = registered
-    key.revoke()
+    services.revoke_key(key)
     with pytest.raises(AuthenticationFailed, match="revoked"):
         authenticate(home, "GET", "/api/tags")
 
@@ -206,8 +206,8 @@ def test_removing_the_public_key_stops_it_at_once(registered, home, alice):
 
 def test_register_validates_the_key_and_its_owner(alice, home):
     bob = get_user_model().objects.create_user("bob", password="pw-bob-123")
-    alice_key, _ = ApiKey.issue(alice, "a")
-    bob_key, _ = ApiKey.issue(bob, "b")
+    alice_key, _ = services.issue_key(alice, "a")
+    bob_key, _ = services.issue_key(bob, "b")
     line = (home / ".ollama" / "id_ed25519.pub").read_text().strip() + " alice@laptop"
     with pytest.raises(ValidationError, match="your own"):
         services.register_ollama_key(alice, bob_key, line)
@@ -217,7 +217,7 @@ def test_register_validates_the_key_and_its_owner(alice, home):
     assert public.name == "alice@laptop" and public.user == alice
     with pytest.raises(ValidationError, match="already registered"):
         services.register_ollama_key(bob, bob_key, line)
-    alice_key.revoke()
+    services.revoke_key(alice_key)
     other = make_ollama_home(home / "second")
     with pytest.raises(ValidationError, match="active"):
         services.register_ollama_key(alice, alice_key, other.read_text())
@@ -232,7 +232,7 @@ def test_remove_only_touches_the_users_own_keys(registered, home):
 
 
 def test_manage_scope_is_off_by_default_and_granted_by_staff_only(alice):
-    key, _ = ApiKey.issue(alice, "k")
+    key, _ = services.issue_key(alice, "k")
     assert key.can_manage_models is False
     with pytest.raises(PermissionDenied):
         services.grant_manage_models(key, alice)

@@ -6,7 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from ollamaweb.keys.models import ApiKey, OllamaPublicKey
+from ollamaweb.keys import services
+from ollamaweb.keys.models import OllamaPublicKey
 from tests.ollama_cli import make_ollama_home
 
 User = get_user_model()
@@ -42,7 +43,7 @@ def test_without_an_api_key_it_asks_for_one_first(alice):
 
 
 def test_register_list_and_remove(alice, pub_line):
-    key, _ = ApiKey.issue(alice, "laptop")
+    key, _ = services.issue_key(alice, "laptop")
     client = client_for(alice)
     response = client.post("/keys/ollama/", {"public_key": pub_line, "api_key": key.pk, "name": ""}, follow=True)
     assert response.status_code == 200
@@ -59,8 +60,8 @@ def test_register_list_and_remove(alice, pub_line):
 
 def test_bad_keys_and_foreign_api_keys_are_refused(alice, pub_line):
     bob = User.objects.create_user("bob", password="pw-bob-123")
-    bobs_key, _ = ApiKey.issue(bob, "bob's")
-    own, _ = ApiKey.issue(alice, "mine")
+    bobs_key, _ = services.issue_key(bob, "bob's")
+    own, _ = services.issue_key(alice, "mine")
     client = client_for(alice)
     bad = client.post("/keys/ollama/", {"public_key": "ssh-rsa AAAAB3NzaC1yc2E", "api_key": own.pk})
     assert bad.status_code == 400 and b"Only ssh-ed25519 keys are supported" in bad.content
@@ -73,7 +74,7 @@ def test_bad_keys_and_foreign_api_keys_are_refused(alice, pub_line):
 
 
 def test_users_cannot_remove_each_others_keys(alice, pub_line):
-    key, _ = ApiKey.issue(alice, "laptop")
+    key, _ = services.issue_key(alice, "laptop")
     client_for(alice).post("/keys/ollama/", {"public_key": pub_line, "api_key": key.pk})
     registered = OllamaPublicKey.objects.get()
     bob = User.objects.create_user("bob", password="pw-bob-123")
@@ -84,7 +85,7 @@ def test_users_cannot_remove_each_others_keys(alice, pub_line):
 
 
 def test_forms_need_their_csrf_token(alice, pub_line):
-    key, _ = ApiKey.issue(alice, "laptop")
+    key, _ = services.issue_key(alice, "laptop")
     client = client_for(alice, enforce_csrf_checks=True)
     assert client.post("/keys/ollama/", {"public_key": pub_line, "api_key": key.pk}).status_code == 403
     page = client.get("/keys/ollama/").content.decode()
