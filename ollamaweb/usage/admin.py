@@ -36,7 +36,11 @@ class EndpointFilter(admin.SimpleListFilter):
 
     title = "endpoint"
     parameter_name = "endpoint"
-    ENDPOINTS = ("chat.completions", "completions", "embeddings", "models", "models.retrieve")
+    ENDPOINTS = (
+        "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+        "ollama.chat", "ollama.generate", "ollama.embed", "ollama.embeddings", "ollama.tags", "ollama.show",
+        "ollama.pull",
+    )  # fmt: skip
 
     def lookups(self, request, model_admin):
         return [(name, name) for name in self.ENDPOINTS]
