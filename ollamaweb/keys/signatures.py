@@ -223,6 +223,12 @@ async def authenticate(
     if parsed is None:
         raise AuthenticationFailed(BAD_SIGNATURE, code="invalid_signature")
     blob, signature = parsed
+    try:
+        raw_key(blob)  # malformed keys never reach the database
+    except PublicKeyError:
+        raise AuthenticationFailed(BAD_SIGNATURE, code="invalid_signature") from None
+    if len(signature) != 64:
+        raise AuthenticationFailed(BAD_SIGNATURE, code="invalid_signature")
     now = time.time() if now is None else now
     timestamps = [value for name, value in query if name == "ts"]
     if len(timestamps) != 1 or not timestamps[0].isdigit():

@@ -245,3 +245,15 @@ def test_manage_scope_is_off_by_default_and_granted_by_staff_only(alice):
     services.revoke_manage_models(key, staff)
     key.refresh_from_db()
     assert key.can_manage_models is False
+
+
+def test_malformed_keys_and_signatures_are_refused_before_any_lookup(registered, home, monkeypatch):
+    looked_up = []
+    monkeypatch.setattr(signatures, "_lookup_prefix", lambda blob: looked_up.append(blob))
+    signatures.public_keys.invalidate()
+    params, headers = signed_headers(home, "GET", "/api/tags")
+    blob, signature = headers["Authorization"].split(":")
+    for header in (f"AAAAB3NzaC1yc2EAAAADAQABAAAAAQ==:{signature}", f"{blob}:{signature[:40]}"):
+        with pytest.raises(AuthenticationFailed, match="signature is invalid"):
+            asyncio.run(signatures.authenticate("GET", "/api/tags", list(params.items()), header))
+    assert looked_up == []
