@@ -243,6 +243,11 @@ def test_wrong_method_is_405_in_ollamas_shape(gateway, api_key):
 # -- discovery ----------------------------------------------------------------------------------
 
 
+def test_head_tags_answers_without_a_body(gateway, api_key, fake_ollama):
+    head = httpx.head(gateway.url + "/api/tags", headers={"Authorization": f"Bearer {api_key[1]}"})
+    assert head.status_code == 200 and head.content == b""
+
+
 def test_list_is_the_backend_models_plus_aliases(client, fake_ollama):
     ModelAlias.objects.create(name="gpt-4o", target="llama3")
     listed = client.list().models
@@ -267,6 +272,7 @@ def test_ps_lists_loaded_models(client, fake_ollama):
 
 def test_version_and_root_need_no_key(gateway, fake_ollama):
     assert httpx.get(gateway.url + "/api/version").json() == {"version": "0.33.0"}
+    assert httpx.head(gateway.url + "/api/version").status_code == 200
     head = httpx.head(gateway.url + "/")
     assert head.status_code == 200 and head.content == b""
     probe = httpx.get(gateway.url + "/", headers={"Accept": "*/*"})
