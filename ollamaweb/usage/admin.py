@@ -38,6 +38,7 @@ class EndpointFilter(admin.SimpleListFilter):
     parameter_name = "endpoint"
     ENDPOINTS = (
         "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+        "responses", "responses.retrieve", "responses.delete", "responses.input_items",
         "ollama.chat", "ollama.generate", "ollama.embed", "ollama.embeddings", "ollama.tags", "ollama.show",
         "ollama.pull",
     )  # fmt: skip
