@@ -31,11 +31,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError
 
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.errors import AuthenticationFailed
 
-from .cache import KeyIdentity, key_cache
+from .cache import STALE_RETRY_SECONDS, KeyIdentity, key_cache
 from .models import OllamaPublicKey
 
 KEY_TYPE = "ssh-ed25519"
@@ -190,7 +191,14 @@ class PublicKeyDirectory:
         entry = self._entries.get(blob)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        prefix = await run_in_thread(_lookup_prefix, blob)
+        try:
+            prefix = await run_in_thread(_lookup_prefix, blob)
+        except DatabaseError:
+            if entry is None:
+                raise
+            # The database does not answer: a key known a moment ago stays as it was (as in cache.py).
+            self._entries[blob] = (time.monotonic() + STALE_RETRY_SECONDS, entry[1])
+            return entry[1]
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[blob] = (time.monotonic() + settings.API_KEY_CACHE_TTL, prefix)

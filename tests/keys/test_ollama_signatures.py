@@ -257,3 +257,20 @@ def test_malformed_keys_and_signatures_are_refused_before_any_lookup(registered,
         with pytest.raises(AuthenticationFailed, match="signature is invalid"):
             asyncio.run(signatures.authenticate("GET", "/api/tags", list(params.items()), header))
     assert looked_up == []
+
+
+def test_a_known_public_key_keeps_working_while_the_database_is_down(registered, home, monkeypatch, settings):
+    from django.db import OperationalError
+
+    settings.API_KEY_CACHE_TTL = 0
+    authenticate(home, "GET", "/api/tags")  # known now
+
+    def down(blob):
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(signatures, "_lookup_prefix", down)
+    assert authenticate(home, "GET", "/api/ps").prefix == registered[0].prefix
+    monkeypatch.setattr(signatures, "_lookup_prefix", down)
+    signatures.public_keys.invalidate()
+    with pytest.raises(OperationalError):
+        authenticate(home, "GET", "/api/version")
