@@ -383,3 +383,16 @@ def test_ollama_api_key_and_ollama_host_from_the_environment(gateway, api_key, f
     monkeypatch.setenv("OLLAMA_HOST", gateway.url)
     monkeypatch.setenv("OLLAMA_API_KEY", api_key[1])
     assert "llama3:latest" in [m.model for m in ollama.Client().list().models]
+
+
+def test_a_client_that_leaves_a_stream_stops_the_backend_and_is_charged(client, gateway, fake_ollama):
+    fake_ollama.reply = Reply(content=" ".join(f"word{i}" for i in range(100)), token_delay=0.05)
+    stream = client.chat(model="llama3", messages=[{"role": "user", "content": "talk"}], stream=True)
+    for index, _ in enumerate(stream):
+        if index == 3:
+            break
+    client._client.close()  # the connection goes away, as when a program stops reading
+    fake_ollama.wait_for(lambda: fake_ollama.cancelled == 1)
+    log = only_log(gateway)
+    assert (log.endpoint, log.status, log.stream, log.usage_source) == ("ollama.chat", 499, True, "counted")
+    assert 4 <= log.completion_tokens < 100 and log.prompt_tokens > 0
