@@ -7,11 +7,9 @@ servers (127.0.0.1) — plain and TLS — with the resolver stubbed to give the 
 import asyncio
 import base64
 import datetime
-import http.server
 import ipaddress
 import socket
 import ssl
-import threading
 import time
 
 import pytest
@@ -24,8 +22,8 @@ from compat import images
 from compat.errors import InvalidRequest
 from compat.images import fetch_image, is_public_address
 from compat.translate.messages import RemoteImage
+from tests.security.image_server import PNG, ImageServer
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"pixels" * 10
 PARAM = "messages[0].content[1].image_url.url"
 
 
@@ -127,86 +125,6 @@ def refused(url) -> str:
 
 
 # --- local image servers ----------------------------------------------------------------------
-
-
-class ImageServer:
-    """A small HTTP(S) server on 127.0.0.1 that records what it was asked."""
-
-    def __init__(self, tls_context=None):
-        self.requests = []  # (path, Host header)
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                server.requests.append((self.path, self.headers.get("Host")))
-                path, _, query = self.path.partition("?")
-                if path == "/cat.png":
-                    self.reply(200, PNG)
-                elif path == "/page.html":
-                    self.reply(200, b"<html></html>", "text/html")
-                elif path == "/redirect":
-                    self.send_response(302)
-                    self.send_header("Location", query.removeprefix("to="))
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                elif path == "/loop":
-                    self.send_response(302)
-                    self.send_header("Location", "/loop")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                elif path == "/trickle.png":  # one byte every 0.2 s: each read is quick, the whole is not
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Content-Length", "40")
-                    self.end_headers()
-                    try:
-                        for _ in range(40):
-                            self.wfile.write(b"x")
-                            self.wfile.flush()
-                            time.sleep(0.2)
-                    except OSError:
-                        pass
-                elif path == "/declared-large.png":
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Content-Length", str(10**9))
-                    self.end_headers()
-                elif path == "/endless.png":  # no length, more than the limit
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Connection", "close")
-                    self.end_headers()
-                    try:
-                        for _ in range(100):
-                            self.wfile.write(b"x" * 1024)
-                    except OSError:
-                        pass
-                else:
-                    self.reply(404, b"no")
-
-            def reply(self, status, body, content_type="image/png"):
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        if tls_context is not None:
-            self.httpd.socket = tls_context.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

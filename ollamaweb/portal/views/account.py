@@ -47,6 +47,34 @@ password_change_done = page(
     auth_views.PasswordChangeDoneView.as_view(template_name="registration/change_password_done.html")
 )
 
+# Password reset by e-mail, with Django's own views (the e-mail goes through EMAIL_* settings; by
+# default it is printed on the server's console). The form says the same whether or not the
+# address belongs to an account.
+password_reset = page(
+    auth_views.PasswordResetView.as_view(
+        template_name="registration/password_reset_form.html",
+        email_template_name="registration/password_reset_email.txt",
+        subject_template_name="registration/password_reset_subject.txt",
+        success_url=reverse_lazy("portal:password-reset-done"),
+    ),
+    public=True,
+)
+password_reset_done = page(
+    auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html"), public=True
+)
+password_reset_confirm = page(
+    auth_views.PasswordResetConfirmView.as_view(
+        template_name="registration/password_reset_confirm.html",
+        success_url=reverse_lazy("portal:password-reset-complete"),
+    ),
+    public=True,
+    no_store=True,
+)
+password_reset_complete = page(
+    auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html"),
+    public=True,
+)
+
 
 @page(public=True, no_store=True)
 @sensitive_post_parameters("password1", "password2")
