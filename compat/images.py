@@ -98,7 +98,7 @@ async def _fetch(url: str, param: str, timeout: float) -> bytes:
             response = await _send_pinned(client, target, addresses)
             try:
                 if response.is_redirect:
-                    target = _parse(str(target.join(response.headers["location"])), param)
+                    target = _parse(response.headers["location"], param, base=target)
                     continue
                 return await _read_image(response, param)
             finally:
@@ -106,9 +106,9 @@ async def _fetch(url: str, param: str, timeout: float) -> bytes:
     raise _invalid(param, f"more than {MAX_REDIRECTS} redirects")
 
 
-def _parse(url: str, param: str) -> httpx.URL:
+def _parse(url: str, param: str, base: httpx.URL | None = None) -> httpx.URL:
     try:
-        target = httpx.URL(url)
+        target = base.join(url) if base is not None else httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
         target = None
     if target is None or target.scheme not in ("http", "https") or not target.host:
@@ -127,14 +127,15 @@ async def _vetted_addresses(target: httpx.URL, param: str) -> list[str]:
             f"Could not resolve the image host in '{param}'.", param=param, code="invalid_image_url"
         ) from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)))
-    if not addresses:
-        raise InvalidRequest(f"Could not resolve the image host in '{param}'.", param=param, code="invalid_image_url")
     if not settings.IMAGE_FETCH_ALLOW_PRIVATE and not all(is_public_address(a.split("%")[0]) for a in addresses):
         raise InvalidRequest(
             f"The image URL in '{param}' points to a private address, which this server does not fetch.",
             param=param,
             code="invalid_image_url",
         )
+    addresses = [a for a in addresses if "%" not in a]  # scoped (link-local) addresses cannot go in a URL
+    if not addresses:
+        raise InvalidRequest(f"Could not resolve the image host in '{param}'.", param=param, code="invalid_image_url")
     return addresses
 
 

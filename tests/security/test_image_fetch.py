@@ -233,6 +233,12 @@ def test_redirect_loops_and_other_schemes_are_refused(server, private_allowed):
     assert "more than 3 redirects" in refused(f"http://127.0.0.1:{server.port}/loop")
     assert len(server.requests) == 4
     assert "Invalid image URL" in refused(f"http://127.0.0.1:{server.port}/redirect?to=file:///etc/passwd")
+    assert "Invalid image URL" in refused(f"http://127.0.0.1:{server.port}/redirect?to=http://[::1")
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://", "ftp://example.com/a.png"])
+def test_malformed_urls_are_a_clear_error(private_refused, url):
+    assert "Invalid image URL" in refused(url)
 
 
 def test_size_limit(server, private_allowed, settings):
