@@ -201,7 +201,8 @@ AXES_LOCKOUT_PARAMETERS = [
     if group
 ]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "ollamaweb.portal.views.account.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # only failures are kept: no row per successful sign-in
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 

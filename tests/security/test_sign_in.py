@@ -4,6 +4,7 @@ import re
 import time
 from datetime import timedelta
 
+import httpx
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -35,6 +36,7 @@ def attempt(client, url, username, password, **headers):
 @pytest.mark.parametrize(("url", "who"), [("/accounts/login/", "alice"), ("/admin/login/", "boss")])
 def test_the_right_password_is_refused_after_too_many_wrong_ones(alice, boss, settings, url, who):
     settings.AXES_FAILURE_LIMIT = 5
+    settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
     client = Client()
     for _ in range(4):
         response = attempt(client, url, who, "wrong password")
@@ -45,7 +47,9 @@ def test_the_right_password_is_refused_after_too_many_wrong_ones(alice, boss, se
     assert response.status_code == 429
     assert not signed_in(client)
     html = response.content.decode()
-    assert "Too many failed sign-ins" in html and "after 5 failed attempts" in html
+    assert "Too many failed sign-ins" in html and "after 5 failed attempts" in html and "in 15 minutes" in html
+    assert response["Retry-After"] == "900"
+    assert "default-src 'self'" in response["Content-Security-Policy"]
     assert PASSWORD not in html
 
 
@@ -160,3 +164,26 @@ def test_password_reset_for_an_unknown_address_says_the_same_and_sends_nothing(a
 def test_email_settings_from_the_environment(environ, expected):
     settings = _email_settings(environ)
     assert {name: settings.get(name) for name in expected} == expected
+
+
+def test_the_lockout_holds_on_the_real_asgi_server(gateway, settings):
+    """The portal runs under ASGI, where django-axes takes its async path."""
+    settings.AXES_FAILURE_LIMIT = 3
+    User.objects.create_user("carol", password=PASSWORD)
+    with httpx.Client(base_url=gateway.url, follow_redirects=False) as browser:
+
+        def sign_in(password):
+            form = browser.get("/accounts/login/")
+            [token] = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+            return browser.post(
+                "/accounts/login/",
+                data={"username": "carol", "password": password, "csrfmiddlewaretoken": token},
+                headers={"Referer": gateway.url + "/accounts/login/"},
+            )
+
+        assert sign_in("wrong password").status_code == 200
+        assert sign_in("wrong password").status_code == 200
+        assert sign_in("wrong password").status_code == 429
+        locked = sign_in(PASSWORD)
+        assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
+        assert "sessionid" not in browser.cookies

@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from ..forms import RegistrationForm
 from ..models import Invite
-from ..security import page
+from ..security import page, secure_headers
 
 MODES = ("off", "invite", "approval")
 
@@ -74,6 +74,20 @@ password_reset_complete = page(
     auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html"),
     public=True,
 )
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a sign-in while locked out (AXES_LOCKOUT_CALLABLE): 429, the portal's look."""
+    from axes.helpers import get_cool_off, get_failure_limit
+
+    cool_off = get_cool_off(request)
+    context = {"failure_limit": get_failure_limit(request, credentials), "minutes": None}
+    if cool_off:
+        context["minutes"] = max(1, round(cool_off.total_seconds() / 60))
+    response = render(request, "registration/locked_out.html", context, status=429)
+    if cool_off:
+        response.headers["Retry-After"] = str(int(cool_off.total_seconds()))
+    return secure_headers(response, no_store=True)
 
 
 @page(public=True, no_store=True)
