@@ -18,10 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from compat import images
-from compat.errors import InvalidRequest
-from compat.images import fetch_image, is_public_address
-from compat.translate.messages import RemoteImage
+from ollamaweb.core.errors import InvalidRequest
+from ollamaweb.gateway import images
+from ollamaweb.gateway.images import RemoteImage, fetch_image, is_public_address
 from tests.security.image_server import PNG, ImageServer
 
 PARAM = "messages[0].content[1].image_url.url"
