@@ -12,6 +12,7 @@ import socket
 import ssl
 import time
 
+import openai
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -330,3 +331,38 @@ def test_https_certificate_is_checked_against_the_urls_name(
     Resolver(monkeypatch, {"other.test": ["127.0.0.1"]})
     assert "ConnectError" in refused(f"https://other.test:{server.port}/cat.png")  # certificate is for images.test
     assert server.requests == []
+
+
+# --- through /v1 ---------------------------------------------------------------------------------
+
+
+def test_v1_chat_with_a_rebinding_image_host_is_a_400_and_reaches_nothing(
+    client, fake_ollama, server, private_refused, settings, monkeypatch
+):
+    settings.IMAGE_FETCH_TIMEOUT = 1.0
+    resolver = Resolver(monkeypatch, {"rebind.test": lambda call: ["93.184.216.34" if call == 1 else "127.0.0.1"]})
+    url = f"http://rebind.test:{server.port}/cat.png"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="llama3",
+            messages=[{"role": "user", "content": [{"type": "text", "text": "what is it?"}, image_part(url)]}],
+        )
+    assert caught.value.body["param"] == PARAM and caught.value.body["code"] == "invalid_image_url"
+    assert url not in caught.value.body["message"]
+    assert resolver.calls == {"rebind.test": 1}
+    assert server.requests == [] and fake_ollama.counts_for("/api/chat") == 0
+
+
+def test_v1_chat_refuses_an_image_on_a_private_address(client, fake_ollama, server, private_refused):
+    url = f"http://127.0.0.1:{server.port}/cat.png"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="llama3",
+            messages=[{"role": "user", "content": [{"type": "text", "text": "what is it?"}, image_part(url)]}],
+        )
+    assert "private address" in caught.value.body["message"] and caught.value.body["param"] == PARAM
+    assert server.requests == [] and fake_ollama.counts_for("/api/chat") == 0
+
+
+def image_part(url):
+    return {"type": "image_url", "image_url": {"url": url}}
