@@ -259,6 +259,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ollamaweb@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 PASSWORD_RESET_TIMEOUT = envint("OLLAMAWEB_PASSWORD_RESET_SECONDS", 3 * 3600)
 
+# Flash messages live in the server-side session, not in a cookie (Django's default keeps them
+# in a signed, readable cookie): whatever a message says never travels to the browser and back.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 # Portal sign-up: "off" (default: accounts are made by an admin), "invite" (only with an invite

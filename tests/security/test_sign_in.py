@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from ollamaweb.keys.models import ApiKey
 from ollamaweb.settings import _email_settings
 
 User = get_user_model()
@@ -187,3 +188,13 @@ def test_the_lockout_holds_on_the_real_asgi_server(gateway, settings):
         locked = sign_in(PASSWORD)
         assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
         assert "sessionid" not in browser.cookies
+
+
+def test_flash_messages_never_travel_in_a_cookie(alice):
+    client = Client()
+    client.force_login(alice)
+    key, _ = ApiKey.issue(alice, "laptop")
+    response = client.post(f"/keys/{key.pk}/revoke/")
+    assert response.status_code == 302
+    assert "messages" not in response.cookies
+    assert "Revoked key" in client.get("/keys/").content.decode()  # the message still shows, from the session
