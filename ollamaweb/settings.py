@@ -258,6 +258,8 @@ EMAIL_TIMEOUT = envfloat("EMAIL_TIMEOUT", 10.0)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ollamaweb@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 PASSWORD_RESET_TIMEOUT = envint("OLLAMAWEB_PASSWORD_RESET_SECONDS", 3 * 3600)
+# At most one password-reset e-mail per account in this many seconds (0: no limit).
+PASSWORD_RESET_INTERVAL = envint("OLLAMAWEB_PASSWORD_RESET_INTERVAL", 300)
 
 # Flash messages live in the server-side session, not in a cookie (Django's default keeps them
 # in a signed, readable cookie): whatever a message says never travels to the browser and back.

@@ -7,6 +7,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 
 from ollamaweb.keys.models import ApiKey
@@ -92,6 +93,7 @@ def test_the_lockout_is_per_user_name_and_address(alice, settings):
 
 
 def test_password_reset_by_e_mail(alice, mailoutbox):
+    cache.delete(f"ollamaweb:password-reset-sent:{alice.pk}")
     client = Client()
     login_page = client.get("/accounts/login/").content.decode()
     assert 'href="/accounts/password/reset/"' in login_page
@@ -119,6 +121,15 @@ def test_password_reset_by_e_mail(alice, mailoutbox):
     assert attempt(Client(), "/accounts/login/", "alice", PASSWORD).status_code == 200  # old one refused
     fresh = Client()
     assert attempt(fresh, "/accounts/login/", "alice", new_password).status_code == 302 and signed_in(fresh)
+
+
+def test_password_reset_e_mails_are_spaced_per_account(alice, mailoutbox, settings):
+    settings.PASSWORD_RESET_INTERVAL = 300
+    cache.delete(f"ollamaweb:password-reset-sent:{alice.pk}")
+    for _ in range(5):
+        response = Client().post("/accounts/password/reset/", {"email": "alice@example.com"})
+        assert response.status_code == 302 and response["Location"] == "/accounts/password/reset/sent/"
+    assert len(mailoutbox) == 1
 
 
 def test_password_reset_for_an_unknown_address_says_the_same_and_sends_nothing(alice, mailoutbox):

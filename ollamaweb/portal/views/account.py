@@ -11,7 +11,7 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 
-from ..forms import RegistrationForm
+from ..forms import RegistrationForm, SpacedPasswordResetForm
 from ..models import Invite
 from ..security import page, secure_headers
 
@@ -55,6 +55,7 @@ password_reset = page(
         template_name="registration/password_reset_form.html",
         email_template_name="registration/password_reset_email.txt",
         subject_template_name="registration/password_reset_subject.txt",
+        form_class=SpacedPasswordResetForm,
         success_url=reverse_lazy("portal:password-reset-done"),
     ),
     public=True,
