@@ -43,20 +43,27 @@ def create_private_file(path, content: str = "") -> bool:
     return True
 
 
-def _secret_key():
+def _secret_key_file():
+    """Where the generated secret key is kept when DJANGO_SECRET_KEY is not given (else None)."""
+    if os.environ.get("DJANGO_SECRET_KEY"):
+        return None
+    return Path(os.environ.get("DJANGO_SECRET_KEY_FILE") or BASE_DIR / ".secret_key")
+
+
+def _secret_key(path):
     """DJANGO_SECRET_KEY, or a random key kept in DJANGO_SECRET_KEY_FILE (default `.secret_key`),
     created private (0600), so a dev install needs no set-up.
 
     API keys are hashed with a key derived from it: changing it invalidates every API key.
     """
-    if os.environ.get("DJANGO_SECRET_KEY"):
+    if path is None:
         return os.environ["DJANGO_SECRET_KEY"]
-    path = Path(os.environ.get("DJANGO_SECRET_KEY_FILE") or BASE_DIR / ".secret_key")
     create_private_file(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY_FILE = _secret_key_file()
+SECRET_KEY = _secret_key(SECRET_KEY_FILE)
 DEBUG = envbool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h.strip()

@@ -88,6 +88,20 @@ def test_the_secret_key_file_and_the_sqlite_database_are_created_private(tmp_pat
     assert len((tmp_path / "secret_key").read_text()) >= 50
 
 
+def test_check_deploy_warns_about_key_material_others_can_read(tmp_path):
+    environ = documented_production_environment()
+    environ["DJANGO_SECRET_KEY_FILE"] = str(tmp_path / "secret_key")
+    assert manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", env=environ).returncode == 0
+    (tmp_path / "db.sqlite3").chmod(0o644)  # as an install from before files were created private
+    (tmp_path / "secret_key").chmod(0o640)
+
+    result = manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", env=environ)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert output.count("ollamaweb.W001") == 2
+    assert f"chmod 600 {tmp_path / 'db.sqlite3'}*" in output and f"chmod 600 {tmp_path / 'secret_key'}*" in output
+
+
 def test_a_bad_proxy_ssl_header_setting_is_refused(tmp_path):
     result = manage(tmp_path, "check", env={"DJANGO_SECURE_PROXY_SSL_HEADER": "https"})
     assert result.returncode != 0
