@@ -11,8 +11,10 @@ Users must not be able to make the gateway reach the internal network, so a fetc
   IPv4 address (IPv4-mapped, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`, Teredo) is judged by the IPv4
   address it leads to, and the deprecated IPv4-compatible `::a.b.c.d` form is refused outright;
 - follows at most MAX_REDIRECTS redirects, vetting (and pinning) every hop again;
-- has one deadline for the whole fetch (OLLAMAWEB_IMAGE_FETCH_TIMEOUT), all hops included, so a
-  server trickling bytes cannot hold it, and stops reading past OLLAMAWEB_IMAGE_FETCH_MAX_BYTES.
+- has one deadline for the whole fetch (OLLAMAWEB_IMAGE_FETCH_TIMEOUT), all hops included and
+  shared by all the images of a message list, so a server trickling bytes cannot hold it, and
+  stops reading past OLLAMAWEB_IMAGE_FETCH_MAX_BYTES (asking for the body uncompressed, and never
+  inflating it).
 
 The image URL is never logged (it may carry a signed token); errors name the request field instead.
 """
@@ -71,25 +73,38 @@ def _public_ipv4(ip: ipaddress.IPv4Address) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
 
 
-async def inline_remote_images(messages: list[dict]):
+async def inline_remote_images(messages: list[dict], deadline: float | None = None):
+    """Replace each RemoteImage in the messages' `images` by the fetched image (base64).
+
+    All the images share one deadline (event-loop time; default: OLLAMAWEB_IMAGE_FETCH_TIMEOUT from
+    now), so many slow images cannot multiply the wait.
+    """
+    if deadline is None:
+        deadline = asyncio.get_running_loop().time() + settings.IMAGE_FETCH_TIMEOUT
     for message in messages:
         images = message.get("images")
         if images and any(isinstance(image, RemoteImage) for image in images):
-            message["images"] = [await fetch_image(i) if isinstance(i, RemoteImage) else i for i in images]
+            message["images"] = [await fetch_image(i, deadline) if isinstance(i, RemoteImage) else i for i in images]
 
 
-async def fetch_image(image: RemoteImage) -> str:
-    """The image at `image.url`, base64-encoded, or InvalidRequest naming `image.param`."""
+async def fetch_image(image: RemoteImage, deadline: float | None = None) -> str:
+    """The image at `image.url`, base64-encoded, or InvalidRequest naming `image.param`.
+
+    The whole fetch (resolution, connection, redirects, body) ends by `deadline` (event-loop time;
+    default: OLLAMAWEB_IMAGE_FETCH_TIMEOUT from now).
+    """
     if not settings.IMAGE_FETCH_ENABLED:
         raise InvalidRequest(
             "Image URLs are disabled on this server; send the image as a base64 data URL.", param=image.param
         )
     timeout = settings.IMAGE_FETCH_TIMEOUT
+    if deadline is None:
+        deadline = asyncio.get_running_loop().time() + timeout
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(deadline):
             data = await _fetch(image.url, image.param, timeout)
     except TimeoutError:
-        raise _invalid(image.param, f"fetching it took longer than {timeout:g} s") from None
+        raise _invalid(image.param, f"fetching the images took longer than {timeout:g} s") from None
     except httpx.HTTPError as exc:
         raise _invalid(image.param, type(exc).__name__) from None
     return base64.b64encode(data).decode()
@@ -150,7 +165,8 @@ async def _vetted_addresses(target: httpx.URL, param: str) -> list[str]:
 
 async def _send_pinned(client: httpx.AsyncClient, target: httpx.URL, addresses: list[str]) -> httpx.Response:
     """GET `target` from the first vetted address that accepts a connection; Host and SNI stay the URL's."""
-    headers = {"Host": target.netloc.decode("ascii"), "Accept": "image/*"}
+    # identity: a compressed body would be inflated in memory before the size limit could see it.
+    headers = {"Host": target.netloc.decode("ascii"), "Accept": "image/*", "Accept-Encoding": "identity"}
     extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
     for index, address in enumerate(addresses):
         request = client.build_request("GET", target.copy_with(host=address), headers=headers, extensions=extensions)
@@ -167,6 +183,9 @@ async def _read_image(response: httpx.Response, param: str) -> bytes:
         raise _invalid(param, f"HTTP {response.status_code}")
     if not response.headers.get("content-type", "image/").startswith("image/"):
         raise InvalidRequest(f"The URL in '{param}' is not an image.", param=param, code="invalid_image_url")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise _invalid(param, f"the server sent it compressed ({encoding}) although asked not to")
     limit = settings.IMAGE_FETCH_MAX_BYTES
     too_large = InvalidRequest(
         f"The image in '{param}' is larger than {limit} bytes.", param=param, code="image_too_large"
@@ -175,7 +194,7 @@ async def _read_image(response: httpx.Response, param: str) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise too_large
     data = bytearray()
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():  # as sent: never inflated
         data += chunk
         if len(data) > limit:
             raise too_large

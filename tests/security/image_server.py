@@ -1,5 +1,6 @@
 """A small HTTP(S) image server on 127.0.0.1 for the image-fetch tests; it records what it was asked."""
 
+import gzip
 import http.server
 import threading
 import time
@@ -49,6 +50,17 @@ class ImageServer:
                             time.sleep(0.2)
                     except OSError:
                         pass
+                elif path == "/slow-ok.png":  # the whole image after 0.6 s
+                    time.sleep(0.6)
+                    self.reply(200, PNG)
+                elif path == "/gzip-bomb.png":  # 10 MB of zeros in about 10 KB
+                    body = gzip.compress(bytes(10 * 1024 * 1024))
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                 elif path == "/declared-large.png":
                     self.send_response(200)
                     self.send_header("Content-Type", "image/png")

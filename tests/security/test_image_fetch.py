@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from ollamaweb.core.errors import InvalidRequest
 from ollamaweb.gateway import images
-from ollamaweb.gateway.images import RemoteImage, fetch_image, is_public_address
+from ollamaweb.gateway.images import RemoteImage, fetch_image, inline_remote_images, is_public_address
 from tests.security.image_server import PNG, ImageServer
 
 PARAM = "messages[0].content[1].image_url.url"
@@ -213,6 +213,28 @@ def test_the_deadline_covers_the_whole_fetch_not_each_read(server, private_allow
     elapsed = time.monotonic() - started
     assert "longer than 1 s" in message
     assert elapsed < 2.0, elapsed
+
+
+def test_the_images_of_a_request_share_one_deadline(server, private_allowed, settings):
+    settings.IMAGE_FETCH_TIMEOUT = 1.0
+    second = "messages[1].content[0].image_url.url"
+    messages = [
+        {"role": "user", "images": [RemoteImage(f"http://127.0.0.1:{server.port}/slow-ok.png", PARAM)]},
+        {"role": "user", "images": [RemoteImage(f"http://127.0.0.1:{server.port}/slow-ok.png", second)]},
+    ]
+    started = time.monotonic()
+    with pytest.raises(InvalidRequest) as caught:
+        asyncio.run(inline_remote_images(messages))  # 0.6 s each: one fits in 1 s, two do not
+    assert caught.value.param == second and "longer than 1 s" in caught.value.message
+    assert time.monotonic() - started < 1.5
+    assert base64.b64decode(messages[0]["images"][0]) == PNG
+
+
+def test_a_compressed_body_is_refused_not_inflated(server, private_allowed, settings):
+    settings.IMAGE_FETCH_MAX_BYTES = 1024 * 1024
+    assert "sent it compressed (gzip)" in refused(f"http://127.0.0.1:{server.port}/gzip-bomb.png")
+    [(path, _host)] = server.requests
+    assert path == "/gzip-bomb.png"
 
 
 def test_redirects_are_followed_to_a_vetted_address(server, private_refused, loopback_counts_as_public):
