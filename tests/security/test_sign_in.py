@@ -209,3 +209,14 @@ def test_flash_messages_never_travel_in_a_cookie(alice):
     assert response.status_code == 302
     assert "messages" not in response.cookies
     assert "Revoked key" in client.get("/keys/").content.decode()  # the message still shows, from the session
+
+
+def test_what_the_lockout_counts_is_configurable(tmp_path):
+    from tests.security.test_production import manage
+
+    show = "from django.conf import settings as s; print(s.AXES_LOCKOUT_PARAMETERS)"
+    assert manage(tmp_path, "shell", "-c", show).stdout.split("\n")[-2] == "[['username', 'ip_address']]"
+    custom = manage(
+        tmp_path, "shell", "-c", show, env={"OLLAMAWEB_LOGIN_LOCKOUT_BY": "ip_address, username+user_agent"}
+    )
+    assert custom.stdout.split("\n")[-2] == "['ip_address', ['username', 'user_agent']]", custom.stderr
