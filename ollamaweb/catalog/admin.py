@@ -1,12 +1,92 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
-from .models import ModelAlias
+from . import services
+from .models import CatalogSettings, ModelAlias
+
+
+class ModelAliasForm(forms.ModelForm):
+    pending = forms.BooleanField(
+        required=False, help_text="Save even if no backend has the target yet (e.g. a model being pulled)."
+    )
+
+    class Meta:
+        model = ModelAlias
+        fields = ("name", "target", "description")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            services.check_alias(
+                cleaned.get("name", ""),
+                cleaned.get("target", ""),
+                services.known_models(),
+                allow_pending=cleaned.get("pending"),
+                instance=self.instance,
+            )
+        except ValidationError as exc:
+            self.add_error("target", exc)
+        return cleaned
 
 
 @admin.register(ModelAlias)
 class ModelAliasAdmin(admin.ModelAdmin):
+    form = ModelAliasForm
     list_display = ("name", "target", "description", "updated_at")
     search_fields = ("name", "target", "description")
     list_filter = ("target",)
     readonly_fields = ("created_at", "updated_at")
     ordering = ("name",)
+
+    def save_model(self, request, obj, form, change):
+        services.save_alias(obj)
+
+    def delete_model(self, request, obj):
+        services.delete_aliases([obj])
+
+    def delete_queryset(self, request, queryset):
+        services.delete_aliases(queryset)
+
+
+class CatalogSettingsForm(forms.ModelForm):
+    pending = forms.BooleanField(
+        required=False, help_text="Save even if no backend has the model yet (e.g. a model being pulled)."
+    )
+
+    class Meta:
+        model = CatalogSettings
+        fields = ("claude_default_target",)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            services.check_claude_default_target(
+                cleaned.get("claude_default_target", ""), services.known_models(), allow_pending=cleaned.get("pending")
+            )
+        except ValidationError as exc:
+            self.add_error("claude_default_target", exc)
+        return cleaned
+
+
+@admin.register(CatalogSettings)
+class CatalogSettingsAdmin(admin.ModelAdmin):
+    """One row: it can be added once, edited, and never deleted."""
+
+    form = CatalogSettingsForm
+    list_display = ("__str__", "claude_default_target", "updated_at")
+    readonly_fields = ("updated_at",)
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not CatalogSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        saved = services.set_claude_default_target(obj.claude_default_target, allow_pending=True)  # form checked it
+        obj.pk, obj.updated_at = saved.pk, saved.updated_at

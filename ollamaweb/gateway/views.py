@@ -36,6 +36,7 @@ class GatewayView(View):
         except asyncio.CancelledError:
             pipeline.settle(499, "client disconnected")
             raise
+        response["x-request-id"] = pipeline.record.request_id
         admission = pipeline.record.admission
         if admission is not None:
             for name, value in admission.headers().items():
@@ -52,6 +53,7 @@ class GatewayView(View):
                 raise MethodNotAllowed(f"Method {request.method} is not allowed for {request.path}.", code=None)
             if self.authenticated:
                 self.identity = await self.pipeline.authenticate()
+            await self.pipeline.read_body()
             return await handler(request, *args, **kwargs)
         except GatewayError as exc:
             return self._error(exc, exc.message)

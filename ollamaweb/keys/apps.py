@@ -7,4 +7,4 @@ class KeysConfig(AppConfig):
     verbose_name = "API keys"
 
     def ready(self):
-        from . import signals, system_checks  # noqa: F401
+        from . import system_checks  # noqa: F401

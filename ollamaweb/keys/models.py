@@ -12,7 +12,7 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 class ApiKey(models.Model):
-    """An API key of a user. The secret itself is never stored: see tokens.py."""
+    """An API key of a user. The secret itself is never stored: see hashing.py; writes go through services.py."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)
@@ -26,6 +26,12 @@ class ApiKey(models.Model):
     )
     revoked = models.BooleanField(default=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    can_manage_models = models.BooleanField(
+        "may manage models",
+        default=False,
+        help_text="Allows Ollama's model management API (pull, push, create, copy, delete) with this key. "
+        "Granted by staff.",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -36,29 +42,6 @@ class ApiKey(models.Model):
     def __str__(self):
         return f"{self.prefix}… ({self.name or 'unnamed'})"
 
-    @classmethod
-    def issue(cls, user, name="", expires_at=None, allowed_models=()):
-        """Create a key and return (key, secret); the secret is shown once and never again."""
-        while True:
-            secret = hashing.new_secret()
-            prefix = hashing.prefix_of(secret)
-            if not cls.objects.filter(prefix=prefix).exists():
-                break
-        key = cls.objects.create(
-            user=user,
-            name=name,
-            prefix=prefix,
-            hashed_key=hashing.hash_secret(secret),
-            expires_at=expires_at,
-            allowed_models=list(allowed_models),
-        )
-        return key, secret
-
-    def revoke(self):
-        self.revoked = True
-        self.revoked_at = timezone.now()
-        self.save(update_fields=["revoked", "revoked_at"])
-
     @property
     def is_expired(self):
         return self.expires_at is not None and self.expires_at <= timezone.now()
@@ -68,3 +51,36 @@ class ApiKey(models.Model):
         if self.revoked:
             return "revoked"
         return "expired" if self.is_expired else "active"
+
+
+class OllamaPublicKey(models.Model):
+    """An Ollama client's ed25519 public key (`~/.ollama/id_ed25519.pub`), registered by its owner.
+
+    Requests signed with the matching private key (the Ollama CLI with OLLAMA_AUTH=1, see
+    signatures.py) are served as `api_key`: its allow-list, scope, quotas and log apply.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ollama_public_keys")
+    api_key = models.ForeignKey(
+        ApiKey,
+        on_delete=models.CASCADE,
+        related_name="ollama_public_keys",
+        help_text="Signed requests act as this API key (its allowed models, scope and quotas).",
+    )
+    name = models.CharField(max_length=100, blank=True)
+    public_key = models.CharField(
+        max_length=200, unique=True, help_text="The base64 part of the `ssh-ed25519 AAAA…` line."
+    )
+    fingerprint = models.CharField(max_length=60, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "Ollama public key"
+
+    def __str__(self):
+        return f"{self.fingerprint} ({self.name or 'unnamed'})"
+
+    @property
+    def authorized_key_line(self) -> str:
+        return f"ssh-ed25519 {self.public_key}"

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.stores]
 
 DATABASE = "ollamaweb_multiprocess"
 HI = [{"role": "user", "content": "hi"}]
-COST = 25  # reservation of one request: estimate("hi") 5 + max_tokens 20
+COST = 30  # reservation of one request: estimate("hi") 10 + max_tokens 20 (what the fake reports it used)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,7 @@ def environment(shared_stores, fake_ollama_server):
         "OLLAMA_HOST": fake_ollama_server.url,
         "DJANGO_SECRET_KEY": "multiprocess-test-secret",
         "OLLAMAWEB_KEY_CACHE_TTL": "0.2",
+        "OLLAMAWEB_CONFIG_CACHE_TTL": "0.2",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     return env
@@ -119,7 +120,7 @@ def fake(fake_ollama_server):
 
 
 def test_token_quota_holds_across_two_processes(two_gateways, environment, fake):
-    fake.reply = Reply(content="x", prompt_eval_count=5, eval_count=20, first_token_delay=0.05)
+    fake.reply = Reply(content="x", prompt_eval_count=10, eval_count=20, first_token_delay=0.05)
     secret = new_user_with_key(environment, "bob", tokens_per_day=30 * COST)
     statuses = asyncio.run(fire_across(two_gateways, secret, 300))
     assert statuses.count(200) == 30
@@ -149,3 +150,28 @@ def test_revocation_reaches_both_processes_within_a_second(two_gateways, environ
     manage(environment, "revokeapikey", secret[:12])
     time.sleep(1.0)
     assert asyncio.run(fire_across(two_gateways, secret, 2)) == [401, 401]
+
+
+DEACTIVATE_IN_THE_ADMIN = """
+from django.contrib.auth import get_user_model
+from django.test import Client
+users = get_user_model().objects
+admin = users.create_superuser("root-{name}", password="x")
+client = Client(HTTP_HOST="127.0.0.1")
+client.force_login(admin)
+response = client.post(
+    "/admin/auth/user/",
+    {{"action": "deactivate_users", "_selected_action": [users.get(username="{name}").pk]}},
+)
+assert response.status_code == 302, response.status_code
+print("deactivated")
+"""
+
+
+def test_deactivating_users_in_the_admin_reaches_both_processes_within_a_second(two_gateways, environment, fake):
+    """The admin's bulk action goes through the services, which forget the keys in Redis too."""
+    secret = new_user_with_key(environment, "fiona")
+    assert asyncio.run(fire_across(two_gateways, secret, 4)) == [200] * 4  # cached in both processes and Redis
+    assert manage(environment, "shell", "-c", DEACTIVATE_IN_THE_ADMIN.format(name="fiona")) == "deactivated"
+    time.sleep(1.0)
+    assert asyncio.run(fire_across(two_gateways, secret, 4)) == [401] * 4

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.settings import _email_settings
 
 User = get_user_model()
@@ -204,7 +204,7 @@ def test_the_lockout_holds_on_the_real_asgi_server(gateway, settings):
 def test_flash_messages_never_travel_in_a_cookie(alice):
     client = Client()
     client.force_login(alice)
-    key, _ = ApiKey.issue(alice, "laptop")
+    key, _ = issue_key(alice, "laptop")
     response = client.post(f"/keys/{key.pk}/revoke/")
     assert response.status_code == 302
     assert "messages" not in response.cookies
