@@ -134,3 +134,12 @@ def test_v1_refuses_a_host_outside_allowed_hosts_with_an_openai_error(gateway, a
 
     good = httpx.get(gateway.url + "/v1/models", headers={"Authorization": f"Bearer {api_key[1]}"})
     assert good.status_code == 200 and good.json()["object"] == "list"
+
+
+def test_a_bad_host_gets_the_error_shape_of_the_protocol_serving_the_path(gateway, api_key):
+    headers = {"Host": "evil.example", "Authorization": f"Bearer {api_key[1]}", "x-api-key": api_key[1]}
+    anthropic = httpx.post(gateway.url + "/v1/messages", headers=headers, json={})
+    assert anthropic.status_code == 400
+    assert anthropic.json()["type"] == "error" and anthropic.json()["error"]["type"] == "invalid_request_error"
+    native = httpx.get(gateway.url + "/api/tags", headers=headers)
+    assert native.status_code == 400 and "Invalid Host header" in native.json()["error"]
