@@ -24,6 +24,10 @@ urlpatterns = [
     path("accounts/logout/", account.logout_view, name="logout"),
     path("accounts/password/", account.password_change, name="password-change"),
     path("accounts/password/done/", account.password_change_done, name="password-change-done"),
+    path("accounts/password/reset/", account.password_reset, name="password-reset"),
+    path("accounts/password/reset/sent/", account.password_reset_done, name="password-reset-done"),
+    path("accounts/password/reset/<uidb64>/<token>/", account.password_reset_confirm, name="password-reset-confirm"),
+    path("accounts/password/reset/complete/", account.password_reset_complete, name="password-reset-complete"),
     path("accounts/register/", account.register, name="register"),
     path("accounts/register/<str:token>/", account.register, name="register-invite"),
 ]
