@@ -22,6 +22,7 @@ from ollamaweb.lifespan import LifespanApp  # noqa: E402
 from ollamaweb.portal.routing import websocket_urlpatterns  # noqa: E402
 
 API_PREFIX = "/v1"
+METRICS_PATH = "/metrics"  # served by the lean handler too: no session or CSRF for a scraper
 
 
 api_app = APIHandler()
@@ -29,7 +30,7 @@ api_app = APIHandler()
 
 async def http_app(scope, receive, send):
     path = scope["path"]
-    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+    if path == API_PREFIX or path.startswith(API_PREFIX + "/") or path == METRICS_PATH:
         return await api_app(scope, receive, send)
     return await portal_app(scope, receive, send)
 

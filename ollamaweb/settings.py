@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "ollamaweb.usage",
     "ollamaweb.quotas",
     "ollamaweb.backends",
+    "ollamaweb.metrics",
     "compat",
     "ollamaweb.portal",
 ]
@@ -209,3 +210,8 @@ BACKEND_QUEUE_TIMEOUT = envfloat("OLLAMAWEB_BACKEND_QUEUE_TIMEOUT", 30.0)
 
 # Token-id inputs (embeddings, completions) are read back into text with this tiktoken encoding.
 TOKEN_ID_ENCODING = os.environ.get("OLLAMAWEB_TOKEN_ENCODING", "cl100k_base")
+
+# Observability: Prometheus metrics at /metrics (OLLAMAWEB_METRICS=0 turns them off); with a token
+# set, /metrics wants `Authorization: Bearer <token>`, without one it is open. Traces: OTEL_* vars.
+METRICS_ENABLED = envbool("OLLAMAWEB_METRICS", True)
+METRICS_TOKEN = os.environ.get("OLLAMAWEB_METRICS_TOKEN", "")

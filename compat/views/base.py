@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import alias_table
+from ollamaweb.metrics import tracing
 from ollamaweb.quotas import limiter
 from ollamaweb.tasks import spawn
 from ollamaweb.usage.records import UsageRecord
@@ -60,10 +61,12 @@ class OpenAIView(APIView):
         self.args, self.kwargs, self.headers = args, kwargs, {}
         self.request = request = self.initialize_request(request, *args, **kwargs)
         self.record = UsageRecord(endpoint=self.endpoint or request.path[:64], method=request.method)
+        tracing.start_request(self.record, "openai", request.headers)
         self.stream_owns_record = False
         try:
             response = await self._handle(request, *args, **kwargs)
         except asyncio.CancelledError:
+            self.record.disconnected = True
             self.settle(499, "client disconnected")
             raise
         if self.record.admission is not None:
@@ -109,12 +112,15 @@ class OpenAIView(APIView):
     async def admit(self, model: str, tokens: int):
         """Reserve `tokens` and request slots in the caller's quotas, or raise a 429 (or 503)."""
         try:
-            self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
+            with tracing.stage(self.record, "admission"):
+                self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
         except limiter.LimitExceeded as exc:
+            tracing.refused(self.record, exc.limit)
             raise RateLimited(
                 exc.message, type=exc.kind, code=exc.kind, retry_after=exc.retry_after, headers=exc.headers
             ) from None
         except limiter.QuotaStoreUnavailable:
+            tracing.refused(self.record, "store_unavailable")
             raise OpenAIError(
                 "Quota accounting is unavailable, so requests are refused for now; try again shortly.",
                 status=503,
@@ -172,7 +178,11 @@ class OpenAIView(APIView):
         for backend in candidates[:2]:
             backend.choosing += 1
             try:
-                result = await attempt(backend)
+                with tracing.backend_call(self.record, backend.name, model) as call:
+                    result = await attempt(backend)
+                    for native in result if isinstance(result, list) else [result]:
+                        if isinstance(native, dict):
+                            call.done(native)
             except RETRY_ON_ANOTHER_BACKEND as exc:
                 backend.failed()
                 error = exc

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from contextlib import aclosing
 
 from ollamaweb.usage.models import RequestLog
@@ -47,6 +48,8 @@ class RelayMixin:
             async with aclosing(merged_streams(backend, path, payloads)) as items:
                 async for index, native in items:
                     translator = translators[index]
+                    if native.get("done"):
+                        self.record.add_durations(native)
                     choice = translator.feed(native)
                     if choice is not None:
                         self.record.mark_first_token()
@@ -77,8 +80,10 @@ class RelayMixin:
             )
         except (asyncio.CancelledError, GeneratorExit):
             status, error = 499, "client disconnected"
+            self.record.disconnected = True
             raise
         finally:
+            self.record.backend_ended = time.perf_counter()
             if started:
                 self._count_usage(translators, prompt_estimate)
                 self.settle(status, error)

@@ -9,6 +9,7 @@ import asyncio
 import random
 import time
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -23,6 +24,9 @@ from ollamaweb.tasks import spawn
 from .models import Backend
 
 FAILURES_BEFORE_DOWN = 3
+# Where slot() reports how long a request waited for a backend slot (seconds): an observer of the
+# request (ollamaweb.metrics.tracing.backend_call) sets a list here; tasks started later inherit it.
+slot_waits: ContextVar[list | None] = ContextVar("ollamaweb_slot_waits", default=None)
 
 
 @dataclass(eq=False)
@@ -78,12 +82,16 @@ class BackendState:
                 f"Backend {self.name} is at capacity and its queue is full; try again shortly.", retry_after=2
             )
         self.waiting += 1
+        queued = time.perf_counter()
         try:
             await asyncio.wait_for(self._slots.acquire(), settings.BACKEND_QUEUE_TIMEOUT)
         except TimeoutError:
             raise BackendBusy(f"Backend {self.name} stayed at capacity; try again shortly.", retry_after=5) from None
         finally:
             self.waiting -= 1
+            waits = slot_waits.get()
+            if waits is not None:
+                waits.append(time.perf_counter() - queued)
         self.inflight += 1
         try:
             yield

@@ -59,9 +59,10 @@ class Admission:
 class LimitExceeded(Exception):
     """A limit refused the request; `kind` is OpenAI's error type for it."""
 
-    def __init__(self, message: str, kind: str, retry_after: int, headers: dict[str, str]):
+    def __init__(self, message: str, kind: str, retry_after: int, headers: dict[str, str], limit: str = ""):
         super().__init__(message)
         self.message, self.kind, self.retry_after, self.headers = message, kind, retry_after, headers
+        self.limit = limit  # the limit that refused: tokens_per_day, tokens_per_month, requests_per_minute, ...
 
 
 class QuotaStoreUnavailable(Exception):
@@ -113,13 +114,16 @@ def _refusal(check: Check, admission: Admission) -> LimitExceeded:
             f"The quota resets at {resets.isoformat(timespec='minutes')}."
         )
         kind = "insufficient_quota"
+        limit = f"tokens_per_{'day' if period == 'daily' else 'month'}"
     elif check.kind == REQUESTS:
         message = f"Rate limit reached: {whose} limit{on_model} is {check.limit} requests per minute. Try again in {retry_after}s."
         kind = "rate_limit_exceeded"
+        limit = "requests_per_minute"
     else:
         message = f"Too many concurrent requests: {whose} limit{on_model} is {check.limit} in flight at once."
         kind = "rate_limit_exceeded"
-    return LimitExceeded(message, kind, retry_after, admission.headers(now))
+        limit = "max_concurrent"
+    return LimitExceeded(message, kind, retry_after, admission.headers(now), limit)
 
 
 async def release(admission: Admission):

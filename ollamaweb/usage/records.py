@@ -31,6 +31,21 @@ class UsageRecord:
     finished: bool = False
     finished_at: datetime | None = None
     admission: object = None  # the quota Admission to settle, if limits applied
+    # Observability (not stored in the log row; read by hooks such as the Prometheus metrics).
+    protocol: str = ""  # the client protocol: openai, anthropic, ollama, ...
+    refusal: str = ""  # the limit that refused the request: tokens_per_day, requests_per_minute, ...
+    failovers: int = 0  # backends given up on before the one that served (or before failing)
+    backend_errors: list = field(default_factory=list)  # (backend, kind) of each failed backend attempt
+    queue_wait_ms: float | None = None  # waiting for a backend slot (backends with max_concurrent)
+    backend_started: float | None = None  # perf_counter when the first backend call started
+    backend_ended: float | None = None  # ... and when the last one ended
+    disconnected: bool = False  # the client went away before the response was complete
+    # Ollama's timings of the calls, summed (nanoseconds; absent fields count 0).
+    total_duration_ns: int = 0
+    load_duration_ns: int = 0
+    prompt_eval_duration_ns: int = 0
+    eval_duration_ns: int = 0
+    trace: object = None  # the request's tracing span (ollamaweb.metrics.tracing), when tracing is on
 
     @property
     def total_tokens(self) -> int:
@@ -41,6 +56,21 @@ class UsageRecord:
         self.completion_tokens += completion_tokens
         if self.usage_source != RequestLog.UsageSource.COUNTED:
             self.usage_source = source
+
+    def add_durations(self, native: dict):
+        """Add the timings of a native final chunk (`done: true`) or non-stream answer."""
+        self.total_duration_ns += native.get("total_duration") or 0
+        self.load_duration_ns += native.get("load_duration") or 0
+        self.prompt_eval_duration_ns += native.get("prompt_eval_duration") or 0
+        self.eval_duration_ns += native.get("eval_duration") or 0
+
+    @property
+    def backend_ms(self) -> float | None:
+        """Wall time from the first backend call's start to the last one's end."""
+        if self.backend_started is None:
+            return None
+        ended = self.backend_ended if self.backend_ended is not None else time.perf_counter()
+        return (ended - self.backend_started) * 1000
 
     def mark_first_token(self):
         if self.ttft_ms is None:

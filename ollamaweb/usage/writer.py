@@ -17,6 +17,7 @@ from ollamaweb.keys.models import ApiKey
 from ollamaweb.portal.feed import publish_requests
 from ollamaweb.tasks import spawn
 
+from . import hooks
 from .models import RequestLog
 from .records import UsageRecord
 from .rollups import add_to_rollups
@@ -73,6 +74,7 @@ class LogWriter:
 
     def submit(self, record: UsageRecord):
         self._pending.append(record)
+        hooks.request_finished(record)
         self._ensure_running()
         if len(self._pending) >= settings.LOG_BATCH_SIZE:
             self._wake.set()
@@ -101,6 +103,7 @@ class LogWriter:
                 logger.exception("could not write %d request-log rows; will retry", len(batch))
                 self._pending[:0] = batch
                 return
+            hooks.batch_written(batch)
             for store, pairs in settlements.items():
                 try:
                     await store.settle(pairs)
