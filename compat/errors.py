@@ -90,4 +90,3 @@ class BackendBusy(BackendError):
 class BackendTimeout(BackendError):
     status = 504
     code = "backend_timeout"
-

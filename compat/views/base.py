@@ -178,7 +178,8 @@ class OpenAIView(APIView):
         for backend in candidates[:2]:
             backend.choosing += 1
             try:
-                with tracing.backend_call(self.record, backend.name, model) as call:
+                with tracing.backend_call(self.record, backend.name, model) as self.backend_call:
+                    call = self.backend_call
                     result = await attempt(backend)
                     for native in result if isinstance(result, list) else [result]:
                         if isinstance(native, dict):

@@ -52,7 +52,7 @@ class RelayMixin:
                         self.record.add_durations(native)
                     choice = translator.feed(native)
                     if choice is not None:
-                        self.record.mark_first_token()
+                        self.backend_call.first_token()
                         started = True
                         yield sse.event(envelope([choice], None))
                     if translator.done:

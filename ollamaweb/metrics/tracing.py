@@ -272,8 +272,8 @@ def request_finished(record):
         from opentelemetry.trace import Status, StatusCode
 
         span.set_status(Status(StatusCode.ERROR, record.error[:200]))
-    trace.settlement = _tracer.start_span("settlement", context=trace.context)
     span.end()
+    trace.settlement = _tracer.start_span("settlement", context=trace.context)
 
 
 def batch_written(records):
