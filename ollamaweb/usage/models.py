@@ -36,6 +36,10 @@ class RequestLog(models.Model):
             models.Index(fields=["user", "created_at"]),
             models.Index(fields=["requested_model", "created_at"]),
             models.Index(fields=["status", "created_at"]),
+            # The staff's request explorer (ollamaweb/portal/explorer.py).
+            models.Index(fields=["backend", "created_at"]),
+            models.Index(fields=["endpoint", "created_at"]),
+            models.Index(fields=["api_key", "created_at"]),
         ]
 
     def __str__(self):
