@@ -9,6 +9,7 @@ import logging
 
 from compat.ollama import close_http_client
 from ollamaweb.backends.registry import registry
+from ollamaweb.metrics.alerts import alert_runner
 from ollamaweb.usage.writer import log_writer
 
 logger = logging.getLogger(__name__)
@@ -28,10 +29,12 @@ class LifespanApp:
                     await registry.backends()
                 except Exception as exc:  # e.g. the database is not up yet: retried on first request
                     logger.warning("backends not loaded at startup (%s); will retry on first request", exc)
+                alert_runner.ensure_running()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
                     await log_writer.stop()
+                    await alert_runner.stop()
                     await registry.stop()
                     await close_http_client()
                 except Exception as exc:
