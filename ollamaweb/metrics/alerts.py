@@ -19,8 +19,8 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.signals import post_save
 from django.utils import timezone
 
-from ollamaweb.db import run_in_thread
-from ollamaweb.tasks import spawn
+from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.tasks import spawn
 
 from .models import Alert, AlertCondition, AlertDelivery, AlertWebhook
 

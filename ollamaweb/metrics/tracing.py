@@ -181,12 +181,17 @@ def error_kind(exc: BaseException) -> str:
 
 
 class BackendCall:
-    """One attempt on one backend (`with` or `async with`)."""
+    """One attempt on one backend (`with` or `async with`).
 
-    __slots__ = ("record", "backend", "span", "waits")
+    A streaming attempt outlives its `with` block (it returns once the first bytes are ready):
+    `keep_open()` hands it to the relay, which calls `close()` when the stream ends.
+    """
+
+    __slots__ = ("record", "backend", "span", "waits", "kept", "closed")
 
     def __init__(self, record, backend: str, model: str = ""):
         self.record, self.backend, self.span, self.waits = record, backend, None, []
+        self.kept = self.closed = False
         slot_waits.set(self.waits)
         if record.backend_errors:
             record.failovers += 1  # an earlier attempt failed: this one is a failover
@@ -214,19 +219,46 @@ class BackendCall:
                 if native.get(name):
                     self.span.set_attribute(f"ollama.{name}_ns", native[name])
 
-    def __enter__(self):
-        return self
+    def keep_open(self):
+        self.kept = True
 
-    def __exit__(self, kind, exc, traceback):
+    def close(self, status: int = 200, error: str = ""):
+        """End the call: `status` ≥ 500 (but not a client's 499) counts as a backend error."""
+        if self.closed:
+            return
+        self.closed = True
         record = self.record
         record.backend_ended = time.perf_counter()
         if self.waits:
             record.queue_wait_ms = max(record.queue_wait_ms or 0.0, max(self.waits) * 1000)
-        if exc is not None and not isinstance(exc, GeneratorExit) and type(exc).__name__ != "CancelledError":
+        if status >= 500:
+            record.backend_errors.append((self.backend, "error"))
+        if self.span is not None:
+            if status >= 500:
+                from opentelemetry.trace import Status, StatusCode
+
+                self.span.set_status(Status(StatusCode.ERROR, error[:200]))
+            self.span.end()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, traceback):
+        if exc is None:
+            if not self.kept:
+                self.close()
+            return False
+        if self.closed:
+            return False
+        self.closed = True
+        record = self.record
+        record.backend_ended = time.perf_counter()
+        if self.waits:
+            record.queue_wait_ms = max(record.queue_wait_ms or 0.0, max(self.waits) * 1000)
+        if not isinstance(exc, GeneratorExit) and type(exc).__name__ != "CancelledError":
             record.backend_errors.append((self.backend, error_kind(exc)))
         if self.span is not None:
-            if exc is not None:
-                _record_error(self.span, exc)
+            _record_error(self.span, exc)
             self.span.end()
         return False
 

@@ -41,7 +41,12 @@ def test_requests_tokens_gpu_time_and_latency_are_counted(gateway, client, metri
     embed = {"endpoint": "embeddings", "model": "all-minilm:latest", "status_class": "2xx"}
     assert after.value("ollamaweb_requests_total", **embed) - before.value("ollamaweb_requests_total", **embed) == 1
     # The backend label names the backend that served (OLLAMA_HOST: host:port).
-    served = {ls["backend"] for ls in after.labelsets("ollamaweb_requests_total") if ls["model"] == "llama3:latest"}
+    served = {
+        ls["backend"]
+        for ls in after.labelsets("ollamaweb_requests_total")
+        if ls["model"] == "llama3:latest"
+        and after.value("ollamaweb_requests_total", **ls) > before.value("ollamaweb_requests_total", **ls)
+    }
     assert served == {chats[0].backend}
 
     def delta(name, **labels):

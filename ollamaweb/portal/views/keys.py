@@ -10,8 +10,8 @@ from django.views.decorators.http import require_POST
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys.models import ApiKey
 
-from ..catalog import get_catalog
 from ..forms import ApiKeyForm
+from ..model_listing import get_catalog
 from ..security import page
 
 

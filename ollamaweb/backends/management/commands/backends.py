@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from compat.ollama import parse_ollama_host
 from ollamaweb.backends.models import Backend
+from ollamaweb.core.ollama import parse_ollama_host
 
 
 def status_of(backend: Backend) -> str:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from ollamaweb.keys.hashing import PREFIX_LENGTH
 from ollamaweb.keys.models import ApiKey
-from ollamaweb.keys.tokens import PREFIX_LENGTH
 
 
 class Command(BaseCommand):
