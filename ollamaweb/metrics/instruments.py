@@ -148,33 +148,60 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status < 600 else "unknown"
 
 
+class _Children:
+    """The labelled children of one (protocol, endpoint, model, backend, status class), looked up once:
+    `Metric.labels()` validates and locks on every call, a cached child costs one dict lookup."""
+
+    __slots__ = ("requests", "latency", "overhead", "tokens_in", "tokens_out", "ttft", "gpu", "load", "prompt", "eval")
+
+    def __init__(self, protocol, endpoint, model, backend, klass):
+        self.requests = REQUESTS.labels(protocol, endpoint, model, backend, klass)
+        self.latency = LATENCY.labels(protocol, endpoint, model, klass)
+        self.overhead = OVERHEAD.labels(protocol, endpoint)
+        self.tokens_in = TOKENS.labels(protocol, model, backend, "in")
+        self.tokens_out = TOKENS.labels(protocol, model, backend, "out")
+        self.ttft = TTFT.labels(protocol, model, backend)
+        self.gpu = GPU_SECONDS.labels(model, backend)
+        self.load = GPU_PHASE_SECONDS.labels(model, backend, "load")
+        self.prompt = GPU_PHASE_SECONDS.labels(model, backend, "prompt_eval")
+        self.eval = GPU_PHASE_SECONDS.labels(model, backend, "eval")
+
+
+_children: dict[tuple, _Children] = {}
+
+
 def observe(record):
     """Count one finished request (a usage hook: runs in `log_writer.submit`, must be quick)."""
     protocol = protocols(record.protocol or "openai")
     endpoint = endpoints(record.endpoint or "unknown")
     model = model_label(record)
     backend = backends(record.backend) if record.backend else "none"
-    klass = status_class(record.status)
-    REQUESTS.labels(protocol, endpoint, model, backend, klass).inc()
+    status = record.status
+    klass = f"{status // 100}xx" if 100 <= status < 600 else "unknown"
+    key = (protocol, endpoint, model, backend, klass)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = _Children(*key)
+    children.requests.inc()
     latency = record.latency_ms / 1000
-    LATENCY.labels(protocol, endpoint, model, klass).observe(latency)
+    children.latency.observe(latency)
     backend_ms = record.backend_ms
-    OVERHEAD.labels(protocol, endpoint).observe(max(0.0, latency - (backend_ms or 0.0) / 1000))
+    children.overhead.observe(max(0.0, latency - (backend_ms or 0.0) / 1000))
     if record.prompt_tokens:
-        TOKENS.labels(protocol, model, backend, "in").inc(record.prompt_tokens)
+        children.tokens_in.inc(record.prompt_tokens)
     if record.completion_tokens:
-        TOKENS.labels(protocol, model, backend, "out").inc(record.completion_tokens)
+        children.tokens_out.inc(record.completion_tokens)
     if record.ttft_ms is not None:
-        TTFT.labels(protocol, model, backend).observe(record.ttft_ms / 1000)
+        children.ttft.observe(record.ttft_ms / 1000)
     if record.total_duration_ns:
-        GPU_SECONDS.labels(model, backend).inc(record.total_duration_ns / 1e9)
-        for phase, value in (
-            ("load", record.load_duration_ns),
-            ("prompt_eval", record.prompt_eval_duration_ns),
-            ("eval", record.eval_duration_ns),
-        ):
-            if value:
-                GPU_PHASE_SECONDS.labels(model, backend, phase).inc(value / 1e9)
+        children.gpu.inc(record.total_duration_ns / 1e9)
+        if record.load_duration_ns:
+            children.load.inc(record.load_duration_ns / 1e9)
+        if record.prompt_eval_duration_ns:
+            children.prompt.inc(record.prompt_eval_duration_ns / 1e9)
+        if record.eval_duration_ns:
+            children.eval.inc(record.eval_duration_ns / 1e9)
+    # Rarer events: looked up by labels when they happen.
     if record.queue_wait_ms is not None:
         QUEUE_WAIT.labels(backend).observe(record.queue_wait_ms / 1000)
     if record.refusal:
@@ -183,7 +210,7 @@ def observe(record):
         FAILOVERS.labels(model).inc(record.failovers)
     for name, kind in record.backend_errors:
         BACKEND_ERRORS.labels(backends(name), kind if kind in ERROR_KINDS else "error").inc()
-    if record.disconnected or record.status == 499:
+    if status == 499 or record.disconnected:
         DISCONNECTS.labels(protocol, endpoint, model, "true" if record.stream else "false").inc()
 
 
