@@ -210,7 +210,7 @@ def observe(record):
         FAILOVERS.labels(model).inc(record.failovers)
     for name, kind in record.backend_errors:
         BACKEND_ERRORS.labels(backends(name), kind if kind in ERROR_KINDS else "error").inc()
-    if status == 499 or record.disconnected:
+    if status == 499:
         DISCONNECTS.labels(protocol, endpoint, model, "true" if record.stream else "false").inc()
 
 

@@ -39,7 +39,6 @@ class UsageRecord:
     queue_wait_ms: float | None = None  # waiting for a backend slot (backends with max_concurrent)
     backend_started: float | None = None  # perf_counter when the first backend call started
     backend_ended: float | None = None  # ... and when the last one ended
-    disconnected: bool = False  # the client went away before the response was complete
     # Ollama's timings of the calls, summed (nanoseconds; absent fields count 0).
     total_duration_ns: int = 0
     load_duration_ns: int = 0
