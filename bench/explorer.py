@@ -10,6 +10,7 @@ test client as a signed-in staff member: the server time of the whole page.
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -93,13 +94,11 @@ def measure():
             response = client.get("/staff/requests/" + query)
             times.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, (query, response.status_code)
-        rows = response.content.decode().count('href="/staff/requests/') - 2
+        rows = len(re.findall(r'href="/staff/requests/\d+/"', response.content.decode()))
         print(f"  {times[0]:8.1f} ms {statistics.median(times[1:]):8.1f} ms  {rows:3d} rows  {label}")
 
 
 def deep_page(client) -> str:
-    import re
-
     query = "?user=%3Dseed-user-7"
     for _ in range(19):
         html = client.get("/staff/requests/" + query).content.decode()

@@ -24,6 +24,7 @@ from .stats import _cursor, _parse_cursor
 
 PAGE_SIZE = 50
 MATCH_LIMIT = 500  # at most this many users, keys or model names for one partial search
+SPLIT_LIMIT = 40  # an IN list up to this long is read as one index-ordered query per value
 MODEL_NAMES_CACHE = "ollamaweb:explorer:models"
 RANGES = {
     "15m": ("last 15 minutes", timedelta(minutes=15)),
@@ -139,9 +140,8 @@ def matching_models(text: str) -> list[str]:
     if text.startswith("="):
         return sorted({text[1:], canonical(text[1:])})
     wanted = text.lower()
-    found = [name for name in model_names() if wanted in name.lower()]
-    exact = {text, canonical(text)} if text else set()
-    return sorted(set(found[:MATCH_LIMIT]) | exact)
+    found = [name for name in model_names() if wanted in name.lower()][:MATCH_LIMIT]
+    return sorted(found) if found else sorted({text, canonical(text)})
 
 
 def text_match(field: str, text: str) -> dict:
@@ -149,29 +149,33 @@ def text_match(field: str, text: str) -> dict:
     return {field: text[1:]} if text.startswith("=") else {f"{field}__icontains": text}
 
 
-def filtered(filters: Filters):
-    """The RequestLog queryset for the filters, or None when a lookup found nothing to match."""
+def filtered(filters: Filters) -> list:
+    """The RequestLog querysets whose union is the filters' result ([] when nothing can match).
+
+    A filter that matched several users, keys or models would make the database gather every row
+    of all of them and sort them (an IN list cannot walk the (column, created_at) index in order).
+    So the shortest such list (up to SPLIT_LIMIT values) is split: one queryset per value, each read
+    in index order with its LIMIT, and explore() merges their pages.
+    """
     rows = RequestLog.objects.all()
+    lists = []  # (field, values) of the IN filters
     if filters.user:
         users = list(
             get_user_model()
             .objects.filter(**text_match("username", filters.user))
             .values_list("pk", flat=True)[:MATCH_LIMIT]
         )
-        if not users:
-            return None
-        rows = rows.filter(user_id__in=users)
+        lists.append(("user_id", users))
     if filters.key:
         if filters.key.startswith("sk-"):
             keys = ApiKey.objects.filter(prefix__startswith=filters.key[:12])
         else:
             keys = ApiKey.objects.filter(**text_match("name", filters.key))
-        keys = list(keys.values_list("pk", flat=True)[:MATCH_LIMIT])
-        if not keys:
-            return None
-        rows = rows.filter(api_key_id__in=keys)
+        lists.append(("api_key_id", list(keys.values_list("pk", flat=True)[:MATCH_LIMIT])))
     if filters.model:
-        rows = rows.filter(requested_model__in=matching_models(filters.model))
+        lists.append(("requested_model", matching_models(filters.model)))
+    if any(not values for _, values in lists):
+        return []
     if filters.backend:
         rows = rows.filter(backend=filters.backend)
     if filters.endpoint:
@@ -190,7 +194,15 @@ def filtered(filters: Filters):
         rows = rows.filter(created_at__gte=filters.since)
     if filters.until:
         rows = rows.filter(created_at__lt=filters.until)
-    return rows
+    lists.sort(key=lambda item: len(item[1]))
+    for column, values in lists[1:]:
+        rows = rows.filter(**{f"{column}__in": values})
+    if not lists:
+        return [rows]
+    column, values = lists[0]
+    if len(values) > SPLIT_LIMIT:
+        return [rows.filter(**{f"{column}__in": values})]
+    return [rows.filter(**{column: value}) for value in values]
 
 
 @dataclass
@@ -201,19 +213,27 @@ class ExplorerPage:
     is_first: bool
 
 
+def _page(parts: list, size: int, newest_first: bool) -> list[RequestLog]:
+    """The first `size` rows of the union of `parts` in (created_at, id) order, one LIMIT query each."""
+    order = ("-created_at", "-pk") if newest_first else ("created_at", "pk")
+    found = [row for part in parts for row in part.order_by(*order)[:size]]
+    if len(parts) > 1:
+        found.sort(key=lambda row: (row.created_at, row.pk), reverse=newest_first)
+    return found[:size]
+
+
 def explore(filters: Filters, before: str | None = None, after: str | None = None, size: int = PAGE_SIZE):
     """One page of matching requests, newest first, by (created_at, id) cursors."""
-    rows = filtered(filters)
-    if rows is None:
+    parts = filtered(filters)
+    if not parts:
         return ExplorerPage([], None, None, True)
-    rows = rows.select_related("user", "api_key").only(*COLUMNS, "user__username", "api_key__name")
+    parts = [part.select_related("user", "api_key").only(*COLUMNS, "user__username", "api_key__name") for part in parts]
     after_cursor = _parse_cursor(after) if after and not before else None
     before_cursor = _parse_cursor(before)
     if after_cursor:
         at, pk = after_cursor
-        found = list(
-            rows.filter(created_at__gte=at).exclude(created_at=at, pk__lte=pk).order_by("created_at", "pk")[: size + 1]
-        )
+        parts = [part.filter(created_at__gte=at).exclude(created_at=at, pk__lte=pk) for part in parts]
+        found = _page(parts, size + 1, newest_first=False)
         has_newer = len(found) > size
         found = found[:size][::-1]
         return ExplorerPage(
@@ -222,8 +242,8 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
         )  # fmt: skip
     if before_cursor:
         at, pk = before_cursor
-        rows = rows.filter(created_at__lte=at).exclude(created_at=at, pk__gte=pk)
-    found = list(rows.order_by("-created_at", "-pk")[: size + 1])
+        parts = [part.filter(created_at__lte=at).exclude(created_at=at, pk__gte=pk) for part in parts]
+    found = _page(parts, size + 1, newest_first=True)
     has_older = len(found) > size
     found = found[:size]
     return ExplorerPage(

@@ -125,12 +125,17 @@ def test_keyset_paging_walks_every_row_once(staff_client, people, monkeypatch):
     monkeypatch.setattr(explorer, "PAGE_SIZE", 3)
     monkeypatch.setattr(explorer.explore, "__defaults__", (None, None, 3))
     same = datetime.now(UTC) - timedelta(minutes=5)
-    made = [log(people["alice"], people["keys"]["alice"]).pk for _ in range(4)]
+    alice, alfred = (people[name] for name in ("alice", "alfred"))
+    # Two users matched by "al" (one query per user, merged), rows interleaved in time.
+    made = [log(user, people["keys"][user.username]).pk for user in (alice, alfred, alice, alfred)]
     for pk in made:  # four rows at the very same instant: the id breaks the tie
         RequestLog.objects.filter(pk=pk).update(created_at=same)
-    made += [log(people["alice"], people["keys"]["alice"], minutes_ago=m).pk for m in (1, 2, 3)]
-    expected = list(RequestLog.objects.order_by("-created_at", "-pk").values_list("pk", flat=True))
-    seen, query = [], "?user=alice"
+    made += [
+        log(user, people["keys"][user.username], minutes_ago=m).pk for user, m in ((alfred, 1), (alice, 2), (alfred, 3))
+    ]
+    log(people["bob"], people["keys"]["bob"], minutes_ago=4)  # not matched
+    expected = list(RequestLog.objects.filter(pk__in=made).order_by("-created_at", "-pk").values_list("pk", flat=True))
+    seen, query = [], "?user=al"
     pages = 0
     while True:
         response = staff_client.get("/staff/requests/" + query)
@@ -141,7 +146,7 @@ def test_keyset_paging_walks_every_row_once(staff_client, people, monkeypatch):
         if not older:
             break
         query = "?" + older.group(1).replace("&amp;", "&")
-        assert "user=alice" in query  # filters survive paging
+        assert "user=al" in query  # filters survive paging
     assert seen == expected and pages == 3
     newer = re.search(r'href="\?([^"]*after=[^"]+)" rel="prev"', html).group(1).replace("&amp;", "&")
     back = [
