@@ -6,6 +6,7 @@ health checker (health.py) and the requests themselves keep up to date.
 """
 
 import asyncio
+import logging
 import random
 import time
 from contextlib import asynccontextmanager
@@ -13,17 +14,20 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.errors import BackendBusy
 from ollamaweb.core.names import canonical
-from ollamaweb.core.ollama import OllamaClient, parse_ollama_host
+from ollamaweb.core.ollama import OllamaClient
 from ollamaweb.core.tasks import spawn
 from ollamaweb.core.versions import parse_version, supports
 
-from .models import Backend
+from .config import BackendConfig, serving_backends
 
 FAILURES_BEFORE_DOWN = 3
+RELOAD_RETRY_SECONDS = 5.0
+logger = logging.getLogger(__name__)
 # Where slot() reports how long a request waited for a backend slot (seconds): an observer of the
 # request (ollamaweb.metrics.tracing.backend_call) sets a list here; tasks started later inherit it.
 slot_waits: ContextVar[list | None] = ContextVar("ollamaweb_slot_waits", default=None)
@@ -31,12 +35,9 @@ slot_waits: ContextVar[list | None] = ContextVar("ollamaweb_slot_waits", default
 
 @dataclass(eq=False)
 class BackendState:
-    name: str
-    url: str
-    weight: int = 1
-    max_concurrent: int | None = None
-    headers: dict = field(default_factory=dict)
-    db_id: int | None = None
+    """A configured backend (config.py) and what this process knows of it: health, models, load."""
+
+    config: BackendConfig
     up: bool | None = None  # None until the first health check: assumed usable
     version: tuple[int, ...] | None = None
     version_text: str = ""
@@ -54,13 +55,18 @@ class BackendState:
     def __post_init__(self):
         self.client = RoutedClient(self)
 
-    def configure(self, *, url, weight, max_concurrent, headers, db_id):
-        if url != self.url or headers != self.headers:
-            self.url, self.headers = url, headers
+    def configure(self, config: BackendConfig):
+        old, self.config = self.config, config
+        if (config.url, config.headers) != (old.url, old.headers):
             self.client = RoutedClient(self)
-        if max_concurrent != self.max_concurrent:
+        if config.max_concurrent != old.max_concurrent:
             self._slots = None
-        self.weight, self.max_concurrent, self.db_id = max(1, weight), max_concurrent, db_id
+
+    name = property(lambda self: self.config.name)
+    url = property(lambda self: self.config.url)
+    weight = property(lambda self: self.config.weight)
+    max_concurrent = property(lambda self: self.config.max_concurrent)
+    db_id = property(lambda self: self.config.db_id)
 
     def has_model(self, model: str) -> bool:
         return canonical(model) in self.models
@@ -114,7 +120,7 @@ class RoutedClient(OllamaClient):
     """An OllamaClient that counts its calls against the backend's slots and health."""
 
     def __init__(self, backend: BackendState):
-        super().__init__(backend.url, backend.headers)
+        super().__init__(backend.config.url, backend.config.headers)
         self.backend = backend
 
     async def request(self, method, path, payload=None):
@@ -139,12 +145,15 @@ class Registry:
         self._loaded = 0
         self._reloading: asyncio.Lock | None = None
         self._health_task: asyncio.Task | None = None
+        self._retry_at = 0.0  # after a failed reload: keep the last configuration until then
 
     def invalidate(self):
         self._wanted += 1
 
     @property
     def stale(self) -> bool:
+        if self._states and time.monotonic() < self._retry_at:
+            return False
         return self._loaded != self._wanted or (self._source not in ("db", settings.OLLAMA_HOST))
 
     async def backends(self) -> list[BackendState]:
@@ -153,29 +162,33 @@ class Registry:
                 self._reloading = asyncio.Lock()
             async with self._reloading:  # one reload at a time; the others wait for its result
                 if self.stale:
-                    await self.reload()
+                    await self._reload_or_keep()
         self._ensure_health_checks()
         return list(self._states.values())
 
+    async def _reload_or_keep(self):
+        """Reload; if the database does not answer, keep routing with the last configuration."""
+        try:
+            await self.reload()
+        except DatabaseError as exc:
+            if not self._states:
+                raise
+            self._retry_at = time.monotonic() + RELOAD_RETRY_SECONDS
+            logger.warning("could not read the backend configuration (%s); keeping the last one", exc)
+
     async def reload(self):
-        """Read the configuration: enabled Backend rows, or OLLAMA_HOST when there are none."""
+        """Read the configuration (config.py decides: enabled Backend rows, else OLLAMA_HOST)."""
         generation = self._wanted
-        rows = await run_in_thread(lambda: list(Backend.objects.filter(enabled=True)))
-        if rows:
-            configs = [
-                (r.name, parse_ollama_host(r.url)[0], r.weight, r.max_concurrent, r.headers or {}, r.pk) for r in rows
-            ]
-            source = "db"
-        else:
-            urls = parse_ollama_host(settings.OLLAMA_HOST)
-            configs = [(url.split("://", 1)[1], url, 1, None, {}, None) for url in urls]
-            source = settings.OLLAMA_HOST
+        configs = await run_in_thread(serving_backends)
         states = {}
-        for name, url, weight, max_concurrent, headers, db_id in configs:
-            state = self._states.get(name) or BackendState(name, url)
-            state.configure(url=url, weight=weight, max_concurrent=max_concurrent, headers=headers, db_id=db_id)
-            states[name] = state
-        self._states, self._source, self._loaded = states, source, generation
+        for config in configs:
+            state = self._states.get(config.name)
+            if state is None:
+                state = BackendState(config)
+            else:
+                state.configure(config)
+            states[config.name] = state
+        self._states, self._source, self._loaded = states, _source_of(configs), generation
 
     async def candidates(self, model: str, features: frozenset = frozenset()) -> list[BackendState]:
         """Backends to try for `model`, best first.
@@ -236,6 +249,10 @@ class Registry:
             state.loaded = {
                 canonical(m.get("model") or m.get("name")): m for m in loaded or () if m.get("model") or m.get("name")
             }
+
+
+def _source_of(configs) -> str:
+    return settings.OLLAMA_HOST if all(config.from_environment for config in configs) else "db"
 
 
 registry = Registry()

@@ -22,7 +22,6 @@ class MetricsConfig(AppConfig):
 
             hooks.on_request_finished(instruments.observe)
             hooks.on_batch_written(instruments.observe_written)
-            hooks.on_rows_set_aside(instruments.observe_set_aside)
             if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
                 try:
                     REGISTRY.register(backend_collector)

@@ -193,14 +193,16 @@ def observe(record):
         children.tokens_out.inc(record.completion_tokens)
     if record.ttft_ms is not None:
         children.ttft.observe(record.ttft_ms / 1000)
-    if record.total_duration_ns:
-        children.gpu.inc(record.total_duration_ns / 1e9)
-        if record.load_duration_ns:
-            children.load.inc(record.load_duration_ns / 1e9)
-        if record.prompt_eval_duration_ns:
-            children.prompt.inc(record.prompt_eval_duration_ns / 1e9)
-        if record.eval_duration_ns:
-            children.eval.inc(record.eval_duration_ns / 1e9)
+    durations = record.durations_ns
+    if durations:
+        if durations.get("total_duration"):
+            children.gpu.inc(durations["total_duration"] / 1e9)
+        if durations.get("load_duration"):
+            children.load.inc(durations["load_duration"] / 1e9)
+        if durations.get("prompt_eval_duration"):
+            children.prompt.inc(durations["prompt_eval_duration"] / 1e9)
+        if durations.get("eval_duration"):
+            children.eval.inc(durations["eval_duration"] / 1e9)
     # Rarer events: looked up by labels when they happen.
     if record.queue_wait_ms is not None:
         QUEUE_WAIT.labels(backend).observe(record.queue_wait_ms / 1000)
@@ -214,13 +216,20 @@ def observe(record):
         DISCONNECTS.labels(protocol, endpoint, model, "true" if record.stream else "false").inc()
 
 
-def observe_written(records):
-    """Log-writer lag: from each request's end to the batch's commit (a usage hook)."""
+_set_aside_seen = 0
+
+
+async def observe_written(records):
+    """Log-writer lag, from each request's end to the batch's commit, and the rows the writer set
+    aside since the last batch (a usage hook, after each batch)."""
+    global _set_aside_seen
     now = datetime.now(UTC)
     for record in records:
         if record.finished_at is not None:
             LOG_LAG.observe(max(0.0, (now - record.finished_at).total_seconds()))
+    from ollamaweb.usage.writer import log_writer
 
-
-def observe_set_aside(count: int):
-    ROWS_SET_ASIDE.inc(count)
+    total = getattr(log_writer, "set_aside_total", 0)
+    if total > _set_aside_seen:
+        ROWS_SET_ASIDE.inc(total - _set_aside_seen)
+    _set_aside_seen = max(_set_aside_seen, total)

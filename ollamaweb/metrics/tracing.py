@@ -212,8 +212,8 @@ class BackendCall:
                 self.span.add_event("first token", {"ollamaweb.ttft_ms": self.record.ttft_ms})
 
     def done(self, native: dict):
-        """Ollama's final chunk (or non-stream answer): its durations count as GPU time."""
-        self.record.add_durations(native)
+        """Ollama's final chunk (or non-stream answer): its durations on the span (the pipeline adds
+        them to the record itself)."""
         if self.span is not None:
             for name in ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration"):
                 if native.get(name):
@@ -308,7 +308,7 @@ def request_finished(record):
     trace.settlement = _tracer.start_span("settlement", context=trace.context)
 
 
-def batch_written(records):
+async def batch_written(records):
     for record in records:
         trace = record.trace
         if trace is not None and trace.settlement is not None:

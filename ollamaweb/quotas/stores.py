@@ -18,12 +18,15 @@ from django.utils import timezone
 
 from ollamaweb.core.db import run_in_thread
 
-from .checks import CONCURRENT, TOKENS, Check
+from .checks import Check
+from .counters import CONCURRENT, REQUESTS, TOKENS, CounterKey
 from .models import UsageCounter
 
 
 @dataclass
-class Outcome:
+class Reservation:
+    """What a store answered to a reservation: the check that failed (if any) and what remains."""
+
     failed: Check | None = None
     remaining: dict[str, int] = field(default_factory=dict)  # per counter: what is left after this request
 
@@ -37,17 +40,19 @@ class _Refused(Exception):
         self.check = check
 
 
-def token_deltas(settlements) -> dict[str, tuple[int, int]]:
-    """(reserved to release, tokens used) per token counter, summed over (Check, actual) pairs."""
-    deltas = defaultdict(lambda: [0, 0])
-    for check, actual in settlements:
-        if check.kind == TOKENS:
-            deltas[check.counter][0] += check.cost
-            deltas[check.counter][1] += actual
-    return {counter: (reserved, used) for counter, (reserved, used) in deltas.items()}
+def merge_deltas(many) -> dict[str, tuple[int, int]]:
+    """Settlements ({token counter: (reserved to release, tokens used)}) added up."""
+    total = defaultdict(lambda: [0, 0])
+    for deltas in many:
+        for counter, (reserved, used) in deltas.items():
+            total[counter][0] += reserved
+            total[counter][1] += used
+    return {counter: (reserved, used) for counter, (reserved, used) in total.items()}
 
 
 class DatabaseStore:
+    name = "database"
+
     """Counters in the UsageCounter table.
 
     The hot path (reserve, release) is plain parameterised SQL rather than the ORM: the ORM's
@@ -63,10 +68,10 @@ class DatabaseStore:
     FREE_SLOT = f"UPDATE {TABLE} SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END, updated_at = %s WHERE key = %s"
     COUNTS = f"SELECT key, used + reserved FROM {TABLE} WHERE key IN (%s)"
 
-    async def reserve(self, checks: list[Check], member: str) -> Outcome:
+    async def reserve(self, checks: list[Check], member: str) -> Reservation:
         return await run_in_thread(self._reserve, checks)
 
-    def _reserve(self, checks: list[Check]) -> Outcome:
+    def _reserve(self, checks: list[Check]) -> Reservation:
         now = timezone.now()
         try:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -76,10 +81,10 @@ class DatabaseStore:
                     cursor.execute(query, [check.cost, now, check.counter, check.cost, check.limit])
                     if cursor.rowcount != 1:
                         raise _Refused(check)
-                return Outcome(remaining=self._remaining(cursor, checks))
+                return Reservation(remaining=self._remaining(cursor, checks))
         except _Refused as refused:
             with connection.cursor() as cursor:
-                return Outcome(failed=refused.check, remaining=self._remaining(cursor, checks))
+                return Reservation(failed=refused.check, remaining=self._remaining(cursor, checks))
 
     def _remaining(self, cursor, checks: list[Check]) -> dict[str, int]:
         cursor.execute(self.COUNTS % ", ".join(["%s"] * len(checks)), [c.counter for c in checks])
@@ -95,14 +100,14 @@ class DatabaseStore:
             for counter in counters:
                 cursor.execute(self.FREE_SLOT, [now, counter])
 
-    def settle_in_transaction(self, settlements):
-        """Apply (Check, actual tokens) pairs; called inside the log writer's transaction."""
-        for counter, (reserved, used) in token_deltas(settlements).items():
+    def settle_in_transaction(self, deltas):
+        """Apply {counter: (reserved, used)}; called inside the log writer's transaction."""
+        for counter, (reserved, used) in deltas.items():
             UsageCounter.objects.filter(key=counter).update(
                 reserved=Greatest(F("reserved") - reserved, 0), used=F("used") + used
             )
 
-    async def settle(self, settlements):
+    async def settle(self, deltas):
         """Nothing to do outside the log writer's transaction."""
 
     async def usage(self, counters: list[str]) -> dict[str, int]:
@@ -150,6 +155,7 @@ return left
 
 
 class RedisStore:
+    name = "redis"
     prefix = "ollamaweb:quota:"
 
     def __init__(self, url: str):
@@ -174,7 +180,7 @@ class RedisStore:
             self._clients[loop] = client
         return client
 
-    async def reserve(self, checks: list[Check], member: str) -> Outcome:
+    async def reserve(self, checks: list[Check], member: str) -> Reservation:
         client = self._client()
         args = [time.time(), member]
         for check in checks:
@@ -183,8 +189,8 @@ class RedisStore:
         failed_index = int(result[0])
         if failed_index:
             check = checks[failed_index - 1]
-            return Outcome(failed=check, remaining={check.counter: int(result[1])})
-        return Outcome(remaining={c.counter: int(v) for c, v in zip(checks, result[1:])})
+            return Reservation(failed=check, remaining={check.counter: int(result[1])})
+        return Reservation(remaining={c.counter: int(v) for c, v in zip(checks, result[1:])})
 
     async def release(self, checks: list[Check], member: str):
         async with self._client().pipeline(transaction=False) as pipe:
@@ -193,11 +199,10 @@ class RedisStore:
                     pipe.zrem(self.prefix + check.counter, member)
             await pipe.execute()
 
-    def settle_in_transaction(self, settlements):
+    def settle_in_transaction(self, deltas):
         """Redis counters are settled by settle(), after the log rows are written."""
 
-    async def settle(self, settlements):
-        deltas = token_deltas(settlements)
+    async def settle(self, deltas):
         if not deltas:
             return
         async with self._client().pipeline(transaction=True) as pipe:
@@ -210,15 +215,22 @@ class RedisStore:
         client = self._client()
         values = {}
         for counter in counters:
-            key = self.prefix + counter
-            if counter.startswith("t:"):
+            key, kind = self.prefix + counter, CounterKey.parse(counter).kind
+            if kind == TOKENS:
                 values[counter] = int(await client.hget(key, "used") or 0)
-            elif counter.startswith("r:"):
+            elif kind == REQUESTS:
                 values[counter] = int(await client.get(key) or 0)
         return values
 
 
 _stores: dict[str, object] = {}
+
+
+def store_named(name: str):
+    """The store a settlement written to disk belongs to (the database, or this server's Redis)."""
+    if name == RedisStore.name and settings.REDIS_URL:
+        return _stores.setdefault(settings.REDIS_URL, RedisStore(settings.REDIS_URL))
+    return _stores.setdefault("", DatabaseStore())
 
 
 def current_store():

@@ -4,12 +4,13 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from ollamaweb.keys.cache import key_cache
-from ollamaweb.portal.limits import reset_period_usage
+from ollamaweb.keys import services as key_services
+from ollamaweb.quotas.counters import USER, Scope
 from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import scope_limits
+from ollamaweb.quotas.policy import policies_by_scope, scope_limits
+from ollamaweb.quotas.services import reset_period_usage
 
-from .models import RequestLog, UsageRollup
+from .models import RequestLog, UnwrittenRequest, UsageRollup
 from .reports import totals_for_user
 
 
@@ -35,7 +36,10 @@ class EndpointFilter(admin.SimpleListFilter):
 
     title = "endpoint"
     parameter_name = "endpoint"
-    ENDPOINTS = ("chat.completions", "completions", "embeddings", "models", "models.retrieve")
+    ENDPOINTS = (
+        "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+        "responses", "responses.retrieve", "responses.delete", "responses.input_items",
+    )  # fmt: skip
 
     def lookups(self, request, model_admin):
         return [(name, name) for name in self.ENDPOINTS]
@@ -93,15 +97,22 @@ class UsageUserAdmin(UserAdmin):
 
     @admin.action(description="Activate selected users (approve sign-ups)")
     def activate_users(self, request, queryset):
-        count = queryset.filter(is_active=False).update(is_active=True)
-        key_cache.invalidate()
+        count = key_services.set_users_active(queryset, True)
         self.message_user(request, f"Activated {count} user(s).")
 
     @admin.action(description="Deactivate selected users (their API keys stop working)")
     def deactivate_users(self, request, queryset):
-        count = queryset.exclude(pk=request.user.pk).filter(is_active=True).update(is_active=False)
-        key_cache.invalidate()
+        count = key_services.set_users_active(queryset.exclude(pk=request.user.pk), False)
         self.message_user(request, f"Deactivated {count} user(s).")
+
+    def save_model(self, request, obj, form, change):
+        key_services.save_user(obj)
+
+    def delete_model(self, request, obj):
+        key_services.delete_users([obj])
+
+    def delete_queryset(self, request, queryset):
+        key_services.delete_users(queryset)
 
     @admin.action(description="Reset period usage (today's and this month's token counters)")
     def reset_period_usage(self, request, queryset):
@@ -118,8 +129,8 @@ class UsageUserAdmin(UserAdmin):
         if not user.pk:
             return "-"
         today = timezone.localdate()
-        policies = {(p.user_id, p.api_key_id, p.model): p for p in QuotaPolicy.objects.filter(api_key=None)}
-        limits = next((s for s in scope_limits(policies, user.pk, 0, "") if s.scope == f"u{user.pk}"), None)
+        policies = policies_by_scope(QuotaPolicy.objects.filter(api_key=None))
+        limits = next((s for s in scope_limits(policies, user.pk, 0, "") if s.scope == Scope(USER, user.pk)), None)
         rows = []
         for label, since, limit in (
             ("Today", today, limits and limits.tokens_per_day),
@@ -133,3 +144,18 @@ class UsageUserAdmin(UserAdmin):
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), UsageUserAdmin)
+
+
+@admin.register(UnwrittenRequest)
+class UnwrittenRequestAdmin(admin.ModelAdmin):
+    """Records the request log could not store (their quota was settled all the same)."""
+
+    list_display = ("set_aside_at", "request_id", "error")
+    search_fields = ("request_id", "error")
+    readonly_fields = ("set_aside_at", "request_id", "error", "record")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.keys import services as key_services
 from ollamaweb.keys.models import ApiKey
 
 from ..forms import ApiKeyForm
@@ -42,7 +43,7 @@ def keys(request):
     if request.method == "POST":
         form = ApiKeyForm(request.POST, model_names=known_model_names())
         if form.is_valid():
-            key, secret = ApiKey.issue(
+            key, secret = key_services.issue_key(
                 request.user,
                 form.cleaned_data["name"],
                 expires_at=form.cleaned_data["expires_at"],
@@ -65,6 +66,6 @@ def revoke_key(request, pk):
     if key.revoked:
         messages.info(request, f"Key {key.prefix}… was already revoked.")
     else:
-        key.revoke()
+        key_services.revoke_key(key)
         messages.success(request, f"Revoked key {key.prefix}… ({key.name or 'unnamed'}). It stops working at once.")
     return redirect("portal:keys")

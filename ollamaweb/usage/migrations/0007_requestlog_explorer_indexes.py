@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('keys', '0001_initial'),
-        ('usage', '0003_requestlog_backend'),
+        ('usage', '0006_unwrittenrequest'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
