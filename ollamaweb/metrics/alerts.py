@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import httpx2 as httpx
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.signals import post_save
 from django.utils import timezone
@@ -22,34 +21,15 @@ from django.utils import timezone
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.tasks import spawn
 
-from .models import Alert, AlertCondition, AlertDelivery, AlertWebhook
+from .models import Alert, AlertWebhook
+from .services import claim_due, raise_alert, record_outcome, set_condition
 
 logger = logging.getLogger(__name__)
 
 THRESHOLDS = (100, 80)  # percent of a token quota, highest first
-CLAIM_SECONDS = 60  # a claimed delivery another process may retry after this long
 
 
-# --- Raising alerts (ORM; called from threads) ------------------------------------------------------
-
-
-def raise_alert(kind: str, key: str, title: str, text: str = "", details=None, webhooks=None) -> Alert | None:
-    """Create the alert and a delivery to each webhook, unless an alert with this key exists."""
-    webhooks = list(webhooks) if webhooks is not None else list(AlertWebhook.objects.filter(enabled=True))
-    if not webhooks:
-        return None
-    with transaction.atomic():
-        alert, created = Alert.objects.get_or_create(
-            key=key[:255], defaults={"kind": kind, "title": title[:300], "text": text, "details": details or {}}
-        )
-        if not created:
-            return None
-        now = timezone.now()
-        AlertDelivery.objects.bulk_create(
-            [AlertDelivery(alert=alert, webhook=webhook, next_attempt_at=now) for webhook in webhooks]
-        )
-    alert_runner.wake_threadsafe()
-    return alert
+# --- Conditions (ORM; called from threads) ---------------------------------------------------------
 
 
 def backend_event_saved(sender, instance, created, **kwargs):
@@ -146,9 +126,7 @@ def check_error_rates(webhooks, now=None):
         rate = errors / total if total else 0.0
         high = total >= webhook.error_rate_min_requests and rate > webhook.error_rate_threshold
         key = f"error_rate:w{webhook.pk}"
-        AlertCondition.objects.get_or_create(key=key)
-        changed = AlertCondition.objects.filter(key=key, active=not high).update(active=high)
-        if not changed:
+        if not set_condition(key, high):
             continue
         details = {
             "window_minutes": minutes,
@@ -184,54 +162,6 @@ def evaluate(user_ids):
 
 
 # --- Delivering ---------------------------------------------------------------------------------------
-
-
-def payload(delivery: AlertDelivery) -> dict:
-    alert = delivery.alert
-    if delivery.webhook.format == AlertWebhook.SLACK:
-        return {"text": f"*{alert.title}*" + (f"\n{alert.text}" if alert.text else "")}
-    return {
-        "source": "ollamaweb",
-        "kind": alert.kind,
-        "key": alert.key,
-        "title": alert.title,
-        "text": alert.text,
-        "details": alert.details,
-        "created_at": alert.created_at.isoformat(),
-    }
-
-
-def claim_due(limit: int = 50) -> list[tuple[int, str, dict]]:
-    """Pending deliveries that are due, claimed for CLAIM_SECONDS: [(id, url, body)]."""
-    now = timezone.now()
-    due = list(
-        AlertDelivery.objects.filter(status=AlertDelivery.PENDING, next_attempt_at__lte=now)
-        .select_related("alert", "webhook")
-        .order_by("next_attempt_at")[:limit]
-    )
-    claimed = []
-    for delivery in due:
-        if AlertDelivery.objects.filter(
-            pk=delivery.pk, status=AlertDelivery.PENDING, next_attempt_at=delivery.next_attempt_at
-        ).update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS)):
-            claimed.append((delivery.pk, delivery.webhook.url, payload(delivery)))
-    return claimed
-
-
-def record_outcome(delivery_id: int, error: str):
-    delivery = AlertDelivery.objects.get(pk=delivery_id)
-    delivery.attempts += 1
-    if not error:
-        delivery.status, delivery.sent_at, delivery.last_error = AlertDelivery.SENT, timezone.now(), ""
-    else:
-        delivery.last_error = error[:2000]
-        if delivery.attempts >= settings.ALERT_MAX_ATTEMPTS:
-            delivery.status = AlertDelivery.FAILED
-            logger.error("alert delivery %s failed %d times, giving up: %s", delivery_id, delivery.attempts, error)
-        else:
-            delay = settings.ALERT_RETRY_SECONDS * 2 ** (delivery.attempts - 1)
-            delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-    delivery.save(update_fields=["attempts", "status", "sent_at", "last_error", "next_attempt_at"])
 
 
 async def send(client, url: str, body: dict) -> str:

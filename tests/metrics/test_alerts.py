@@ -10,12 +10,11 @@ import openai
 import pytest
 
 from ollamaweb.backends.health import check_all
-from ollamaweb.backends.models import Backend
+from ollamaweb.backends.services import set_backend
 from ollamaweb.backends.registry import registry
 from ollamaweb.metrics.alerts import alert_runner, send_test_alert
 from ollamaweb.metrics.models import Alert, AlertDelivery, AlertWebhook
-from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import policy_table
+from ollamaweb.quotas.services import set_limits
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
 
@@ -96,18 +95,18 @@ def hook(receiver, **fields):
 
 def test_backend_down_and_up_are_sent_once_each(gateway, receiver, fake_ollama):
     hook(receiver, format="slack", on_quota=False, on_error_rate=False)
-    backend = Backend.objects.create(name="gpu-a", url=fake_ollama.url)
+    set_backend("gpu-a", fake_ollama.url)
 
     def health_round():
         registry.invalidate()
         gateway.call(check_all(registry))
 
     health_round()  # first sight: up, no change, no alert
-    Backend.objects.filter(pk=backend.pk).update(url=DOWN)
+    set_backend("gpu-a", DOWN)
     health_round()
     health_round()  # still down: nothing new
     delivered(gateway, receiver, 1)
-    Backend.objects.filter(pk=backend.pk).update(url=fake_ollama.url)
+    set_backend("gpu-a", fake_ollama.url)
     health_round()
     delivered(gateway, receiver, 2)
     assert [text.split("\n")[0] for text in receiver.texts()] == [
@@ -119,8 +118,7 @@ def test_backend_down_and_up_are_sent_once_each(gateway, receiver, fake_ollama):
 
 def test_quota_alerts_at_80_and_100_percent_once_per_period(gateway, client, user, receiver, fake_ollama):
     hook(receiver, format="json", on_backend=False, on_error_rate=False)
-    QuotaPolicy.objects.create(user=user, tokens_per_day=100)
-    policy_table.invalidate()
+    set_limits(user=user, tokens_per_day=100)
     fake_ollama.reply = Reply(content="ok", prompt_eval_count=30, eval_count=12)  # 42 tokens a request
 
     def spend_and_check(alerts):
@@ -135,10 +133,9 @@ def test_quota_alerts_at_80_and_100_percent_once_per_period(gateway, client, use
     ]
     assert receiver.bodies[0]["details"]["user"] == "alice" and "84 %" in receiver.bodies[0]["title"]
     delivered(gateway, receiver, 1)  # nothing new happened: nothing new sent
-    QuotaPolicy.objects.filter(user=user).update(tokens_per_day=1000)  # room for one more request ...
-    policy_table.invalidate()
+    set_limits(user=user, tokens_per_day=1000)  # room for one more request ...
     spend_and_check(1)  # 126 of 1000: below 80 % of the new limit
-    QuotaPolicy.objects.filter(user=user).update(tokens_per_day=120)  # ... now 126 of 120: past 100 %
+    set_limits(user=user, tokens_per_day=120)  # ... now 126 of 120: past 100 %
     alert_runner._users.add(user.pk)  # (a refused request uses no tokens, so it does not queue a check)
     delivered(gateway, receiver, 2)
     assert [b["details"]["threshold"] for b in receiver.bodies] == [80, 100]
@@ -209,8 +206,7 @@ def test_the_background_task_delivers_without_a_request_waiting(gateway, client,
 
 
 def test_no_webhook_no_alert(gateway, client, user, fake_ollama):
-    QuotaPolicy.objects.create(user=user, tokens_per_day=10)
-    policy_table.invalidate()
+    set_limits(user=user, tokens_per_day=10)
     client.chat.completions.create(model="llama3", messages=HI, max_tokens=5)
     settle_logs(gateway)
     run_round(gateway)

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.portal import explorer
 from ollamaweb.usage.models import RequestLog, UsageRollup
 
@@ -29,9 +29,9 @@ def people(db):
     bob = User.objects.create_user("bob")
     staff = User.objects.create_user("root", is_staff=True)
     keys = {
-        "alice": ApiKey.issue(alice, "laptop")[0],
-        "alfred": ApiKey.issue(alfred, "ci runner")[0],
-        "bob": ApiKey.issue(bob, "laptop")[0],
+        "alice": issue_key(alice, "laptop")[0],
+        "alfred": issue_key(alfred, "ci runner")[0],
+        "bob": issue_key(bob, "laptop")[0],
     }
     return {"alice": alice, "alfred": alfred, "bob": bob, "staff": staff, "keys": keys}
 

@@ -8,10 +8,9 @@ import openai
 import pytest
 
 from ollamaweb.backends.health import check_all
-from ollamaweb.backends.models import Backend
+from ollamaweb.backends.services import set_backend
 from ollamaweb.backends.registry import registry
-from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import policy_table
+from ollamaweb.quotas.services import set_limits
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import FakeOllama, Reply
@@ -107,8 +106,7 @@ def test_errors_refusals_and_unknown_models_are_bounded_labels(gateway, client, 
     with pytest.raises(openai.InternalServerError):
         client.chat.completions.create(model="llama3", messages=HI)
     fake_ollama.reply = Reply()
-    QuotaPolicy.objects.create(user=user, requests_per_minute=1)
-    policy_table.invalidate()
+    set_limits(user=user, requests_per_minute=1)
     client.chat.completions.create(model="llama3", messages=HI)
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="llama3", messages=HI)
@@ -185,8 +183,8 @@ def test_backend_gauges_failover_and_queue_wait(gateway, async_client, client, f
     a.add_model("llama3", loaded=True)
     b.add_model("llama3")
     b.version = "0.9.0"
-    Backend.objects.create(name="gpu-a", url=a.url, max_concurrent=1)
-    Backend.objects.create(name="gpu-b", url=b.url)
+    set_backend("gpu-a", a.url, max_concurrent=1)
+    set_backend("gpu-b", b.url)
     registry.invalidate()
     gateway.call(check_all(registry))
     scrape = metrics()

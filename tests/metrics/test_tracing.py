@@ -9,8 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from ollamaweb.metrics import tracing
-from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import policy_table
+from ollamaweb.quotas.services import set_limits
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.records import UsageRecord
 from tests.conftest import settle_logs
@@ -45,8 +44,7 @@ def by_name(found):
 
 
 def test_a_stream_has_request_admission_backend_and_settlement_spans(gateway, client, fake_ollama, user, spans):
-    QuotaPolicy.objects.create(user=user, tokens_per_day=100_000)  # so admission reserves something
-    policy_table.invalidate()
+    set_limits(user=user, tokens_per_day=100_000)  # so admission reserves something
     fake_ollama.reply = Reply(content="a b c", first_token_delay=0.1)
     stream = client.chat.completions.create(model="llama3", messages=HI, stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "a b c"
@@ -96,8 +94,7 @@ def test_backend_failures_and_refusals_mark_the_spans(gateway, client, fake_olla
     spans.clear()
 
     fake_ollama.reply = Reply()
-    QuotaPolicy.objects.create(user=user, requests_per_minute=1)
-    policy_table.invalidate()
+    set_limits(user=user, requests_per_minute=1)
     client.chat.completions.create(model="llama3", messages=HI)
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="llama3", messages=HI)
