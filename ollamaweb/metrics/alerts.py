@@ -27,6 +27,7 @@ from .services import claim_due, raise_alert, record_outcome, set_condition
 logger = logging.getLogger(__name__)
 
 THRESHOLDS = (100, 80)  # percent of a token quota, highest first
+MAX_PENDING_USERS = 100_000  # users whose quotas wait for the next round
 
 
 # --- Conditions (ORM; called from threads) ---------------------------------------------------------
@@ -202,7 +203,8 @@ class AlertRunner:
     def note(self, record):
         """A usage hook: remember users who used tokens (their quotas are checked next round)."""
         if record.user_id is not None and (record.prompt_tokens or record.completion_tokens):
-            self._users.add(record.user_id)
+            if len(self._users) < MAX_PENDING_USERS:  # (bounded: nobody drains it when rounds are off)
+                self._users.add(record.user_id)
         self.ensure_running()
 
     def ensure_running(self):

@@ -10,8 +10,8 @@ import openai
 import pytest
 
 from ollamaweb.backends.health import check_all
-from ollamaweb.backends.services import set_backend
 from ollamaweb.backends.registry import registry
+from ollamaweb.backends.services import set_backend
 from ollamaweb.metrics.alerts import alert_runner, send_test_alert
 from ollamaweb.metrics.models import Alert, AlertDelivery, AlertWebhook
 from ollamaweb.quotas.services import set_limits
@@ -191,11 +191,17 @@ def test_failed_deliveries_are_retried_then_given_up(gateway, receiver, settings
     assert "HTTP 500" in failed.last_error
 
 
+async def start_runner():
+    alert_runner.ensure_running()
+
+
 def test_the_background_task_delivers_without_a_request_waiting(gateway, client, receiver, settings):
     """A slow receiver delays no request: alerts go out from the runner's own task."""
+    settings.ALERT_INTERVAL = 5  # (the server starts it at start-up; tests turn it off by default)
+    gateway.call(start_runner())
     receiver.delay = 1.5
     webhook = hook(receiver)
-    send_test_alert(webhook)  # wakes the runner started at server start-up
+    send_test_alert(webhook)  # wakes the runner
     started = time.perf_counter()
     client.chat.completions.create(model="llama3", messages=HI)
     assert time.perf_counter() - started < 1.0
@@ -203,6 +209,7 @@ def test_the_background_task_delivers_without_a_request_waiting(gateway, client,
     while not receiver.bodies and time.monotonic() < deadline:
         time.sleep(0.05)
     assert receiver.bodies and Alert.objects.count() == 1
+    gateway.call(alert_runner.stop())
 
 
 def test_no_webhook_no_alert(gateway, client, user, fake_ollama):

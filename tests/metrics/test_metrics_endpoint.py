@@ -8,8 +8,8 @@ import openai
 import pytest
 
 from ollamaweb.backends.health import check_all
-from ollamaweb.backends.services import set_backend
 from ollamaweb.backends.registry import registry
+from ollamaweb.backends.services import set_backend
 from ollamaweb.quotas.services import set_limits
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
