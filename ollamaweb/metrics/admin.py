@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 
 from .alerts import send_test_alert
 from .models import Alert, AlertDelivery, AlertWebhook
@@ -9,6 +10,7 @@ class AlertWebhookAdmin(admin.ModelAdmin):
     list_display = ("name", "url", "format", "enabled", "on_backend", "on_quota", "on_error_rate")
     list_filter = ("enabled", "format")
     actions = ["send_test"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ("name", "url", "format", "enabled")}),
         ("Alerts", {"fields": ("on_backend", "on_quota", "on_error_rate")}),

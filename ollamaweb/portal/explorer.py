@@ -35,9 +35,12 @@ RANGES = {
     "today": ("today", None),
 }
 STATUSES = {"2xx": "succeeded (2xx)", "4xx": "client errors (4xx)", "5xx": "server errors (5xx)", "error": "any error"}
-ENDPOINTS = ("chat.completions", "completions", "embeddings", "models", "models.retrieve")
+ENDPOINTS = (
+    "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+    "responses", "responses.retrieve", "responses.delete", "responses.input_items", "unknown",
+)  # fmt: skip
 COLUMNS = (
-    "created_at", "finished_at", "user", "api_key", "key_prefix", "endpoint", "method", "requested_model",
+    "request_id", "total_duration_ms", "created_at", "finished_at", "user", "api_key", "key_prefix", "endpoint", "method", "requested_model",
     "resolved_model", "backend", "status", "error", "stream", "prompt_tokens", "completion_tokens", "usage_source",
     "ttft_ms", "latency_ms", "client_user",
 )  # fmt: skip
@@ -45,6 +48,7 @@ COLUMNS = (
 
 @dataclass
 class Filters:
+    request_id: str = ""
     user: str = ""
     key: str = ""
     model: str = ""
@@ -58,12 +62,13 @@ class Filters:
 
     @property
     def active(self) -> bool:
-        return any((self.user, self.key, self.model, self.backend, self.endpoint, self.status, self.range,
+        return any((self.request_id, self.user, self.key, self.model, self.backend, self.endpoint, self.status, self.range,
                     self.since, self.until))  # fmt: skip
 
     def query(self) -> dict:
         """The filters as GET parameters (for paging links)."""
         values = {
+            "request_id": self.request_id,
             "user": self.user,
             "key": self.key,
             "model": self.model,
@@ -99,6 +104,7 @@ def parse_local(value: str) -> datetime | None:
 def parse_filters(params, now: datetime | None = None) -> Filters:
     now = now or timezone.now()
     filters = Filters(
+        request_id=params.get("request_id", "").strip()[:40],
         user=params.get("user", "").strip()[:150],
         key=params.get("key", "").strip()[:100],
         model=params.get("model", "").strip()[:200],
@@ -158,6 +164,8 @@ def filtered(filters: Filters) -> list:
     in index order with its LIMIT, and explore() merges their pages.
     """
     rows = RequestLog.objects.all()
+    if filters.request_id:  # one request (indexed): the x-request-id a client reports
+        rows = rows.filter(request_id=filters.request_id)
     lists = []  # (field, values) of the IN filters
     if filters.user:
         users = list(

@@ -53,6 +53,8 @@ def log(user, key, minutes_ago=0, **fields):
         "completion_tokens": 5,
         "latency_ms": 1500.0,
         "ttft_ms": 85.0,
+        "total_duration_ms": 2500.0,
+        "request_id": f"req_{RequestLog.objects.count():024x}",
         **fields,
     }
     row = RequestLog.objects.create(**values)
@@ -93,6 +95,7 @@ def test_filters_select_the_matching_requests(staff_client, rows):
     assert ids(staff_client, "?user=al") == [r["a1"], r["a2"], r["f1"]]  # partial: alice and alfred
     assert ids(staff_client, "?user=%3Dalice") == [r["a1"], r["a2"]]  # exact
     assert ids(staff_client, "?user=nobody") == []
+    assert ids(staff_client, f"?request_id={rows['b1'].request_id}") == [r["b1"]]  # a client's x-request-id
     assert ids(staff_client, "?key=laptop") == [r["a1"], r["a2"], r["b1"], r["old"]]
     assert ids(staff_client, f"?key={rows['f1'].key_prefix}") == [r["f1"]]
     assert ids(staff_client, "?model=qwen") == [r["a2"]]  # partial, through the rollups' names
@@ -116,9 +119,11 @@ def test_rows_read_well(staff_client, rows, settings):
     assert "1.5 s" in page and "85 ms" in page  # durations
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (CET|CEST)", page)  # times with their zone
     assert "Europe/Paris" in page
-    assert f"#{rows['a1'].pk}" in page and "laptop" in page and "gpu2" in page
+    assert rows["a1"].request_id in page and "laptop" in page and "gpu2" in page
+    assert "2.5 s" in page  # GPU time (Ollama's total_duration)
     detail = staff_client.get(f"/staff/requests/{rows['f1'].pk}/").content.decode()
     assert "backend down" in detail and "alfred" in detail and "ci runner" in detail
+    assert rows["f1"].request_id in detail
 
 
 def test_keyset_paging_walks_every_row_once(staff_client, people, monkeypatch):
