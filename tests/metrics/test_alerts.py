@@ -213,11 +213,17 @@ def test_the_background_task_delivers_without_a_request_waiting(gateway, client,
 
 
 def test_no_webhook_no_alert(gateway, client, user, fake_ollama):
-    set_limits(user=user, tokens_per_day=10)
+    set_limits(user=user, tokens_per_day=50)
+    fake_ollama.reply = Reply(content="ok", prompt_eval_count=30, eval_count=30)  # 60 of 50: past 100 %
     client.chat.completions.create(model="llama3", messages=HI, max_tokens=5)
     settle_logs(gateway)
+    alert_runner._users.add(user.pk)
     run_round(gateway)
     assert Alert.objects.count() == 0
+    AlertWebhook.objects.create(name="late", url="http://127.0.0.1:9/", on_backend=False, on_error_rate=False)
+    alert_runner._users.add(user.pk)
+    run_round(gateway)
+    assert Alert.objects.get().details["threshold"] == 100  # the same check does alert with a webhook
 
 
 def test_webhooks_are_configured_in_the_admin(db, receiver):
