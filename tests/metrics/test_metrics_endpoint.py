@@ -14,6 +14,7 @@ from ollamaweb.quotas.services import set_limits
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import FakeOllama, Reply
+from tests.usage.test_log_writer import poison_trigger  # noqa: F401 (a fixture)
 
 HI = [{"role": "user", "content": "hi"}]
 CHAT = {"protocol": "openai", "endpoint": "chat.completions", "model": "llama3:latest"}
@@ -168,6 +169,17 @@ def test_log_writer_lag_is_observed(gateway, client, metrics):
         == 1
     )
     assert "ollamaweb_log_writer_pending" in after.text
+
+
+def test_rows_set_aside_are_counted(gateway, client, metrics, poison_trigger):  # noqa: F811
+    before = metrics()
+    for name in ("a", "poison", "b", "poison", "c"):
+        client.chat.completions.create(model="llama3", messages=HI, user=name)
+    assert settle_logs(gateway) == 3
+    after = metrics()
+    name = "ollamaweb_log_rows_set_aside_total"
+    assert after.value(name) - before.value(name) == 2
+    assert after.value("ollamaweb_requests_total", **CHAT) - before.value("ollamaweb_requests_total", **CHAT) == 5
 
 
 @pytest.fixture
