@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "ollamaweb.quotas",
     "ollamaweb.backends",
     "ollamaweb.conversations",
+    "ollamaweb.metrics",
     "compat",
     "ollamaweb.portal",
     # Sign-in throttling (portal and admin); last, as django-axes asks.
@@ -379,3 +380,14 @@ RESPONSES_MAX_CHAIN = envint("OLLAMAWEB_RESPONSES_MAX_CHAIN", 200)
 
 # Token-id inputs (embeddings, completions) are read back into text with this tiktoken encoding.
 TOKEN_ID_ENCODING = os.environ.get("OLLAMAWEB_TOKEN_ENCODING", "cl100k_base")
+
+# Observability: Prometheus metrics at /metrics (OLLAMAWEB_METRICS=0 turns them off); with a token
+# set, /metrics wants `Authorization: Bearer <token>`, without one it is open. Traces: OTEL_* vars.
+METRICS_ENABLED = envbool("OLLAMAWEB_METRICS", True)
+METRICS_TOKEN = os.environ.get("OLLAMAWEB_METRICS_TOKEN", "")
+# Alerts (webhooks configured in the admin): seconds between evaluation rounds in each process
+# (0 turns the background task off), delivery attempts, the first retry's delay (doubling), timeout.
+ALERT_INTERVAL = envfloat("OLLAMAWEB_ALERT_INTERVAL", 10.0)
+ALERT_MAX_ATTEMPTS = envint("OLLAMAWEB_ALERT_MAX_ATTEMPTS", 6)
+ALERT_RETRY_SECONDS = envfloat("OLLAMAWEB_ALERT_RETRY_SECONDS", 10.0)
+ALERT_TIMEOUT = envfloat("OLLAMAWEB_ALERT_TIMEOUT", 10.0)

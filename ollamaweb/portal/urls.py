@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, keys, models, ollama_keys, playground, quickstart, staff, usage
+from .views import account, explorer, keys, models, ollama_keys, playground, quickstart, staff, usage
 
 app_name = "portal"
 
@@ -18,6 +18,8 @@ urlpatterns = [
     path("quickstart/", quickstart.quickstart, name="quickstart"),
     path("staff/", staff.overview, name="staff"),
     path("staff/feed/", staff.feed, name="feed"),
+    path("staff/requests/", explorer.requests, name="explorer"),
+    path("staff/requests/<int:pk>/", explorer.request_detail, name="request-detail"),
     path("staff/invites/", staff.invites, name="invites"),
     path("staff/invites/<int:pk>/delete/", staff.delete_invite, name="delete-invite"),
     path("accounts/login/", account.login_view, name="login"),
