@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.utils import timezone
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
-from ollamaweb.keys.cache import key_cache
 from ollamaweb.portal.limits import reset_period_usage
+from ollamaweb.portal.services import set_active
+from ollamaweb.portal.templatetags.portal import ms
+from ollamaweb.portal.zones import quota_today
 from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import scope_limits
 
@@ -49,16 +51,39 @@ class RequestLogAdmin(admin.ModelAdmin):
     """Read-only: the log is a record of what happened."""
 
     list_display = (
-        "created_at", "user", "key_prefix", "endpoint", "requested_model", "resolved_model", "status",
-        "stream", "prompt_tokens", "completion_tokens", "ttft_ms", "latency_ms",
+        "created_at", "user", "key", "endpoint", "requested_model", "resolved_model", "status",
+        "stream", "prompt_tokens", "completion_tokens", "ttft", "latency",
     )  # fmt: skip
     # No date_hierarchy and no filter on free-text columns: both would scan the whole log
     # (SELECT DISTINCT) on every page view; the created_at filter uses its index.
     list_filter = (StatusClassFilter, "created_at", EndpointFilter, "stream", "usage_source")
-    search_fields = ("=user__username", "=key_prefix", "requested_model", "resolved_model", "client_user")
-    list_select_related = ("user",)
+    # Partial matches: part of a username, key name or model; a key prefix from its start.
+    search_fields = (
+        "user__username", "^key_prefix", "api_key__name", "requested_model", "resolved_model", "client_user",
+    )  # fmt: skip
+    search_help_text = "Part of a username, key name, model or client user, or the start of a key prefix (sk-…)."
+    list_select_related = ("user", "api_key")
     show_full_result_count = False
     list_per_page = 50
+    fields = (
+        "created_at", "finished_at", "user", "api_key", "key_prefix", "endpoint", "method", "requested_model",
+        "resolved_model", "backend", "status", "error", "stream", "prompt_tokens", "completion_tokens",
+        "usage_source", "ttft", "latency", "client_user",
+    )  # fmt: skip
+    readonly_fields = ("ttft", "latency")
+
+    @admin.display(description="key", ordering="key_prefix")
+    def key(self, row):
+        name = row.api_key.name if row.api_key_id and row.api_key else ""
+        return f"{name} ({row.key_prefix}…)" if name else (f"{row.key_prefix}…" if row.key_prefix else "—")
+
+    @admin.display(description="time to first token", ordering="ttft_ms")
+    def ttft(self, row):
+        return ms(row.ttft_ms)
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, row):
+        return ms(row.latency_ms)
 
     def has_add_permission(self, request):
         return False
@@ -85,22 +110,39 @@ class UsageRollupAdmin(admin.ModelAdmin):
 class UsageUserAdmin(UserAdmin):
     """Django's user admin plus today's and this month's usage against the user's limits."""
 
-    readonly_fields = (*UserAdmin.readonly_fields, "usage_summary")
-    fieldsets = (*UserAdmin.fieldsets, ("Usage", {"fields": ("usage_summary",)}))
+    readonly_fields = (*UserAdmin.readonly_fields, "related", "usage_summary")
+    fieldsets = (
+        (None, {"fields": ("related",)}),
+        *UserAdmin.fieldsets,
+        ("Usage", {"fields": ("usage_summary",)}),
+    )
     list_display = ("username", "email", "is_active", "is_staff", "date_joined", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
     actions = ["activate_users", "deactivate_users", "reset_period_usage"]
 
+    @admin.display(description="see also")
+    def related(self, user):
+        if not user.pk:
+            return "-"
+        links = [
+            (reverse("admin:keys_apikey_changelist") + f"?user__id__exact={user.pk}", "API keys"),
+            (reverse("admin:quotas_quotapolicy_changelist") + f"?user__id__exact={user.pk}", "Quota policies"),
+            (reverse("admin:usage_requestlog_changelist") + f"?user__id__exact={user.pk}", "Requests"),
+            (reverse("admin:usage_usagerollup_changelist") + f"?user__id__exact={user.pk}", "Daily usage"),
+            (reverse("portal:user", args=[user.pk]), "In the portal (limits, keys, requests)"),
+        ]
+        return format_html(
+            '<span class="related-links">{}</span>', format_html_join(" · ", '<a href="{}">{}</a>', links)
+        )
+
     @admin.action(description="Activate selected users (approve sign-ups)")
     def activate_users(self, request, queryset):
-        count = queryset.filter(is_active=False).update(is_active=True)
-        key_cache.invalidate()
+        count = sum(set_active(user, True) for user in queryset.filter(is_active=False))
         self.message_user(request, f"Activated {count} user(s).")
 
     @admin.action(description="Deactivate selected users (their API keys stop working)")
     def deactivate_users(self, request, queryset):
-        count = queryset.exclude(pk=request.user.pk).filter(is_active=True).update(is_active=False)
-        key_cache.invalidate()
+        count = sum(set_active(user, False) for user in queryset.exclude(pk=request.user.pk).filter(is_active=True))
         self.message_user(request, f"Deactivated {count} user(s).")
 
     @admin.action(description="Reset period usage (today's and this month's token counters)")
@@ -117,7 +159,7 @@ class UsageUserAdmin(UserAdmin):
     def usage_summary(self, user):
         if not user.pk:
             return "-"
-        today = timezone.localdate()
+        today = quota_today()
         policies = {(p.user_id, p.api_key_id, p.model): p for p in QuotaPolicy.objects.filter(api_key=None)}
         limits = next((s for s in scope_limits(policies, user.pk, 0, "") if s.scope == f"u{user.pk}"), None)
         rows = []

@@ -2,6 +2,7 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -70,3 +71,29 @@ def percent_class(percent):
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.simple_tag
+def zone_name():
+    """The zone this page shows times in (the user's: see portal/zones.py)."""
+    return timezone.get_current_timezone_name()
+
+
+@register.simple_tag
+def time_header(label="Time"):
+    """A table header's text for a time column, with its zone: 'Time (Europe/Paris)'."""
+    return format_html('{} <span class="tz">({})</span>', label, timezone.get_current_timezone_name())
+
+
+@register.filter
+def key_label(row):
+    """A key as people know it: its name (the prefix when it has none, or for a deleted key)."""
+    key = getattr(row, "api_key", None) if not isinstance(row, dict) else None
+    name = getattr(key, "name", "") if key is not None else (row.get("key_name", "") if isinstance(row, dict) else "")
+    prefix = row.get("key_prefix", "") if isinstance(row, dict) else getattr(row, "key_prefix", "")
+    return name or (f"{prefix}…" if prefix else "—")
+
+
+@register.filter
+def get_field(form, name):
+    return form[name]
