@@ -34,7 +34,7 @@ def test_the_browsers_zone_from_its_cookie(alice, logged):
     html = text(client.get("/requests/"))
     assert "Jul 1, 09:05:09" in html and "(America/New_York)" in html
     assert '<meta name="time-zone" content="America/New_York">' in html
-    assert "Times in <span class=\"tz-name\">America/New_York</span>" in html
+    assert 'Times in <span class="tz-name">America/New_York</span>' in html
 
 
 @pytest.mark.parametrize("junk", ["Mars/Olympus", "../../etc/passwd", "x" * 200, ""])
