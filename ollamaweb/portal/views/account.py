@@ -58,6 +58,9 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     post_reset_login = True
     post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "label_suffix": ""}
+
     def form_valid(self, form):
         response = super().form_valid(form)
         messages.success(self.request, f"Welcome, {form.user.get_username()}! Create an API key to get started.")
