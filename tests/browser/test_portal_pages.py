@@ -58,6 +58,9 @@ def test_no_page_is_wider_than_the_screen(busy, user, new_page, screenshot, size
     staff_pages = ["/staff/", "/staff/feed/", "/staff/invites/", "/staff/users/", "/staff/users/new/"]
     staff_pages += [f"/staff/users/{user.pk}/", f"/staff/requests/{error.pk}/"]
     pages.append(("root", "pw-root-123", staff_pages))
+    signed_out = new_page(*size)
+    signed_out.goto("/accounts/login/")
+    assert page_width(signed_out) <= size[0]
     for username, password, urls in pages:
         page = new_page(*size)
         sign_in(page, username, password)
@@ -108,7 +111,7 @@ def test_keys_page_post_redirect_get_names_usage_and_limits(busy, user, new_page
     page.get_by_role("button", name="Create key").click()
     page.wait_for_url("**/keys/new/")
     secret = page.locator("#new-secret").input_value()
-    assert secret.startswith("sk-")
+    assert secret.startswith("sk-") and page_width(page) <= size[0]
     assert all(secret not in cookie["value"] for cookie in page.context.cookies())
     if size == DESKTOP:
         page.get_by_role("button", name="Copy").first.click()

@@ -52,7 +52,10 @@ def test_quickstart_python_reads_the_key_from_the_environment(alice, backend):
 def test_count_charts_have_whole_number_ticks():
     for highest in (0, 1, 3, 7, 13, 21, 25, 50, 99, 130, 2499, 12_345):
         svg = charts.stacked_bars("c", "t", ["a", "b"], [("m", "#000", [highest, 0])], "requests")
-        ticks = [float(t.replace("k", "e3").replace("M", "e6")) for t in re.findall(r'x="54" y="[0-9.]+" text-anchor="end">([^<]+)<', svg)]
+        ticks = [
+            float(t.replace("k", "e3").replace("M", "e6"))
+            for t in re.findall(r'x="54" y="[0-9.]+" text-anchor="end">([^<]+)<', svg)
+        ]
         assert len(ticks) == 5
         assert all(t == int(t) for t in ticks), (highest, ticks)
         assert max(ticks) >= highest
