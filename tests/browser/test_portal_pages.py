@@ -219,6 +219,8 @@ def test_playground_stop_default_model_markdown_and_quota_hint(busy, gateway, fa
     assert reply.locator("strong").inner_text() == "bold" and reply.locator("li").count() == 2
     assert reply.locator("img").count() == 0 and "<img src=x onerror=alert(1)>" in reply.inner_text()
     assert page.get_by_role("button", name="Copy").first.is_visible()
+    if size == DESKTOP:
+        screenshot(page, "06-playground", docs=True)
 
     # Stop: hidden when idle, shown while a reply streams, and it stops it.
     fake_ollama.reply = Reply(content=STORY, token_delay=0.25)
@@ -229,8 +231,6 @@ def test_playground_stop_default_model_markdown_and_quota_hint(busy, gateway, fa
         "() => { const r = document.querySelector('.msg-assistant.streaming .content');"
         " return r && r.textContent.length > 0; }"
     )
-    if size == DESKTOP:
-        screenshot(page, "06-playground", docs=True)
     stop.click()
     expect(stop).to_be_hidden()
     expect(page.locator("#pg-usage")).to_have_text("Stopped.")
@@ -368,3 +368,43 @@ def test_admin_new_key_secret_has_a_copy_button_and_no_cookie(busy, user, new_pa
     assert ApiKey.objects.get(name="from-admin").allowed_models == ["gpt-4o", "llama3"]
     page.reload()
     assert secret not in page.content()
+
+
+MARKDOWN_CASES = {
+    "<script>window.pwned = 1</script>": ["P"],
+    '<img src=x onerror="window.pwned = 1">': ["P"],
+    "[click](javascript:window.pwned=1)": ["P"],
+    "[site](https://example.com/a_b) and [mail](mailto:a@b.c)": ["P", "A", "A"],
+    "# Title\n\nSome *em* and __strong__ and ~~gone~~ and `x < y`": ["H3", "P", "EM", "STRONG", "DEL", "CODE"],
+    "```\nunclosed <b>fence</b>": ["DIV", "PRE", "CODE", "BUTTON"],
+    "1. one\n2. two\n\n> quoted\n\n---": ["OL", "LI", "LI", "BLOCKQUOTE", "P", "HR"],
+    "snake_case_name stays": ["P"],
+}
+
+
+def test_markdown_renderer_makes_only_safe_elements(busy, new_page):
+    page = new_page()
+    sign_in(page, "alice", "pw-alice-123")
+    page.goto("/playground/")
+    for source, tags in MARKDOWN_CASES.items():
+        rendered = page.evaluate(
+            """(source) => {
+                const box = document.createElement("div");
+                window.ollamaweb.renderMarkdown(source, box);
+                const links = Array.from(box.querySelectorAll("a")).map(a => a.getAttribute("href"));
+                const tags = Array.from(box.querySelectorAll("*")).map(e => e.tagName);
+                return {tags, links, text: box.textContent, pwned: window.pwned || 0};
+            }""",
+            source,
+        )
+        assert not rendered["pwned"], source
+        assert [t for t in rendered["tags"] if t != "P" or "P" in tags] == tags or set(rendered["tags"]) <= {
+            "P",
+            *tags,
+        }, (source, rendered)
+        assert all(link.startswith(("https://", "mailto:")) for link in rendered["links"]), rendered
+        assert not {"SCRIPT", "IMG", "IFRAME", "STYLE"} & set(rendered["tags"]), rendered
+    assert page.evaluate("() => { const b = document.createElement('div');"
+                         " window.ollamaweb.renderMarkdown('snake_case_name stays', b); return b.textContent; }"
+                         ) == "snake_case_name stays"  # fmt: skip
+    assert not page.errors, page.errors
