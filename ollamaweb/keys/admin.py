@@ -103,10 +103,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke_keys"]
     form = ApiKeyForm
 
-    def get_readonly_fields(self, request, obj=None):
-        # A key's owner is fixed once it exists (its usage and quotas are the owner's).
-        return (*self.readonly_fields, "user") if obj is not None else self.readonly_fields
-
     def get_autocomplete_fields(self, request):
         return self.autocomplete_fields
 
@@ -119,16 +115,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
         colour = {"active": "#2e7d32", "revoked": "#c62828", "expired": "#8d6e63"}[key.status]
         return format_html('<strong style="color:{}">{}</strong>', colour, key.status)
 
+    def get_readonly_fields(self, request, obj=None):
+        # A key's owner is fixed once it exists (its usage and quotas are the owner's); revoking is final.
+        if obj is None:
+            return self.readonly_fields
+        return (*self.readonly_fields, "user", *(("revoked",) if obj.revoked else ()))
+
     def save_model(self, request, obj, form, change):
         if change:
-            if obj.revoked and not obj.revoked_at:
-                obj.revoke()
-            super().save_model(request, obj, form, change)
-            services.forget_keys([obj.prefix])
+            editable = {name: getattr(obj, name) for name in ("name", "expires_at", "allowed_models")}
+            services.update_key(obj, **{name: value for name, value in editable.items() if name in form.changed_data})
+            if "revoked" in form.changed_data and obj.revoked:
+                obj.revoked = False
+                services.revoke_key(obj)
             return
-        key, secret = services.issue_key(
-            obj.user, obj.name, expires_at=obj.expires_at, allowed_models=obj.allowed_models or ()
-        )
+        key, secret = services.issue_key(obj.user, obj.name, obj.expires_at, obj.allowed_models or ())
         obj.pk, obj.prefix = key.pk, key.prefix
         obj._state.adding = False
         # The secret goes to a page of its own (with a copy button) through the server-side
@@ -167,3 +168,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke_keys(self, request, queryset):
         count = services.revoke_keys(queryset)
         self.message_user(request, f"Revoked {count} key(s).")
+
+    def delete_model(self, request, obj):
+        services.delete_keys([obj])
+
+    def delete_queryset(self, request, queryset):
+        services.delete_keys(queryset)

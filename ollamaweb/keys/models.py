@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from . import tokens
+from . import hashing
 
 
 class ApiKeyQuerySet(models.QuerySet):
@@ -12,11 +12,11 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 class ApiKey(models.Model):
-    """An API key of a user. The secret itself is never stored: see tokens.py."""
+    """An API key of a user. The secret itself is never stored: see hashing.py; writes go through services.py."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=tokens.PREFIX_LENGTH, unique=True, editable=False)
+    prefix = models.CharField(max_length=hashing.PREFIX_LENGTH, unique=True, editable=False)
     hashed_key = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -35,29 +35,6 @@ class ApiKey(models.Model):
 
     def __str__(self):
         return f"{self.prefix}… ({self.name or 'unnamed'})"
-
-    @classmethod
-    def issue(cls, user, name="", expires_at=None, allowed_models=()):
-        """Create a key and return (key, secret); the secret is shown once and never again."""
-        while True:
-            secret = tokens.new_secret()
-            prefix = tokens.prefix_of(secret)
-            if not cls.objects.filter(prefix=prefix).exists():
-                break
-        key = cls.objects.create(
-            user=user,
-            name=name,
-            prefix=prefix,
-            hashed_key=tokens.hash_secret(secret),
-            expires_at=expires_at,
-            allowed_models=list(allowed_models),
-        )
-        return key, secret
-
-    def revoke(self):
-        self.revoked = True
-        self.revoked_at = timezone.now()
-        self.save(update_fields=["revoked", "revoked_at"])
 
     @property
     def is_expired(self):

@@ -1,57 +1,103 @@
-"""Writes to API keys: issue and revoke. Every change is forgotten at once by the key caches.
+"""Every write to API keys and to who may use them (users' active flag) goes through here.
 
-ApiKey saves invalidate this process's key cache and the shared (Redis) entry through
-signals.py; the functions here also invalidate explicitly, so callers that bypass save()
-(bulk updates) have one place to go.
+Each function also forgets the affected keys in every cache (this process's, and the shared one
+in Redis), so a change takes effect everywhere within OLLAMAWEB_KEY_CACHE_TTL (1 s by default).
 """
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
+from . import hashing
 from .cache import key_cache, shared_key
 from .models import ApiKey
 
 
 def forget_keys(prefixes) -> None:
-    """Drop keys from this process's cache and the shared cache (None = every key of this process)."""
-    if prefixes is None:
-        key_cache.invalidate()
-        return
+    """Drop these keys from every cache (after the transaction that changed them commits)."""
     prefixes = list(prefixes)
-    for prefix in prefixes:
-        key_cache.invalidate(prefix)
-    if settings.REDIS_URL and prefixes:
-        cache.delete_many([shared_key(prefix) for prefix in prefixes])
+
+    def forget():
+        for prefix in prefixes:
+            key_cache.invalidate(prefix)
+        if settings.REDIS_URL and prefixes:
+            cache.delete_many([shared_key(prefix) for prefix in prefixes])
+
+    forget()  # at once too: a reader in this process must not keep using a cached entry meanwhile
+    transaction.on_commit(forget)
 
 
-def issue_key(user, name: str = "", *, expires_at=None, allowed_models=()) -> tuple[ApiKey, str]:
-    """Create a key for the user; returns (key, secret). The secret is never stored."""
-    key, secret = ApiKey.issue(user, name, expires_at=expires_at, allowed_models=list(allowed_models))
-    forget_keys([key.prefix])  # a "no such key" answer may be cached for this prefix
+def issue_key(user, name: str = "", expires_at=None, allowed_models=()) -> tuple[ApiKey, str]:
+    """Create a key and return (key, secret); the secret is shown once and never stored."""
+    while True:
+        secret = hashing.new_secret()
+        prefix = hashing.prefix_of(secret)
+        if not ApiKey.objects.filter(prefix=prefix).exists():
+            break
+    key = ApiKey.objects.create(
+        user=user,
+        name=name,
+        prefix=prefix,
+        hashed_key=hashing.hash_secret(secret),
+        expires_at=expires_at,
+        allowed_models=list(allowed_models),
+    )
+    forget_keys([prefix])  # a cached "no such key" for this prefix must not outlive it
     return key, secret
 
 
-def revoke_key(key: ApiKey) -> bool:
-    """Revoke one key (it stops working at once); False if it was already revoked."""
-    if key.revoked:
-        return False
-    key.revoke()
+def update_key(key: ApiKey, **fields) -> ApiKey:
+    """Change a key's name, expiry or allowed models (its owner and secret never change)."""
+    for name, value in fields.items():
+        if name not in ("name", "expires_at", "allowed_models"):
+            raise ValueError(f"a key's {name} cannot be changed")
+        setattr(key, name, value)
+    key.save(update_fields=list(fields))
     forget_keys([key.prefix])
-    return True
+    return key
 
 
-def revoke_keys(queryset) -> int:
-    """Revoke every live key of a queryset; returns how many."""
-    with transaction.atomic():
-        keys = list(queryset.filter(revoked=False))
-        for key in keys:
-            key.revoke()
-    forget_keys([key.prefix for key in keys])
+def revoke_keys(keys) -> int:
+    """Revoke keys (a queryset or list); returns how many were live."""
+    live = [key for key in keys if not key.revoked]
+    now = timezone.now()
+    ApiKey.objects.filter(pk__in=[key.pk for key in live]).update(revoked=True, revoked_at=now)
+    for key in live:
+        key.revoked, key.revoked_at = True, now
+    forget_keys(key.prefix for key in live)
+    return len(live)
+
+
+def revoke_key(key: ApiKey) -> bool:
+    return revoke_keys([key]) == 1
+
+
+def delete_keys(keys) -> int:
+    keys = list(keys)
+    ApiKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
+    forget_keys(key.prefix for key in keys)
     return len(keys)
 
 
-def set_allowed_models(key: ApiKey, names) -> None:
-    key.allowed_models = list(dict.fromkeys(str(name) for name in names))
-    key.save(update_fields=["allowed_models"])
-    forget_keys([key.prefix])
+def set_users_active(users, active: bool) -> int:
+    """Activate or deactivate users (a queryset or list); their keys work, or stop, everywhere."""
+    ids = [user.pk for user in users if user.is_active != active]
+    count = get_user_model().objects.filter(pk__in=ids).update(is_active=active)
+    forget_keys(ApiKey.objects.filter(user_id__in=ids).values_list("prefix", flat=True))
+    return count
+
+
+def save_user(user) -> None:
+    """Save a user edited elsewhere (admin form, sign-up); their keys follow the new state."""
+    user.save()
+    forget_keys(ApiKey.objects.filter(user=user).values_list("prefix", flat=True))
+
+
+def delete_users(users) -> int:
+    users = list(users)
+    prefixes = list(ApiKey.objects.filter(user__in=users).values_list("prefix", flat=True))
+    get_user_model().objects.filter(pk__in=[user.pk for user in users]).delete()
+    forget_keys(prefixes)
+    return len(users)

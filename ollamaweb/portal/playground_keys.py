@@ -3,7 +3,7 @@
 The Playground page calls `/v1/chat/completions` itself (so quotas, logs and allow-lists apply
 exactly as to any client). Its key is handled like this:
 
-* The server never stores a secret in plaintext (API keys are HMAC-hashed, see keys/tokens.py),
+* The server never stores a secret in plaintext (API keys are HMAC-hashed, see keys/hashing.py),
   so it cannot hand an existing key back to the page. Instead, when the page has no key, its
   script POSTs (with the CSRF token, signed in) to `playground/key/`, which issues a new key
   named PLAYGROUND_KEY_NAME and returns its secret once, in a `Cache-Control: no-store` JSON
@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key, revoke_key
 
 PLAYGROUND_KEY_NAME = "Playground (browser session)"
 PLAYGROUND_KEY_TTL = timedelta(hours=12)
@@ -36,7 +37,7 @@ def playground_keys(user):
 def revoke_playground_keys(user) -> int:
     count = 0
     for key in playground_keys(user):
-        key.revoke()
+        revoke_key(key)
         count += 1
     return count
 
@@ -45,4 +46,4 @@ def issue_playground_key(user) -> tuple[ApiKey, str]:
     """Revoke the user's previous Playground key and issue a fresh one: (key, secret)."""
     with transaction.atomic():
         revoke_playground_keys(user)
-        return ApiKey.issue(user, PLAYGROUND_KEY_NAME, expires_at=timezone.now() + PLAYGROUND_KEY_TTL)
+        return issue_key(user, PLAYGROUND_KEY_NAME, expires_at=timezone.now() + PLAYGROUND_KEY_TTL)

@@ -1,7 +1,7 @@
-"""Writes the portal's staff pages make to users: create, invite (a set-password link), (de)activate.
+"""Writes of the portal's own: creating a user, their invite (set-password) link, their time zone.
 
-Saving a user invalidates the key caches of their keys (keys/signals.py), so a deactivated
-user's keys stop working at once in this process, within API_KEY_CACHE_TTL elsewhere.
+(De)activating users and everything about keys and quotas goes through keys/services.py and
+quotas/services.py, which forget the affected caches.
 """
 
 from django.contrib.auth import get_user_model
@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from ollamaweb.keys.services import forget_keys
+from ollamaweb.keys import services as key_services
 
 from .models import Profile
 from .zones import SESSION_KEY, zone_named
@@ -19,11 +19,10 @@ from .zones import SESSION_KEY, zone_named
 
 def create_user(username: str, *, email: str = "", password: str = "", is_staff: bool = False):
     """A new active user; without a password they sign in through a set-password link (invite_path)."""
+    user = get_user_model()(username=username, email=email, is_staff=is_staff)
+    user.set_password(password or None)  # None: an unusable password until they choose one
     with transaction.atomic():
-        user = get_user_model().objects.create_user(username, email=email, password=password or None)
-        if is_staff:
-            user.is_staff = True
-            user.save(update_fields=["is_staff"])
+        key_services.save_user(user)
     return user
 
 
@@ -35,16 +34,6 @@ def invite_path(user) -> str:
     """
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     return reverse("portal:set-password", args=[uid, default_token_generator.make_token(user)])
-
-
-def set_active(user, active: bool) -> bool:
-    """Activate or deactivate a user; their keys follow at once. False when nothing changed."""
-    if user.is_active == active:
-        return False
-    user.is_active = active
-    user.save(update_fields=["is_active"])
-    forget_keys(user.api_keys.values_list("prefix", flat=True))
-    return True
 
 
 def set_time_zone(user, name: str, session=None) -> str:

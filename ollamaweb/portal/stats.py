@@ -15,8 +15,8 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Substr, TruncHour, TruncMinute
 from django.utils import timezone
 
-from compat.translate.models import canonical
 from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.core.names import canonical
 from ollamaweb.usage.models import RequestLog, UsageRollup
 
 from .zones import quota_today

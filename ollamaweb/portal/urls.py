@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, catalog, keys, playground, quickstart, staff, usage, users
+from .views import account, keys, models, playground, quickstart, staff, usage, users
 
 app_name = "portal"
 
@@ -11,7 +11,7 @@ urlpatterns = [
     path("keys/", keys.keys, name="keys"),
     path("keys/new/", keys.key_created, name="key-created"),
     path("keys/<int:pk>/revoke/", keys.revoke_key_view, name="revoke-key"),
-    path("models/", catalog.models, name="models"),
+    path("models/", models.models, name="models"),
     path("playground/", playground.playground, name="playground"),
     path("playground/key/", playground.playground_key, name="playground-key"),
     path("quickstart/", quickstart.quickstart, name="quickstart"),

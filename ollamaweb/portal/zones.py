@@ -7,11 +7,14 @@ periods uses quota_now()/quota_today(), never timezone.localtime() (which is the
 inside a portal request).
 """
 
-from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.utils import timezone
+
+from ollamaweb.quotas.calendar import quota_now, quota_today, quota_zone
+
+__all__ = ["quota_now", "quota_today", "quota_zone", "user_zone", "zone_named", "UserTimeZoneMiddleware"]
 
 TZ_COOKIE = "ollamaweb_tz"
 SESSION_KEY = "ollamaweb_time_zone"  # the profile's choice, copied into the session at sign-in
@@ -32,19 +35,6 @@ def zone_named(name: str) -> ZoneInfo | None:
 def zone_choices() -> list[tuple[str, str]]:
     names = sorted(name for name in available_timezones() if "/" in name and not name.startswith(("Etc/", "SystemV/")))
     return [("UTC", "UTC"), *((name, name.replace("_", " ")) for name in names)]
-
-
-def quota_zone():
-    """The server's zone: the calendar of daily and monthly quotas and of the usage rollups."""
-    return timezone.get_default_timezone()
-
-
-def quota_now() -> datetime:
-    return timezone.localtime(timezone.now(), quota_zone())
-
-
-def quota_today() -> date:
-    return quota_now().date()
 
 
 def user_zone(request):

@@ -49,27 +49,15 @@ class QuotaPolicy(models.Model):
         )
         return f"{scope}{f' / {self.model}' if self.model else ''}"
 
+    def validate_constraints(self, exclude=None):
+        """The one-policy-per-scope constraints are checked by services.check_policy, which every write
+        goes through and which says in words which policy exists (not "Constraint … is violated")."""
+        exclude = set(exclude or ()) | {"user", "api_key", "model"}
+        super().validate_constraints(exclude=exclude)
+
     def clean(self):
         if self.user_id and self.api_key_id:
             raise ValidationError("A policy is for a user or for one of their keys, not both.")
-
-    def validate_constraints(self, exclude=None):
-        """Say which policy already exists instead of naming a database constraint."""
-        try:
-            super().validate_constraints(exclude=exclude)
-        except ValidationError as error:
-            if self.user_id and self.api_key_id:
-                raise
-            duplicate = QuotaPolicy.objects.filter(user_id=self.user_id, api_key_id=self.api_key_id, model=self.model)
-            if not duplicate.exclude(pk=self.pk).exists():
-                raise
-            scope = (
-                "this key" if self.api_key_id else (f"user {self.user}" if self.user_id else "everyone (the default)")
-            )
-            what = f"model “{self.model}”" if self.model else "all models"
-            raise ValidationError(
-                f"There is already a policy for {scope} on {what}: edit that one instead of adding another."
-            ) from error
 
 
 class UsageCounter(models.Model):

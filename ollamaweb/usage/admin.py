@@ -4,13 +4,14 @@ from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from ollamaweb.portal.limits import reset_period_usage
-from ollamaweb.portal.services import set_active
-from ollamaweb.portal.templatetags.portal import ms
-from ollamaweb.portal.zones import quota_today
+from ollamaweb.keys import services as key_services
+from ollamaweb.quotas.calendar import quota_today
+from ollamaweb.quotas.counters import USER, Scope
 from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import scope_limits
+from ollamaweb.quotas.policy import policies_by_scope, scope_limits
+from ollamaweb.quotas.services import reset_period_usage
 
+from .formatting import readable_ms
 from .models import RequestLog, UsageRollup
 from .reports import totals_for_user
 
@@ -37,7 +38,10 @@ class EndpointFilter(admin.SimpleListFilter):
 
     title = "endpoint"
     parameter_name = "endpoint"
-    ENDPOINTS = ("chat.completions", "completions", "embeddings", "models", "models.retrieve")
+    ENDPOINTS = (
+        "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+        "responses", "responses.retrieve", "responses.delete", "responses.input_items",
+    )  # fmt: skip
 
     def lookups(self, request, model_admin):
         return [(name, name) for name in self.ENDPOINTS]
@@ -79,11 +83,11 @@ class RequestLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="time to first token", ordering="ttft_ms")
     def ttft(self, row):
-        return ms(row.ttft_ms)
+        return readable_ms(row.ttft_ms)
 
     @admin.display(description="latency", ordering="latency_ms")
     def latency(self, row):
-        return ms(row.latency_ms)
+        return readable_ms(row.latency_ms)
 
     def has_add_permission(self, request):
         return False
@@ -137,13 +141,22 @@ class UsageUserAdmin(UserAdmin):
 
     @admin.action(description="Activate selected users (approve sign-ups)")
     def activate_users(self, request, queryset):
-        count = sum(set_active(user, True) for user in queryset.filter(is_active=False))
+        count = key_services.set_users_active(queryset, True)
         self.message_user(request, f"Activated {count} user(s).")
 
     @admin.action(description="Deactivate selected users (their API keys stop working)")
     def deactivate_users(self, request, queryset):
-        count = sum(set_active(user, False) for user in queryset.exclude(pk=request.user.pk).filter(is_active=True))
+        count = key_services.set_users_active(queryset.exclude(pk=request.user.pk), False)
         self.message_user(request, f"Deactivated {count} user(s).")
+
+    def save_model(self, request, obj, form, change):
+        key_services.save_user(obj)
+
+    def delete_model(self, request, obj):
+        key_services.delete_users([obj])
+
+    def delete_queryset(self, request, queryset):
+        key_services.delete_users(queryset)
 
     @admin.action(description="Reset period usage (today's and this month's token counters)")
     def reset_period_usage(self, request, queryset):
@@ -160,8 +173,8 @@ class UsageUserAdmin(UserAdmin):
         if not user.pk:
             return "-"
         today = quota_today()
-        policies = {(p.user_id, p.api_key_id, p.model): p for p in QuotaPolicy.objects.filter(api_key=None)}
-        limits = next((s for s in scope_limits(policies, user.pk, 0, "") if s.scope == f"u{user.pk}"), None)
+        policies = policies_by_scope(QuotaPolicy.objects.filter(api_key=None))
+        limits = next((s for s in scope_limits(policies, user.pk, 0, "") if s.scope == Scope(USER, user.pk)), None)
         rows = []
         for label, since, limit in (
             ("Today", today, limits and limits.tokens_per_day),

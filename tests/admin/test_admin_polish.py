@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas.models import QuotaPolicy
 from tests.portal.helpers import log
 
@@ -29,7 +29,7 @@ def html(response):
 
 
 def test_allowed_models_are_typed_as_names(browser, boss):
-    key, _ = ApiKey.issue(boss, "k", allowed_models=["gpt-4o", "llama3:latest"])
+    key, _ = issue_key(boss, "k", allowed_models=["gpt-4o", "llama3:latest"])
     page = html(browser.get(f"/admin/keys/apikey/{key.pk}/change/"))
     assert "gpt-4o\nllama3:latest</textarea>" in page and "one per line or separated by commas" in page
     form = {"name": "k", "expires_at_0": "", "expires_at_1": "", "allowed_models": "gpt-4o, qwen3:8b\nmistral"}
@@ -53,7 +53,7 @@ def test_request_log_durations_are_readable(browser, boss):
 
 
 def test_request_log_search_matches_parts(browser, boss):
-    key, _ = ApiKey.issue(boss, "nightly-batch")
+    key, _ = issue_key(boss, "nightly-batch")
     log(boss, key, requested_model="qwen3:8b", client_user="team-research")
     other = User.objects.create_user("someone-else")
     log(other, None, requested_model="other-model")
@@ -67,7 +67,7 @@ def test_a_duplicate_default_quota_says_what_exists(browser):
     response = browser.post("/admin/quotas/quotapolicy/add/", {"model": "", "tokens_per_day": "5"})
     page = html(response)
     assert response.status_code == 200
-    assert "There is already a policy for everyone (the default) on all models" in page
+    assert "There is already the default policy for all models: edit that one instead" in page
     assert "quota_one_default_per_model" not in page
     assert QuotaPolicy.objects.count() == 1
 

@@ -4,7 +4,7 @@ import openai
 from django.contrib.auth import get_user_model
 
 from ollamaweb.catalog.models import ModelAlias
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas.models import QuotaPolicy
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
@@ -25,8 +25,8 @@ def seed(gateway, fake_ollama, alice):
     ModelAlias.objects.create(name="gpt-4o", target="llama3", description="house model")
     ModelAlias.objects.create(name="aaa-broken", target="no-such-model")  # sorts first
     keys = {
-        "laptop": ApiKey.issue(alice, "laptop"),
-        "ci-pipeline": ApiKey.issue(alice, "ci-pipeline", allowed_models=["gpt-4o"]),
+        "laptop": issue_key(alice, "laptop"),
+        "ci-pipeline": issue_key(alice, "ci-pipeline", allowed_models=["gpt-4o"]),
     }
     QuotaPolicy.objects.create(tokens_per_day=100_000, requests_per_minute=600)
     QuotaPolicy.objects.create(user=alice, tokens_per_month=2_000_000)

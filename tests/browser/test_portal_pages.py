@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import revoke_key
 from ollamaweb.portal.playground_keys import PLAYGROUND_KEY_NAME
 from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.usage.models import RequestLog
@@ -258,7 +259,7 @@ def test_quickstart_snippet_runs_with_the_key_it_names(busy, user, gateway, fake
     screenshot(page, "07-quickstart", docs=True)
 
     # With only a key restricted to gpt-4o, the example uses gpt-4o (and no embedding model): it runs.
-    busy["keys"]["laptop"][0].revoke()
+    revoke_key(busy["keys"]["laptop"][0])
     page.reload()
     assert "which may use gpt-4o" in page.locator("dl.facts").inner_text()
     code = page.locator("#qs-python").inner_text()

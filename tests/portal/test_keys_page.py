@@ -7,9 +7,10 @@ import re
 
 from django.db import connection
 
-from ollamaweb.keys import tokens
+from ollamaweb.keys import hashing
 from ollamaweb.keys.cache import key_cache
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.portal.playground_keys import PLAYGROUND_KEY_NAME, issue_playground_key
 from ollamaweb.portal.views.keys import NEW_KEY_SESSION
 from ollamaweb.portal.zones import quota_now
@@ -38,7 +39,7 @@ def test_creating_a_key_redirects_and_a_reload_creates_nothing(alice, backend):
     assert shown.status_code == 200 and shown["Cache-Control"] == "no-store"
     [secret] = re.findall(r'id="new-secret" class="secret mono" type="text" value="(sk-[A-Za-z0-9_-]+)"', text(shown))
     key = ApiKey.objects.get(user=alice)
-    assert tokens.matches(secret, key.hashed_key) and "laptop" in text(shown)
+    assert hashing.matches(secret, key.hashed_key) and "laptop" in text(shown)
     assert secret == held
     assert NEW_KEY_SESSION not in client.session and not secret_in_database(secret)  # shown once, then gone
 
@@ -49,7 +50,7 @@ def test_creating_a_key_redirects_and_a_reload_creates_nothing(alice, backend):
 
 
 def test_the_secret_page_shows_only_the_users_own_new_key(alice, bob):
-    key, _ = ApiKey.issue(bob, "bobs")
+    key, _ = issue_key(bob, "bobs")
     client = client_for(alice)
     session = client.session
     session[NEW_KEY_SESSION] = {"id": key.pk, "secret": "sk-forged"}
@@ -58,7 +59,7 @@ def test_the_secret_page_shows_only_the_users_own_new_key(alice, bob):
 
 
 def test_playground_keys_are_not_listed(alice):
-    ApiKey.issue(alice, "laptop")
+    issue_key(alice, "laptop")
     playground, _ = issue_playground_key(alice)
     html = text(client_for(alice).get("/keys/"))
     assert "laptop" in html and playground.prefix not in html and PLAYGROUND_KEY_NAME not in html
@@ -67,8 +68,8 @@ def test_playground_keys_are_not_listed(alice):
 
 
 def test_each_key_shows_its_usage_this_month_and_its_own_limits(alice):
-    laptop, _ = ApiKey.issue(alice, "laptop")
-    ci, _ = ApiKey.issue(alice, "ci-pipeline")
+    laptop, _ = issue_key(alice, "laptop")
+    ci, _ = issue_key(alice, "ci-pipeline")
     rollup(alice, key_prefix=laptop.prefix, requests=3, prompt_tokens=1000, completion_tokens=234)
     rollup(alice, key_prefix=ci.prefix, requests=1, prompt_tokens=7, completion_tokens=0)
     QuotaPolicy.objects.create(api_key=ci, tokens_per_day=5000, requests_per_minute=10)
@@ -82,7 +83,7 @@ def test_each_key_shows_its_usage_this_month_and_its_own_limits(alice):
 
 
 def test_requests_and_csv_name_the_keys(alice):
-    key, _ = ApiKey.issue(alice, "laptop")
+    key, _ = issue_key(alice, "laptop")
     log(alice, key, requested_model="named-key-model")
     rollup(alice, key_prefix=key.prefix)
     client = client_for(alice)
@@ -94,7 +95,7 @@ def test_requests_and_csv_name_the_keys(alice):
 
 
 def test_revoking_forgets_the_cached_key_at_once(alice):
-    key, _ = ApiKey.issue(alice, "laptop")
+    key, _ = issue_key(alice, "laptop")
     key_cache._entries[key.prefix] = (float("inf"), object())
     response = client_for(alice).post(f"/keys/{key.pk}/revoke/", follow=True)
     assert "Revoked key “laptop”" in text(response)

@@ -3,7 +3,7 @@
 import re
 
 from ollamaweb.catalog.models import ModelAlias
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.portal import charts
 from tests.portal.helpers import client_for, text
 
@@ -27,21 +27,21 @@ def test_quickstart_example_fits_the_chosen_key(alice, backend):
     ModelAlias.objects.create(name="aaa-broken", target="no-such-model")
     ModelAlias.objects.create(name="gpt-4o", target="llama3")
     ModelAlias.objects.create(name="gpt-3.5-turbo", target="llama3")
-    restricted, _ = ApiKey.issue(alice, "only-4o", allowed_models=["gpt-4o"])
+    restricted, _ = issue_key(alice, "only-4o", allowed_models=["gpt-4o"])
     html = text(client_for(alice).get("/quickstart/"))
     assert f"“only-4o” (<code>{restricted.prefix}…</code>), which may use gpt-4o" in html
     python = re.search(r'<pre id="qs-python"><code>(.*?)</code></pre>', html, re.S).group(1)
     assert 'model="gpt-4o"' in python and "gpt-3.5-turbo" not in python and "aaa-broken" not in python
     assert "embeddings.create" not in python  # this key may not use an embedding model
     # With a key for every model, it is preferred, and the broken alias is never the example.
-    ApiKey.issue(alice, "laptop")
+    issue_key(alice, "laptop")
     html = text(client_for(alice).get("/quickstart/"))
     python = re.search(r'<pre id="qs-python"><code>(.*?)</code></pre>', html, re.S).group(1)
     assert "“laptop”" in html and 'model="gpt-3.5-turbo"' in python and 'model="all-minilm:latest"' in python
 
 
 def test_quickstart_python_reads_the_key_from_the_environment(alice, backend):
-    key, secret = ApiKey.issue(alice, "laptop")
+    key, secret = issue_key(alice, "laptop")
     html = text(client_for(alice).get("/quickstart/"))
     python = re.search(r'<pre id="qs-python"><code>(.*?)</code></pre>', html, re.S).group(1)
     assert 'api_key=os.environ["OPENAI_API_KEY"]' in python and key.prefix not in python

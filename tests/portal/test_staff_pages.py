@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from ollamaweb.keys.cache import key_cache
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.portal.zones import quota_now
 from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
 from tests.portal.helpers import client_for, log, rollup, text
@@ -33,7 +33,7 @@ def test_staff_writes_refuse_others(alice, url):
 
 
 def test_overview_labels_its_numbers(staff, alice, backend):
-    key, _ = ApiKey.issue(alice, "laptop")
+    key, _ = issue_key(alice, "laptop")
     log(alice, key, minutes_ago=1)
     log(None, None, minutes_ago=2, status=401, error="Incorrect API key provided.", requested_model="")
     rollup(alice, key_prefix=key.prefix)
@@ -108,7 +108,7 @@ def test_staff_invite_a_user_with_a_one_time_link(staff):
 
 
 def test_deactivating_a_user_stops_their_keys_at_once(staff, alice):
-    key, _ = ApiKey.issue(alice, "laptop")
+    key, _ = issue_key(alice, "laptop")
     key_cache._entries[key.prefix] = (float("inf"), object())
     client = client_for(staff)
     response = client.post(f"/staff/users/{alice.pk}/active/", {"active": "0"}, follow=True)
@@ -149,8 +149,8 @@ def test_set_a_users_quota_with_usage_beside_each_limit(staff, alice):
 
 
 def test_user_page_lists_keys_and_recent_requests_and_revokes(staff, alice, bob):
-    key, _ = ApiKey.issue(alice, "laptop", allowed_models=["gpt-4o"])
-    bobs, _ = ApiKey.issue(bob, "bobs key")
+    key, _ = issue_key(alice, "laptop", allowed_models=["gpt-4o"])
+    bobs, _ = issue_key(bob, "bobs key")
     rollup(alice, key_prefix=key.prefix, prompt_tokens=400, completion_tokens=0)
     log(alice, key, requested_model="alices-model", status=404, error="model not found")
     client = client_for(staff)
@@ -165,7 +165,7 @@ def test_user_page_lists_keys_and_recent_requests_and_revokes(staff, alice, bob)
 
 
 def test_user_list_searches_and_shows_usage(staff, alice, bob):
-    ApiKey.issue(alice, "k1")
+    issue_key(alice, "k1")
     rollup(alice, prompt_tokens=5000, completion_tokens=0)
     client = client_for(staff)
     html = text(client.get("/staff/users/?q=ali"))

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.portal.models import Profile
 from ollamaweb.portal.zones import TZ_COOKIE, quota_today
 from ollamaweb.quotas.models import QuotaPolicy
@@ -18,7 +18,7 @@ MOMENT = datetime(2026, 7, 1, 13, 5, 9, tzinfo=UTC)
 
 @pytest.fixture
 def logged(alice):
-    key, _ = ApiKey.issue(alice, "laptop")
+    key, _ = issue_key(alice, "laptop")
     return log(alice, key, created_at=MOMENT, finished_at=MOMENT)
 
 

@@ -4,6 +4,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from ollamaweb.usage.formatting import readable_ms
+
 register = template.Library()
 
 
@@ -21,15 +23,7 @@ def num(value):
 @register.filter
 def ms(value):
     """Milliseconds, readable: 85 ms, 1.2 s, 2 min 5 s."""
-    if value is None:
-        return "—"
-    value = float(value)
-    if value < 1000:
-        return f"{value:.0f} ms"
-    if value < 60_000:
-        return f"{value / 1000:.1f} s"
-    minutes, seconds = divmod(int(value / 1000), 60)
-    return f"{minutes} min {seconds} s"
+    return readable_ms(value)
 
 
 @register.filter

@@ -14,13 +14,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.keys import services as key_services
 from ollamaweb.keys.models import ApiKey
-from ollamaweb.keys.services import issue_key, revoke_key
 from ollamaweb.usage.models import UsageRollup
 
-from ..catalog import get_catalog
 from ..forms import ApiKeyForm
 from ..limits import key_limits
+from ..model_listing import get_catalog
 from ..playground_keys import PLAYGROUND_KEY_NAME, playground_keys
 from ..security import page
 from ..zones import quota_today
@@ -74,7 +74,7 @@ def keys(request):
     if request.method == "POST":
         form = ApiKeyForm(request.POST, model_names=known_model_names())
         if form.is_valid():
-            key, secret = issue_key(
+            key, secret = key_services.issue_key(
                 request.user,
                 form.cleaned_data["name"],
                 expires_at=form.cleaned_data["expires_at"],
@@ -104,7 +104,7 @@ def key_created(request):
 def revoke_key_view(request, pk):
     key = get_object_or_404(ApiKey, pk=pk, user=request.user)
     label = f"“{key.name or 'unnamed'}” ({key.prefix}…)"
-    if revoke_key(key):
+    if key_services.revoke_key(key):
         messages.success(request, f"Revoked key {label}. It stops working at once.")
     else:
         messages.info(request, f"Key {label} was already revoked.")

@@ -3,11 +3,11 @@
 from asgiref.sync import async_to_sync
 from django.shortcuts import render
 
-from compat.translate.models import canonical
 from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.core.names import canonical
 from ollamaweb.keys.models import ApiKey
 
-from ..catalog import get_catalog
+from ..model_listing import get_catalog
 from ..playground_keys import PLAYGROUND_KEY_NAME
 from ..security import page
 

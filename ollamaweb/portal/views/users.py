@@ -12,10 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from ollamaweb.keys.models import ApiKey
-from ollamaweb.keys.services import revoke_key
+from ollamaweb.keys.services import revoke_key, set_users_active
 from ollamaweb.quotas.models import LIMIT_FIELDS, QuotaPolicy
 from ollamaweb.quotas.policy import merged
-from ollamaweb.quotas.services import set_quota
+from ollamaweb.quotas.services import delete_policies, set_limits
 from ollamaweb.usage.models import UsageRollup
 
 from .. import stats
@@ -23,7 +23,7 @@ from ..forms import QuotaForm, UserCreateForm
 from ..limits import key_limits, limits_for
 from ..playground_keys import PLAYGROUND_KEY_NAME
 from ..security import page
-from ..services import create_user, invite_path, set_active
+from ..services import create_user, invite_path
 from ..zones import quota_today
 from .keys import key_usage
 
@@ -139,7 +139,7 @@ def user_set_active(request, pk):
     active = request.POST.get("active") == "1"
     if not active and person.pk == request.user.pk:
         messages.error(request, "You cannot deactivate yourself.")
-    elif set_active(person, active):
+    elif set_users_active([person], active):
         if active:
             messages.success(request, f"Activated {person.get_username()}: they can sign in and their keys work.")
         else:
@@ -157,7 +157,11 @@ def user_quota(request, pk):
     if not form.is_valid():
         policy = QuotaPolicy.objects.filter(user=person, api_key=None, model="").first()
         return _render_detail(request, person, policy, form, status=400)
-    set_quota(user=person, **{name: form.cleaned_data[name] for name in LIMIT_FIELDS})
+    limits = {name: form.cleaned_data[name] for name in LIMIT_FIELDS}
+    if any(value is not None for value in limits.values()):
+        set_limits(user=person, **limits)
+    else:  # every field empty: the user has no policy of their own (the default applies)
+        delete_policies(QuotaPolicy.objects.filter(user=person, api_key=None, model=""))
     messages.success(request, f"Saved the limits of {person.get_username()}.")
     return redirect("portal:user", person.pk)
 

@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from compat.ollama import parse_ollama_host
+from ollamaweb.backends import services
 from ollamaweb.backends.models import Backend
+from ollamaweb.core.ollama import parse_ollama_host
 
 
 def status_of(backend: Backend) -> str:
@@ -39,8 +40,7 @@ class Command(BaseCommand):
         if add:
             self.add(*add, weight=weight, max_concurrent=max_concurrent, header=header, disabled=disabled)
         if remove:
-            deleted, _ = Backend.objects.filter(name=remove).delete()
-            if not deleted:
+            if not services.remove_backends(Backend.objects.filter(name=remove)):
                 raise CommandError(f"No backend named {remove}.")
             self.stdout.write(f"Removed backend {remove}.")
         if list or not (add or remove):
@@ -61,19 +61,10 @@ class Command(BaseCommand):
             if not sep or not key.strip():
                 raise CommandError(f"--header {item!r}: give 'Name: value'.")
             headers[key.strip()] = value.strip()
-        backend = Backend.objects.filter(name=name).first()
-        created = backend is None
-        if created:
-            backend = Backend(name=name)
-        backend.url = url
-        if weight is not None or created:
-            backend.weight = weight or 1
-        if max_concurrent is not None:
-            backend.max_concurrent = max_concurrent or None
-        if headers:
-            backend.headers = {**(backend.headers or {}), **headers}
-        backend.enabled = not disabled
-        backend.save()
+        created = not Backend.objects.filter(name=name).exists()
+        services.set_backend(
+            name, url, weight=weight, max_concurrent=max_concurrent, headers=headers, enabled=not disabled
+        )
         self.stdout.write(f"{'Added' if created else 'Updated'} backend {name} ({url}).")
 
     def list(self):

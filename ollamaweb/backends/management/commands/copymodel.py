@@ -1,14 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.backends.operations import (
-    TargetError,
-    configured_targets,
-    copy_model,
-    on_each,
-    refresh_models_now,
-    run,
-    select_targets,
-)
+from ollamaweb.backends.config import configured_backends
+from ollamaweb.backends.operations import TargetError, copy_model, on_each, refresh_models_now, run, select_targets
 
 
 class Command(BaseCommand):
@@ -26,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, source, destination, backend, all, **options):
         try:
-            targets = select_targets(configured_targets(), backend, all)
+            targets = select_targets(configured_backends(), backend, all)
         except TargetError as exc:
             raise CommandError(str(exc)) from None
         outcomes = run(on_each(targets, copy_model, source, destination))

@@ -2,9 +2,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ollamaweb.backends.config import configured_backends
 from ollamaweb.backends.operations import (
     TargetError,
-    configured_targets,
     delete_model,
     find_model,
     human_size,
@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args, model, backend, all, yes, **options):
         stdin = options.get("stdin", sys.stdin)
         try:
-            targets = select_targets(configured_targets(), backend, all)
+            targets = select_targets(configured_backends(), backend, all)
         except TargetError as exc:
             raise CommandError(str(exc)) from None
 

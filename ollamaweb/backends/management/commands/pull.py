@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.backends.operations import TargetError, configured_targets, refresh_models_now, run, select_targets
+from ollamaweb.backends.config import configured_backends
+from ollamaweb.backends.operations import TargetError, refresh_models_now, run, select_targets
 from ollamaweb.backends.pulls import PullFailed, TerminalProgress, pull
 
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, model, backend, all, **options):
         try:
-            targets = select_targets(configured_targets(), backend, all)
+            targets = select_targets(configured_backends(), backend, all)
         except TargetError as exc:
             raise CommandError(str(exc)) from None
         try:

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from ollamaweb.keys.hashing import PREFIX_LENGTH
 from ollamaweb.keys.models import ApiKey
-from ollamaweb.keys.tokens import PREFIX_LENGTH
+from ollamaweb.keys.services import revoke_key
 
 
 class Command(BaseCommand):
@@ -20,5 +21,5 @@ class Command(BaseCommand):
         if key.revoked:
             self.stdout.write(f"Key {key.prefix} was already revoked.")
             return
-        key.revoke()
+        revoke_key(key)
         self.stdout.write(f"Revoked key {key.prefix} of {key.user.get_username()}.")

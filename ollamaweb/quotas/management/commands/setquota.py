@@ -1,7 +1,9 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.quotas.models import LIMIT_FIELDS, QuotaPolicy
+from ollamaweb.quotas import services
+from ollamaweb.quotas.models import LIMIT_FIELDS
 
 EVERYONE = "*"
 UNCHANGED = object()
@@ -36,10 +38,10 @@ class Command(BaseCommand):
                 user = get_user_model().objects.get(username=username)
             except get_user_model().DoesNotExist:
                 raise CommandError(f"No user named {username}.") from None
-        policy, _ = QuotaPolicy.objects.get_or_create(user=user, api_key=None, model=model)
-        for name in LIMIT_FIELDS:
-            if options[name] is not UNCHANGED:
-                setattr(policy, name, options[name])
-        policy.save()
+        limits = {name: options[name] for name in LIMIT_FIELDS if options[name] is not UNCHANGED}
+        try:
+            policy = services.set_limits(user=user, model=model, **limits)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         limits = ", ".join(f"{name}={getattr(policy, name) or 'unlimited'}" for name in LIMIT_FIELDS)
         self.stdout.write(f"{policy}: {limits}")
