@@ -123,7 +123,7 @@ def _render_detail(request, person, policy, form, status=200):
         "limit_rows": limit_rows,
         "limits_error": limits_error,
         "keys": keys,
-        "recent": stats.user_requests(person, size=20).rows,
+        "recent": stats.user_requests(person, size=10).rows,
         "month": stats.period_totals(person, quota_today().replace(day=1)),
         "today": stats.period_totals(person, quota_today()),
         "invite_link": invite["link"] if invite and invite.get("user") == person.pk else "",
