@@ -57,12 +57,15 @@ def quickstart(request):
     chat, embed = working_models(aliases, catalog)
     keys = list(ApiKey.objects.usable().filter(user=request.user).exclude(name=PLAYGROUND_KEY_NAME))
     key, model, embedding_model = choose(keys, chat, embed)
+    shown_aliases = [alias for alias in aliases if alias.name in chat or alias.name in embed or catalog.error]
+    usable_alias = next((alias.name for alias in shown_aliases if allows(key, alias.name)), "")
     context = {
         "section": "quickstart",
         "base_url": request.build_absolute_uri("/v1"),
         "model": model,
         "embedding_model": embedding_model,
-        "aliases": [alias for alias in aliases if alias.name in chat or alias.name in embed or catalog.error],
+        "aliases": shown_aliases,
+        "alias_example": usable_alias,
         "key_hint": f"{key.prefix}…" if key else "sk-…",
         "key": key,
         "restricted": bool(key and key.allowed_models),
