@@ -82,3 +82,5 @@ def test_the_admin_shows_the_users_zone_too(staff, alice, logged):
     client.cookies[TZ_COOKIE] = "Asia/Tokyo"
     html = text(client.get(f"/admin/usage/requestlog/{logged.pk}/change/"))
     assert "July 1, 2026, 10:05 p.m." in html and "Times in Asia/Tokyo" in html
+    # The admin's scripts (the pull page's progress times) format times in the same zone.
+    assert '<meta name="time-zone" content="Asia/Tokyo">' in html
