@@ -74,7 +74,10 @@ async def admit(user_id: int, key_id: int, model: str, tokens: int) -> Admission
     scopes = await policy_table.limits_for(user_id, key_id, model)
     if not scopes:
         return None
-    checks = plan_checks(scopes, timezone.localtime(), tokens, settings.QUOTA_LEASE_SECONDS)
+    # The quota calendar is the server's zone, whatever zone a (portal) request has activated.
+    checks = plan_checks(
+        scopes, timezone.localtime(timezone=timezone.get_default_timezone()), tokens, settings.QUOTA_LEASE_SECONDS
+    )
     member = secrets.token_hex(8)
     store = current_store()
     try:
