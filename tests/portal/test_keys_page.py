@@ -4,6 +4,7 @@ names instead of prefixes everywhere, and each key's usage and own limits."""
 import csv
 import io
 import re
+import time
 
 from django.db import connection
 
@@ -53,9 +54,22 @@ def test_the_secret_page_shows_only_the_users_own_new_key(alice, bob):
     key, _ = issue_key(bob, "bobs")
     client = client_for(alice)
     session = client.session
-    session[NEW_KEY_SESSION] = {"id": key.pk, "secret": "sk-forged"}
+    session[NEW_KEY_SESSION] = {"id": key.pk, "secret": "sk-forged", "at": time.time()}
     session.save()
     assert client.get("/keys/new/").status_code == 302
+
+
+def test_a_secret_not_fetched_at_once_is_dropped(alice):
+    client = client_for(alice)
+    client.post("/keys/", {"name": "laptop"})
+    assert NEW_KEY_SESSION in client.session
+    client.get("/keys/")  # went elsewhere instead of the secret page
+    assert NEW_KEY_SESSION not in client.session
+    client.post("/keys/", {"name": "desktop"})
+    session = client.session
+    session[NEW_KEY_SESSION] = {**session[NEW_KEY_SESSION], "at": time.time() - 3600}  # an old one
+    session.save()
+    assert client.get("/keys/new/").status_code == 302 and NEW_KEY_SESSION not in client.session
 
 
 def test_playground_keys_are_not_listed(alice):

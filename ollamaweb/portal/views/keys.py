@@ -6,6 +6,8 @@ this once (a reload shows the key list instead of creating a second key). Users 
 their own keys; Playground keys are not listed (they come and go with the browser tab).
 """
 
+import time
+
 from asgiref.sync import async_to_sync
 from django.contrib import messages
 from django.db.models import F, Q, Sum
@@ -26,6 +28,7 @@ from ..security import page
 from ..zones import quota_today
 
 NEW_KEY_SESSION = "ollamaweb_new_key"
+NEW_KEY_SHOWN_WITHIN = 600  # seconds: a secret never fetched is not kept in the session longer
 
 
 def known_model_names() -> list[str]:
@@ -80,9 +83,10 @@ def keys(request):
                 expires_at=form.cleaned_data["expires_at"],
                 allowed_models=form.cleaned_data["allowed_models"],
             )
-            request.session[NEW_KEY_SESSION] = {"id": key.pk, "secret": secret}
+            request.session[NEW_KEY_SESSION] = {"id": key.pk, "secret": secret, "at": time.time()}
             return redirect("portal:key-created")
         return render(request, "portal/keys.html", _list_context(request, form), status=400)
+    request.session.pop(NEW_KEY_SESSION, None)  # a secret not fetched at once is dropped, never shown later
     return render(request, "portal/keys.html", _list_context(request, ApiKeyForm(model_names=known_model_names())))
 
 
@@ -90,7 +94,8 @@ def keys(request):
 def key_created(request):
     """The new key's secret, once: it leaves the session as it is shown."""
     new = request.session.pop(NEW_KEY_SESSION, None)
-    key = ApiKey.objects.filter(pk=new["id"], user=request.user).first() if new else None
+    fresh = new and time.time() - new.get("at", 0) < NEW_KEY_SHOWN_WITHIN
+    key = ApiKey.objects.filter(pk=new["id"], user=request.user).first() if fresh else None
     if key is None:
         messages.info(request, "A new key's secret is shown only once, right after it is created.")
         return redirect("portal:keys")
