@@ -108,6 +108,18 @@ def test_requests_and_csv_name_the_keys(alice):
     assert rows[0]["key_name"] == "laptop" and rows[0]["key_prefix"] == key.prefix
 
 
+def test_csv_has_one_row_per_model_name(alice):
+    key, _ = issue_key(alice, "laptop")
+    rollup(alice, "mistral", key_prefix=key.prefix, requests=2, prompt_tokens=10, completion_tokens=1)
+    rollup(alice, "mistral-nemo", key_prefix=key.prefix)
+    rollup(alice, "mistral:latest", key_prefix=key.prefix, requests=3, prompt_tokens=5, completion_tokens=4, errors=1)
+    rows = list(csv.DictReader(io.StringIO(text(client_for(alice).get("/usage.csv")))))
+    assert [(r["model"], r["requests"], r["total_tokens"], r["errors"]) for r in rows] == [
+        ("mistral-nemo:latest", "1", "15", "0"),
+        ("mistral:latest", "5", "20", "1"),
+    ]
+
+
 def test_revoking_forgets_the_cached_key_at_once(alice):
     key, _ = issue_key(alice, "laptop")
     key_cache._entries[key.prefix] = (float("inf"), object())

@@ -389,7 +389,7 @@ def test_csv_download_has_only_own_usage(alice, bob):
     rows = list(csv.DictReader(io.StringIO(text(response))))
     assert rows == [
         {
-            "day": timezone.localdate().isoformat(), "key_name": "", "key_prefix": "sk-alice", "model": "llama3",
+            "day": timezone.localdate().isoformat(), "key_name": "", "key_prefix": "sk-alice", "model": "llama3:latest",
             "requests": "2",
             "prompt_tokens": "3", "completion_tokens": "4", "total_tokens": "7", "errors": "1",
         }

@@ -82,7 +82,22 @@ def usage_csv(request):
          "errors"]
     )  # fmt: skip
     names = dict(ApiKey.objects.filter(user=request.user).values_list("prefix", "name"))
-    for day, key, model, requests, prompt, completion, errors in stats.usage_csv_rows(request.user):
-        row = [day.isoformat(), names.get(key, ""), key, model, requests, prompt, completion, prompt + completion]
-        writer.writerow([*row, errors])
+    name_of = stats.model_namer()  # `mistral` and `mistral:latest` are one model: one row
+
+    def flush(day, key, models):
+        for model, (requests, prompt, completion, errors) in sorted(models.items()):
+            row = [day.isoformat(), names.get(key, ""), key, model, requests, prompt, completion, prompt + completion]
+            writer.writerow([*row, errors])
+
+    current, models = None, {}
+    for day, key, model, *numbers in stats.usage_csv_rows(request.user):
+        if (day, key) != current:
+            if current:
+                flush(*current, models)
+            current, models = (day, key), {}
+        total = models.setdefault(name_of(model), [0, 0, 0, 0])
+        for i, value in enumerate(numbers):
+            total[i] += value
+    if current:
+        flush(*current, models)
     return response
