@@ -27,6 +27,7 @@ urlpatterns = [
     path("staff/users/<int:pk>/quota/", users.user_quota, name="user-quota"),
     path("staff/users/<int:pk>/invite/", users.user_invite, name="user-invite"),
     path("staff/users/<int:pk>/keys/<int:key>/revoke/", users.user_revoke_key, name="user-revoke-key"),
+    path("staff/users/<int:pk>/keys/<int:key>/quota/", users.user_key_quota, name="user-key-quota"),
     path("accounts/login/", account.login_view, name="login"),
     path("accounts/logout/", account.logout_view, name="logout"),
     path("accounts/password/", account.password_change, name="password-change"),

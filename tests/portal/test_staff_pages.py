@@ -174,3 +174,22 @@ def test_user_list_searches_and_shows_usage(staff, alice, bob):
     bob.save()
     assert ">bob<" in text(client.get("/staff/users/?status=inactive"))
     assert ">bob<" not in text(client.get("/staff/users/?status=active"))
+
+
+def test_staff_set_a_keys_own_limits(staff, alice, bob):
+    key, _ = issue_key(alice, "ci")
+    bobs, _ = issue_key(bob, "bobs key")
+    client = client_for(staff)
+    prefix = f"k{key.pk}-"
+    response = client.post(
+        f"/staff/users/{alice.pk}/keys/{key.pk}/quota/", {prefix + "tokens_per_day": "5000"}, follow=True
+    )
+    assert "Saved the limits of key “ci”" in text(response)
+    assert QuotaPolicy.objects.get(api_key=key).tokens_per_day == 5000
+    assert "0 of 5,000 tokens today" in text(response)
+    assert client.post(f"/staff/users/{alice.pk}/keys/{bobs.pk}/quota/", {}).status_code == 404
+    bad = client.post(f"/staff/users/{alice.pk}/keys/{key.pk}/quota/", {prefix + "tokens_per_day": "-1"}, follow=True)
+    assert "not saved" in text(bad) and QuotaPolicy.objects.get(api_key=key).tokens_per_day == 5000
+    client.post(f"/staff/users/{alice.pk}/keys/{key.pk}/quota/", {})
+    assert not QuotaPolicy.objects.filter(api_key=key).exists()
+    assert client_for(alice).post(f"/staff/users/{alice.pk}/keys/{key.pk}/quota/", {}).status_code == 403

@@ -111,9 +111,16 @@ def _render_detail(request, person, policy, form, status=200):
     keys = list(ApiKey.objects.filter(user=person).exclude(name=PLAYGROUND_KEY_NAME).order_by("revoked", "-created_at"))
     usage = key_usage(person, quota_today().replace(day=1))
     own_limits, _ = key_limits([key for key in keys if key.status == "active"])
+    key_policies = {
+        policy.api_key_id: policy
+        for policy in QuotaPolicy.objects.filter(api_key__in=[key.pk for key in keys], model="")
+    }
     for key in keys:
         key.month_usage = usage.get(key.prefix, {"requests": 0, "tokens": 0})
         key.limit_rows = own_limits.get(key.pk, [])
+        policy = key_policies.get(key.pk)
+        initial = {name: getattr(policy, name) for name in LIMIT_FIELDS} if policy else None
+        key.quota_form = QuotaForm(initial=initial, prefix=f"k{key.pk}")
     invite = request.session.pop(INVITE_SESSION, None)
     context = {
         "section": "users",
@@ -180,4 +187,22 @@ def user_revoke_key(request, pk, key):
     api_key = get_object_or_404(ApiKey, pk=key, user_id=pk)
     if revoke_key(api_key):
         messages.success(request, f"Revoked key “{api_key.name or 'unnamed'}” ({api_key.prefix}…).")
+    return redirect("portal:user", pk)
+
+
+@page(staff=True)
+@require_POST
+def user_key_quota(request, pk, key):
+    """A key's own limits (on top of its owner's); all fields empty removes them."""
+    api_key = get_object_or_404(ApiKey, pk=key, user_id=pk)
+    form = QuotaForm(request.POST, prefix=f"k{api_key.pk}")
+    if not form.is_valid():
+        messages.error(request, f"Limits of key “{api_key.name or 'unnamed'}” not saved: whole numbers, 0 or more.")
+        return redirect("portal:user", pk)
+    limits = {name: form.cleaned_data[name] for name in LIMIT_FIELDS}
+    if any(value is not None for value in limits.values()):
+        set_limits(api_key=api_key, **limits)
+    else:
+        delete_policies(QuotaPolicy.objects.filter(api_key=api_key, model=""))
+    messages.success(request, f"Saved the limits of key “{api_key.name or 'unnamed'}”.")
     return redirect("portal:user", pk)
