@@ -336,10 +336,18 @@ def test_staff_manage_users(busy, user, chromium, gateway, new_page, screenshot,
     page.get_by_role("link", name="alice", exact=True).click()
     assert "laptop" in page.locator("table.keys").inner_text()
     assert "no-such-model-at-all" in page.locator("table.requests").inner_text()
-    page.get_by_label("Tokens per day").fill("250000")
+    page.get_by_label("Tokens per day", exact=True).fill("250000")
     page.get_by_role("button", name="Save limits").click()
     expect(page.locator(".messages")).to_contain_text("Saved the limits of alice")
     assert re.search(r"Used [\d,]+ of 250,000", page.locator(".quota-grid").inner_text())
+    # The key's own limits, on top of hers.
+    ci = page.locator("table.keys tr", has_text="ci-pipeline")
+    ci.locator("summary").click()
+    ci.get_by_label("Requests per minute for key ci-pipeline").fill("30")
+    ci.get_by_role("button", name="Save").click()
+    expect(page.locator(".messages")).to_contain_text("Saved the limits of key “ci-pipeline”")
+    assert "30 requests per minute" in page.locator("table.keys tr", has_text="ci-pipeline").inner_text()
+    assert page_width(page) <= size[0]
     if size == DESKTOP:
         screenshot(page, "13-staff-user", docs=True)
     page.once("dialog", lambda dialog: dialog.accept())
