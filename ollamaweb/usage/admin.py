@@ -12,7 +12,7 @@ from ollamaweb.quotas.policy import policies_by_scope, scope_limits
 from ollamaweb.quotas.services import reset_period_usage
 
 from .formatting import readable_ms
-from .models import RequestLog, UsageRollup
+from .models import RequestLog, UnwrittenRequest, UsageRollup
 from .reports import totals_for_user
 
 
@@ -41,6 +41,7 @@ class EndpointFilter(admin.SimpleListFilter):
     ENDPOINTS = (
         "chat.completions", "completions", "embeddings", "models", "models.retrieve",
         "responses", "responses.retrieve", "responses.delete", "responses.input_items",
+        "messages", "messages.count_tokens",
     )  # fmt: skip
 
     def lookups(self, request, model_admin):
@@ -64,17 +65,22 @@ class RequestLogAdmin(admin.ModelAdmin):
     # Partial matches: part of a username, key name or model; a key prefix from its start.
     search_fields = (
         "user__username", "^key_prefix", "api_key__name", "requested_model", "resolved_model", "client_user",
+        "=request_id",
     )  # fmt: skip
-    search_help_text = "Part of a username, key name, model or client user, or the start of a key prefix (sk-…)."
+    search_help_text = (
+        "Part of a username, key name, model or client user, the start of a key prefix (sk-…), or a request id."
+    )
     list_select_related = ("user", "api_key")
     show_full_result_count = False
     list_per_page = 50
-    fields = (
-        "created_at", "finished_at", "user", "api_key", "key_prefix", "endpoint", "method", "requested_model",
-        "resolved_model", "backend", "status", "error", "stream", "prompt_tokens", "completion_tokens",
-        "usage_source", "ttft", "latency", "client_user",
-    )  # fmt: skip
-    readonly_fields = ("ttft", "latency")
+
+    def get_fields(self, request, obj=None):
+        """Every field, durations (`…_ms`) shown readable (1.1 s) instead of as raw floats."""
+        names = [field.name for field in RequestLog._meta.fields if field.name != "id"]
+        return [f"{name}_readable" if name.endswith("_ms") else name for name in names]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [name for name in self.get_fields(request, obj) if name.endswith("_readable")]
 
     @admin.display(description="key", ordering="key_prefix")
     def key(self, row):
@@ -94,6 +100,19 @@ class RequestLogAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def _duration_display(field):
+    @admin.display(description=str(field.verbose_name).removesuffix(" ms"), ordering=field.name)
+    def display(self, row):
+        return readable_ms(getattr(row, field.name))
+
+    return display
+
+
+for _field in RequestLog._meta.fields:  # ttft_ms_readable, latency_ms_readable, …
+    if _field.name.endswith("_ms"):
+        setattr(RequestLogAdmin, f"{_field.name}_readable", _duration_display(_field))
 
 
 @admin.register(UsageRollup)
@@ -188,3 +207,18 @@ class UsageUserAdmin(UserAdmin):
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), UsageUserAdmin)
+
+
+@admin.register(UnwrittenRequest)
+class UnwrittenRequestAdmin(admin.ModelAdmin):
+    """Records the request log could not store (their quota was settled all the same)."""
+
+    list_display = ("set_aside_at", "request_id", "error")
+    search_fields = ("request_id", "error")
+    readonly_fields = ("set_aside_at", "request_id", "error", "record")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
