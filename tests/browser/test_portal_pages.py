@@ -21,7 +21,9 @@ from playwright.sync_api import expect
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.keys.services import revoke_key
 from ollamaweb.portal.playground_keys import PLAYGROUND_KEY_NAME
-from ollamaweb.quotas.models import QuotaPolicy
+from ollamaweb.quotas.calendar import quota_now
+from ollamaweb.quotas.counters import DAY, TOKENS, USER, CounterKey, Scope
+from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
 from ollamaweb.usage.models import RequestLog
 from tests.browser.conftest import sign_in
 from tests.browser.seed import HI, openai_client, seed
@@ -199,13 +201,23 @@ def test_playground_stop_default_model_markdown_and_quota_hint(busy, gateway, fa
     stop = page.get_by_role("button", name="Stop")
     expect(stop).to_be_hidden()
 
-    # Refused for quota: the message says to lower Max tokens; lowering it works.
+    # A small quota still answers (the reply's budget shrinks to what is left) ...
     page.get_by_label("Max tokens").fill("512")
     page.get_by_label("Message", exact=True).fill("Hello")
     page.keyboard.press("Enter")
+    page.wait_for_selector(".msg-assistant:not(.streaming)")
+    assert not page.locator(".msg-error").count()
+    # ... until the conversation itself no longer fits: the refusal says what to do.
+    UsageCounter.objects.update_or_create(
+        key=str(CounterKey(Scope(USER, carol.pk), TOKENS, DAY, f"{quota_now():%Y-%m-%d}")), defaults={"used": 298}
+    )
+    page.get_by_label("Message", exact=True).fill("And again, please, at some length")
+    page.keyboard.press("Enter")
     error = page.locator(".msg-error").last
     expect(error).to_contain_text("HTTP 429")
-    expect(error.locator(".pg-hint")).to_contain_text("Try a lower Max tokens (now 512)")
+    expect(error.locator(".pg-hint")).to_contain_text("Start a New chat")
+    page.get_by_role("button", name="New chat").click()
+    UsageCounter.objects.filter(key__contains=f"u{carol.pk}:").delete()
     page.get_by_label("Max tokens").fill("64")
     fake_ollama.reply = Reply(
         content="Here:\n\n```python\nprint(1 < 2)\n```\n\n**bold** and `code` <img src=x onerror=alert(1)>\n\n- one\n- two",

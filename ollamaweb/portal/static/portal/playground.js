@@ -143,12 +143,24 @@
     });
   }
 
+  // What to do about a token-quota refusal. The gateway already shrinks a reply's budget to what
+  // is left, so a refusal means the prompt (the whole conversation) no longer fits, or says the
+  // largest max_tokens that would.
   function quotaHint(err) {
-    if (err.status !== 429 || (err.code !== "insufficient_quota" && !/quota|tokens/i.test(err.message))) return "";
+    if (err.status !== 429 || (err.code !== "insufficient_quota" && !/token quota/i.test(err.message))) return "";
+    var fit = /at most (\d+) completion tokens/.exec(err.message);
+    if (fit) {
+      return "Lower Max tokens to " + fit[1] + " or less (now " + (parseInt(maxTokens.value, 10) || "unset") +
+        "): each request reserves its prompt plus Max tokens against your token quota.";
+    }
+    if (/shorten|prompt needs/i.test(err.message)) {
+      return "The conversation no longer fits in what is left of your token quota: every message so far is " +
+        "sent again with each request. Start a New chat (or a shorter system prompt), or wait until the quota resets.";
+    }
     return "Try a lower Max tokens (now " + (parseInt(maxTokens.value, 10) || "unset") + "): each request " +
-      "reserves its prompt plus Max tokens against your token quota before the model runs, and is " +
-      "charged only what it used.";
+      "reserves its prompt plus Max tokens against your token quota before the model runs.";
   }
+
 
   async function readStream(response, item) {
     var reader = response.body.getReader();
@@ -231,7 +243,7 @@
           hintLine.className = "pg-hint";
           hintLine.textContent = hint;
           shown.appendChild(hintLine);
-          maxTokens.setAttribute("aria-invalid", "true");
+          if (/Max tokens/.test(hint)) maxTokens.setAttribute("aria-invalid", "true");
         }
         if (!item.querySelector(".content").textContent) item.remove();
       }
