@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from .calendar import quota_now
 from .checks import Check, duration, plan_checks
 from .counters import CONCURRENT, REQUESTS, TOKENS
 from .policy import policy_table
@@ -77,9 +78,7 @@ async def admit(user_id: int, key_id: int, model: str, tokens: int) -> Admission
     if not scopes:
         return None
     # The quota calendar is the server's zone, whatever zone a (portal) request has activated.
-    checks = plan_checks(
-        scopes, timezone.localtime(timezone=timezone.get_default_timezone()), tokens, settings.QUOTA_LEASE_SECONDS
-    )
+    checks = plan_checks(scopes, quota_now(), tokens, settings.QUOTA_LEASE_SECONDS)
     member = secrets.token_hex(8)
     store = current_store()
     try:
