@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, keys, models, playground, quickstart, staff, usage, users
+from .views import account, keys, models, ollama_keys, playground, quickstart, staff, usage, users
 
 app_name = "portal"
 
@@ -11,6 +11,8 @@ urlpatterns = [
     path("keys/", keys.keys, name="keys"),
     path("keys/new/", keys.key_created, name="key-created"),
     path("keys/<int:pk>/revoke/", keys.revoke_key_view, name="revoke-key"),
+    path("keys/ollama/", ollama_keys.ollama_keys, name="ollama-keys"),
+    path("keys/ollama/<int:pk>/remove/", ollama_keys.remove_ollama_key, name="remove-ollama-key"),
     path("models/", models.models, name="models"),
     path("playground/", playground.playground, name="playground"),
     path("playground/key/", playground.playground_key, name="playground-key"),
