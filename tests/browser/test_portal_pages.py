@@ -33,7 +33,16 @@ pytestmark = pytest.mark.browser
 
 DESKTOP, PHONE = (1280, 900), (390, 844)
 WIDTHS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
-USER_PAGES = ["/", "/requests/", "/keys/", "/keys/ollama/", "/models/", "/playground/", "/quickstart/", "/accounts/profile/"]
+USER_PAGES = [
+    "/",
+    "/requests/",
+    "/keys/",
+    "/keys/ollama/",
+    "/models/",
+    "/playground/",
+    "/quickstart/",
+    "/accounts/profile/",
+]
 STORY = "The quick brown fox jumps over the lazy dog and keeps running far away from the hunters"
 
 
