@@ -1,11 +1,61 @@
-from django.contrib import admin
+import json
+
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Q
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from . import services
 from .models import ApiKey, OllamaPublicKey
+
+NEW_SECRET_SESSION = "ollamaweb_admin_new_key"
+MAX_ALLOWED_MODELS = 100
+
+
+class ModelListField(forms.CharField):
+    """A list of model names typed as text: one per line or separated by commas (not JSON)."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60, "placeholder": "gpt-4o\nllama3:latest"})
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return "\n".join(str(name) for name in value)
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list | tuple):
+            return [str(name) for name in value]
+        text = super().to_python(value) or ""
+        if text.startswith("["):  # a JSON list, as the old field took it
+            try:
+                listed = json.loads(text)
+            except ValueError:
+                raise forms.ValidationError("Type model names, one per line or separated by commas.") from None
+            text = "\n".join(str(name) for name in listed) if isinstance(listed, list) else text
+        names = [name.strip() for line in text.splitlines() for name in line.split(",") if name.strip()]
+        for name in names:
+            if len(name) > 200 or any(ch.isspace() for ch in name) or name.startswith(("[", "{", '"')):
+                raise forms.ValidationError(f"“{name[:40]}” is not a model name.")
+        if len(names) > MAX_ALLOWED_MODELS:
+            raise forms.ValidationError(f"At most {MAX_ALLOWED_MODELS} models per key.")
+        return list(dict.fromkeys(names))
+
+
+class ApiKeyForm(forms.ModelForm):
+    allowed_models = ModelListField(
+        required=False,
+        label="Allowed models",
+        help_text="Model or alias names this key may use, one per line or separated by commas, "
+        "e.g. <code>gpt-4o</code>. Empty: every model.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("user", "name", "expires_at", "allowed_models", "revoked")
 
 
 class KeyStatusFilter(admin.SimpleListFilter):
@@ -56,6 +106,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     )
     autocomplete_fields = ("user",)
     actions = ["revoke_keys", "grant_manage_models", "revoke_manage_models"]
+    form = ApiKeyForm
 
     def get_autocomplete_fields(self, request):
         return self.autocomplete_fields
@@ -85,26 +136,41 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 obj.revoked = False
                 services.revoke_key(obj)
             return
-        key, secret = services.issue_key(obj.user, obj.name, obj.expires_at, obj.allowed_models)
+        key, secret = services.issue_key(obj.user, obj.name, obj.expires_at, obj.allowed_models or ())
         if obj.can_manage_models:
             services.set_manage_models(key, True, request.user)
         obj.pk, obj.prefix = key.pk, key.prefix
         obj._state.adding = False
-        request._new_api_key_secret = secret
+        # The secret goes to a page of its own (with a copy button) through the server-side
+        # session, never through the messages framework, whose storage is a cookie.
+        request.session[NEW_SECRET_SESSION] = {"id": key.pk, "secret": secret}
 
     def response_add(self, request, obj, post_url_continue=None):
-        secret = getattr(request, "_new_api_key_secret", None)
-        if secret is None:
-            return super().response_add(request, obj, post_url_continue)
+        if request.session.get(NEW_SECRET_SESSION, {}).get("id") == obj.pk:
+            return redirect(reverse("admin:keys_apikey_secret", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
+
+    def get_urls(self):
+        secret = path("<int:pk>/secret/", self.admin_site.admin_view(self.secret_view), name="keys_apikey_secret")
+        return [secret, *super().get_urls()]
+
+    def secret_view(self, request, pk):
+        """The new key's secret, once: it leaves the session as it is shown."""
+        new = request.session.get(NEW_SECRET_SESSION)
+        if not new or new.get("id") != pk:
+            messages.info(request, "A new key's secret is shown only once, right after it is created.")
+            return redirect(reverse("admin:keys_apikey_change", args=[pk]))
+        del request.session[NEW_SECRET_SESSION]
+        key = ApiKey.objects.select_related("user").get(pk=pk)
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.opts,
             "title": "New API key",
-            "key": obj,
-            "secret": secret,
+            "key": key,
+            "secret": new["secret"],
+            "opts": self.model._meta,
         }
-        response = TemplateResponse(request, "admin/keys/apikey/key_created.html", context)
-        response.headers["Cache-Control"] = "no-store"
+        response = TemplateResponse(request, "admin/keys/apikey/secret.html", context)
+        response["Cache-Control"] = "no-store"
         return response
 
     @admin.action(description="Revoke selected keys")

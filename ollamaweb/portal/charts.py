@@ -4,8 +4,6 @@ Each chart is an `<svg role="img">` with a title and a description, a `<title>` 
 and the caller shows the same numbers as a table for screen readers and for copying.
 """
 
-import math
-
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -33,6 +31,18 @@ def nice_max(value: float) -> float:
     return 10 * magnitude
 
 
+def integer_step(value: float, lines: int = 4) -> int:
+    """The smallest whole 1/2/2.5/5 × 10^n step with `lines` steps reaching value (at least 1)."""
+    target = max(1.0, value / lines)
+    magnitude = 1
+    while True:
+        for step in (1, 2, 2.5, 5):
+            candidate = step * magnitude
+            if candidate >= target and float(candidate).is_integer():
+                return int(candidate)
+        magnitude *= 10
+
+
 def compact(value: float) -> str:
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
@@ -58,9 +68,8 @@ def stacked_bars(
     count = max(1, len(labels))
     totals = [sum(values[i] for _, _, values in series) for i in range(len(labels))]
     highest = max(totals, default=0)
-    maximum = nice_max(highest)
-    if integer and highest <= 20:
-        maximum = max(4, math.ceil(highest / 4) * 4)  # whole-number grid lines for small counts
+    # Counts get whole-number grid lines (never "12.5 requests"): the top is 4 whole steps.
+    maximum = 4 * integer_step(highest) if integer else nice_max(highest)
     slot = plot_w / count
     bar_w = max(1.0, slot * 0.72)
     parts = [

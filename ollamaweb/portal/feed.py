@@ -24,6 +24,7 @@ def feed_row(record) -> dict:
     return {
         "created_at": created.isoformat(),
         "user_id": record.user_id,
+        "key_id": getattr(record, "key_id", None) or getattr(record, "api_key_id", None),
         "key_prefix": record.key_prefix,
         "endpoint": record.endpoint,
         "model": record.requested_model,

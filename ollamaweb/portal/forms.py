@@ -7,6 +7,8 @@ from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.core.cache import cache
 from django.utils import timezone
 
+from .zones import zone_choices
+
 EXPIRY_CHOICES = [
     ("", "Never"),
     ("1", "In 1 day"),
@@ -101,3 +103,73 @@ class SpacedPasswordResetForm(PasswordResetForm):
         for user in super().get_users(email):
             if interval <= 0 or cache.add(f"ollamaweb:password-reset-sent:{user.pk}", 1, timeout=interval):
                 yield user
+
+
+class ProfileForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Every time in the portal and the admin is shown in this zone.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [("", "My browser’s time zone"), *zone_choices()]
+
+
+class UserCreateForm(forms.ModelForm):
+    """A staff member adds someone: a password now, or a one-time link for them to choose one."""
+
+    SIGN_IN_CHOICES = [
+        ("invite", "Give them a link to choose their password"),
+        ("password", "Set a password now"),
+    ]
+    sign_in = forms.ChoiceField(
+        label="How they sign in", choices=SIGN_IN_CHOICES, initial="invite", widget=forms.RadioSelect
+    )
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Only when setting a password now.",
+    )
+    is_staff = forms.BooleanField(label="Staff (sees the overview, users and the admin)", required=False)
+
+    class Meta:
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("sign_in") == "password":
+            password = cleaned.get("password") or ""
+            if not password:
+                self.add_error("password", "Enter a password, or give them a link instead.")
+            else:
+                from django.contrib.auth.password_validation import validate_password
+
+                try:
+                    validate_password(password)
+                except forms.ValidationError as error:
+                    self.add_error("password", error)
+        return cleaned
+
+
+class QuotaForm(forms.Form):
+    """A user's own limits; an empty field inherits the default for everyone."""
+
+    tokens_per_day = forms.IntegerField(label="Tokens per day", min_value=0, required=False)
+    tokens_per_month = forms.IntegerField(label="Tokens per month", min_value=0, required=False)
+    requests_per_minute = forms.IntegerField(label="Requests per minute", min_value=0, required=False)
+    max_concurrent = forms.IntegerField(label="Requests at once", min_value=0, required=False)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("inputmode", "numeric")
+            field.widget.attrs.setdefault("placeholder", "default")

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
 from django.db.models import Q
-from django.utils import timezone
 
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.quotas.checks import next_month
@@ -19,6 +18,8 @@ from ollamaweb.quotas.counters import DAY, KEY, MONTH, TOKENS, USER, CounterKey,
 from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import ScopeLimits, merged, policies_by_scope
 from ollamaweb.quotas.stores import current_store
+
+from .zones import quota_now
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class LimitRow:
 
 def period_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """When today's and this month's counters reset (local time, as the quota checks use)."""
-    now = now or timezone.localtime()
+    now = now or quota_now()
     day_end = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return day_end, next_month(now)
 
@@ -67,36 +68,73 @@ def _scopes(user) -> list[tuple[str, ScopeLimits]]:
     for (_, key_id, model), _policy in sorted(policies.items(), key=lambda item: (item[0][1] or 0, item[0][2])):
         if key_id is not None:
             key = keys[key_id]
-            label = f"Key {key.prefix}… ({key.name or 'unnamed'})" + (f", model {model}" if model else "")
+            label = f"Key “{key.name or 'unnamed'}” ({key.prefix}…)" + (f", model {model}" if model else "")
             scopes.append((label, merged(Scope(KEY, key_id, model), policies.get((None, key_id, model)))))
     return [(label, scope) for label, scope in scopes if not scope.empty]
 
 
-def limits_for(user, now: datetime | None = None) -> tuple[list[LimitRow], str]:
-    """The user's limit rows with current usage, and an error message if counters were unreadable."""
-    now = now or timezone.localtime()
+def _rows_for(label: str, scope: ScopeLimits, now: datetime) -> list[tuple[LimitRow, str | None]]:
     day_end, month_end = period_bounds(now)
     rows: list[tuple[LimitRow, str | None]] = []
-    for label, scope in _scopes(user):
-        if scope.tokens_per_day is not None:
-            counter = str(CounterKey(scope.scope, TOKENS, DAY, f"{now:%Y-%m-%d}"))
-            rows.append((LimitRow(label, "Today", scope.tokens_per_day, 0, day_end), counter))
-        if scope.tokens_per_month is not None:
-            counter = str(CounterKey(scope.scope, TOKENS, MONTH, f"{now:%Y-%m}"))
-            rows.append((LimitRow(label, "This month", scope.tokens_per_month, 0, month_end), counter))
-        if scope.requests_per_minute is not None:
-            rows.append((LimitRow(label, "Per minute", scope.requests_per_minute, unit="requests"), None))
-        if scope.max_concurrent is not None:
-            rows.append((LimitRow(label, "At once", scope.max_concurrent, unit="requests in flight"), None))
+    if scope.tokens_per_day is not None:
+        counter = str(CounterKey(scope.scope, TOKENS, DAY, f"{now:%Y-%m-%d}"))
+        rows.append((LimitRow(label, "Today", scope.tokens_per_day, 0, day_end), counter))
+    if scope.tokens_per_month is not None:
+        counter = str(CounterKey(scope.scope, TOKENS, MONTH, f"{now:%Y-%m}"))
+        rows.append((LimitRow(label, "This month", scope.tokens_per_month, 0, month_end), counter))
+    if scope.requests_per_minute is not None:
+        rows.append((LimitRow(label, "Per minute", scope.requests_per_minute, unit="requests"), None))
+    if scope.max_concurrent is not None:
+        rows.append((LimitRow(label, "At once", scope.max_concurrent, unit="requests in flight"), None))
+    return rows
+
+
+def _with_usage(rows: list[tuple[LimitRow, str | None]]) -> str:
+    """Fill each row's `used` from the quota store; returns an error message if it could not be read."""
     counters = [counter for _, counter in rows if counter]
-    error = ""
-    if counters:
-        try:
-            used = async_to_sync(current_store().usage)(counters)
-        except Exception as exc:  # a down Redis must not break the page
-            logger.warning("could not read quota counters: %s", exc)
-            used, error = {}, "Current usage against limits is unavailable right now."
+    if not counters:
+        return ""
+    try:
+        used = async_to_sync(current_store().usage)(counters)
+    except Exception as exc:  # a down Redis must not break the page
+        logger.warning("could not read quota counters: %s", exc)
         for row, counter in rows:
             if counter:
-                row.used = used.get(counter, 0) if not error else None
+                row.used = None
+        return "Current usage against limits is unavailable right now."
+    for row, counter in rows:
+        if counter:
+            row.used = used.get(counter, 0)
+    return ""
+
+
+def limits_for(user, now: datetime | None = None) -> tuple[list[LimitRow], str]:
+    """The user's limit rows with current usage, and an error message if counters were unreadable.
+
+    Periods are the quota calendar's (the server's zone), whatever zone the page shows times in.
+    """
+    now = now or quota_now()
+    rows: list[tuple[LimitRow, str | None]] = []
+    for label, scope in _scopes(user):
+        rows += _rows_for(label, scope, now)
+    error = _with_usage(rows)
     return [row for row, _ in rows], error
+
+
+def key_limits(keys, now: datetime | None = None) -> tuple[dict[int, list[LimitRow]], str]:
+    """Each key's own limits (the key's policies, all models and per model) with current usage."""
+    now = now or quota_now()
+    keys = {key.pk: key for key in keys}
+    policies = QuotaPolicy.objects.filter(api_key_id__in=list(keys)).order_by("api_key_id", "model")
+    rows: list[tuple[LimitRow, str | None]] = []
+    owners: list[int] = []
+    for policy in policies:
+        label = f"Model {policy.model}" if policy.model else "All models"
+        for row in _rows_for(label, merged(Scope(KEY, policy.api_key_id, policy.model), policy), now):
+            rows.append(row)
+            owners.append(policy.api_key_id)
+    error = _with_usage(rows)
+    by_key: dict[int, list[LimitRow]] = {}
+    for (row, _), owner in zip(rows, owners):
+        by_key.setdefault(owner, []).append(row)
+    return by_key, error

@@ -68,3 +68,15 @@ class Invite(models.Model):
         if self.expires_at and self.expires_at <= timezone.now():
             return "expired"
         return "open"
+
+
+class Profile(models.Model):
+    """A user's portal preferences."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portal_profile")
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text="IANA name (Europe/Paris); empty = the browser's zone."
+    )
+
+    def __str__(self):
+        return f"profile of {self.user}"

@@ -3,7 +3,7 @@
 The Playground page calls `/v1/chat/completions` itself (so quotas, logs and allow-lists apply
 exactly as to any client). Its key is handled like this:
 
-* The server never stores a secret in plaintext (API keys are HMAC-hashed, see keys/tokens.py),
+* The server never stores a secret in plaintext (API keys are HMAC-hashed, see keys/hashing.py),
   so it cannot hand an existing key back to the page. Instead, when the page has no key, its
   script POSTs (with the CSRF token, signed in) to `playground/key/`, which issues a new key
   named PLAYGROUND_KEY_NAME and returns its secret once, in a `Cache-Control: no-store` JSON

@@ -15,10 +15,27 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Substr, TruncHour, TruncMinute
 from django.utils import timezone
 
+from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.core.names import canonical
 from ollamaweb.usage.models import RequestLog, UsageRollup
+
+from .zones import quota_today
 
 PAGE_SIZE = 50
 TOP_SERIES = 6
+
+
+def model_namer():
+    """name → how the portal shows it: `mistral` and `mistral:latest` are one model (the canonical
+    name); an alias keeps the name clients ask for."""
+    aliases = set(ModelAlias.objects.values_list("name", flat=True))
+
+    def name_of(model: str) -> str:
+        if not model:
+            return "(none)"
+        return model if model in aliases else canonical(model)
+
+    return name_of
 
 
 @dataclass
@@ -32,8 +49,9 @@ class DailySeries:
 
 def daily_usage(user, days: int = 30, today: date | None = None) -> DailySeries:
     """Tokens and requests per day and model over the last `days` days (from the rollups)."""
-    today = today or timezone.localdate()
+    today = today or quota_today()
     start = today - timedelta(days=days - 1)
+    name_of = model_namer()
     rows = (
         UsageRollup.objects.filter(user=user, day__gte=start, day__lte=today)
         .values("day", "model")
@@ -49,7 +67,7 @@ def daily_usage(user, days: int = 30, today: date | None = None) -> DailySeries:
     totals = {"requests": 0, "tokens": 0, "prompt": 0, "completion": 0, "errors": 0}
     for row in rows:
         tokens = row["prompt"] + row["completion"]
-        model = row["model"] or "(none)"
+        model = name_of(row["model"])
         per_model_tokens[model] += tokens or row["requests_sum"]
         cells.append((row["day"], model, tokens, row["requests_sum"]))
         totals["requests"] += row["requests_sum"]
@@ -103,9 +121,13 @@ class RequestPage:
 
 def user_requests(user, before: str | None = None, after: str | None = None, size: int = PAGE_SIZE) -> RequestPage:
     """One page of the user's requests (RequestLog by the (user, created_at) index)."""
-    base = RequestLog.objects.filter(user=user).only(
-        "created_at", "endpoint", "requested_model", "resolved_model", "status", "error", "stream",
-        "prompt_tokens", "completion_tokens", "ttft_ms", "latency_ms", "key_prefix",
+    base = (
+        RequestLog.objects.filter(user=user)
+        .select_related("api_key")
+        .only(
+            "created_at", "endpoint", "requested_model", "resolved_model", "status", "error", "stream",
+            "prompt_tokens", "completion_tokens", "ttft_ms", "latency_ms", "key_prefix", "api_key__name",
+        )
     )  # fmt: skip
     after_cursor = _parse_cursor(after) if after and not before else None
     before_cursor = _parse_cursor(before)
@@ -234,9 +256,14 @@ def recent_errors(limit: int = 15, now: datetime | None = None) -> list[RequestL
     now = now or timezone.now()
     return list(
         RequestLog.objects.filter(created_at__gte=now - timedelta(days=1), status__gte=400)
-        .select_related("user")
+        .select_related("user", "api_key")
         .order_by("-created_at")[:limit]
     )
+
+
+def unauthenticated_count(since: datetime) -> int:
+    """Requests refused before a user was known (401: no key, a wrong or revoked key), by the status index."""
+    return RequestLog.objects.filter(status=401, created_at__gte=since, user__isnull=True).count()
 
 
 def day_totals(day: date) -> dict:
@@ -252,15 +279,19 @@ def top_usage(since: date, limit: int = 8) -> dict:
     rollups = UsageRollup.objects.filter(day__gte=since)
     tokens = Sum(F("prompt_tokens") + F("completion_tokens"))
     users = list(
-        rollups.values("user__username")
+        rollups.values("user", "user__username")
         .annotate(tokens=tokens, requests_sum=Sum("requests"), errors_sum=Sum("errors"))
         .order_by("-tokens")[:limit]
     )
-    models = list(
-        rollups.values("model")
-        .annotate(tokens=tokens, requests_sum=Sum("requests"), errors_sum=Sum("errors"))
-        .order_by("-tokens")[:limit]
-    )
+    name_of = model_namer()
+    by_name: dict[str, dict] = {}
+    for row in rollups.values("model").annotate(tokens=tokens, requests_sum=Sum("requests"), errors_sum=Sum("errors")):
+        merged = by_name.setdefault(
+            name_of(row["model"]), {"model": name_of(row["model"]), "tokens": 0, "requests_sum": 0, "errors_sum": 0}
+        )
+        for field in ("tokens", "requests_sum", "errors_sum"):
+            merged[field] += row[field] or 0
+    models = sorted(by_name.values(), key=lambda row: (-row["tokens"], -row["requests_sum"], row["model"]))[:limit]
     totals = rollups.aggregate(requests=Sum("requests"), tokens=tokens, errors=Sum("errors"))
     active_users = rollups.values("user").distinct().count()
     return {

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, explorer, keys, models, ollama_keys, playground, quickstart, staff, usage
+from .views import account, explorer, keys, models, ollama_keys, playground, quickstart, staff, usage, users
 
 app_name = "portal"
 
@@ -9,7 +9,8 @@ urlpatterns = [
     path("requests/", usage.requests_table, name="requests"),
     path("usage.csv", usage.usage_csv, name="usage-csv"),
     path("keys/", keys.keys, name="keys"),
-    path("keys/<int:pk>/revoke/", keys.revoke_key, name="revoke-key"),
+    path("keys/new/", keys.key_created, name="key-created"),
+    path("keys/<int:pk>/revoke/", keys.revoke_key_view, name="revoke-key"),
     path("keys/ollama/", ollama_keys.ollama_keys, name="ollama-keys"),
     path("keys/ollama/<int:pk>/remove/", ollama_keys.remove_ollama_key, name="remove-ollama-key"),
     path("models/", models.models, name="models"),
@@ -22,6 +23,14 @@ urlpatterns = [
     path("staff/requests/<int:pk>/", explorer.request_detail, name="request-detail"),
     path("staff/invites/", staff.invites, name="invites"),
     path("staff/invites/<int:pk>/delete/", staff.delete_invite, name="delete-invite"),
+    path("staff/users/", users.user_list, name="users"),
+    path("staff/users/new/", users.user_create, name="user-create"),
+    path("staff/users/<int:pk>/", users.user_detail, name="user"),
+    path("staff/users/<int:pk>/active/", users.user_set_active, name="user-active"),
+    path("staff/users/<int:pk>/quota/", users.user_quota, name="user-quota"),
+    path("staff/users/<int:pk>/invite/", users.user_invite, name="user-invite"),
+    path("staff/users/<int:pk>/keys/<int:key>/revoke/", users.user_revoke_key, name="user-revoke-key"),
+    path("staff/users/<int:pk>/keys/<int:key>/quota/", users.user_key_quota, name="user-key-quota"),
     path("accounts/login/", account.login_view, name="login"),
     path("accounts/logout/", account.logout_view, name="logout"),
     path("accounts/password/", account.password_change, name="password-change"),
@@ -30,6 +39,9 @@ urlpatterns = [
     path("accounts/password/reset/sent/", account.password_reset_done, name="password-reset-done"),
     path("accounts/password/reset/<uidb64>/<token>/", account.password_reset_confirm, name="password-reset-confirm"),
     path("accounts/password/reset/complete/", account.password_reset_complete, name="password-reset-complete"),
+    path("accounts/profile/", account.profile, name="profile"),
+    path("accounts/set-password/<uidb64>/<token>/", account.set_password, name="set-password"),
+    path("accounts/set-password/done/", account.set_password_done, name="set-password-done"),
     path("accounts/register/", account.register, name="register"),
     path("accounts/register/<str:token>/", account.register, name="register-invite"),
 ]

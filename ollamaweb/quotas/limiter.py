@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from .calendar import quota_now
 from .checks import Check, duration, plan_checks
 from .counters import CONCURRENT, REQUESTS, TOKENS
 from .policy import policy_table
@@ -77,7 +78,8 @@ async def admit(user_id: int, key_id: int, model: str, tokens: int) -> Admission
     scopes = await policy_table.limits_for(user_id, key_id, model)
     if not scopes:
         return None
-    checks = plan_checks(scopes, timezone.localtime(), tokens, settings.QUOTA_LEASE_SECONDS)
+    # The quota calendar is the server's zone, whatever zone a (portal) request has activated.
+    checks = plan_checks(scopes, quota_now(), tokens, settings.QUOTA_LEASE_SECONDS)
     member = secrets.token_hex(8)
     store = current_store()
     try:

@@ -49,6 +49,12 @@ class QuotaPolicy(models.Model):
         )
         return f"{scope}{f' / {self.model}' if self.model else ''}"
 
+    def validate_constraints(self, exclude=None):
+        """The one-policy-per-scope constraints are checked by services.check_policy, which every write
+        goes through and which says in words which policy exists (not "Constraint … is violated")."""
+        exclude = set(exclude or ()) | {"user", "api_key", "model"}
+        super().validate_constraints(exclude=exclude)
+
     def clean(self):
         if self.user_id and self.api_key_id:
             raise ValidationError("A policy is for a user or for one of their keys, not both.")

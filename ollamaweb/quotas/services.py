@@ -6,10 +6,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from ollamaweb.keys.models import ApiKey
 
+from .calendar import quota_now
 from .counters import DAY, KEY, MONTH, USER, CounterKey
 from .models import LIMIT_FIELDS, QuotaPolicy, UsageCounter
 from .policy import policy_table
@@ -68,7 +68,7 @@ def reset_period_usage(user, now: datetime | None = None) -> int:
 
     In the database and, when the quota store is Redis, there too. Returns how many counters were deleted.
     """
-    now = now or timezone.localtime()
+    now = now or quota_now()  # the quota calendar, whatever zone the (admin) request shows
     periods = [(DAY, f"{now:%Y-%m-%d}"), (MONTH, f"{now:%Y-%m}")]
     owners = [(USER, user.pk)] + [(KEY, pk) for pk in ApiKey.objects.filter(user=user).values_list("pk", flat=True)]
     prefixes = Q()

@@ -14,7 +14,7 @@ def add_to_rollups(records):
     for record in records:
         if record.user_id is None:
             continue
-        day = timezone.localdate(record.created_at)
+        day = timezone.localdate(record.created_at, timezone.get_default_timezone())  # the quota calendar
         total = totals[(day, record.user_id, record.key_prefix, record.requested_model[:200])]
         total[0] += 1
         total[1] += record.status >= 400

@@ -51,7 +51,7 @@ def test_user_journey(gateway, fake_ollama, user, new_page, screenshot):
     assert secret.startswith("sk-") and len(secret) > 40
     page.get_by_role("button", name="Copy").first.click()
     assert page.evaluate("navigator.clipboard.readText()") == secret
-    screenshot(page, "02-key-created", docs=True)
+    screenshot(page, "02-key-created")  # the README shot: test_portal_pages.py
     key = ApiKey.objects.get(user=user, name="laptop")
     assert key.hashed_key != secret
 
@@ -70,7 +70,7 @@ def test_user_journey(gateway, fake_ollama, user, new_page, screenshot):
     recent = page.locator("table", has_text="Recent requests").or_(page.locator("section", has_text="Recent requests"))
     assert "gpt-4o-mini" in recent.first.inner_text() and "embeddings" in recent.first.inner_text()
     assert page.locator("svg.chart").count() == 2
-    screenshot(page, "03-usage", docs=True)
+    screenshot(page, "03-usage")  # the README shot: test_portal_pages.py
 
     page.get_by_role("link", name="Requests", exact=True).click()
     assert page.locator("tbody tr").count() == 3
@@ -80,7 +80,7 @@ def test_user_journey(gateway, fake_ollama, user, new_page, screenshot):
     models = page.locator("table.models").inner_text()
     assert "llama3:latest" in models and "vision" in models and "embeddings" in models
     assert "gpt-4o-mini" in page.locator("section", has_text="Aliases").inner_text()
-    screenshot(page, "05-models", docs=True)
+    screenshot(page, "05-models")  # the README shot: test_portal_pages.py
 
     # The Playground streams tokens as they arrive, through /v1 with its own key.
     fake_ollama.reply = Reply(content=STORY, token_delay=0.12)
@@ -100,7 +100,7 @@ def test_user_journey(gateway, fake_ollama, user, new_page, screenshot):
     page.wait_for_selector(".msg-assistant:not(.streaming)")
     assert reply.text_content() == STORY
     assert "completion tokens" in page.locator("#pg-usage").inner_text()
-    screenshot(page, "06-playground", docs=True)
+    screenshot(page, "06-playground")  # the README shot: test_portal_pages.py
     settle_logs(gateway)
     row = RequestLog.objects.filter(stream=True).latest("created_at")
     assert row.requested_model == "gpt-4o-mini" and row.status == 200 and row.user_id == user.pk
@@ -111,7 +111,7 @@ def test_user_journey(gateway, fake_ollama, user, new_page, screenshot):
 
     page.get_by_role("link", name="Quick start").click()
     assert f"{gateway.url}/v1" in page.locator("#qs-python").inner_text()
-    screenshot(page, "07-quickstart", docs=True)
+    screenshot(page, "07-quickstart")  # the README shot: test_portal_pages.py
 
     # Revoke the key: it stops working at once.
     page.get_by_role("link", name="API keys", exact=True).first.click()
@@ -119,7 +119,7 @@ def test_user_journey(gateway, fake_ollama, user, new_page, screenshot):
     page.locator("tr", has_text="laptop").get_by_role("button", name="Revoke").click()
     assert "Revoked key" in page.locator(".messages").inner_text()
     assert "laptop" not in page.locator("table.keys").inner_text()
-    screenshot(page, "08-keys", docs=True)
+    screenshot(page, "08-keys")  # the README shot: test_portal_pages.py
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="llama3", messages=HI)
 
@@ -127,7 +127,7 @@ def test_user_journey(gateway, fake_ollama, user, new_page, screenshot):
     phone = new_page(width=390, height=844)
     sign_in(phone, "alice", "pw-alice-123")
     assert no_horizontal_scroll(phone)
-    screenshot(phone, "09-usage-phone", docs=True)
+    screenshot(phone, "09-usage-phone")  # the README shot: test_portal_pages.py
     phone.goto("/playground/")
     assert no_horizontal_scroll(phone)
     screenshot(phone, "10-playground-phone")
@@ -150,7 +150,7 @@ def test_staff_overview_and_live_feed(gateway, fake_ollama, user, api_key, new_p
     page.get_by_role("link", name="Overview").click()
     backends = page.locator("section", has_text="Backends").inner_text()
     assert "up" in backends and fake_ollama.version in backends
-    screenshot(page, "11-staff-overview", docs=True)
+    screenshot(page, "11-staff-overview")  # the README shot: test_portal_pages.py
 
     page.get_by_role("link", name="Live feed").first.click()
     expect(page.locator("#feed-status")).to_have_text("live")
@@ -160,7 +160,7 @@ def test_staff_overview_and_live_feed(gateway, fake_ollama, user, api_key, new_p
     expect(page.locator("#feed-rows tr")).to_have_count(before + 1)
     newest = page.locator("#feed-rows tr").first.inner_text()
     assert "alice" in newest and "llama3" in newest and "200" in newest and "stream" in newest
-    screenshot(page, "12-live-feed", docs=True)
+    screenshot(page, "12-live-feed")  # the README shot: test_portal_pages.py
 
     # A non-staff user gets neither page (the 403 is the only console message it causes).
     other = new_page()

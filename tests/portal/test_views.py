@@ -171,7 +171,7 @@ def test_forms_need_their_csrf_token(alice):
     client.get("/keys/")
     token = client.cookies["csrftoken"].value
     response = client.post("/keys/", {"name": "x", "csrfmiddlewaretoken": token})
-    assert response.status_code == 200 and ApiKey.objects.filter(user=alice).count() == 1
+    assert response.status_code == 302 and ApiKey.objects.filter(user=alice).count() == 1
 
 
 # --- Sign in, sign out, password, registration ------------------------------------------------
@@ -276,9 +276,11 @@ def test_create_key_shows_the_secret_once(alice, backend):
     client = client_for(alice)
     page = client.get("/keys/")
     assert "llama3:latest" in text(page) and "all-minilm:latest" in text(page)  # allow-list choices
-    response = client.post(
+    posted = client.post(
         "/keys/", {"name": "laptop", "expires_in": "30", "models": ["llama3:latest"], "other_models": "gpt-4o"}
     )
+    assert posted.status_code == 302 and posted.url == "/keys/new/"  # post/redirect/get
+    response = client.get(posted.url)
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     [secret] = re.findall(r'value="(sk-[A-Za-z0-9_-]+)"', text(response))
@@ -387,7 +389,8 @@ def test_csv_download_has_only_own_usage(alice, bob):
     rows = list(csv.DictReader(io.StringIO(text(response))))
     assert rows == [
         {
-            "day": timezone.localdate().isoformat(), "key_prefix": "sk-alice", "model": "llama3", "requests": "2",
+            "day": timezone.localdate().isoformat(), "key_name": "", "key_prefix": "sk-alice", "model": "llama3:latest",
+            "requests": "2",
             "prompt_tokens": "3", "completion_tokens": "4", "total_tokens": "7", "errors": "1",
         }
     ]  # fmt: skip
@@ -435,7 +438,7 @@ def test_playground_page_and_its_key(alice, backend):
     ModelAlias.objects.create(name="text-embedding-3-small", target="all-minilm")
     client = client_for(alice)
     html = text(client.get("/playground/"))
-    assert '<option value="llama3:latest">' in html and '<option value="gpt-4o">' in html
+    assert '<option value="llama3:latest">' in html and '<option value="gpt-4o" selected>' in html
     assert "all-minilm" not in html  # embedding models cannot chat
     assert 'data-api="/v1/chat/completions"' in html
     assert client.get("/playground/key/").status_code == 405

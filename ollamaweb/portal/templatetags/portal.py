@@ -2,6 +2,9 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+
+from ollamaweb.usage.formatting import readable_ms
 
 register = template.Library()
 
@@ -20,15 +23,7 @@ def num(value):
 @register.filter
 def ms(value):
     """Milliseconds, readable: 85 ms, 1.2 s, 2 min 5 s."""
-    if value is None:
-        return "—"
-    value = float(value)
-    if value < 1000:
-        return f"{value:.0f} ms"
-    if value < 60_000:
-        return f"{value / 1000:.1f} s"
-    minutes, seconds = divmod(int(value / 1000), 60)
-    return f"{minutes} min {seconds} s"
+    return readable_ms(value)
 
 
 @register.filter
@@ -70,3 +65,29 @@ def percent_class(percent):
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.simple_tag
+def zone_name():
+    """The zone this page shows times in (the user's: see portal/zones.py)."""
+    return timezone.get_current_timezone_name()
+
+
+@register.simple_tag
+def time_header(label="Time"):
+    """A table header's text for a time column, with its zone: 'Time (Europe/Paris)'."""
+    return format_html('{} <span class="tz">({})</span>', label, timezone.get_current_timezone_name())
+
+
+@register.filter
+def key_label(row):
+    """A key as people know it: its name (the prefix when it has none, or for a deleted key)."""
+    key = getattr(row, "api_key", None) if not isinstance(row, dict) else None
+    name = getattr(key, "name", "") if key is not None else (row.get("key_name", "") if isinstance(row, dict) else "")
+    prefix = row.get("key_prefix", "") if isinstance(row, dict) else getattr(row, "key_prefix", "")
+    return name or (f"{prefix}…" if prefix else "—")
+
+
+@register.filter
+def get_field(form, name):
+    return form[name]

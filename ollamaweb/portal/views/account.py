@@ -11,9 +11,11 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 
-from ..forms import RegistrationForm, SpacedPasswordResetForm
-from ..models import Invite
+from ..forms import ProfileForm, RegistrationForm, SpacedPasswordResetForm
+from ..models import Invite, Profile
 from ..security import page, secure_headers
+from ..services import set_time_zone
+from ..zones import quota_zone, user_zone
 
 MODES = ("off", "invite", "approval")
 
@@ -89,6 +91,45 @@ def locked_out(request, original_response=None, credentials=None):
     if cool_off:
         response.headers["Retry-After"] = str(int(cool_off.total_seconds()))
     return secure_headers(response, no_store=True)
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """A new user's invite link (made by staff, see services.invite_path): choose a password, signed in."""
+
+    template_name = "registration/set_password.html"
+    success_url = reverse_lazy("portal:dashboard")
+    post_reset_login = True
+    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "label_suffix": ""}
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, f"Welcome, {form.user.get_username()}! Create an API key to get started.")
+        return response
+
+
+set_password = page(SetPasswordView.as_view(), public=True, no_store=True)
+set_password_done = page(
+    auth_views.PasswordResetCompleteView.as_view(template_name="registration/change_password_done.html"),
+    public=True,
+)
+
+
+@page
+def profile(request):
+    """The user's preferences: the time zone every page shows times in."""
+    saved = Profile.objects.filter(user=request.user).values_list("time_zone", flat=True).first() or ""
+    form = ProfileForm(request.POST or None, initial={"time_zone": saved})
+    if request.method == "POST" and form.is_valid():
+        name = set_time_zone(request.user, form.cleaned_data["time_zone"], request.session)
+        messages.success(request, f"Times are now shown in {name or 'your browser’s time zone'}.")
+        return redirect("portal:profile")
+    context = {"section": "profile", "form": form, "browser_zone": request.COOKIES.get("ollamaweb_tz", "")}
+    context["shown_zone"] = str(user_zone(request))
+    context["quota_zone"] = str(quota_zone())
+    return render(request, "registration/profile.html", context)
 
 
 @page(public=True, no_store=True)

@@ -16,17 +16,26 @@ from ..security import page
 def playground(request):
     catalog = async_to_sync(get_catalog)()
     chat_models = [model.name for model in catalog.models if model.can_chat]
-    aliases = []
+    aliases, broken = [], []
     for alias in ModelAlias.objects.order_by("name"):
         target = catalog.find(alias.target)
-        if target is None or target.can_chat:
+        if target is not None and target.can_chat:
             aliases.append(alias)
+        elif target is None and (catalog.error or not catalog.models):
+            aliases.append(alias)  # the backend cannot say: offer it
+        elif target is None:
+            broken.append(alias)  # its model is not served: selectable nowhere, shown as such
     live = playground_keys(request.user).first()
+    # The default is a model that works: a served chat model (aliases of one first), never a broken alias.
+    working = [alias.name for alias in aliases if catalog.find(alias.target)] + chat_models
+    default = working[0] if working else (aliases[0].name if aliases else "")
     context = {
         "section": "playground",
         "catalog": catalog,
         "chat_models": chat_models,
         "aliases": aliases,
+        "broken_aliases": broken,
+        "default_model": default,
         "live_prefix": live.prefix if live and not live.is_expired else "",
         "ttl_hours": int(PLAYGROUND_KEY_TTL.total_seconds() // 3600),
     }

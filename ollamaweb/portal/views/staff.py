@@ -21,6 +21,7 @@ from ..feed import feed_row
 from ..forms import InviteForm
 from ..models import Invite
 from ..security import page
+from ..zones import quota_today, quota_zone
 from .account import registration_mode
 
 BACKEND_CHECK_TIMEOUT = 3.0
@@ -51,12 +52,15 @@ async def backend_status(target: BackendConfig) -> dict:
 
 
 def _overview_numbers() -> dict:
-    today = timezone.localdate()
+    today = quota_today()
     activity = stats.recent_activity()
+    unauthenticated = stats.unauthenticated_count(timezone.now() - timedelta(days=1))
     minute_labels = [m.strftime("%H:%M") for m in activity["minutes"]]
     hour_labels = [h.strftime("%H:00") for h in activity["hours"]]
     return {
         "activity": activity,
+        "unauthenticated": unauthenticated,
+        "quota_zone": str(quota_zone()),
         "today_totals": stats.day_totals(today),
         "week_top": stats.top_usage(today - timedelta(days=6)),
         "errors": stats.recent_errors(),
@@ -96,12 +100,14 @@ async def overview(request):
 @page(staff=True)
 def feed(request):
     """The live feed page: the last rows now, new ones over the WebSocket as they are written."""
-    rows = RequestLog.objects.select_related("user").order_by("-created_at")[:25]
+    rows = RequestLog.objects.select_related("user", "api_key").order_by("-created_at")[:25]
     initial = []
     for row in rows:
         item = feed_row(row)
         item["created_at"] = row.created_at  # a datetime, for the template's date filter
         item["user"] = row.user.get_username() if row.user else ""
+        item["key_name"] = row.api_key.name if row.api_key else ""
+        item["id"] = row.pk
         initial.append(item)
     return render(request, "portal/staff/feed.html", {"section": "feed", "initial_rows": initial})
 

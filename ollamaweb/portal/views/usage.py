@@ -4,13 +4,13 @@ import csv
 
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from ollamaweb.keys.models import ApiKey
 
 from .. import charts, stats
 from ..limits import limits_for, period_bounds
 from ..security import page
+from ..zones import quota_now, quota_today
 
 CHART_DAYS = 30
 
@@ -45,7 +45,7 @@ def _chart_context(series: stats.DailySeries) -> dict:
 @page
 def dashboard(request):
     user = request.user
-    now = timezone.localtime()
+    now = quota_now()
     today = now.date()
     limits, limits_error = limits_for(user, now)
     day_end, month_end = period_bounds(now)
@@ -75,11 +75,29 @@ def requests_table(request):
 def usage_csv(request):
     """The user's daily usage per key and model, from the rollups, as CSV (small: one row a day, key, model)."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="ollamaweb-usage-{timezone.localdate().isoformat()}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="ollamaweb-usage-{quota_today().isoformat()}.csv"'
     writer = csv.writer(response)
     writer.writerow(
-        ["day", "key_prefix", "model", "requests", "prompt_tokens", "completion_tokens", "total_tokens", "errors"]
-    )
-    for day, key, model, requests, prompt, completion, errors in stats.usage_csv_rows(request.user):
-        writer.writerow([day.isoformat(), key, model, requests, prompt, completion, prompt + completion, errors])
+        ["day", "key_name", "key_prefix", "model", "requests", "prompt_tokens", "completion_tokens", "total_tokens",
+         "errors"]
+    )  # fmt: skip
+    names = dict(ApiKey.objects.filter(user=request.user).values_list("prefix", "name"))
+    name_of = stats.model_namer()  # `mistral` and `mistral:latest` are one model: one row
+
+    def flush(day, key, models):
+        for model, (requests, prompt, completion, errors) in sorted(models.items()):
+            row = [day.isoformat(), names.get(key, ""), key, model, requests, prompt, completion, prompt + completion]
+            writer.writerow([*row, errors])
+
+    current, models = None, {}
+    for day, key, model, *numbers in stats.usage_csv_rows(request.user):
+        if (day, key) != current:
+            if current:
+                flush(*current, models)
+            current, models = (day, key), {}
+        total = models.setdefault(name_of(model), [0, 0, 0, 0])
+        for i, value in enumerate(numbers):
+            total[i] += value
+    if current:
+        flush(*current, models)
     return response

@@ -9,10 +9,19 @@
 
   function text(el, value) { if (el) el.textContent = value; }
 
+  // The zone the rest of the admin shows (the user's, see ollamaweb/portal/zones.py), labelled.
+  var zoneMeta = document.querySelector('meta[name="time-zone"]');
+  var zone = zoneMeta && zoneMeta.content;
+
   function when(iso) {
     if (!iso) return "–";
     var date = new Date(iso);
-    return isNaN(date.getTime()) ? iso : date.toLocaleString();
+    if (isNaN(date.getTime())) return iso;
+    try {
+      return date.toLocaleString("en-GB", zone ? { timeZone: zone, timeZoneName: "short" } : { timeZoneName: "short" });
+    } catch (err) {
+      return date.toLocaleString();
+    }
   }
 
   function stamp(el, iso) {

@@ -11,6 +11,12 @@
   var paused = false;
   var queue = [];
   var delay = 1000;
+  // Times in the zone the server rendered the page in (the user's), never the browser's own guess.
+  var zoneMeta = document.querySelector('meta[name="time-zone"]');
+  var timeFormat = new Intl.DateTimeFormat("en-GB", {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    timeZone: (zoneMeta && zoneMeta.content) || undefined,
+  });
 
   function setStatus(text, kind) {
     status.textContent = text;
@@ -43,24 +49,31 @@
     var timeCell = cell(tr, "");
     var time = document.createElement("time");
     time.dateTime = row.created_at;
-    time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+    time.textContent = timeFormat.format(when);
     timeCell.appendChild(time);
-    cell(tr, row.user || "—");
+    cell(tr, row.user || (row.status === 401 ? "none (no valid key)" : "—"), row.user ? "" : "muted");
     var keyCell = cell(tr, "");
-    var code = document.createElement("code");
-    code.textContent = row.key_prefix || "—";
-    keyCell.appendChild(code);
+    var keyName = document.createElement("span");
+    keyName.textContent = row.key_name || (row.key_prefix ? row.key_prefix + "…" : "—");
+    if (row.key_prefix) keyName.title = row.key_prefix + "…";
+    keyCell.appendChild(keyName);
     cell(tr, row.endpoint + (row.stream ? " (stream)" : ""));
     cell(tr, row.model || "—");
     cell(tr, row.backend || "—");
     cell(tr, ((row.prompt_tokens || 0) + (row.completion_tokens || 0)).toLocaleString(), "num");
     cell(tr, fmtMs(row.latency_ms), "num");
-    var statusCell = cell(tr, "");
+    var statusCell = cell(tr, "", "status-cell");
     var badge = document.createElement("span");
     badge.className = "status " + statusClass(row.status);
     badge.textContent = row.status;
-    if (row.error) badge.title = row.error;
     statusCell.appendChild(badge);
+    if (row.error) {
+      var reason = document.createElement("span");
+      reason.className = "reason";
+      reason.textContent = row.error.length > 200 ? row.error.slice(0, 199) + "…" : row.error;
+      statusCell.appendChild(document.createTextNode(" "));
+      statusCell.appendChild(reason);
+    }
     return tr;
   }
 

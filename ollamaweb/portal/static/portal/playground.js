@@ -74,14 +74,34 @@
     var label = document.createElement("span");
     label.className = "role";
     label.textContent = role === "user" ? "You" : role === "assistant" ? model.value : "Error";
-    var content = document.createElement("span");
-    content.className = "content";
-    content.textContent = text || "";
+    var content = document.createElement(role === "assistant" ? "div" : "span");
+    content.className = role === "assistant" ? "content md" : "content";
+    if (role === "assistant") render(content, text || "");
+    else content.textContent = text || "";
     item.appendChild(label);
     item.appendChild(content);
     transcript.appendChild(item);
     transcript.scrollTop = transcript.scrollHeight;
     return item;
+  }
+
+  // Replies are Markdown, rendered by markdown.js (DOM nodes only, never innerHTML); while a reply
+  // streams it is re-rendered at most once per animation frame.
+  function render(content, text) {
+    content.dataset.markdown = text;
+    if (window.ollamaweb && window.ollamaweb.renderMarkdown) window.ollamaweb.renderMarkdown(text, content);
+    else content.textContent = text;
+  }
+
+  var pending = null;
+  function renderSoon(content, text) {
+    content.dataset.markdown = text;
+    if (pending) return;
+    pending = requestAnimationFrame(function () {
+      pending = null;
+      render(content, content.dataset.markdown);
+      transcript.scrollTop = transcript.scrollHeight;
+    });
   }
 
   function setBusy(busy) {
@@ -114,9 +134,33 @@
 
   function errorMessage(response) {
     return response.text().then(function (text) {
-      try { return JSON.parse(text).error.message; } catch (err) { return text || response.statusText; }
-    }).then(function (message) { return "HTTP " + response.status + ": " + message; });
+      var error = null;
+      try { error = JSON.parse(text).error; } catch (err) { /* not JSON */ }
+      var failure = new Error("HTTP " + response.status + ": " + (error && error.message ? error.message : text || response.statusText));
+      failure.code = error && (error.code || error.type);
+      failure.status = response.status;
+      return failure;
+    });
   }
+
+  // What to do about a token-quota refusal. The gateway already shrinks a reply's budget to what
+  // is left, so a refusal means the prompt (the whole conversation) no longer fits, or says the
+  // largest max_tokens that would.
+  function quotaHint(err) {
+    if (err.status !== 429 || (err.code !== "insufficient_quota" && !/token quota/i.test(err.message))) return "";
+    var fit = /at most (\d+) completion tokens/.exec(err.message);
+    if (fit) {
+      return "Lower Max tokens to " + fit[1] + " or less (now " + (parseInt(maxTokens.value, 10) || "unset") +
+        "): each request reserves its prompt plus Max tokens against your token quota.";
+    }
+    if (/shorten|prompt needs/i.test(err.message)) {
+      return "The conversation no longer fits in what is left of your token quota: every message so far is " +
+        "sent again with each request. Start a New chat (or a shorter system prompt), or wait until the quota resets.";
+    }
+    return "Try a lower Max tokens (now " + (parseInt(maxTokens.value, 10) || "unset") + "): each request " +
+      "reserves its prompt plus Max tokens against your token quota before the model runs.";
+  }
+
 
   async function readStream(response, item) {
     var reader = response.body.getReader();
@@ -145,12 +189,13 @@
           var delta = choice && choice.delta && choice.delta.content;
           if (delta) {
             text += delta;
-            content.textContent = text;
-            transcript.scrollTop = transcript.scrollHeight;
+            renderSoon(content, text);
           }
         }
       }
     }
+    if (pending) { cancelAnimationFrame(pending); pending = null; }
+    render(content, text);
     return { text: text, usage: usage };
   }
 
@@ -173,9 +218,10 @@
         key = await newKey();
         response = await post(key, controller.signal);
       }
-      if (!response.ok) throw new Error(await errorMessage(response));
+      if (!response.ok) throw await errorMessage(response);
       var result = await readStream(response, item);
       history.push({ role: "assistant", content: result.text });
+      maxTokens.removeAttribute("aria-invalid");
       var seconds = ((performance.now() - started) / 1000).toFixed(1);
       usageLine.textContent = result.usage
         ? result.usage.prompt_tokens + " prompt + " + result.usage.completion_tokens + " completion tokens · " + seconds + " s"
@@ -183,11 +229,22 @@
     } catch (err) {
       if (err.name === "AbortError") {
         usageLine.textContent = "Stopped.";
-        var partial = item.querySelector(".content").textContent;
+        var partialContent = item.querySelector(".content");
+        var partial = partialContent.dataset.markdown || "";
+        if (pending) { cancelAnimationFrame(pending); pending = null; }
+        render(partialContent, partial);
         if (partial) history.push({ role: "assistant", content: partial });
       } else {
         history.pop();
-        addMessage("error", err.message || String(err));
+        var shown = addMessage("error", err.message || String(err));
+        var hint = quotaHint(err);
+        if (hint) {
+          var hintLine = document.createElement("span");
+          hintLine.className = "pg-hint";
+          hintLine.textContent = hint;
+          shown.appendChild(hintLine);
+          if (/Max tokens/.test(hint)) maxTokens.setAttribute("aria-invalid", "true");
+        }
         if (!item.querySelector(".content").textContent) item.remove();
       }
     } finally {

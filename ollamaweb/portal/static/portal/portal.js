@@ -2,6 +2,21 @@
 "use strict";
 
 (function () {
+  // The browser's time zone, for pages rendered by the server (see ollamaweb/portal/zones.py).
+  // On the very first visit the page was rendered before the server knew it: reload once.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    var had = /(?:^|;\s*)ollamaweb_tz=([^;]*)/.exec(document.cookie);
+    if (zone && /^[A-Za-z0-9_+\-\/]+$/.test(zone) && (!had || had[1] !== zone)) {
+      document.cookie = "ollamaweb_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+      var shown = document.querySelector('meta[name="time-zone"]');
+      if (!had && shown && shown.content !== zone && document.querySelector("time") && !sessionStorage.getItem("ollamaweb.tz-reload")) {
+        sessionStorage.setItem("ollamaweb.tz-reload", "1");
+        location.reload();
+      }
+    }
+  } catch (err) { /* no Intl or no cookies: server time, labelled */ }
+
   function announce(button, text) {
     var original = button.dataset.label || button.textContent;
     button.dataset.label = original;
