@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "ollamaweb.usage",
     "ollamaweb.quotas",
     "ollamaweb.backends",
+    "ollamaweb.teams",
+    "ollamaweb.audit",
     "compat",
     "ollamaweb.portal",
 ]

@@ -26,6 +26,8 @@ from django.utils.timezone import localtime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
+from ollamaweb.audit.admin_mixins import AuditedAdmin
+from ollamaweb.audit.services import arecord
 from ollamaweb.catalog.models import ModelAlias
 
 from . import pulls
@@ -221,9 +223,24 @@ class BackendEventInline(admin.TabularInline):
         return queryset.filter(pk__in=list(newest[:HISTORY_LIMIT])).order_by("-at", "-pk")
 
 
+# Written by the health checkers, not by people: left out of the audit rows.
+HEALTH_FIELDS = (
+    "created_at",
+    "is_up",
+    "version",
+    "latency_ms",
+    "present_models",
+    "loaded_models",
+    "checked_at",
+    "last_error",
+)
+
+
 @admin.register(Backend)
-class BackendAdmin(admin.ModelAdmin):
+class BackendAdmin(AuditedAdmin, admin.ModelAdmin):
     form = BackendForm
+    audit_name = "backend"
+    audit_exclude = HEALTH_FIELDS
     list_display = (
         "name",
         "status_badge",
@@ -452,6 +469,13 @@ async def pull_view(model_admin, request):
         form = PullForm(request.POST, targets=targets)
         if form.is_valid():
             batch = await pulls.start_jobs(form.cleaned_data["model"], form.cleaned_data["targets"], request.user)
+            await arecord(
+                request.user,
+                "model.pull",
+                ("model", "", form.cleaned_data["model"]),
+                after={"backends": [t.name for t in form.cleaned_data["targets"]], "batch": str(batch)},
+                request=request,
+            )
             return HttpResponseRedirect(reverse("admin:backends_backend_pull_job", args=[batch]))
     else:
         initial = {
@@ -559,7 +583,13 @@ async def copy_view(model_admin, request):
 
 
 async def create_alias(request, source, destination):
+    old = await ModelAlias.objects.filter(name=destination).afirst()
     alias, created = await ModelAlias.objects.aupdate_or_create(name=destination, defaults={"target": source})
+    action = "alias.create" if created else "alias.update"
+    before = {"name": destination, "target": old.target} if old else None
+    await arecord(
+        request.user, action, alias, before=before, after={"name": destination, "target": source}, request=request
+    )
     verb = "Created" if created else "Updated"
     messages.success(
         request, f"{verb} the alias {destination} → {source}: clients may now ask for {destination} on every backend."
@@ -572,6 +602,18 @@ async def create_alias(request, source, destination):
 async def real_copy(request, targets, source, destination):
     outcomes = await on_each(targets, copy_model, source, destination)
     for outcome in outcomes:
+        await arecord(
+            request.user,
+            "model.copy",
+            ("model", "", source),
+            after={
+                "destination": destination,
+                "backend": outcome.target.name,
+                "ok": outcome.ok,
+                "error": outcome.message,
+            },
+            request=request,
+        )
         if outcome.ok:
             messages.success(request, f"Copied {source} to {destination} on {outcome.target.name}.")
             await pulls.after_change(outcome.target)
@@ -633,6 +675,13 @@ async def delete_everywhere(request, targets, model):
         messages.error(request, "Nothing deleted: no backend was confirmed.")
         return
     for outcome in await on_each(targets, delete_model, model):
+        await arecord(
+            request.user,
+            "model.delete",
+            ("model", "", model),
+            after={"backend": outcome.target.name, "ok": outcome.ok, "error": outcome.message},
+            request=request,
+        )
         if outcome.ok:
             messages.success(request, f"Deleted {model} from {outcome.target.name}.")
             await pulls.after_change(outcome.target)

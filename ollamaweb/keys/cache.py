@@ -39,6 +39,7 @@ class KeyIdentity:
     usable: bool
     expires_at: float | None
     allowed_models: frozenset[str]
+    team_id: int | None = None  # a team (service) key's team; see teams.policy.team_for
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -67,6 +68,7 @@ def _identity(key: ApiKey) -> KeyIdentity:
         usable=not key.revoked and key.user.is_active,
         expires_at=key.expires_at.timestamp() if key.expires_at else None,
         allowed_models=frozenset(str(name) for name in key.allowed_models or ()),
+        team_id=key.team_id,
     )
 
 

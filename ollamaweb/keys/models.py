@@ -15,6 +15,12 @@ class ApiKey(models.Model):
     """An API key of a user. The secret itself is never stored: see tokens.py."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    # A team key (service key) belongs to its team: usage is charged to the team (teams.policy.team_for);
+    # `user` is then the member who created it. Empty for a personal key.
+    team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys",
+        help_text="Set for a team (service) key: usage is charged to the team.",
+    )  # fmt: skip
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=tokens.PREFIX_LENGTH, unique=True, editable=False)
     hashed_key = models.CharField(max_length=64, editable=False)
@@ -37,7 +43,7 @@ class ApiKey(models.Model):
         return f"{self.prefix}… ({self.name or 'unnamed'})"
 
     @classmethod
-    def issue(cls, user, name="", expires_at=None, allowed_models=()):
+    def issue(cls, user, name="", expires_at=None, allowed_models=(), team=None):
         """Create a key and return (key, secret); the secret is shown once and never again."""
         while True:
             secret = tokens.new_secret()
@@ -46,6 +52,7 @@ class ApiKey(models.Model):
                 break
         key = cls.objects.create(
             user=user,
+            team=team,
             name=name,
             prefix=prefix,
             hashed_key=tokens.hash_secret(secret),

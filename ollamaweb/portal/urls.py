@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, catalog, keys, playground, quickstart, staff, usage
+from .views import account, audit, catalog, keys, playground, quickstart, staff, teams, usage
 
 app_name = "portal"
 
@@ -18,6 +18,10 @@ urlpatterns = [
     path("staff/feed/", staff.feed, name="feed"),
     path("staff/invites/", staff.invites, name="invites"),
     path("staff/invites/<int:pk>/delete/", staff.delete_invite, name="delete-invite"),
+    path("staff/audit/", audit.audit_log, name="audit"),
+    path("teams/", teams.teams, name="teams"),
+    path("teams/<int:pk>/", teams.team, name="team"),
+    path("teams/<int:pk>/<slug:action>/", teams.team_action, name="team-action"),
     path("accounts/login/", account.login_view, name="login"),
     path("accounts/logout/", account.logout_view, name="logout"),
     path("accounts/password/", account.password_change, name="password-change"),

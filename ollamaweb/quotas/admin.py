@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from ollamaweb.audit.admin_mixins import AuditedAdmin
+
 from .models import QuotaPolicy, UsageCounter
 
 
@@ -32,7 +34,9 @@ class CounterKindFilter(admin.SimpleListFilter):
 
 
 @admin.register(QuotaPolicy)
-class QuotaPolicyAdmin(admin.ModelAdmin):
+class QuotaPolicyAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit_name = "quota"
+    audit_exclude = ("updated_at",)
     list_display = (
         "__str__",
         "model",
@@ -50,7 +54,9 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageCounter)
-class UsageCounterAdmin(admin.ModelAdmin):
+class UsageCounterAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit_name = "quota_counter"
+    audit_exclude = ("updated_at",)
     """Live counters (database store); deleting one resets that period's usage."""
 
     list_display = ("key", "used", "reserved", "updated_at")

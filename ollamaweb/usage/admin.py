@@ -4,6 +4,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils import timezone
 from django.utils.html import format_html_join
 
+from ollamaweb.audit.admin_mixins import AuditedAdmin
+from ollamaweb.audit.services import record
 from ollamaweb.keys.cache import key_cache
 from ollamaweb.portal.limits import reset_period_usage
 from ollamaweb.quotas.models import QuotaPolicy
@@ -82,8 +84,11 @@ class UsageRollupAdmin(admin.ModelAdmin):
         return False
 
 
-class UsageUserAdmin(UserAdmin):
+class UsageUserAdmin(AuditedAdmin, UserAdmin):
     """Django's user admin plus today's and this month's usage against the user's limits."""
+
+    audit_name = "user"
+    audit_exclude = ("password", "last_login")
 
     readonly_fields = (*UserAdmin.readonly_fields, "usage_summary")
     fieldsets = (*UserAdmin.fieldsets, ("Usage", {"fields": ("usage_summary",)}))
@@ -93,13 +98,33 @@ class UsageUserAdmin(UserAdmin):
 
     @admin.action(description="Activate selected users (approve sign-ups)")
     def activate_users(self, request, queryset):
-        count = queryset.filter(is_active=False).update(is_active=True)
+        users = list(queryset.filter(is_active=False))
+        count = queryset.filter(pk__in=[u.pk for u in users]).update(is_active=True)
+        for user in users:
+            record(
+                request.user,
+                "user.activate",
+                user,
+                before={"is_active": False},
+                after={"is_active": True},
+                request=request,
+            )
         key_cache.invalidate()
         self.message_user(request, f"Activated {count} user(s).")
 
     @admin.action(description="Deactivate selected users (their API keys stop working)")
     def deactivate_users(self, request, queryset):
-        count = queryset.exclude(pk=request.user.pk).filter(is_active=True).update(is_active=False)
+        users = list(queryset.exclude(pk=request.user.pk).filter(is_active=True))
+        count = queryset.filter(pk__in=[u.pk for u in users]).update(is_active=False)
+        for user in users:
+            record(
+                request.user,
+                "user.deactivate",
+                user,
+                before={"is_active": True},
+                after={"is_active": False},
+                request=request,
+            )
         key_cache.invalidate()
         self.message_user(request, f"Deactivated {count} user(s).")
 
@@ -107,11 +132,18 @@ class UsageUserAdmin(UserAdmin):
     def reset_period_usage(self, request, queryset):
         total = 0
         for user in queryset:
-            total += reset_period_usage(user)
+            deleted = reset_period_usage(user)
+            total += deleted
+            record(request.user, "quota.reset_usage", user, after={"counters_deleted": deleted}, request=request)
         self.message_user(
             request,
             f"Reset today's and this month's token usage of {queryset.count()} user(s) ({total} counter(s) deleted).",
         )
+
+    def audit_verb(self, before, after):
+        if (before or {}).get("is_active") != after.get("is_active"):
+            return "activate" if after.get("is_active") else "deactivate"
+        return "update"
 
     @admin.display(description="usage")
     def usage_summary(self, user):

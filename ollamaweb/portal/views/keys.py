@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ollamaweb.audit.services import record, snapshot
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys.models import ApiKey
 
@@ -24,7 +25,7 @@ def known_model_names() -> list[str]:
 
 def _list_context(request, form):
     show_all = request.GET.get("all") == "1"
-    keys = ApiKey.objects.filter(user=request.user).order_by("-created_at")
+    keys = ApiKey.objects.filter(user=request.user, team__isnull=True).order_by("-created_at")
     live = Q(revoked=False) & (Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
     hidden = 0 if show_all else keys.exclude(live).count()
     return {
@@ -48,6 +49,7 @@ def keys(request):
                 expires_at=form.cleaned_data["expires_at"],
                 allowed_models=form.cleaned_data["allowed_models"],
             )
+            record(request.user, "key.create", key, after=snapshot(key), request=request)
             base_url = request.build_absolute_uri("/v1")
             return render(
                 request,
@@ -61,10 +63,12 @@ def keys(request):
 @page
 @require_POST
 def revoke_key(request, pk):
-    key = get_object_or_404(ApiKey, pk=pk, user=request.user)
+    key = get_object_or_404(ApiKey, pk=pk, user=request.user, team__isnull=True)
     if key.revoked:
         messages.info(request, f"Key {key.prefix}… was already revoked.")
     else:
+        before = snapshot(key)
         key.revoke()
+        record(request.user, "key.revoke", key, before=before, after=snapshot(key), request=request)
         messages.success(request, f"Revoked key {key.prefix}… ({key.name or 'unnamed'}). It stops working at once.")
     return redirect("portal:keys")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from compat.errors import OpenAIError
+from ollamaweb.audit.services import record, snapshot
 from ollamaweb.backends.operations import Target, aconfigured_targets, error_text
 from ollamaweb.backends.registry import registry
 from ollamaweb.usage.models import RequestLog
@@ -113,6 +114,7 @@ def invites(request):
         days = form.cleaned_data["expires_in"]
         expires_at = timezone.now() + timedelta(days=int(days)) if days else None
         invite, token = Invite.issue(request.user, form.cleaned_data["note"], expires_at)
+        record(request.user, "invite.create", invite, after=snapshot(invite), request=request)
         created = {"invite": invite, "link": request.build_absolute_uri(f"/accounts/register/{token}/")}
         form = InviteForm()
     context = {
@@ -129,6 +131,8 @@ def invites(request):
 @require_POST
 def delete_invite(request, pk):
     invite = get_object_or_404(Invite, pk=pk, used_at__isnull=True)
+    before, target = snapshot(invite), ("portal.invite", str(invite.pk), str(invite))
     invite.delete()
+    record(request.user, "invite.delete", target, before=before, request=request)
     messages.success(request, "The invite link no longer works.")
     return redirect("portal:invites")

@@ -2,7 +2,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from compat.ollama import parse_ollama_host
+from ollamaweb.audit.services import record, snapshot
 from ollamaweb.backends.models import Backend
+
+CONFIG_FIELDS = ("name", "url", "enabled", "weight", "max_concurrent", "headers")
 
 
 def status_of(backend: Backend) -> str:
@@ -39,9 +42,12 @@ class Command(BaseCommand):
         if add:
             self.add(*add, weight=weight, max_concurrent=max_concurrent, header=header, disabled=disabled)
         if remove:
-            deleted, _ = Backend.objects.filter(name=remove).delete()
-            if not deleted:
+            backend = Backend.objects.filter(name=remove).first()
+            if backend is None:
                 raise CommandError(f"No backend named {remove}.")
+            before = snapshot(backend, fields=CONFIG_FIELDS)
+            backend.delete()
+            record(None, "backend.delete", ("backends.backend", "", remove), before=before)
             self.stdout.write(f"Removed backend {remove}.")
         if list or not (add or remove):
             self.list()
@@ -63,6 +69,7 @@ class Command(BaseCommand):
             headers[key.strip()] = value.strip()
         backend = Backend.objects.filter(name=name).first()
         created = backend is None
+        before = None if created else snapshot(backend, fields=CONFIG_FIELDS)
         if created:
             backend = Backend(name=name)
         backend.url = url
@@ -74,6 +81,9 @@ class Command(BaseCommand):
             backend.headers = {**(backend.headers or {}), **headers}
         backend.enabled = not disabled
         backend.save()
+        after = snapshot(backend, fields=CONFIG_FIELDS)
+        if before != after:
+            record(None, "backend.create" if created else "backend.update", backend, before=before, after=after)
         self.stdout.write(f"{'Added' if created else 'Updated'} backend {name} ({url}).")
 
     def list(self):

@@ -2,6 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ollamaweb.audit.services import record
 from ollamaweb.backends.operations import (
     TargetError,
     configured_targets,
@@ -60,6 +61,13 @@ class Command(BaseCommand):
                 raise CommandError("Cancelled: nothing deleted.")
 
         outcomes = run(on_each(having, delete_model, model))
+        for o in outcomes:
+            record(
+                None,
+                "model.delete",
+                ("model", "", model),
+                after={"backend": o.target.name, "ok": o.ok, "error": o.message},
+            )
         refresh_models_now([o.target for o in outcomes if o.ok])
         failed = [o for o in outcomes if not o.ok]
         for outcome in outcomes:

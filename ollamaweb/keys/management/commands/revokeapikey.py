@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from ollamaweb.audit.services import record, snapshot
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.keys.tokens import PREFIX_LENGTH
 
@@ -20,5 +21,7 @@ class Command(BaseCommand):
         if key.revoked:
             self.stdout.write(f"Key {key.prefix} was already revoked.")
             return
+        before = snapshot(key)
         key.revoke()
+        record(None, "key.revoke", key, before=before, after=snapshot(key))
         self.stdout.write(f"Revoked key {key.prefix} of {key.user.get_username()}.")

@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from ollamaweb.audit.services import record, snapshot
 from ollamaweb.quotas.models import LIMIT_FIELDS, QuotaPolicy
 
 EVERYONE = "*"
@@ -36,10 +37,14 @@ class Command(BaseCommand):
                 user = get_user_model().objects.get(username=username)
             except get_user_model().DoesNotExist:
                 raise CommandError(f"No user named {username}.") from None
-        policy, _ = QuotaPolicy.objects.get_or_create(user=user, api_key=None, model=model)
+        policy, created = QuotaPolicy.objects.get_or_create(user=user, api_key=None, model=model)
+        before = None if created else snapshot(policy, exclude=("updated_at",))
         for name in LIMIT_FIELDS:
             if options[name] is not UNCHANGED:
                 setattr(policy, name, options[name])
         policy.save()
+        after = snapshot(policy, exclude=("updated_at",))
+        if before != after:
+            record(None, "quota.create" if created else "quota.update", policy, before=before, after=after)
         limits = ", ".join(f"{name}={getattr(policy, name) or 'unlimited'}" for name in LIMIT_FIELDS)
         self.stdout.write(f"{policy}: {limits}")
