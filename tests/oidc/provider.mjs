@@ -5,7 +5,7 @@
 // CONFIG: {"client_id", "client_secret", "redirect_uris": [...], "accounts": {"<login>": {claims}}}.
 // It listens on 127.0.0.1 (a free port) and prints one JSON line: {"issuer": "http://127.0.0.1:PORT"}.
 // Sign-in uses the provider's development login form (any password); the account's claims come from
-// CONFIG (an unknown login has only `sub`). The first-party client needs no consent screen.
+// CONFIG, read at each sign-in (an unknown login has only `sub`). The first-party client needs no consent screen.
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
@@ -41,7 +41,8 @@ const provider = new Provider(issuer, {
   features: { devInteractions: { enabled: true } },
   cookies: { keys: ['ollamaweb-test-cookie-key'] },
   async findAccount(ctx, id) {
-    const claims = config.accounts[id] || {};
+    // Read again each time, so a test can change an account's claims (e.g. its groups).
+    const claims = JSON.parse(readFileSync(process.argv[2], 'utf8')).accounts[id] || {};
     return { accountId: id, async claims() { return { sub: id, ...claims }; } };
   },
   async loadExistingGrant(ctx) {

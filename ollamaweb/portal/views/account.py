@@ -11,6 +11,9 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 
+from ollamaweb.sso.config import config as sso_config
+from ollamaweb.sso.config import local_login_enabled
+
 from ..forms import RegistrationForm
 from ..models import Invite
 from ..security import page
@@ -33,6 +36,8 @@ class LoginView(auth_views.LoginView):
             **super().get_context_data(**kwargs),
             "registration_open": mode == "approval",
             "registration_mode": mode,
+            "sso": sso_config(),
+            "local_login": local_login_enabled(),
         }
 
 
