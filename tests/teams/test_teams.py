@@ -17,7 +17,7 @@ from ollamaweb.keys.cache import key_cache
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
-from ollamaweb.teams.policy import TeamDirectory, TeamInfo, load_directory, model_allowed, team_for, team_directory
+from ollamaweb.teams.policy import TeamDirectory, TeamInfo, load_directory, model_allowed, team_directory, team_for
 from ollamaweb.usage.models import UsageRollup
 
 User = get_user_model()
@@ -349,3 +349,13 @@ def test_team_admin_in_django_admin(people, lab):
     boss = signed_in(people.staff)
     assert boss.get("/admin/teams/team/").status_code == 200
     assert "Lab" in boss.get(f"/admin/teams/team/{lab.pk}/change/").content.decode()
+
+
+def test_a_team_key_outlives_its_creators_deactivation(transactional_db, people, lab):
+    team_key, _ = services.issue_team_key(people.admin, lab, "service")
+    personal, _ = ApiKey.issue(people.admin, "mine")
+    people.admin.is_active = False
+    people.admin.save()
+    key_cache.invalidate()
+    assert async_to_sync(key_cache.get)(team_key.prefix).usable
+    assert not async_to_sync(key_cache.get)(personal.prefix).usable
