@@ -1,9 +1,13 @@
 from django.urls import re_path
 
-from .views.chat import ChatCompletionsView
-from .views.completions import CompletionsView
-from .views.embeddings import EmbeddingsView
-from .views.models import ModelDetailView, ModelListView, UnknownRouteView
+from .openai.views import (
+    ChatCompletionsView,
+    CompletionsView,
+    EmbeddingsView,
+    ModelDetailView,
+    ModelListView,
+    UnknownRouteView,
+)
 
 urlpatterns = [
     re_path(r"^v1/chat/completions/?$", ChatCompletionsView.as_view(), name="chat-completions"),

@@ -17,7 +17,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from ollamaweb.api_handler import APIHandler  # noqa: E402
+from ollamaweb.gateway.handler import APIHandler  # noqa: E402
 from ollamaweb.lifespan import LifespanApp  # noqa: E402
 from ollamaweb.portal.routing import websocket_urlpatterns  # noqa: E402
 

@@ -7,8 +7,8 @@ writes pending request logs, stops the health checks and closes the Ollama conne
 
 import logging
 
-from compat.ollama import close_http_client
 from ollamaweb.backends.registry import registry
+from ollamaweb.core.ollama import close_http_client
 from ollamaweb.usage.writer import log_writer
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from compat.errors import OpenAIError
-from ollamaweb.db import run_in_thread
+from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.errors import GatewayError
 
 from .models import Backend, BackendEvent
 
@@ -50,8 +50,8 @@ async def check(registry, state):
             ),
             timeout=settings.BACKEND_HEALTH_TIMEOUT,
         )
-    except (OpenAIError, TimeoutError) as exc:
-        message = exc.message if isinstance(exc, OpenAIError) else "health check timed out"
+    except (GatewayError, TimeoutError) as exc:
+        message = exc.message if isinstance(exc, GatewayError) else "health check timed out"
         registry.apply_health(state, up=False, error=message)
     else:
         latency = (time.perf_counter() - started) * 1000

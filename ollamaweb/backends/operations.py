@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from compat.errors import OpenAIError
-from compat.ollama import OllamaClient, close_http_client, parse_ollama_host
-from compat.translate.models import canonical
+from ollamaweb.core.errors import GatewayError
+from ollamaweb.core.names import canonical
+from ollamaweb.core.ollama import OllamaClient, close_http_client, parse_ollama_host
 
 from .models import Backend
 
@@ -81,7 +81,7 @@ def select_targets(targets: list[Target], backend: str | None = None, all: bool 
 
 
 def error_text(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, OpenAIError) else str(exc) or type(exc).__name__
+    return exc.message if isinstance(exc, GatewayError) else str(exc) or type(exc).__name__
 
 
 def same_model(a: str, b: str) -> bool:
@@ -125,7 +125,7 @@ async def on_each(targets: list[Target], operation, *args) -> list[Outcome]:
     async def one(target):
         try:
             result = await operation(target, *args)
-        except (OpenAIError, OSError, TimeoutError) as exc:
+        except (GatewayError, OSError, TimeoutError) as exc:
             return Outcome(target, False, error_text(exc))
         return Outcome(target, True, "", result if isinstance(result, dict) else None)
 
@@ -137,7 +137,7 @@ async def fetch_models(target: Target) -> tuple[list, list] | None:
     try:
         client = target.client()
         tags, ps = await asyncio.gather(client.request("GET", "/api/tags"), client.request("GET", "/api/ps"))
-    except OpenAIError:
+    except GatewayError:
         return None
     return tags.get("models") or [], ps.get("models") or []
 

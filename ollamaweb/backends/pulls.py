@@ -15,7 +15,7 @@ import uuid
 
 from django.utils import timezone
 
-from compat.errors import OpenAIError
+from ollamaweb.core.errors import GatewayError
 
 from .models import PullJob
 from .operations import (
@@ -110,7 +110,7 @@ async def pull(target: Target, model: str, on_progress=None) -> dict:
                 await report()
                 if state["error"]:
                     break
-    except OpenAIError as exc:
+    except GatewayError as exc:
         state = fold_progress(state, {"error": error_text(exc)})
         await report()
     if not state["error"] and not state["done"]:

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from compat.errors import BackendBusy
-from compat.ollama import OllamaClient, parse_ollama_host
-from compat.translate.models import canonical
-from compat.translate.versions import parse_version, supports
-from ollamaweb.db import run_in_thread
-from ollamaweb.tasks import spawn
+from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.errors import BackendBusy
+from ollamaweb.core.names import canonical
+from ollamaweb.core.ollama import OllamaClient, parse_ollama_host
+from ollamaweb.core.tasks import spawn
+from ollamaweb.core.versions import parse_version, supports
 
 from .models import Backend
 

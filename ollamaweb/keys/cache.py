@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from ollamaweb.db import run_in_thread
+from ollamaweb.core.db import run_in_thread
 
 from .models import ApiKey
 

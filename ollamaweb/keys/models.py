@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from . import tokens
+from . import hashing
 
 
 class ApiKeyQuerySet(models.QuerySet):
@@ -22,7 +22,7 @@ class ApiKey(models.Model):
         help_text="Set for a team (service) key: usage is charged to the team.",
     )  # fmt: skip
     name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=tokens.PREFIX_LENGTH, unique=True, editable=False)
+    prefix = models.CharField(max_length=hashing.PREFIX_LENGTH, unique=True, editable=False)
     hashed_key = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -46,8 +46,8 @@ class ApiKey(models.Model):
     def issue(cls, user, name="", expires_at=None, allowed_models=(), team=None):
         """Create a key and return (key, secret); the secret is shown once and never again."""
         while True:
-            secret = tokens.new_secret()
-            prefix = tokens.prefix_of(secret)
+            secret = hashing.new_secret()
+            prefix = hashing.prefix_of(secret)
             if not cls.objects.filter(prefix=prefix).exists():
                 break
         key = cls.objects.create(
@@ -55,7 +55,7 @@ class ApiKey(models.Model):
             team=team,
             name=name,
             prefix=prefix,
-            hashed_key=tokens.hash_secret(secret),
+            hashed_key=hashing.hash_secret(secret),
             expires_at=expires_at,
             allowed_models=list(allowed_models),
         )

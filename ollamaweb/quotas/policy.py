@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from ollamaweb.db import run_in_thread
+from ollamaweb.core.db import run_in_thread
 
 from .models import LIMIT_FIELDS, QuotaPolicy
 

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from ollamaweb.db import run_in_thread
+from ollamaweb.core.db import run_in_thread
 
 from .checks import CONCURRENT, TOKENS, Check
 from .models import UsageCounter

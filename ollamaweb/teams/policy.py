@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from ollamaweb.db import run_in_thread
+from ollamaweb.core.db import run_in_thread
 
 
 @dataclass(frozen=True, slots=True)

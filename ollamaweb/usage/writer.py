@@ -12,10 +12,10 @@ from collections import defaultdict
 from django.conf import settings
 from django.db import connection, transaction
 
-from ollamaweb.db import run_in_thread
+from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.tasks import spawn
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.portal.feed import publish_requests
-from ollamaweb.tasks import spawn
 
 from .models import RequestLog
 from .records import UsageRecord

@@ -1,6 +1,6 @@
 // The reference page's "OpenAI JavaScript library" example, verbatim except that baseURL and
 // apiKey come from the environment (OLLAMAWEB_BASE_URL, OLLAMAWEB_API_KEY). It prints the
-// results as one JSON object on stdout for tests/test_reference_examples.py to check.
+// results as one JSON object on stdout for tests/api/test_reference_examples.py to check.
 import OpenAI from 'openai'
 
 const openai = new OpenAI({

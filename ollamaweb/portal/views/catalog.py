@@ -3,11 +3,11 @@
 from asgiref.sync import sync_to_async
 from django.shortcuts import render
 
-from compat.translate.models import canonical
 from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.core.names import canonical
 from ollamaweb.keys.models import ApiKey
 
-from ..catalog import get_catalog
+from ..model_listing import get_catalog
 from ..security import page
 
 

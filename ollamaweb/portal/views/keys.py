@@ -11,8 +11,8 @@ from ollamaweb.audit.services import record, snapshot
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys.models import ApiKey
 
-from ..catalog import get_catalog
 from ..forms import ApiKeyForm
+from ..model_listing import get_catalog
 from ..security import page
 
 

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from ollamaweb.catalog.models import ModelAlias
 
-from ..catalog import get_catalog
+from ..model_listing import get_catalog
 from ..playground_keys import PLAYGROUND_KEY_TTL, issue_playground_key, playground_keys
 from ..security import page
 

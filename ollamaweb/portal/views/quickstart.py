@@ -5,7 +5,7 @@ from django.shortcuts import render
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys.models import ApiKey
 
-from ..catalog import cached_catalog
+from ..model_listing import cached_catalog
 from ..playground_keys import PLAYGROUND_KEY_NAME
 from ..security import page
 

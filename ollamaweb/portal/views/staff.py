@@ -10,10 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from compat.errors import OpenAIError
 from ollamaweb.audit.services import record, snapshot
 from ollamaweb.backends.operations import Target, aconfigured_targets, error_text
 from ollamaweb.backends.registry import registry
+from ollamaweb.core.errors import GatewayError
 from ollamaweb.usage.models import RequestLog
 
 from .. import charts, stats
@@ -42,7 +42,7 @@ async def backend_status(target: Target) -> dict:
     started = time.perf_counter()
     try:
         answer = await asyncio.wait_for(target.client().request("GET", "/api/version"), BACKEND_CHECK_TIMEOUT)
-    except (OpenAIError, OSError) as exc:
+    except (GatewayError, OSError) as exc:
         return {**status, "up": False, "error": error_text(exc)}
     except TimeoutError:
         return {**status, "up": False, "error": f"no answer within {BACKEND_CHECK_TIMEOUT:g} s"}

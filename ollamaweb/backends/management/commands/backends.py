@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from compat.ollama import parse_ollama_host
 from ollamaweb.audit.services import record, snapshot
 from ollamaweb.backends.models import Backend
+from ollamaweb.core.ollama import parse_ollama_host
 
 CONFIG_FIELDS = ("name", "url", "enabled", "weight", "max_concurrent", "headers")
 

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ollamaweb.audit.services import record, snapshot
+from ollamaweb.keys.hashing import PREFIX_LENGTH
 from ollamaweb.keys.models import ApiKey
-from ollamaweb.keys.tokens import PREFIX_LENGTH
 
 
 class Command(BaseCommand):

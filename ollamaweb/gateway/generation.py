@@ -1,0 +1,23 @@
+"""What a client request asks of the backends, in Ollama's native terms (no protocol in sight)."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Generation:
+    """One client request as native backend calls.
+
+    `payloads` are native request bodies without `model` (the pipeline fills in the resolved
+    backend model); each is one backend call, e.g. `n` choices are `n` identical payloads.
+    """
+
+    model: str  # the name the client asked for (an alias or a backend model)
+    path: str  # /api/chat, /api/generate or /api/embed
+    payloads: list[dict] = field(default_factory=list)
+    stream: bool = False
+    client_user: str = ""
+
+    @property
+    def generates(self) -> bool:
+        """Whether the calls generate tokens (embeddings do not)."""
+        return self.path != "/api/embed"

@@ -1,0 +1,217 @@
+"""The request pipeline every protocol uses.
+
+authenticate → parse (the protocol's view) → resolve alias, check the key's allow-list → admit
+(quota reservation) → choose a backend (failover) → call or relay → settle → log.
+
+One `Pipeline` serves one request. It speaks Ollama's native API to the backends and knows nothing
+of any client protocol: views hand it a `Generation` and, for streams, a protocol's stream
+translator; errors are raised as `ollamaweb.core.errors` and shaped by the protocol.
+"""
+
+import logging
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+
+from ollamaweb.backends.registry import registry
+from ollamaweb.catalog.aliases import alias_table
+from ollamaweb.core.errors import (
+    BackendBusy,
+    BackendTimeout,
+    BackendUnavailable,
+    InvalidRequest,
+    LimitReached,
+    NotFound,
+    PermissionDenied,
+    RequestTooLarge,
+    Unavailable,
+)
+from ollamaweb.core.names import canonical
+from ollamaweb.core.native import usage_of
+from ollamaweb.core.streams import gather_or_cancel
+from ollamaweb.core.tasks import spawn
+from ollamaweb.core.versions import adapt_request, adapt_result, required_features
+from ollamaweb.quotas import limiter
+from ollamaweb.usage.records import UsageRecord
+from ollamaweb.usage.writer import log_writer
+
+from .estimate import prompt_estimate
+from .generation import Generation
+from .images import inline_remote_images
+from .relay import relay
+
+logger = logging.getLogger(__name__)
+
+# Failures that happen before the backend answered anything: another backend may serve the request.
+RETRY_ON_ANOTHER_BACKEND = (BackendUnavailable, BackendBusy, BackendTimeout)
+
+INVALID_JSON = "We could not parse the JSON body of your request: it must be a valid JSON object."
+
+
+class Pipeline:
+    def __init__(self, request, protocol, endpoint: str):
+        self.request = request
+        self.protocol = protocol
+        self.identity = None
+        self.record = UsageRecord(endpoint=endpoint, method=request.method)
+        self.stream_owns_record = False  # a started stream settles its own record when it ends
+
+    # -- authenticate, parse ---------------------------------------------------------------
+
+    async def authenticate(self):
+        self.identity = identity = await self.protocol.authenticate(self.request)
+        self.record.user_id = identity.user_id
+        self.record.key_id = identity.key_id
+        self.record.key_prefix = identity.prefix
+        return identity
+
+    def json_body(self):
+        try:
+            return orjson.loads(self.request.body)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest(INVALID_JSON, code="invalid_json") from None
+        except RequestDataTooBig:
+            raise RequestTooLarge(
+                f"The request body is larger than this server's limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
+            ) from None
+
+    # -- resolve ---------------------------------------------------------------------------
+
+    def check_model_allowed(self, requested: str):
+        allowed = self.identity.allowed_models
+        if allowed and canonical(requested) not in {canonical(name) for name in allowed}:
+            raise PermissionDenied(f"This API key is not allowed to use the model '{requested}'.")
+
+    async def resolve(self, requested: str) -> str:
+        """The backend model for a requested name, after the key's allow-list check."""
+        self.record.requested_model = requested
+        self.check_model_allowed(requested)
+        target = await alias_table.resolve(requested)
+        self.record.resolved_model = target
+        return target
+
+    def model_not_found(self, requested: str) -> NotFound:
+        return NotFound(f"The model '{requested}' does not exist or is not available.", param="model")
+
+    # -- admit -----------------------------------------------------------------------------
+
+    async def admit(self, model: str, tokens: int):
+        """Reserve `tokens` and request slots in the caller's quotas, or raise a 429 (or 503)."""
+        try:
+            self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
+        except limiter.LimitExceeded as exc:
+            raise LimitReached(exc.message, code=exc.kind, retry_after=exc.retry_after, headers=exc.headers) from None
+        except limiter.QuotaStoreUnavailable:
+            raise Unavailable(
+                "Quota accounting is unavailable, so requests are refused for now; try again shortly.",
+                code="quota_store_unavailable",
+            ) from None
+        return self.record.admission
+
+    async def admit_generation(self, generation: Generation, model: str):
+        """Admit the calls' prompts plus their completion budgets.
+
+        When a token quota applies and a call sets no `num_predict`, the backend is told to stop at
+        QUOTA_DEFAULT_MAX_TOKENS, so a request cannot outrun what it reserved.
+        """
+        default_budget = settings.QUOTA_DEFAULT_MAX_TOKENS if generation.generates else 0
+        budgets = [
+            (payload.get("options") or {}).get("num_predict") or default_budget for payload in generation.payloads
+        ]
+        tokens = sum(prompt_estimate(generation.path, p) + b for p, b in zip(generation.payloads, budgets))
+        admission = await self.admit(model, tokens)
+        if admission is not None and admission.limits_tokens and generation.generates:
+            for payload in generation.payloads:
+                options = payload.get("options") or {}
+                if "num_predict" not in options:
+                    payload["options"] = {**options, "num_predict": default_budget}
+
+    # -- route -----------------------------------------------------------------------------
+
+    async def on_backends(self, model: str, features, attempt):
+        """`await attempt(backend)` on the best backend for `model`, and once more on the next one
+        if the first refused the connection, was busy or timed out before answering, or lacks the
+        model. Streams are retried only before their first event reached the client (relay returns
+        after that event), so a client never sees output from two backends.
+        """
+        candidates = await registry.candidates(model, features)
+        error = None
+        for backend in candidates[:2]:
+            backend.choosing += 1
+            try:
+                result = await attempt(backend)
+            except RETRY_ON_ANOTHER_BACKEND as exc:
+                backend.failed()
+                error = exc
+                continue
+            except NotFound as exc:
+                error = exc
+                continue
+            finally:
+                backend.choosing -= 1
+            backend.succeeded()
+            self.record.backend = backend.name
+            return result
+        if isinstance(error, NotFound):
+            raise self.model_not_found(self.record.requested_model or model)
+        raise error or BackendUnavailable("No model backend is configured.")
+
+    # -- the whole path for a generation or embedding ---------------------------------------
+
+    async def _prepare(self, generation: Generation) -> str:
+        self.record.stream = generation.stream
+        self.record.client_user = generation.client_user
+        model = await self.resolve(generation.model)
+        for payload in generation.payloads:
+            payload["model"] = model
+        await self.admit_generation(generation, model)
+        for payload in generation.payloads:
+            if payload.get("messages"):
+                await inline_remote_images(payload["messages"])
+        return model
+
+    async def complete(self, generation: Generation) -> list[dict]:
+        """Run a non-streaming generation; the native results, in the order of the payloads."""
+        model = await self._prepare(generation)
+
+        async def attempt(backend):
+            calls = []
+            for payload in generation.payloads:
+                calls.append(self._call(backend, generation.path, payload))
+            return await gather_or_cancel(calls)
+
+        results = await self.on_backends(model, required_features(generation.payloads[0]), attempt)
+        for result in results:
+            self.record.add_usage(*usage_of(result))
+        return results
+
+    async def _call(self, backend, path: str, payload: dict) -> dict:
+        sent = adapt_request(payload, backend.version, backend.name)
+        return adapt_result(payload, sent, await backend.client.request("POST", path, sent))
+
+    async def stream(self, generation: Generation, translator):
+        """Run a streaming generation; the streaming response, once its first bytes are ready."""
+        model = await self._prepare(generation)
+        estimate = prompt_estimate(generation.path, generation.payloads[0])
+
+        async def attempt(backend):
+            payloads = [adapt_request(p, backend.version, backend.name) for p in generation.payloads]
+            response = await relay(self, backend.client, generation.path, payloads, translator, estimate)
+            self.stream_owns_record = True
+            return response
+
+        return await self.on_backends(model, required_features(generation.payloads[0]), attempt)
+
+    # -- settle, log -----------------------------------------------------------------------
+
+    def settle(self, status: int, error: str = ""):
+        """Close this request's usage record (once), free its quota slots, hand it to the log writer.
+
+        Runs inside cancelled streams too, so it only schedules work and never awaits.
+        """
+        if not self.record.finish(status, error):
+            return
+        if self.record.admission is not None and self.record.admission.holds_slots:
+            spawn(limiter.release(self.record.admission))
+        log_writer.submit(self.record)

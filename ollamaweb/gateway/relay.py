@@ -1,0 +1,94 @@
+"""Relaying native NDJSON streams to the client through a protocol's stream translator.
+
+The first bytes are produced before the response is returned, so a failure before any output
+(unknown model, backend down or busy) still gets its proper HTTP status and may fail over. After
+that, a failure ends the stream with the protocol's in-stream error (never a silent truncation).
+"""
+
+import asyncio
+import logging
+from contextlib import aclosing
+
+from ollamaweb.core.errors import BackendError, GatewayError, ServerError
+from ollamaweb.core.native import has_output, usage_of
+from ollamaweb.core.sse import streaming_response
+from ollamaweb.core.streams import merged_streams
+from ollamaweb.usage.models import RequestLog
+
+logger = logging.getLogger(__name__)
+
+EARLY_END = "The model backend ended the stream before it was complete."
+
+
+async def relay(pipeline, client, path: str, payloads: list[dict], translator, prompt_estimate: int):
+    """The streaming response of `payloads` (one backend stream each), once its first bytes exist."""
+    chunks = _translated(pipeline, client, path, payloads, translator, prompt_estimate)
+    first = await anext(chunks)
+    return streaming_response(_prepend(first, chunks), translator.media_type)
+
+
+class _Progress:
+    """Per backend call: whether it finished, what it reported, how many pieces it delivered."""
+
+    __slots__ = ("done", "prompt_tokens", "completion_tokens", "pieces")
+
+    def __init__(self):
+        self.done, self.prompt_tokens, self.completion_tokens, self.pieces = False, 0, 0, 0
+
+
+async def _translated(pipeline, client, path, payloads, translator, prompt_estimate):
+    record = pipeline.record
+    calls = [_Progress() for _ in payloads]
+    started = False
+    status, error = 200, ""
+    try:
+        async with aclosing(merged_streams(client, path, payloads)) as items:
+            async for index, chunk in items:
+                call = calls[index]
+                if chunk.get("done"):
+                    call.done = True
+                    call.prompt_tokens, call.completion_tokens = usage_of(chunk)
+                elif has_output(chunk):
+                    call.pieces += 1
+                    record.mark_first_token()
+                data = translator.feed(index, chunk)
+                if data:
+                    started = True
+                    yield data
+        if not all(call.done for call in calls):
+            raise BackendError(EARLY_END)
+        yield translator.end(sum(c.prompt_tokens for c in calls), sum(c.completion_tokens for c in calls))
+    except GatewayError as exc:
+        if not started:
+            raise
+        status, error = exc.status, exc.message
+        yield pipeline.protocol.stream_error(exc)
+    except Exception:
+        if not started:
+            raise
+        logger.exception("unexpected error while relaying a stream")
+        status, error = 500, "internal error (see server log)"
+        yield pipeline.protocol.stream_error(ServerError("The server had an error while streaming."))
+    except (asyncio.CancelledError, GeneratorExit):
+        status, error = 499, "client disconnected"
+        raise
+    finally:
+        if started:
+            _count_usage(record, calls, prompt_estimate)
+            pipeline.settle(status, error)
+
+
+def _count_usage(record, calls, prompt_estimate):
+    """Exact counts from the backend; for an unfinished call, the pieces delivered ("counted")."""
+    for call in calls:
+        if call.done:
+            record.add_usage(call.prompt_tokens, call.completion_tokens)
+        else:
+            record.add_usage(prompt_estimate, call.pieces, RequestLog.UsageSource.COUNTED)
+
+
+async def _prepend(first: bytes, chunks):
+    async with aclosing(chunks):
+        yield first
+        async for item in chunks:
+            yield item

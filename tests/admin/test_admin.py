@@ -1,0 +1,137 @@
+"""The Django admin pages for API keys, model aliases and request logs, as a staff user sees them."""
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+
+from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.keys import hashing
+from ollamaweb.keys.models import ApiKey
+from ollamaweb.usage.models import RequestLog
+
+User = get_user_model()
+
+
+@pytest.fixture
+def staff(db):
+    return User.objects.create_superuser("boss", email="boss@example.com")
+
+
+@pytest.fixture
+def browser(staff):
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def key_and_secret(db):
+    owner = User.objects.create_user("alice")
+    return ApiKey.issue(owner, "alice's laptop", allowed_models=["llama3"])
+
+
+def page(browser, url, status=200):
+    response = browser.get(url)
+    assert response.status_code == status, url
+    return response.content.decode()
+
+
+def test_admin_index_lists_the_gateway_models(browser):
+    html = page(browser, "/admin/")
+    for url in ("/admin/keys/apikey/", "/admin/catalog/modelalias/", "/admin/usage/requestlog/"):
+        assert f'href="{url}"' in html
+
+
+def test_key_pages_never_show_the_secret_or_its_hash(browser, key_and_secret):
+    key, secret = key_and_secret
+    changelist = page(browser, "/admin/keys/apikey/")
+    change = page(browser, f"/admin/keys/apikey/{key.pk}/change/")
+    search = page(browser, f"/admin/keys/apikey/?q={key.prefix}")
+
+    assert key.prefix in changelist and "alice&#x27;s laptop" in changelist and "active" in changelist
+    assert key.prefix in change and "llama3" in change
+    assert key.prefix in search
+    for html in (changelist, change, search):
+        assert secret not in html
+        assert secret[12:] not in html
+        assert key.hashed_key not in html
+        assert 'name="hashed_key"' not in html
+
+
+def test_adding_a_key_shows_its_secret_once(browser, key_and_secret):
+    owner = key_and_secret[0].user
+    assert page(browser, "/admin/keys/apikey/add/")
+    response = browser.post(
+        "/admin/keys/apikey/add/",
+        {"user": owner.pk, "name": "from the admin", "expires_at_0": "", "expires_at_1": "", "allowed_models": "[]"},
+        follow=True,
+    )
+    assert response.redirect_chain == [("/admin/keys/apikey/", 302)], response.content.decode()[:2000]
+    [secret] = re.findall(r"shown only once, copy it now\): (sk-[A-Za-z0-9_-]+)", response.content.decode())
+    key = ApiKey.objects.get(name="from the admin")
+    assert key.prefix == secret[:12] and hashing.matches(secret, key.hashed_key)
+
+    # Afterwards, nowhere again: not on the pages, not in the database (sessions, admin history).
+    for url in ("/admin/keys/apikey/", f"/admin/keys/apikey/{key.pk}/change/"):
+        html = page(browser, url)
+        assert secret not in html and key.hashed_key not in html
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')
+            assert not any(secret[12:] in str(value) for row in cursor.fetchall() for value in row), table
+
+
+def test_revoke_action(browser, key_and_secret):
+    key, _ = key_and_secret
+    response = browser.post("/admin/keys/apikey/", {"action": "revoke_keys", "_selected_action": [key.pk]}, follow=True)
+    assert response.status_code == 200
+    assert "Revoked 1 key(s)." in response.content.decode()
+    key.refresh_from_db()
+    assert key.revoked and key.revoked_at is not None
+    assert "revoked" in page(browser, "/admin/keys/apikey/")
+
+
+def test_alias_pages(browser):
+    alias = ModelAlias.objects.create(name="gpt-3.5-turbo", target="llama3", description="for old tools")
+    assert "gpt-3.5-turbo" in page(browser, "/admin/catalog/modelalias/")
+    assert "for old tools" in page(browser, f"/admin/catalog/modelalias/{alias.pk}/change/")
+    page(browser, "/admin/catalog/modelalias/add/")
+    response = browser.post("/admin/catalog/modelalias/add/", {"name": "gpt-4o", "target": "qwen3:8b"})
+    assert response.status_code == 302
+    assert ModelAlias.objects.get(name="gpt-4o").target == "qwen3:8b"
+
+
+def test_request_logs_are_read_only(browser, key_and_secret):
+    key, secret = key_and_secret
+    now = datetime.now(UTC)
+    log = RequestLog.objects.create(
+        created_at=now,
+        finished_at=now,
+        user=key.user,
+        api_key=key,
+        key_prefix=key.prefix,
+        endpoint="chat.completions",
+        requested_model="gpt-3.5-turbo",
+        resolved_model="llama3",
+        status=200,
+        prompt_tokens=26,
+        completion_tokens=7,
+        latency_ms=120.0,
+    )
+    changelist = page(browser, "/admin/usage/requestlog/")
+    assert "gpt-3.5-turbo" in changelist and key.prefix in changelist
+    assert "/admin/usage/requestlog/add/" not in changelist
+    page(browser, "/admin/usage/requestlog/add/", status=403)
+
+    detail = page(browser, f"/admin/usage/requestlog/{log.pk}/change/")
+    assert "llama3" in detail
+    assert 'name="_save"' not in detail and 'name="status"' not in detail  # no form fields, no save button
+    response = browser.post(f"/admin/usage/requestlog/{log.pk}/change/", {"status": 500})
+    assert response.status_code == 403
+    log.refresh_from_db()
+    assert log.status == 200
+    assert secret not in changelist and secret not in detail

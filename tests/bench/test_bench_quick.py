@@ -1,0 +1,48 @@
+"""The benchmark harness (bench/run.py) works end to end: `--quick` runs every scenario at tiny sizes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = {"1", "2", "3", "4", "5", "servers"}
+
+
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_bench_quick_runs_every_scenario(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=570,
+    )
+    assert result.returncode == 0, f"bench/run.py --quick failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    report = json.loads(out.read_text())
+    assert report["quick"] is True
+    assert report["machine"]["cpus"] and report["machine"]["python"] and report["machine"]["packages"]["Django"]
+    assert SCENARIOS <= set(report["scenarios"]), sorted(report["scenarios"])
+    for key in SCENARIOS:
+        scenario = report["scenarios"][key]
+        if scenario.get("skipped"):
+            # Only PostgreSQL + Redis may be missing on a machine, and the reason must be given.
+            assert key == "5" and isinstance(scenario["skipped"], str), scenario
+            continue
+        assert scenario["rows"], key
+        for row in scenario["rows"]:
+            assert is_number(row["gateway"]) and is_number(row["direct"]), (key, row)
+            if row["metric"].endswith("errors") or row["metric"].startswith("errors"):
+                assert row["gateway"] == 0 and row["direct"] == 0, (key, row)
+    assert {target["target"] for target in report["targets"]}, "no targets evaluated"
+    table = out.with_suffix(".md").read_text()
+    assert "| scenario | metric | gateway | direct |" in table
+    assert "gateway/direct" in result.stdout
