@@ -8,10 +8,8 @@ from .services import record
 
 
 def _via(request, user=None):
-    backend = getattr(user, "backend", "") or ""
-    if "oidc" in backend.lower() or "sso" in backend.lower():
-        return "sso"
-    return ""
+    backend = (getattr(user, "backend", "") or "").rsplit(".", 1)[-1]
+    return "sso" if backend in ("SsoBackend", "OIDCAuthenticationBackend") else ""
 
 
 @receiver(user_logged_in)

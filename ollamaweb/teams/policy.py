@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.names import canonical
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,8 @@ def model_allowed(team: TeamInfo | None, requested: str, resolved: str = "") -> 
     """Whether the team may use a model, by the name asked for (an alias) or the model it resolves to."""
     if team is None or not team.allowed_models:
         return True
-    names = {requested, requested.removesuffix(":latest"), resolved, resolved.removesuffix(":latest")}
-    return bool(names & team.allowed_models)
+    names = {canonical(requested), canonical(resolved)} if resolved else {canonical(requested)}
+    return bool(names & {canonical(name) for name in team.allowed_models})
 
 
 def load_directory() -> TeamDirectory:

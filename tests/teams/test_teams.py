@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from ollamaweb.audit.models import AuditEvent
+from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys.cache import key_cache
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.teams import services
@@ -359,3 +360,33 @@ def test_a_team_key_outlives_its_creators_deactivation(transactional_db, people,
     key_cache.invalidate()
     assert async_to_sync(key_cache.get)(team_key.prefix).usable
     assert not async_to_sync(key_cache.get)(personal.prefix).usable
+
+
+def test_the_charged_teams_models_are_enforced_on_the_api(gateway, fake_ollama, transactional_db):
+    boss = User.objects.create_user("boss", is_staff=True)
+    alice = User.objects.create_user("alice")
+    ModelAlias.objects.create(name="gpt-4o", target="llama3")
+    lab = services.create_team(boss, "Lab", allowed_models=["llama3"])
+    ops = services.create_team(boss, "Ops", allowed_models=["all-minilm"])
+    services.add_member(boss, lab, alice)  # her default team
+    services.add_member(boss, ops, alice)
+    _, personal = ApiKey.issue(alice, "laptop")
+    _, ops_key = services.issue_team_key(boss, ops, "embedder")
+
+    def client(secret):
+        return openai.OpenAI(base_url=gateway.url + "/v1/", api_key=secret, max_retries=0, timeout=20)
+
+    hi = [{"role": "user", "content": "hi"}]
+    assert client(personal).chat.completions.create(model="llama3", messages=hi).choices
+    assert client(personal).chat.completions.create(model="gpt-4o", messages=hi).choices  # an alias of llama3
+    with pytest.raises(
+        openai.PermissionDeniedError, match="Your team Lab is not allowed to use the model 'all-minilm'"
+    ):
+        client(personal).embeddings.create(model="all-minilm", input="x")
+    assert client(ops_key).embeddings.create(model="all-minilm", input="x").data  # the key's team: Ops
+    with pytest.raises(openai.PermissionDeniedError, match="Your team Ops"):
+        client(ops_key).chat.completions.create(model="llama3", messages=hi)
+
+    services.set_default_team(alice, alice, ops)  # her personal key is now charged to Ops
+    with pytest.raises(openai.PermissionDeniedError, match="Your team Ops"):
+        client(personal).chat.completions.create(model="llama3", messages=hi)
