@@ -65,3 +65,22 @@ def team_usage(team: Team, today=None) -> dict:
         .order_by("model")
     ]
     return {"totals": totals, "by_key": by_key, "by_member": by_member, "by_model": by_model}
+
+
+CSV_COLUMNS = (
+    "day", "user", "key_prefix", "team_key", "model", "requests", "prompt_tokens", "completion_tokens",
+    "total_tokens", "errors",
+)  # fmt: skip
+
+
+def csv_rows(team: Team, since=None):
+    """The team's daily usage per user, key and model (one row each), for CSV."""
+    team_prefixes = set(ApiKey.objects.filter(team=team).values_list("prefix", flat=True))
+    rollups = charged_rollups(team).select_related("user").order_by("day", "user__username", "key_prefix", "model")
+    if since:
+        rollups = rollups.filter(day__gte=since)
+    for r in rollups:
+        yield (
+            r.day.isoformat(), r.user.get_username(), r.key_prefix, r.key_prefix in team_prefixes, r.model,
+            r.requests, r.prompt_tokens, r.completion_tokens, r.prompt_tokens + r.completion_tokens, r.errors,
+        )  # fmt: skip

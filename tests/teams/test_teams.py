@@ -390,3 +390,48 @@ def test_the_charged_teams_models_are_enforced_on_the_api(gateway, fake_ollama, 
     services.set_default_team(alice, alice, ops)  # her personal key is now charged to Ops
     with pytest.raises(openai.PermissionDeniedError, match="Your team Ops"):
         client(personal).chat.completions.create(model="llama3", messages=hi)
+
+
+def test_team_usage_csv_for_team_admins(people, lab):
+    key, _ = services.issue_team_key(people.admin, lab, "bot")
+    day = timezone.localdate()
+    UsageRollup.objects.create(
+        day=day,
+        user=people.admin,
+        key_prefix=key.prefix,
+        model="llama3",
+        requests=2,
+        prompt_tokens=10,
+        completion_tokens=5,
+    )
+    response = signed_in(people.admin).get(f"/teams/{lab.pk}/usage.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode().splitlines()
+    assert lines[0].startswith("day,user,key_prefix,team_key,model")
+    assert lines[1] == f"{day.isoformat()},ann,{key.prefix},True,llama3,2,10,5,15,0"
+    assert signed_in(people.member).get(f"/teams/{lab.pk}/usage.csv").status_code == 403
+    assert signed_in(people.outsider).get(f"/teams/{lab.pk}/usage.csv").status_code == 404
+
+
+def test_team_command(people):
+    import io
+
+    from django.core.management import call_command
+
+    def run(*args):
+        out = io.StringIO()
+        call_command("team", *args, stdout=out)
+        return out.getvalue()
+
+    run("Lab", "--create", "--models", "llama3,gpt-4o", "--add", "ann:admin", "--add", "max")
+    team = Team.objects.get(name="Lab")
+    assert team.allowed_models == ["gpt-4o", "llama3"]
+    assert set(team.memberships.values_list("user__username", "role")) == {("ann", "admin"), ("max", "member")}
+    assert "Lab\tgpt-4o, llama3\tann (admin), max" in run("--list")
+    run("lab", "--remove", "max", "--all-models")
+    team.refresh_from_db()
+    assert team.allowed_models == [] and team.memberships.count() == 1
+    run("Lab", "--delete")
+    assert not Team.objects.exists()
+    events = AuditEvent.objects.filter(source="command").values_list("action", flat=True)
+    assert sorted(set(events)) == ["team.create", "team.delete", "team.member_add", "team.member_remove", "team.update"]

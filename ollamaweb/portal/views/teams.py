@@ -2,18 +2,21 @@
 staff create, edit and delete teams and manage any of them. Every write goes through
 ollamaweb.teams.services (which writes the audit rows)."""
 
+import csv
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
-from ollamaweb.teams.usage import team_usage
+from ollamaweb.teams.usage import CSV_COLUMNS, csv_rows, team_usage
 
 from ..forms import ApiKeyForm
 from ..security import page
@@ -121,6 +124,21 @@ def _team_context(request, team, membership, **extra):
 def team(request, pk):
     team, membership = _visible_team(request, pk)
     return render(request, "portal/team.html", _team_context(request, team, membership))
+
+
+@page(no_store=True)
+def team_usage_csv(request, pk):
+    """The team's daily usage per user, key and model; for its admins and staff."""
+    team, _ = _visible_team(request, pk)
+    if not services.can_manage(request.user, team):
+        raise PermissionDenied("Only the team's admins and staff download its usage.")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    filename = f"ollamaweb-team-{team.pk}-usage-{timezone.localdate().isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(csv_rows(team))
+    return response
 
 
 @page(no_store=True)
