@@ -58,7 +58,7 @@ password_change_done = page(
 def register(request, token=""):
     """Sign-up: with an invite link (active at once) or, in "approval" mode, inactive until approved."""
     mode = registration_mode()
-    if mode == "off":
+    if mode == "off" or not local_login_enabled():  # sign-up makes a password account
         raise Http404("Registration is closed.")
     if request.user.is_authenticated:
         return redirect("portal:dashboard")
@@ -81,7 +81,7 @@ def register(request, token=""):
             if invite is not None:
                 Invite.objects.filter(pk=invite.pk).update(used_by=user)
         if user.is_active:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="ollamaweb.sso.backend.LocalBackend")
             messages.success(request, f"Welcome, {user.get_username()}! Create an API key to get started.")
             return redirect("portal:dashboard")
         return render(request, "registration/register_done.html", {"username": user.get_username()})
