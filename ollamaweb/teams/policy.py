@@ -16,6 +16,8 @@ aliases are.
     if not model_allowed(team, requested_name, resolved_name): raise PermissionDenied(...)
 """
 
+import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from django.conf import settings
 
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.names import canonical
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +41,6 @@ class TeamInfo:
 class TeamDirectory:
     teams: Mapping[int, TeamInfo] = field(default_factory=dict)
     default_team: Mapping[int, int] = field(default_factory=dict)  # user id -> team id
-
-
-EMPTY = TeamDirectory()
 
 
 def team_for(identity, directory: TeamDirectory) -> TeamInfo | None:
@@ -77,18 +78,48 @@ def load_directory() -> TeamDirectory:
 
 
 class TeamDirectoryCache:
+    """The directory, reloaded at most every API_KEY_CACHE_TTL seconds by one load at a time.
+
+    Once loaded, an expired directory is still served while the next one loads in the background
+    (requests never wait for it); a change saved in this process (signals.py) drops it, so the
+    next request waits for the new one.
+    """
+
     def __init__(self):
-        self._directory = EMPTY
+        self._directory: TeamDirectory | None = None
         self._fresh_until = 0.0
+        self._loading: asyncio.Future | None = None
+        self._generation = 0
 
     async def get(self) -> TeamDirectory:
-        if time.monotonic() >= self._fresh_until:
-            self._directory = await run_in_thread(load_directory)
+        if self._directory is not None and time.monotonic() < self._fresh_until:
+            return self._directory
+        if self._loading is None:
+            self._loading = loading = asyncio.ensure_future(self._load())
+            loading.add_done_callback(self._loaded)
+        if self._directory is not None:
+            return self._directory
+        return await asyncio.shield(self._loading)
+
+    async def _load(self) -> TeamDirectory:
+        generation = self._generation
+        directory = await run_in_thread(load_directory)
+        if generation == self._generation:  # not read before a change made while it loaded
+            self._directory = directory
             self._fresh_until = time.monotonic() + settings.API_KEY_CACHE_TTL
-        return self._directory
+        return directory
+
+    def _loaded(self, future: asyncio.Future):
+        if self._loading is future:
+            self._loading = None
+        if not future.cancelled() and future.exception() is not None and self._directory is not None:
+            logger.warning("could not reload the teams (serving the last copy): %s", future.exception())
 
     def invalidate(self):
+        self._generation += 1
+        self._directory = None
         self._fresh_until = 0.0
+        self._loading = None  # a load already under way may have read the old rows
 
 
 team_directory = TeamDirectoryCache()
