@@ -469,3 +469,16 @@ def test_the_directory_is_loaded_once_for_concurrent_requests_and_served_stale_w
         return fresh
 
     assert asyncio.run(scenario()).teams[lab.pk].name == "Lab"
+
+
+def test_team_key_models_from_the_catalog_checkboxes(people, lab, settings, fake_ollama):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.OLLAMA_HOST = fake_ollama.url
+    ann = signed_in(people.admin)
+    html = ann.get(f"/teams/{lab.pk}/").content.decode()
+    assert 'value="llama3:latest"' in html  # the backend's models as checkboxes
+    post(ann, lab, "create-key", {"name": "bot", "models": ["llama3:latest"], "other_models": "gpt-4o"}, status=200)
+    assert ApiKey.objects.get(team=lab).allowed_models == ["gpt-4o", "llama3:latest"]
+    cache.clear()
