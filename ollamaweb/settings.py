@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "ollamaweb.usage",
     "ollamaweb.quotas",
     "ollamaweb.backends",
+    "ollamaweb.conversations",
     "ollamaweb.teams",
     "ollamaweb.audit",
     "ollamaweb.sso",
@@ -206,6 +207,8 @@ OLLAMA_MAX_CONNECTIONS = envint("OLLAMA_MAX_CONNECTIONS", 1024)
 
 # How long a verified API key is trusted without looking at the database again (seconds).
 API_KEY_CACHE_TTL = envfloat("OLLAMAWEB_KEY_CACHE_TTL", 1.0)
+# Seconds each process trusts its copy of the alias table and the quota policies.
+CONFIG_CACHE_TTL = envfloat("OLLAMAWEB_CONFIG_CACHE_TTL", 1.0)
 # Largest `n` accepted on chat and text completions (each choice is one backend call).
 MAX_CHOICES = envint("OLLAMAWEB_MAX_CHOICES", 8)
 # Largest request body accepted on /v1 (bytes); images travel inline as base64.
@@ -234,6 +237,12 @@ BACKEND_HEALTH_INTERVAL = envfloat("OLLAMAWEB_HEALTH_INTERVAL", 5.0)
 BACKEND_HEALTH_TIMEOUT = envfloat("OLLAMAWEB_HEALTH_TIMEOUT", 5.0)
 BACKEND_QUEUE_SIZE = envint("OLLAMAWEB_BACKEND_QUEUE_SIZE", 256)
 BACKEND_QUEUE_TIMEOUT = envfloat("OLLAMAWEB_BACKEND_QUEUE_TIMEOUT", 30.0)
+
+# Stored responses of /v1/responses (for previous_response_id, retrieval and input_items): days
+# they are kept (0 = forever; `manage.py prunelogs` deletes older ones, and they are not served
+# after that), and the longest previous_response_id chain rebuilt for one request.
+RESPONSES_RETENTION_DAYS = envint("OLLAMAWEB_RESPONSES_RETENTION_DAYS", 30)
+RESPONSES_MAX_CHAIN = envint("OLLAMAWEB_RESPONSES_MAX_CHAIN", 200)
 
 # Token-id inputs (embeddings, completions) are read back into text with this tiktoken encoding.
 TOKEN_ID_ENCODING = os.environ.get("OLLAMAWEB_TOKEN_ENCODING", "cl100k_base")

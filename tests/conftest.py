@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import alias_table
 from ollamaweb.keys.cache import key_cache
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
+from ollamaweb.quotas.policy import policy_table
 from ollamaweb.teams.policy import team_directory
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.writer import log_writer
@@ -46,6 +47,7 @@ def gateway(gateway_server, fake_ollama, transactional_db):
     key_cache.invalidate()
     alias_table.invalidate()
     team_directory.invalidate()
+    policy_table.invalidate()
     registry.invalidate()
     yield gateway_server
     settle_logs(gateway_server)
@@ -73,7 +75,7 @@ def user(transactional_db):
 @pytest.fixture
 def api_key(user):
     """(ApiKey, secret) for alice."""
-    return ApiKey.issue(user, "test key")
+    return issue_key(user, "test key")
 
 
 @pytest.fixture

@@ -7,4 +7,8 @@ class BackendsConfig(AppConfig):
     verbose_name = "Ollama backends"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from ollamaweb.catalog.services import register_model_source
+
+        from .config import known_models
+
+        register_model_source(known_models)  # aliases are checked against the backends' models

@@ -1,21 +1,21 @@
 """Model management on the backends (`ollama cp`, `ollama rm`, listing): small I/O functions that the
 management commands and the admin share.
 
-A Target is one Ollama server to act on: a Backend row, or one of the OLLAMA_HOST URLs when there
-are no rows (exactly what the registry routes to). Management calls use a plain OllamaClient, not
-the registry's RoutedClient, so a long pull never holds one of the backend's request slots.
+Each acts on a BackendConfig (config.py: a Backend row, or an OLLAMA_HOST URL when no row is
+enabled). Management calls use a plain OllamaClient, not the registry's RoutedClient, so a long
+pull never holds one of the backend's request slots.
 """
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
 from ollamaweb.core.errors import GatewayError
 from ollamaweb.core.names import canonical
-from ollamaweb.core.ollama import OllamaClient, close_http_client, parse_ollama_host
+from ollamaweb.core.ollama import close_http_client
 
+from .config import BackendConfig
 from .models import Backend
 
 
@@ -23,47 +23,7 @@ class TargetError(Exception):
     """The backends asked for cannot be chosen (unknown name, ambiguous default, none at all)."""
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
-    url: str  # a base URL as the client wants it (parse_ollama_host applied)
-    headers: dict = field(default_factory=dict, hash=False, compare=False)
-    backend_id: int | None = None
-    enabled: bool = True
-
-    def client(self) -> OllamaClient:
-        return OllamaClient(self.url, self.headers)
-
-
-def target_for(backend: Backend) -> Target:
-    return Target(
-        name=backend.name,
-        url=parse_ollama_host(backend.url)[0],
-        headers=dict(backend.headers or {}),
-        backend_id=backend.pk,
-        enabled=backend.enabled,
-    )
-
-
-def env_targets() -> list[Target]:
-    """The OLLAMA_HOST backends, named as the registry names them (host:port)."""
-    return [Target(name=url.split("://", 1)[1], url=url) for url in parse_ollama_host(settings.OLLAMA_HOST)]
-
-
-def configured_targets() -> list[Target]:
-    """Every Backend row (disabled ones too, marked `enabled=False`); as in the registry, the
-    OLLAMA_HOST backends come first when no row is enabled."""
-    targets = [target_for(row) for row in Backend.objects.all()]
-    if not any(target.enabled for target in targets):
-        targets = env_targets() + targets
-    return targets
-
-
-async def aconfigured_targets() -> list[Target]:
-    return await sync_to_async(configured_targets)()
-
-
-def select_targets(targets: list[Target], backend: str | None = None, all: bool = False) -> list[Target]:
+def select_targets(targets: list[BackendConfig], backend: str | None = None, all: bool = False) -> list[BackendConfig]:
     """The targets to act on: the one named, all enabled ones, or the only enabled one."""
     enabled = [t for t in targets if t.enabled]
     if backend:
@@ -84,16 +44,20 @@ def error_text(exc: BaseException) -> str:
     return exc.message if isinstance(exc, GatewayError) else str(exc) or type(exc).__name__
 
 
+def model_name(entry: dict) -> str:
+    return entry.get("model") or entry.get("name") or "?"
+
+
 def same_model(a: str, b: str) -> bool:
     return canonical(a) == canonical(b)
 
 
-async def list_models(target: Target) -> list[dict]:
+async def list_models(target: BackendConfig) -> list[dict]:
     """The models present on the backend (/api/tags entries)."""
     return (await target.client().request("GET", "/api/tags")).get("models") or []
 
 
-async def find_model(target: Target, model: str) -> dict | None:
+async def find_model(target: BackendConfig, model: str) -> dict | None:
     """The /api/tags entry of `model` on the backend, or None when it is not there."""
     for entry in await list_models(target):
         if same_model(entry.get("model") or entry.get("name") or "", model):
@@ -101,38 +65,38 @@ async def find_model(target: Target, model: str) -> dict | None:
     return None
 
 
-async def copy_model(target: Target, source: str, destination: str) -> None:
+async def copy_model(target: BackendConfig, source: str, destination: str) -> None:
     """`ollama cp`: a real copy on the backend (raises NotFound with Ollama's message)."""
     await target.client().request("POST", "/api/copy", {"source": source, "destination": destination})
 
 
-async def delete_model(target: Target, model: str) -> None:
+async def delete_model(target: BackendConfig, model: str) -> None:
     """`ollama rm` (raises NotFound with Ollama's message)."""
     await target.client().request("DELETE", "/api/delete", {"model": model})
 
 
 @dataclass
-class Outcome:
-    target: Target
+class OperationResult:
+    target: BackendConfig
     ok: bool
     message: str
     detail: dict | None = None
 
 
-async def on_each(targets: list[Target], operation, *args) -> list[Outcome]:
-    """Run `operation(target, *args)` on every target at once; one Outcome per target, in order."""
+async def on_each(targets: list[BackendConfig], operation, *args) -> list[OperationResult]:
+    """Run `operation(target, *args)` on every target at once; one OperationResult per target, in order."""
 
     async def one(target):
         try:
             result = await operation(target, *args)
         except (GatewayError, OSError, TimeoutError) as exc:
-            return Outcome(target, False, error_text(exc))
-        return Outcome(target, True, "", result if isinstance(result, dict) else None)
+            return OperationResult(target, False, error_text(exc))
+        return OperationResult(target, True, "", result if isinstance(result, dict) else None)
 
     return list(await asyncio.gather(*(one(t) for t in targets)))
 
 
-async def fetch_models(target: Target) -> tuple[list, list] | None:
+async def fetch_models(target: BackendConfig) -> tuple[list, list] | None:
     """The backend's models present (/api/tags) and loaded (/api/ps); None if it does not answer."""
     try:
         client = target.client()
@@ -142,20 +106,20 @@ async def fetch_models(target: Target) -> tuple[list, list] | None:
     return tags.get("models") or [], ps.get("models") or []
 
 
-def save_models(target: Target, models: tuple[list, list] | None) -> None:
+def save_models(target: BackendConfig, models: tuple[list, list] | None) -> None:
     """Record the models on the backend's row (the health checker would within seconds)."""
-    if target.backend_id is not None and models is not None:
-        Backend.objects.filter(pk=target.backend_id).update(present_models=models[0], loaded_models=models[1])
+    if target.db_id is not None and models is not None:
+        Backend.objects.filter(pk=target.db_id).update(present_models=models[0], loaded_models=models[1])
 
 
-async def refresh_models(target: Target) -> None:
+async def refresh_models(target: BackendConfig) -> None:
     """After a change, record the backend's models at once (from async code: the server)."""
     await sync_to_async(save_models)(target, await fetch_models(target))
 
 
-def refresh_models_now(targets: list[Target]) -> None:
+def refresh_models_now(targets: list[BackendConfig]) -> None:
     """The same from sync code (commands): the database is written from the calling thread."""
-    targets = [t for t in targets if t.backend_id is not None]
+    targets = [t for t in targets if t.db_id is not None]
     if targets:
 
         async def fetch_all():

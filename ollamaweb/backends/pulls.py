@@ -17,16 +17,9 @@ from django.utils import timezone
 
 from ollamaweb.core.errors import GatewayError
 
+from .config import BackendConfig, config_of
 from .models import PullJob
-from .operations import (
-    Target,
-    changed_in_this_process,
-    error_text,
-    human_size,
-    refresh_models,
-    short_digest,
-    target_for,
-)
+from .operations import changed_in_this_process, error_text, human_size, refresh_models, short_digest
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +82,7 @@ class PullFailed(Exception):
         self.state = state
 
 
-async def pull(target: Target, model: str, on_progress=None) -> dict:
+async def pull(target: BackendConfig, model: str, on_progress=None) -> dict:
     """Pull `model` on the backend, calling on_progress(state) (sync or async) after every line.
 
     Returns the final state; raises PullFailed with Ollama's message (an `{"error"}` line, an
@@ -201,14 +194,14 @@ class TerminalProgress:
 _tasks: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones
 
 
-async def create_jobs(model: str, targets: list[Target], user=None) -> uuid.UUID:
+async def create_jobs(model: str, targets: list[BackendConfig], user=None) -> uuid.UUID:
     """One PullJob per backend, in one batch; returns the batch id (the job page's address)."""
     batch = uuid.uuid4()
     for target in targets:
         await PullJob.objects.acreate(
             batch=batch,
             model=model,
-            backend_id=target.backend_id,
+            backend_id=target.db_id,
             backend_name=target.name,
             backend_url=target.url,
             created_by=user if user is not None and user.is_authenticated else None,
@@ -235,7 +228,7 @@ def _job_done(task: asyncio.Task) -> None:
         logger.error("pull task %s failed", task.get_name(), exc_info=task.exception())
 
 
-async def start_jobs(model: str, targets: list[Target], user=None) -> uuid.UUID:
+async def start_jobs(model: str, targets: list[BackendConfig], user=None) -> uuid.UUID:
     batch = await create_jobs(model, targets, user)
     start_batch(batch, [job.pk async for job in PullJob.objects.filter(batch=batch)])
     return batch
@@ -286,9 +279,9 @@ async def run_job(job_id: int, interval: float = WRITE_INTERVAL) -> None:
     except PullJob.DoesNotExist:
         return
     if job.backend is not None:
-        target = target_for(job.backend)
+        target = config_of(job.backend)
     else:
-        target = Target(name=job.backend_name, url=job.backend_url)
+        target = BackendConfig(name=job.backend_name, url=job.backend_url)
     await _update(job_id, status=PullJob.RUNNING, started_at=timezone.now(), message="starting")
     recorder = JobRecorder(job_id, interval)
     heartbeat = asyncio.get_running_loop().create_task(_heartbeat(job_id, HEARTBEAT_INTERVAL))
@@ -323,7 +316,7 @@ async def run_job(job_id: int, interval: float = WRITE_INTERVAL) -> None:
         await after_change(target)
 
 
-async def after_change(target: Target) -> None:
+async def after_change(target: BackendConfig) -> None:
     """A model appeared or went away on `target`: tell this process's registry (its health checker
     refreshes the model lists) and record the backend's models on its row at once, for the admin."""
     changed_in_this_process()

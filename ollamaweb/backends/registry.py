@@ -16,23 +16,20 @@ from django.conf import settings
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.errors import BackendBusy
 from ollamaweb.core.names import canonical
-from ollamaweb.core.ollama import OllamaClient, parse_ollama_host
+from ollamaweb.core.ollama import OllamaClient
 from ollamaweb.core.tasks import spawn
 from ollamaweb.core.versions import parse_version, supports
 
-from .models import Backend
+from .config import BackendConfig, serving_backends
 
 FAILURES_BEFORE_DOWN = 3
 
 
 @dataclass(eq=False)
 class BackendState:
-    name: str
-    url: str
-    weight: int = 1
-    max_concurrent: int | None = None
-    headers: dict = field(default_factory=dict)
-    db_id: int | None = None
+    """A configured backend (config.py) and what this process knows of it: health, models, load."""
+
+    config: BackendConfig
     up: bool | None = None  # None until the first health check: assumed usable
     version: tuple[int, ...] | None = None
     version_text: str = ""
@@ -50,13 +47,18 @@ class BackendState:
     def __post_init__(self):
         self.client = RoutedClient(self)
 
-    def configure(self, *, url, weight, max_concurrent, headers, db_id):
-        if url != self.url or headers != self.headers:
-            self.url, self.headers = url, headers
+    def configure(self, config: BackendConfig):
+        old, self.config = self.config, config
+        if (config.url, config.headers) != (old.url, old.headers):
             self.client = RoutedClient(self)
-        if max_concurrent != self.max_concurrent:
+        if config.max_concurrent != old.max_concurrent:
             self._slots = None
-        self.weight, self.max_concurrent, self.db_id = max(1, weight), max_concurrent, db_id
+
+    name = property(lambda self: self.config.name)
+    url = property(lambda self: self.config.url)
+    weight = property(lambda self: self.config.weight)
+    max_concurrent = property(lambda self: self.config.max_concurrent)
+    db_id = property(lambda self: self.config.db_id)
 
     def has_model(self, model: str) -> bool:
         return canonical(model) in self.models
@@ -106,7 +108,7 @@ class RoutedClient(OllamaClient):
     """An OllamaClient that counts its calls against the backend's slots and health."""
 
     def __init__(self, backend: BackendState):
-        super().__init__(backend.url, backend.headers)
+        super().__init__(backend.config.url, backend.config.headers)
         self.backend = backend
 
     async def request(self, method, path, payload=None):
@@ -150,24 +152,18 @@ class Registry:
         return list(self._states.values())
 
     async def reload(self):
-        """Read the configuration: enabled Backend rows, or OLLAMA_HOST when there are none."""
+        """Read the configuration (config.py decides: enabled Backend rows, else OLLAMA_HOST)."""
         generation = self._wanted
-        rows = await run_in_thread(lambda: list(Backend.objects.filter(enabled=True)))
-        if rows:
-            configs = [
-                (r.name, parse_ollama_host(r.url)[0], r.weight, r.max_concurrent, r.headers or {}, r.pk) for r in rows
-            ]
-            source = "db"
-        else:
-            urls = parse_ollama_host(settings.OLLAMA_HOST)
-            configs = [(url.split("://", 1)[1], url, 1, None, {}, None) for url in urls]
-            source = settings.OLLAMA_HOST
+        configs = await run_in_thread(serving_backends)
         states = {}
-        for name, url, weight, max_concurrent, headers, db_id in configs:
-            state = self._states.get(name) or BackendState(name, url)
-            state.configure(url=url, weight=weight, max_concurrent=max_concurrent, headers=headers, db_id=db_id)
-            states[name] = state
-        self._states, self._source, self._loaded = states, source, generation
+        for config in configs:
+            state = self._states.get(config.name)
+            if state is None:
+                state = BackendState(config)
+            else:
+                state.configure(config)
+            states[config.name] = state
+        self._states, self._source, self._loaded = states, _source_of(configs), generation
 
     async def candidates(self, model: str, features: frozenset = frozenset()) -> list[BackendState]:
         """Backends to try for `model`, best first.
@@ -228,6 +224,10 @@ class Registry:
             state.loaded = {
                 canonical(m.get("model") or m.get("name")): m for m in loaded or () if m.get("model") or m.get("name")
             }
+
+
+def _source_of(configs) -> str:
+    return settings.OLLAMA_HOST if all(config.from_environment for config in configs) else "db"
 
 
 registry = Registry()

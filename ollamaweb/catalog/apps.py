@@ -5,6 +5,3 @@ class CatalogConfig(AppConfig):
     name = "ollamaweb.catalog"
     label = "catalog"
     verbose_name = "Models and aliases"
-
-    def ready(self):
-        from . import signals  # noqa: F401

@@ -3,9 +3,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 
-from ollamaweb.audit.admin_mixins import AuditedAdmin
-from ollamaweb.audit.services import record, snapshot
-
+from . import services
 from .models import ApiKey
 
 
@@ -28,11 +26,8 @@ class KeyStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(AuditedAdmin, admin.ModelAdmin):
+class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are listed by prefix only; a new key's secret is shown once, in a message, on creation."""
-
-    audit_name = "key"
-    audit_exclude = ("last_used_at",)
 
     list_display = (
         "prefix", "name", "user", "team", "status_badge", "models", "created_at", "last_used_at", "expires_at",
@@ -57,10 +52,6 @@ class ApiKeyAdmin(AuditedAdmin, admin.ModelAdmin):
     autocomplete_fields = ("user", "team")
     actions = ["revoke_keys"]
 
-    def get_readonly_fields(self, request, obj=None):
-        # A key's owner is fixed once it exists (its usage and quotas are the owner's).
-        return (*self.readonly_fields, "user", "team") if obj is not None else self.readonly_fields
-
     def get_autocomplete_fields(self, request):
         return self.autocomplete_fields
 
@@ -73,27 +64,35 @@ class ApiKeyAdmin(AuditedAdmin, admin.ModelAdmin):
         colour = {"active": "#2e7d32", "revoked": "#c62828", "expired": "#8d6e63"}[key.status]
         return format_html('<strong style="color:{}">{}</strong>', colour, key.status)
 
-    def audit_verb(self, before, after):
-        return "revoke" if after.get("revoked") and not (before or {}).get("revoked") else "update"
+    def get_readonly_fields(self, request, obj=None):
+        # A key's owner is fixed once it exists (its usage and quotas are the owner's); revoking is final.
+        if obj is None:
+            return self.readonly_fields
+        return (*self.readonly_fields, "user", "team", *(("revoked",) if obj.revoked else ()))
 
     def save_model(self, request, obj, form, change):
         if change:
-            if obj.revoked and not obj.revoked_at:
-                obj.revoked_at = timezone.now()
-            super().save_model(request, obj, form, change)  # with its audit row (AuditedAdmin)
+            editable = {name: getattr(obj, name) for name in ("name", "expires_at", "allowed_models")}
+            changed = {name: value for name, value in editable.items() if name in form.changed_data}
+            services.update_key(obj, actor=request.user, request=request, **changed)
+            if "revoked" in form.changed_data and obj.revoked:
+                obj.revoked = False
+                services.revoke_key(obj, actor=request.user, request=request)
             return
-        key, secret = ApiKey.issue(obj.user, obj.name, obj.expires_at, obj.allowed_models, team=obj.team)
+        key, secret = services.issue_key(
+            obj.user, obj.name, obj.expires_at, obj.allowed_models, team=obj.team, actor=request.user, request=request
+        )
         obj.pk, obj.prefix = key.pk, key.prefix
         obj._state.adding = False
-        record(request.user, "key.create", key, after=snapshot(key), request=request)
         messages.warning(request, f"New API key (shown only once, copy it now): {secret}")
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request, queryset):
-        count = 0
-        for key in queryset.filter(revoked=False):
-            before = snapshot(key)
-            key.revoke()
-            record(request.user, "key.revoke", key, before=before, after=snapshot(key), request=request)
-            count += 1
+        count = services.revoke_keys(queryset, actor=request.user, request=request)
         self.message_user(request, f"Revoked {count} key(s).")
+
+    def delete_model(self, request, obj):
+        services.delete_keys([obj], actor=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        services.delete_keys(queryset, actor=request.user, request=request)

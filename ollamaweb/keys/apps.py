@@ -5,6 +5,3 @@ class KeysConfig(AppConfig):
     name = "ollamaweb.keys"
     label = "keys"
     verbose_name = "API keys"
-
-    def ready(self):
-        from . import signals  # noqa: F401

@@ -12,7 +12,7 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 class ApiKey(models.Model):
-    """An API key of a user. The secret itself is never stored: see tokens.py."""
+    """An API key of a user. The secret itself is never stored: see hashing.py; writes go through services.py."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
     # A team key (service key) belongs to its team: usage is charged to the team (teams.policy.team_for);
@@ -41,30 +41,6 @@ class ApiKey(models.Model):
 
     def __str__(self):
         return f"{self.prefix}… ({self.name or 'unnamed'})"
-
-    @classmethod
-    def issue(cls, user, name="", expires_at=None, allowed_models=(), team=None):
-        """Create a key and return (key, secret); the secret is shown once and never again."""
-        while True:
-            secret = hashing.new_secret()
-            prefix = hashing.prefix_of(secret)
-            if not cls.objects.filter(prefix=prefix).exists():
-                break
-        key = cls.objects.create(
-            user=user,
-            team=team,
-            name=name,
-            prefix=prefix,
-            hashed_key=hashing.hash_secret(secret),
-            expires_at=expires_at,
-            allowed_models=list(allowed_models),
-        )
-        return key, secret
-
-    def revoke(self):
-        self.revoked = True
-        self.revoked_at = timezone.now()
-        self.save(update_fields=["revoked", "revoked_at"])
 
     @property
     def is_expired(self):

@@ -1,9 +1,8 @@
-"""A user's quota limits as the portal shows them, and resetting a user's period usage.
+"""A user's quota limits as the portal shows them.
 
 Limits come from QuotaPolicy merged as the gateway merges them (quotas/policy.py); "used" comes
 from the quota counters themselves (the same store the gateway reserves against), so an admin's
-reset shows at once. Counter keys are `t:{scope}:d:YYYY-MM-DD` and `t:{scope}:m:YYYY-MM`, where a
-scope is `u{user}`, `k{key}`, `u{user}:m:{model}` or `k{key}:m:{model}`.
+reset shows at once.
 """
 
 import logging
@@ -11,15 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.quotas.checks import next_month
-from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
-from ollamaweb.quotas.policy import ScopeLimits, merged
-from ollamaweb.quotas.stores import RedisStore, current_store
+from ollamaweb.quotas.counters import DAY, KEY, MONTH, TOKENS, USER, CounterKey, Scope
+from ollamaweb.quotas.models import QuotaPolicy
+from ollamaweb.quotas.policy import ScopeLimits, merged, policies_by_scope
+from ollamaweb.quotas.stores import current_store
 
 logger = logging.getLogger(__name__)
 
@@ -52,23 +51,24 @@ def period_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 def _scopes(user) -> list[tuple[str, ScopeLimits]]:
     """(label, limits) for the user, each per-model policy, and each of the user's live keys."""
     keys = {key.pk: key for key in ApiKey.objects.usable().filter(user=user)}
-    policies = {
-        (p.user_id, p.api_key_id, p.model): p
-        for p in QuotaPolicy.objects.filter(
+    policies = policies_by_scope(
+        QuotaPolicy.objects.filter(
             Q(user=user, api_key=None) | Q(user=None, api_key=None) | Q(api_key_id__in=list(keys))
         )
-    }
-    scopes = [("All models", merged(f"u{user.pk}", policies.get((None, None, "")), policies.get((user.pk, None, ""))))]
+    )
+    default, own = policies.get((None, None, "")), policies.get((user.pk, None, ""))
+    scopes = [("All models", merged(Scope(USER, user.pk), default, own))]
     models = sorted({model for (_, key_id, model) in policies if model and key_id is None})
     for model in models:
-        scope = merged(f"u{user.pk}:m:{model}", policies.get((None, None, model)), policies.get((user.pk, None, model)))
+        scope = merged(
+            Scope(USER, user.pk, model), policies.get((None, None, model)), policies.get((user.pk, None, model))
+        )
         scopes.append((f"Model {model}", scope))
     for (_, key_id, model), _policy in sorted(policies.items(), key=lambda item: (item[0][1] or 0, item[0][2])):
         if key_id is not None:
             key = keys[key_id]
-            scope_name = f"k{key_id}:m:{model}" if model else f"k{key_id}"
             label = f"Key {key.prefix}… ({key.name or 'unnamed'})" + (f", model {model}" if model else "")
-            scopes.append((label, merged(scope_name, policies.get((None, key_id, model)))))
+            scopes.append((label, merged(Scope(KEY, key_id, model), policies.get((None, key_id, model)))))
     return [(label, scope) for label, scope in scopes if not scope.empty]
 
 
@@ -79,10 +79,10 @@ def limits_for(user, now: datetime | None = None) -> tuple[list[LimitRow], str]:
     rows: list[tuple[LimitRow, str | None]] = []
     for label, scope in _scopes(user):
         if scope.tokens_per_day is not None:
-            counter = f"t:{scope.scope}:d:{now:%Y-%m-%d}"
+            counter = str(CounterKey(scope.scope, TOKENS, DAY, f"{now:%Y-%m-%d}"))
             rows.append((LimitRow(label, "Today", scope.tokens_per_day, 0, day_end), counter))
         if scope.tokens_per_month is not None:
-            counter = f"t:{scope.scope}:m:{now:%Y-%m}"
+            counter = str(CounterKey(scope.scope, TOKENS, MONTH, f"{now:%Y-%m}"))
             rows.append((LimitRow(label, "This month", scope.tokens_per_month, 0, month_end), counter))
         if scope.requests_per_minute is not None:
             rows.append((LimitRow(label, "Per minute", scope.requests_per_minute, unit="requests"), None))
@@ -100,48 +100,3 @@ def limits_for(user, now: datetime | None = None) -> tuple[list[LimitRow], str]:
             if counter:
                 row.used = used.get(counter, 0) if not error else None
     return [row for row, _ in rows], error
-
-
-def _period_suffixes(now: datetime) -> tuple[str, str]:
-    return f":d:{now:%Y-%m-%d}", f":m:{now:%Y-%m}"
-
-
-def reset_period_usage(user, now: datetime | None = None) -> int:
-    """Forget the user's (and their keys') token counters for today and this month.
-
-    Deletes `t:u{id}…:d:{today}` / `t:u{id}…:m:{month}` (per-model ones too) and the same for each
-    of the user's keys, in the database and, when the quota store is Redis, there too. Returns
-    how many counters were deleted.
-    """
-    now = now or timezone.localtime()
-    day, month = _period_suffixes(now)
-    scopes = [f"u{user.pk}"] + [f"k{pk}" for pk in ApiKey.objects.filter(user=user).values_list("pk", flat=True)]
-    query = Q()
-    for scope in scopes:
-        # `t:u5:` (with the colon) matches u5's counters and its per-model ones, never u51's.
-        query |= Q(key__startswith=f"t:{scope}:", key__endswith=day) | Q(
-            key__startswith=f"t:{scope}:", key__endswith=month
-        )
-    deleted, _ = UsageCounter.objects.filter(query).delete()
-    store = current_store()
-    if isinstance(store, RedisStore) and settings.REDIS_URL:
-        deleted += _reset_redis(store, scopes, day, month)
-    return deleted
-
-
-def _reset_redis(store: RedisStore, scopes: list[str], day: str, month: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(store.url, socket_timeout=5, socket_connect_timeout=5)
-    try:
-        doomed = []
-        for scope in scopes:
-            base = f"{store.prefix}t:{scope}:"
-            doomed += [base + day[1:], base + month[1:]]
-            # Per-model counters: t:{scope}:m:{model}:d:{day}; models may contain ':'.
-            doomed += [
-                key for key in client.scan_iter(match=f"{base}m:*", count=500) if key.decode().endswith((day, month))
-            ]
-        return client.delete(*doomed) if doomed else 0
-    finally:
-        client.close()

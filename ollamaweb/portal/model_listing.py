@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from django.core.cache import cache
 
-from ollamaweb.backends.operations import aconfigured_targets, error_text
+from ollamaweb.backends.config import aconfigured_backends
+from ollamaweb.backends.operations import error_text
 from ollamaweb.core.errors import GatewayError
 from ollamaweb.core.names import canonical
 
@@ -87,7 +88,7 @@ def _model_from(listing: dict, shown: dict | None, backends: list[str]) -> Model
 
 
 async def _fetch() -> Catalog:
-    targets = [target for target in await aconfigured_targets() if target.enabled]
+    targets = [target for target in await aconfigured_backends() if target.enabled]
     answers = await asyncio.gather(
         *(target.client().request("GET", "/api/tags") for target in targets), return_exceptions=True
     )

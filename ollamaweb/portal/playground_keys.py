@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key, revoke_key
 
 PLAYGROUND_KEY_NAME = "Playground (browser session)"
 PLAYGROUND_KEY_TTL = timedelta(hours=12)
@@ -36,7 +37,7 @@ def playground_keys(user):
 def revoke_playground_keys(user) -> int:
     count = 0
     for key in playground_keys(user):
-        key.revoke()
+        revoke_key(key, actor=user)
         count += 1
     return count
 
@@ -45,4 +46,4 @@ def issue_playground_key(user) -> tuple[ApiKey, str]:
     """Revoke the user's previous Playground key and issue a fresh one: (key, secret)."""
     with transaction.atomic():
         revoke_playground_keys(user)
-        return ApiKey.issue(user, PLAYGROUND_KEY_NAME, expires_at=timezone.now() + PLAYGROUND_KEY_TTL)
+        return issue_key(user, PLAYGROUND_KEY_NAME, expires_at=timezone.now() + PLAYGROUND_KEY_TTL, actor=user)

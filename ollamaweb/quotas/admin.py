@@ -1,8 +1,20 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 
-from ollamaweb.audit.admin_mixins import AuditedAdmin
+from ollamaweb.keys.models import ApiKey
 
+from . import services
+from .counters import KEY, CounterKey, Scope
 from .models import QuotaPolicy, UsageCounter
+
+
+def owner_name(scope: Scope) -> str:
+    if scope.owner == KEY:
+        key = ApiKey.objects.filter(pk=scope.owner_id).select_related("user").first()
+        return f"key {key.prefix}… ({key.name or 'unnamed'}) of {key.user}" if key else f"deleted key #{scope.owner_id}"
+    user = get_user_model().objects.filter(pk=scope.owner_id).first()
+    return user.get_username() if user else f"deleted user #{scope.owner_id}"
 
 
 class ScopeFilter(admin.SimpleListFilter):
@@ -34,9 +46,7 @@ class CounterKindFilter(admin.SimpleListFilter):
 
 
 @admin.register(QuotaPolicy)
-class QuotaPolicyAdmin(AuditedAdmin, admin.ModelAdmin):
-    audit_name = "quota"
-    audit_exclude = ("updated_at",)
+class QuotaPolicyAdmin(admin.ModelAdmin):
     list_display = (
         "__str__",
         "model",
@@ -52,14 +62,37 @@ class QuotaPolicyAdmin(AuditedAdmin, admin.ModelAdmin):
     autocomplete_fields = ("user",)
     raw_id_fields = ("api_key",)
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class CheckedForm(form):
+            def _post_clean(self):
+                super()._post_clean()
+                try:
+                    services.check_policy(self.instance)
+                except ValidationError as exc:
+                    self.add_error(None, exc)
+
+            def validate_unique(self):
+                """Left to services.check_policy, which says what is duplicated in words."""
+
+        return CheckedForm
+
+    def save_model(self, request, obj, form, change):
+        services.save_policy(obj, actor=request.user, request=request)
+
+    def delete_model(self, request, obj):
+        services.delete_policies([obj], actor=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        services.delete_policies(queryset, actor=request.user, request=request)
+
 
 @admin.register(UsageCounter)
-class UsageCounterAdmin(AuditedAdmin, admin.ModelAdmin):
-    audit_name = "quota_counter"
-    audit_exclude = ("updated_at",)
+class UsageCounterAdmin(admin.ModelAdmin):
     """Live counters (database store); deleting one resets that period's usage."""
 
-    list_display = ("key", "used", "reserved", "updated_at")
+    list_display = ("description", "used", "reserved", "updated_at")
     list_filter = (CounterKindFilter, "updated_at")
     search_fields = ("key",)
     ordering = ("key",)
@@ -67,3 +100,12 @@ class UsageCounterAdmin(AuditedAdmin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="counter", ordering="key")
+    def description(self, counter):
+        """The counter in words: `alice · tokens on 2026-12-03 · llama3:latest`."""
+        try:
+            key = CounterKey.parse(counter.key)
+        except (KeyError, ValueError, IndexError):
+            return counter.key
+        return key.describe(owner_name(key.scope))

@@ -5,6 +5,3 @@ class QuotasConfig(AppConfig):
     name = "ollamaweb.quotas"
     label = "quotas"
     verbose_name = "Quotas and rate limits"
-
-    def ready(self):
-        from . import signals  # noqa: F401

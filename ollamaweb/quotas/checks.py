@@ -3,19 +3,25 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .counters import CONCURRENT, DAY, MONTH, REQUESTS, TOKENS, CounterKey
 from .policy import ScopeLimits
-
-TOKENS, REQUESTS, CONCURRENT = "tokens", "requests", "concurrent"
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    counter: str  # the shared counter's key, period included: `t:u5:d:2026-11-25`
-    kind: str  # TOKENS, REQUESTS or CONCURRENT
+    key: CounterKey
     limit: int
     cost: int
     reset_at: float  # unix time the period ends (for CONCURRENT: when a lease would expire)
     ttl: int  # seconds the counter must outlive its last update
+    counter: str = ""  # the key's string form, as the stores keep it
+
+    def __post_init__(self):
+        object.__setattr__(self, "counter", str(self.key))
+
+    @property
+    def kind(self) -> str:
+        return self.key.kind
 
 
 def next_month(day: datetime) -> datetime:
@@ -31,23 +37,17 @@ def plan_checks(scopes: list[ScopeLimits], now: datetime, tokens: int, lease_sec
     checks = []
     for s in scopes:
         if s.tokens_per_day is not None:
-            checks.append(
-                Check(f"t:{s.scope}:d:{now:%Y-%m-%d}", TOKENS, s.tokens_per_day, tokens, day_end.timestamp(), 2 * 86400)
-            )
+            key = CounterKey(s.scope, TOKENS, DAY, f"{now:%Y-%m-%d}")
+            checks.append(Check(key, s.tokens_per_day, tokens, day_end.timestamp(), 2 * 86400))
         if s.tokens_per_month is not None:
-            checks.append(
-                Check(
-                    f"t:{s.scope}:m:{now:%Y-%m}", TOKENS, s.tokens_per_month, tokens, month_end.timestamp(), 32 * 86400
-                )
-            )
+            key = CounterKey(s.scope, TOKENS, MONTH, f"{now:%Y-%m}")
+            checks.append(Check(key, s.tokens_per_month, tokens, month_end.timestamp(), 32 * 86400))
         if s.requests_per_minute is not None:
-            checks.append(
-                Check(f"r:{s.scope}:{now:%Y%m%d%H%M}", REQUESTS, s.requests_per_minute, 1, minute_end.timestamp(), 120)
-            )
+            key = CounterKey(s.scope, REQUESTS, "", f"{now:%Y%m%d%H%M}")
+            checks.append(Check(key, s.requests_per_minute, 1, minute_end.timestamp(), 120))
         if s.max_concurrent is not None:
-            checks.append(
-                Check(f"c:{s.scope}", CONCURRENT, s.max_concurrent, 1, now.timestamp() + lease_seconds, lease_seconds)
-            )
+            key = CounterKey(s.scope, CONCURRENT)
+            checks.append(Check(key, s.max_concurrent, 1, now.timestamp() + lease_seconds, lease_seconds))
     return sorted(checks, key=lambda check: check.counter)
 
 

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from .checks import CONCURRENT, REQUESTS, TOKENS, Check, duration, plan_checks
+from .checks import Check, duration, plan_checks
+from .counters import CONCURRENT, REQUESTS, TOKENS
 from .policy import policy_table
 from .stores import current_store
 
@@ -77,16 +78,16 @@ async def admit(user_id: int, key_id: int, model: str, tokens: int) -> Admission
     member = secrets.token_hex(8)
     store = current_store()
     try:
-        outcome = await store.reserve(checks, member)
+        reservation = await store.reserve(checks, member)
     except (DatabaseError, OSError, ConnectionError) as exc:
         return _store_failed(exc)
     except Exception as exc:  # redis errors do not share a base class with the above
         if type(exc).__module__.startswith("redis"):
             return _store_failed(exc)
         raise
-    admission = Admission(checks, member, outcome.remaining, store)
-    if not outcome.admitted:
-        raise _refusal(outcome.failed, admission)
+    admission = Admission(checks, member, reservation.remaining, store)
+    if not reservation.admitted:
+        raise _limit_exceeded(reservation.failed, admission)
     return admission
 
 
@@ -98,19 +99,19 @@ def _store_failed(exc: Exception) -> None:
     raise QuotaStoreUnavailable(str(exc)) from exc
 
 
-def _refusal(check: Check, admission: Admission) -> LimitExceeded:
+def _limit_exceeded(check: Check, admission: Admission) -> LimitExceeded:
+    """The 429 for the limit that refused: whose limit, which period, what remains and when it resets."""
     now = time.time()
+    key = check.key
     retry_after = max(1, int(check.reset_at - now + 0.999)) if check.kind != CONCURRENT else 1
-    whose = "this API key's" if check.counter.split(":")[1].startswith("k") else "your"
-    model = check.counter.split(":m:", 1)[1].rsplit(":", 2)[0] if ":m:" in check.counter else ""
-    on_model = f" for model {model}" if model else ""
+    whose = "this API key's" if key.scope.is_key else "your"
+    on_model = f" for model {key.scope.model}" if key.scope.model else ""
     if check.kind == TOKENS:
-        period = "daily" if ":d:" in check.counter else "monthly"
+        remaining = max(0, admission.remaining.get(check.counter, 0))
         resets = datetime.fromtimestamp(check.reset_at, tz=timezone.get_current_timezone())
         message = (
-            f"You exceeded {whose} {period} token quota{on_model} ({check.limit} tokens): this request may use up to "
-            f"{check.cost} tokens and {max(0, admission.remaining.get(check.counter, 0))} remain. "
-            f"The quota resets at {resets.isoformat(timespec='minutes')}."
+            f"You exceeded {whose} {key.period_name} token quota{on_model} ({check.limit} tokens): this request may use "
+            f"up to {check.cost} tokens and {remaining} remain. The quota resets at {resets.isoformat(timespec='minutes')}."
         )
         kind = "insufficient_quota"
     elif check.kind == REQUESTS:

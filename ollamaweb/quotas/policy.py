@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.names import canonical
 
+from .counters import KEY, USER, Scope
 from .models import LIMIT_FIELDS, QuotaPolicy
 
 
 @dataclass(frozen=True, slots=True)
 class ScopeLimits:
-    """The limits of one counting scope: `u5` (a user), `k7` (a key), `u5:m:llama3:latest` (a user on a model)."""
+    """The limits of one counting scope: a user, a key, or either on one model."""
 
-    scope: str
+    scope: Scope
     tokens_per_day: int | None = None
     tokens_per_month: int | None = None
     requests_per_minute: int | None = None
@@ -25,7 +27,7 @@ class ScopeLimits:
         return all(getattr(self, name) is None for name in LIMIT_FIELDS)
 
 
-def merged(scope: str, *policies: QuotaPolicy | None) -> ScopeLimits:
+def merged(scope: Scope, *policies: QuotaPolicy | None) -> ScopeLimits:
     """Later policies override earlier ones field by field; unset fields inherit."""
     values = {}
     for policy in policies:
@@ -35,21 +37,29 @@ def merged(scope: str, *policies: QuotaPolicy | None) -> ScopeLimits:
 
 
 def scope_limits(policies: dict, user_id: int, key_id: int, model: str) -> list[ScopeLimits]:
-    """The non-empty scopes for a request, from policies keyed by (user_id, key_id, model)."""
+    """The non-empty scopes for a request, from policies keyed by (user_id, key_id, canonical model)."""
+    model = canonical(model) if model else ""
     scopes = [
-        merged(f"u{user_id}", policies.get((None, None, "")), policies.get((user_id, None, ""))),
-        merged(f"k{key_id}", policies.get((None, key_id, ""))),
+        merged(Scope(USER, user_id), policies.get((None, None, "")), policies.get((user_id, None, ""))),
+        merged(Scope(KEY, key_id), policies.get((None, key_id, ""))),
     ]
     if model:
         scopes += [
-            merged(f"u{user_id}:m:{model}", policies.get((None, None, model)), policies.get((user_id, None, model))),
-            merged(f"k{key_id}:m:{model}", policies.get((None, key_id, model))),
+            merged(
+                Scope(USER, user_id, model), policies.get((None, None, model)), policies.get((user_id, None, model))
+            ),
+            merged(Scope(KEY, key_id, model), policies.get((None, key_id, model))),
         ]
     return [scope for scope in scopes if not scope.empty]
 
 
 def _policies_from_database() -> dict:
-    return {(p.user_id, p.api_key_id, p.model): p for p in QuotaPolicy.objects.all()}
+    return policies_by_scope(QuotaPolicy.objects.all())
+
+
+def policies_by_scope(policies) -> dict:
+    """Policies keyed by (user_id, key_id, canonical model or "")."""
+    return {(p.user_id, p.api_key_id, canonical(p.model) if p.model else ""): p for p in policies}
 
 
 class PolicyTable:
@@ -60,7 +70,7 @@ class PolicyTable:
     async def limits_for(self, user_id: int, key_id: int, model: str) -> list[ScopeLimits]:
         if time.monotonic() >= self._fresh_until:
             self._policies = await run_in_thread(_policies_from_database)
-            self._fresh_until = time.monotonic() + settings.API_KEY_CACHE_TTL
+            self._fresh_until = time.monotonic() + settings.CONFIG_CACHE_TTL
         return scope_limits(self._policies, user_id, key_id, model)
 
     def invalidate(self):

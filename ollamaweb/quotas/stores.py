@@ -18,12 +18,15 @@ from django.utils import timezone
 
 from ollamaweb.core.db import run_in_thread
 
-from .checks import CONCURRENT, TOKENS, Check
+from .checks import Check
+from .counters import CONCURRENT, REQUESTS, TOKENS, CounterKey
 from .models import UsageCounter
 
 
 @dataclass
-class Outcome:
+class Reservation:
+    """What a store answered to a reservation: the check that failed (if any) and what remains."""
+
     failed: Check | None = None
     remaining: dict[str, int] = field(default_factory=dict)  # per counter: what is left after this request
 
@@ -63,10 +66,10 @@ class DatabaseStore:
     FREE_SLOT = f"UPDATE {TABLE} SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END, updated_at = %s WHERE key = %s"
     COUNTS = f"SELECT key, used + reserved FROM {TABLE} WHERE key IN (%s)"
 
-    async def reserve(self, checks: list[Check], member: str) -> Outcome:
+    async def reserve(self, checks: list[Check], member: str) -> Reservation:
         return await run_in_thread(self._reserve, checks)
 
-    def _reserve(self, checks: list[Check]) -> Outcome:
+    def _reserve(self, checks: list[Check]) -> Reservation:
         now = timezone.now()
         try:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -76,10 +79,10 @@ class DatabaseStore:
                     cursor.execute(query, [check.cost, now, check.counter, check.cost, check.limit])
                     if cursor.rowcount != 1:
                         raise _Refused(check)
-                return Outcome(remaining=self._remaining(cursor, checks))
+                return Reservation(remaining=self._remaining(cursor, checks))
         except _Refused as refused:
             with connection.cursor() as cursor:
-                return Outcome(failed=refused.check, remaining=self._remaining(cursor, checks))
+                return Reservation(failed=refused.check, remaining=self._remaining(cursor, checks))
 
     def _remaining(self, cursor, checks: list[Check]) -> dict[str, int]:
         cursor.execute(self.COUNTS % ", ".join(["%s"] * len(checks)), [c.counter for c in checks])
@@ -174,7 +177,7 @@ class RedisStore:
             self._clients[loop] = client
         return client
 
-    async def reserve(self, checks: list[Check], member: str) -> Outcome:
+    async def reserve(self, checks: list[Check], member: str) -> Reservation:
         client = self._client()
         args = [time.time(), member]
         for check in checks:
@@ -183,8 +186,8 @@ class RedisStore:
         failed_index = int(result[0])
         if failed_index:
             check = checks[failed_index - 1]
-            return Outcome(failed=check, remaining={check.counter: int(result[1])})
-        return Outcome(remaining={c.counter: int(v) for c, v in zip(checks, result[1:])})
+            return Reservation(failed=check, remaining={check.counter: int(result[1])})
+        return Reservation(remaining={c.counter: int(v) for c, v in zip(checks, result[1:])})
 
     async def release(self, checks: list[Check], member: str):
         async with self._client().pipeline(transaction=False) as pipe:
@@ -210,10 +213,10 @@ class RedisStore:
         client = self._client()
         values = {}
         for counter in counters:
-            key = self.prefix + counter
-            if counter.startswith("t:"):
+            key, kind = self.prefix + counter, CounterKey.parse(counter).kind
+            if kind == TOKENS:
                 values[counter] = int(await client.hget(key, "used") or 0)
-            elif counter.startswith("r:"):
+            elif kind == REQUESTS:
                 values[counter] = int(await client.get(key) or 0)
         return values
 

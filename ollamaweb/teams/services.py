@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from ollamaweb.audit.services import record, snapshot
+from ollamaweb.keys import services as key_services
 from ollamaweb.keys.models import ApiKey
 
 from .models import Membership, Team
@@ -94,7 +95,9 @@ def delete_team(actor, team: Team, request=None) -> None:
     }
     target = ("teams.team", str(team.pk), team.name)
     users = list(team.memberships.filter(is_default=True).values_list("user_id", flat=True))
+    prefixes = list(team.api_keys.values_list("prefix", flat=True))
     team.delete()
+    key_services.forget_keys(prefixes)
     for user_id in users:
         _ensure_default(user_id)
     record(actor, "team.delete", target, before=before, request=request)
@@ -192,9 +195,9 @@ def issue_team_key(actor, team: Team, name: str = "", expires_at=None, allowed_m
     if actor is None:
         raise PermissionDenied("A team key is created by a person (its creator is recorded).")
     _require_manager(actor, team)
-    key, secret = ApiKey.issue(actor, name, expires_at, _clean_models(allowed_models), team=team)
-    record(actor, "key.create", key, after=snapshot(key), request=request)
-    return key, secret
+    return key_services.issue_key(
+        actor, name, expires_at, _clean_models(allowed_models), team=team, actor=actor, request=request
+    )
 
 
 @transaction.atomic
@@ -203,12 +206,7 @@ def revoke_team_key(actor, key: ApiKey, request=None) -> bool:
     if key.team_id is None:
         raise ValidationError("Not a team key.")
     _require_manager(actor, key.team)
-    if key.revoked:
-        return False
-    before = snapshot(key)
-    key.revoke()
-    record(actor, "key.revoke", key, before=before, after=snapshot(key), request=request)
-    return True
+    return key_services.revoke_key(key, actor=actor, request=request)
 
 
 def sync_sso_teams(user, team_names, request=None) -> list[Team]:

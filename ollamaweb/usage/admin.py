@@ -4,12 +4,11 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from ollamaweb.audit.admin_mixins import AuditedAdmin
-from ollamaweb.audit.services import record
-from ollamaweb.keys.cache import key_cache
-from ollamaweb.portal.limits import reset_period_usage
+from ollamaweb.keys import services as key_services
+from ollamaweb.quotas.counters import USER, Scope
 from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import scope_limits
+from ollamaweb.quotas.policy import policies_by_scope, scope_limits
+from ollamaweb.quotas.services import reset_period_usage
 
 from .models import RequestLog, UsageRollup
 from .reports import totals_for_user
@@ -37,7 +36,10 @@ class EndpointFilter(admin.SimpleListFilter):
 
     title = "endpoint"
     parameter_name = "endpoint"
-    ENDPOINTS = ("chat.completions", "completions", "embeddings", "models", "models.retrieve")
+    ENDPOINTS = (
+        "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+        "responses", "responses.retrieve", "responses.delete", "responses.input_items",
+    )  # fmt: skip
 
     def lookups(self, request, model_admin):
         return [(name, name) for name in self.ENDPOINTS]
@@ -84,11 +86,8 @@ class UsageRollupAdmin(admin.ModelAdmin):
         return False
 
 
-class UsageUserAdmin(AuditedAdmin, UserAdmin):
+class UsageUserAdmin(UserAdmin):
     """Django's user admin plus today's and this month's usage against the user's limits."""
-
-    audit_name = "user"
-    audit_exclude = ("password", "last_login")
 
     readonly_fields = (*UserAdmin.readonly_fields, "usage_summary")
     fieldsets = (*UserAdmin.fieldsets, ("Usage", {"fields": ("usage_summary",)}))
@@ -98,60 +97,42 @@ class UsageUserAdmin(AuditedAdmin, UserAdmin):
 
     @admin.action(description="Activate selected users (approve sign-ups)")
     def activate_users(self, request, queryset):
-        users = list(queryset.filter(is_active=False))
-        count = queryset.filter(pk__in=[u.pk for u in users]).update(is_active=True)
-        for user in users:
-            record(
-                request.user,
-                "user.activate",
-                user,
-                before={"is_active": False},
-                after={"is_active": True},
-                request=request,
-            )
-        key_cache.invalidate()
+        count = key_services.set_users_active(queryset, True, actor=request.user, request=request)
         self.message_user(request, f"Activated {count} user(s).")
 
     @admin.action(description="Deactivate selected users (their API keys stop working)")
     def deactivate_users(self, request, queryset):
-        users = list(queryset.exclude(pk=request.user.pk).filter(is_active=True))
-        count = queryset.filter(pk__in=[u.pk for u in users]).update(is_active=False)
-        for user in users:
-            record(
-                request.user,
-                "user.deactivate",
-                user,
-                before={"is_active": True},
-                after={"is_active": False},
-                request=request,
-            )
-        key_cache.invalidate()
+        count = key_services.set_users_active(
+            queryset.exclude(pk=request.user.pk), False, actor=request.user, request=request
+        )
         self.message_user(request, f"Deactivated {count} user(s).")
+
+    def save_model(self, request, obj, form, change):
+        key_services.save_user(obj, actor=request.user, request=request)
+
+    def delete_model(self, request, obj):
+        key_services.delete_users([obj], actor=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        key_services.delete_users(queryset, actor=request.user, request=request)
 
     @admin.action(description="Reset period usage (today's and this month's token counters)")
     def reset_period_usage(self, request, queryset):
         total = 0
         for user in queryset:
-            deleted = reset_period_usage(user)
-            total += deleted
-            record(request.user, "quota.reset_usage", user, after={"counters_deleted": deleted}, request=request)
+            total += reset_period_usage(user, actor=request.user, request=request)
         self.message_user(
             request,
             f"Reset today's and this month's token usage of {queryset.count()} user(s) ({total} counter(s) deleted).",
         )
-
-    def audit_verb(self, before, after):
-        if (before or {}).get("is_active") != after.get("is_active"):
-            return "activate" if after.get("is_active") else "deactivate"
-        return "update"
 
     @admin.display(description="usage")
     def usage_summary(self, user):
         if not user.pk:
             return "-"
         today = timezone.localdate()
-        policies = {(p.user_id, p.api_key_id, p.model): p for p in QuotaPolicy.objects.filter(api_key=None)}
-        limits = next((s for s in scope_limits(policies, user.pk, 0, "") if s.scope == f"u{user.pk}"), None)
+        policies = policies_by_scope(QuotaPolicy.objects.filter(api_key=None))
+        limits = next((s for s in scope_limits(policies, user.pk, 0, "") if s.scope == Scope(USER, user.pk)), None)
         rows = []
         for label, since, limit in (
             ("Today", today, limits and limits.tokens_per_day),

@@ -15,8 +15,8 @@ from django.db import connection, transaction
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.tasks import spawn
 from ollamaweb.keys.models import ApiKey
-from ollamaweb.portal.feed import publish_requests
 
+from . import hooks
 from .models import RequestLog
 from .records import UsageRecord
 from .rollups import add_to_rollups
@@ -72,6 +72,7 @@ class LogWriter:
         self._task: asyncio.Task | None = None
 
     def submit(self, record: UsageRecord):
+        hooks.request_finished(record)
         self._pending.append(record)
         self._ensure_running()
         if len(self._pending) >= settings.LOG_BATCH_SIZE:
@@ -106,10 +107,7 @@ class LogWriter:
                     await store.settle(pairs)
                 except Exception:
                     logger.exception("could not settle %d quota reservations", len(pairs))
-            try:
-                await publish_requests(batch)  # the staff's live feed; best effort
-            except Exception:
-                logger.exception("could not publish %d requests to the live feed", len(batch))
+            await hooks.batch_written(batch)
 
     async def stop(self):
         """Write everything pending and stop the background task (ASGI lifespan shutdown)."""

@@ -11,6 +11,7 @@ from django.test import Client
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys import hashing
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.usage.models import RequestLog
 
 User = get_user_model()
@@ -31,7 +32,7 @@ def browser(staff):
 @pytest.fixture
 def key_and_secret(db):
     owner = User.objects.create_user("alice")
-    return ApiKey.issue(owner, "alice's laptop", allowed_models=["llama3"])
+    return issue_key(owner, "alice's laptop", allowed_models=["llama3"])
 
 
 def page(browser, url, status=200):

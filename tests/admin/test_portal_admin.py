@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from ollamaweb.keys.models import ApiKey
-from ollamaweb.portal.limits import reset_period_usage
+from ollamaweb.keys.services import issue_key, revoke_key
 from ollamaweb.quotas.models import UsageCounter
+from ollamaweb.quotas.services import reset_period_usage
 from ollamaweb.quotas.stores import RedisStore
 from ollamaweb.usage.models import RequestLog
 from tests.services import redis_url_or_skip
@@ -45,8 +45,8 @@ def counters_for(user, key, now):
 def test_reset_period_usage_action(admin_browser, db):
     alice = User.objects.create_user("alice")
     other = User.objects.create_user("alice2")  # u{id} prefixes must not collide (u1 vs u12)
-    alice_key, _ = ApiKey.issue(alice, "k")
-    other_key, _ = ApiKey.issue(other, "k")
+    alice_key, _ = issue_key(alice, "k")
+    other_key, _ = issue_key(other, "k")
     now = timezone.localtime()
     mine, theirs = counters_for(alice, alice_key, now), counters_for(other, other_key, now)
     for key in [*mine.values(), *theirs.values()]:
@@ -66,7 +66,7 @@ def test_reset_period_usage_in_redis(db, settings):
     settings.REDIS_URL = url
     client = redis.Redis.from_url(url)
     alice = User.objects.create_user("alice")
-    key, _ = ApiKey.issue(alice, "k")
+    key, _ = issue_key(alice, "k")
     now = timezone.localtime()
     counters = counters_for(alice, key, now)
     prefix = RedisStore.prefix
@@ -95,10 +95,10 @@ def test_activate_users_action(admin_browser):
 
 def test_key_admin_status_filter_and_read_only_owner(admin_browser):
     alice = User.objects.create_user("alice")
-    live, _ = ApiKey.issue(alice, "live one")
-    dead, _ = ApiKey.issue(alice, "dead one")
-    dead.revoke()
-    old, _ = ApiKey.issue(alice, "old one", expires_at=timezone.now() - timedelta(days=1))
+    live, _ = issue_key(alice, "live one")
+    dead, _ = issue_key(alice, "dead one")
+    revoke_key(dead)
+    old, _ = issue_key(alice, "old one", expires_at=timezone.now() - timedelta(days=1))
     page = admin_browser.get("/admin/keys/apikey/?status=active").content.decode()
     assert "live one" in page and "dead one" not in page and "old one" not in page
     page = admin_browser.get("/admin/keys/apikey/?status=expired").content.decode()

@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from ollamaweb.catalog.models import ModelAlias
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 
 
 def unix(text):
@@ -133,7 +133,7 @@ def test_retrieve_unknown_model_is_not_found(client, fake_ollama):
 
 def test_key_with_allowed_models_sees_and_uses_only_those(gateway, user, namespaced_models):
     ModelAlias.objects.create(name="gpt-3.5-turbo", target="llama3")
-    _, secret = ApiKey.issue(user, "limited", allowed_models=["llama3", "gpt-3.5-turbo", "someuser/custom:7b"])
+    _, secret = issue_key(user, "limited", allowed_models=["llama3", "gpt-3.5-turbo", "someuser/custom:7b"])
     limited = openai.OpenAI(base_url=gateway.url + "/v1/", api_key=secret, max_retries=0, timeout=20)
 
     assert sorted(entry.id for entry in limited.models.list().data) == [

@@ -17,6 +17,7 @@ from ollamaweb.audit.services import record, snapshot
 from ollamaweb.backends.models import Backend
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas.models import QuotaPolicy
 
 User = get_user_model()
@@ -357,7 +358,7 @@ def test_admin_audit_pages_are_read_only(admin_client, staff):
 
 def test_snapshot_is_json_and_scrubbed(db):
     user = User.objects.create_user("dave")
-    key, secret = ApiKey.issue(user, "x")
+    key, secret = issue_key(user, "x")
     data = snapshot(key)
     json.dumps(data)
     assert data["hashed_key"] == REDACTED and data["user"] == user.pk and secret not in json.dumps(data)

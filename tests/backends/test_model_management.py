@@ -21,8 +21,9 @@ from django.test import Client
 from django.utils import timezone
 
 from ollamaweb.backends import pulls
+from ollamaweb.backends.config import BackendConfig
 from ollamaweb.backends.models import Backend, BackendEvent, PullJob
-from ollamaweb.backends.operations import Target, TargetError, human_size, select_targets
+from ollamaweb.backends.operations import TargetError, human_size, select_targets
 from ollamaweb.backends.pulls import JobRecorder, TerminalProgress, fold_progress, initial_state
 from ollamaweb.catalog.models import ModelAlias
 from tests.fake_ollama import FakeOllama
@@ -176,7 +177,11 @@ def test_human_sizes_are_decimal_like_ollama():
 
 
 def test_choosing_backends():
-    one, two, off = Target("one", "http://a:1"), Target("two", "http://b:1"), Target("off", "http://c:1", enabled=False)
+    one, two, off = (
+        BackendConfig("one", "http://a:1"),
+        BackendConfig("two", "http://b:1"),
+        BackendConfig("off", "http://c:1", enabled=False),
+    )
     assert select_targets([one, off]) == [one]  # the only enabled one
     assert select_targets([one, two], all=True) == [one, two]
     assert select_targets([one, two, off], backend="off") == [off]  # named explicitly: even disabled

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key, revoke_key, set_users_active
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 
@@ -115,19 +116,19 @@ def test_revoked_key_stops_working_within_the_cache_ttl(gateway, api_key, fake_o
 
 
 def test_revoking_in_this_process_takes_effect_at_once(gateway, user, fake_ollama):
-    key, secret = ApiKey.issue(user, "soon revoked")
+    key, secret = issue_key(user, "soon revoked")
     assert get_models(gateway, bearer(secret)).status_code == 200
-    key.revoke()
+    revoke_key(key)
     assert_openai_error(get_models(gateway, bearer(secret)), 401)
 
 
 def test_expired_key_is_401(gateway, user, fake_ollama):
-    _, expired = ApiKey.issue(user, "old", expires_at=timezone.now() - timedelta(seconds=1))
+    _, expired = issue_key(user, "old", expires_at=timezone.now() - timedelta(seconds=1))
     error = assert_openai_error(get_models(gateway, bearer(expired)), 401)
     assert "expired" in error["message"]
 
     expires_at = timezone.now() + timedelta(seconds=1)
-    _, expiring = ApiKey.issue(user, "short-lived", expires_at=expires_at)
+    _, expiring = issue_key(user, "short-lived", expires_at=expires_at)
     assert get_models(gateway, bearer(expiring)).status_code == 200
     time.sleep(max(0.0, (expires_at - timezone.now()).total_seconds()) + 0.05)
     assert_openai_error(get_models(gateway, bearer(expiring)), 401)  # even while the key is cached
@@ -136,8 +137,7 @@ def test_expired_key_is_401(gateway, user, fake_ollama):
 def test_inactive_users_key_is_401(gateway, api_key, fake_ollama):
     key, secret = api_key
     assert get_models(gateway, bearer(secret)).status_code == 200
-    key.user.is_active = False
-    key.user.save()
+    set_users_active([key.user], False)
     assert_openai_error(get_models(gateway, bearer(secret)), 401)
 
 

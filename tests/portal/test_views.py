@@ -18,6 +18,7 @@ from django.utils import timezone
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys import hashing
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.portal.models import Invite
 from ollamaweb.portal.playground_keys import PLAYGROUND_KEY_NAME
 from ollamaweb.portal.security import CONTENT_SECURITY_POLICY
@@ -303,8 +304,8 @@ def test_keys_page_works_with_the_backend_down(alice, backend_down):
 
 
 def test_users_only_see_and_revoke_their_own_keys(alice, bob):
-    mine, _ = ApiKey.issue(alice, "alice key")
-    theirs, _ = ApiKey.issue(bob, "bob key")
+    mine, _ = issue_key(alice, "alice key")
+    theirs, _ = issue_key(bob, "bob key")
     client = client_for(alice)
     listing = text(client.get("/keys/"))
     assert mine.prefix in listing and theirs.prefix not in listing and "bob key" not in listing
@@ -357,7 +358,7 @@ def test_dashboard_shows_limits_with_reset_times(alice):
 
 
 def test_requests_table_pages_through_own_rows(alice, bob):
-    key, _ = ApiKey.issue(alice, "k")
+    key, _ = issue_key(alice, "k")
     for i in range(120):
         log(alice, key, minutes_ago=i, requested_model=f"model-{i}", resolved_model=f"model-{i}")
     log(bob, requested_model="bobs-model")
@@ -398,8 +399,8 @@ def test_csv_download_has_only_own_usage(alice, bob):
 def test_models_page_lists_models_aliases_and_restrictions(alice, backend):
     backend.add_model("deepseek-r1", capabilities=["completion", "thinking"], context_length=131072)
     ModelAlias.objects.create(name="gpt-4o", target="llama3", description="the house model")
-    ApiKey.issue(alice, "restricted one", allowed_models=["llama3"])
-    ApiKey.issue(alice, "open one")
+    issue_key(alice, "restricted one", allowed_models=["llama3"])
+    issue_key(alice, "open one")
     html = text(client_for(alice).get("/models/"))
     for expected in ("llama3:latest", "all-minilm:latest", "deepseek-r1:latest", "131,072", "thinking", "embeddings"):
         assert expected in html
@@ -459,7 +460,7 @@ def test_playground_page_and_its_key(alice, backend):
 
 def test_quickstart_uses_this_servers_url_and_aliases(alice, backend, settings):
     ModelAlias.objects.create(name="gpt-4o-mini", target="llama3")
-    key, secret = ApiKey.issue(alice, "laptop")
+    key, secret = issue_key(alice, "laptop")
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "gateway.example.com"]
     html = text(client_for(alice).get("/quickstart/", HTTP_HOST="gateway.example.com", secure=True))
     assert 'base_url="https://gateway.example.com/v1"' in html
@@ -473,7 +474,7 @@ def test_quickstart_uses_this_servers_url_and_aliases(alice, backend, settings):
 
 
 def test_staff_overview(staff, alice, backend):
-    key, _ = ApiKey.issue(alice, "k")
+    key, _ = issue_key(alice, "k")
     log(alice, key, minutes_ago=1, prompt_tokens=100, completion_tokens=23)
     log(alice, key, minutes_ago=2, status=502, error="Ollama backend error (500): boom")
     log(alice, key, minutes_ago=60 * 30, status=500, error="too old to show")

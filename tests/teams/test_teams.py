@@ -16,6 +16,7 @@ from ollamaweb.audit.models import AuditEvent
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys.cache import key_cache
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
 from ollamaweb.teams.policy import TeamDirectory, TeamInfo, load_directory, model_allowed, team_directory, team_for
@@ -146,7 +147,7 @@ def test_team_keys_carry_their_team_and_are_audited(transactional_db, people, la
     team_directory.invalidate()
     directory = async_to_sync(team_directory.get)()
     assert team_for(ident, directory).name == "Lab"
-    personal, _ = ApiKey.issue(people.member, "mine")
+    personal, _ = issue_key(people.member, "mine")
     assert team_for(async_to_sync(key_cache.get)(personal.prefix), directory).name == "Lab"
 
     assert services.revoke_team_key(people.admin, key) is True
@@ -305,8 +306,8 @@ def test_staff_create_edit_and_delete_teams_in_the_portal(people):
 
 def test_team_page_shows_usage_of_team_keys_and_default_members(people, lab):
     key, _ = services.issue_team_key(people.admin, lab, "bot")
-    personal, _ = ApiKey.issue(people.member, "laptop")
-    elsewhere, _ = ApiKey.issue(people.outsider, "other")
+    personal, _ = issue_key(people.member, "laptop")
+    elsewhere, _ = issue_key(people.outsider, "other")
     today = timezone.localdate()
     UsageRollup.objects.create(
         day=today,
@@ -354,7 +355,7 @@ def test_team_admin_in_django_admin(people, lab):
 
 def test_a_team_key_outlives_its_creators_deactivation(transactional_db, people, lab):
     team_key, _ = services.issue_team_key(people.admin, lab, "service")
-    personal, _ = ApiKey.issue(people.admin, "mine")
+    personal, _ = issue_key(people.admin, "mine")
     people.admin.is_active = False
     people.admin.save()
     key_cache.invalidate()
@@ -370,7 +371,7 @@ def test_the_charged_teams_models_are_enforced_on_the_api(gateway, fake_ollama, 
     ops = services.create_team(boss, "Ops", allowed_models=["all-minilm"])
     services.add_member(boss, lab, alice)  # her default team
     services.add_member(boss, ops, alice)
-    _, personal = ApiKey.issue(alice, "laptop")
+    _, personal = issue_key(alice, "laptop")
     _, ops_key = services.issue_team_key(boss, ops, "embedder")
 
     def client(secret):

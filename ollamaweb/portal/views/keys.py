@@ -7,8 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ollamaweb.audit.services import record, snapshot
 from ollamaweb.catalog.models import ModelAlias
+from ollamaweb.keys import services as key_services
 from ollamaweb.keys.models import ApiKey
 
 from ..forms import ApiKeyForm
@@ -43,13 +43,14 @@ def keys(request):
     if request.method == "POST":
         form = ApiKeyForm(request.POST, model_names=known_model_names())
         if form.is_valid():
-            key, secret = ApiKey.issue(
+            key, secret = key_services.issue_key(
                 request.user,
                 form.cleaned_data["name"],
                 expires_at=form.cleaned_data["expires_at"],
                 allowed_models=form.cleaned_data["allowed_models"],
+                actor=request.user,
+                request=request,
             )
-            record(request.user, "key.create", key, after=snapshot(key), request=request)
             base_url = request.build_absolute_uri("/v1")
             return render(
                 request,
@@ -67,8 +68,6 @@ def revoke_key(request, pk):
     if key.revoked:
         messages.info(request, f"Key {key.prefix}… was already revoked.")
     else:
-        before = snapshot(key)
-        key.revoke()
-        record(request.user, "key.revoke", key, before=before, after=snapshot(key), request=request)
+        key_services.revoke_key(key, actor=request.user, request=request)
         messages.success(request, f"Revoked key {key.prefix}… ({key.name or 'unnamed'}). It stops working at once.")
     return redirect("portal:keys")

@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ollamaweb.audit.services import record, snapshot
-from ollamaweb.backends.operations import Target, aconfigured_targets, error_text
+from ollamaweb.backends.config import BackendConfig, aconfigured_backends
+from ollamaweb.backends.operations import error_text
 from ollamaweb.backends.registry import registry
 from ollamaweb.core.errors import GatewayError
 from ollamaweb.usage.models import RequestLog
@@ -26,7 +27,7 @@ from .account import registration_mode
 BACKEND_CHECK_TIMEOUT = 3.0
 
 
-async def backend_status(target: Target) -> dict:
+async def backend_status(target: BackendConfig) -> dict:
     """GET /api/version of one backend, with its latency (and this process's in-flight count)."""
     state = registry.state_of(target.name)
     status = {
@@ -80,7 +81,7 @@ def _overview_numbers() -> dict:
 
 
 async def _backend_statuses() -> list[dict]:
-    return list(await asyncio.gather(*(backend_status(target) for target in await aconfigured_targets())))
+    return list(await asyncio.gather(*(backend_status(target) for target in await aconfigured_backends())))
 
 
 @page(staff=True)

@@ -1,11 +1,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.audit.services import record, snapshot
+from ollamaweb.backends import services
 from ollamaweb.backends.models import Backend
 from ollamaweb.core.ollama import parse_ollama_host
-
-CONFIG_FIELDS = ("name", "url", "enabled", "weight", "max_concurrent", "headers")
 
 
 def status_of(backend: Backend) -> str:
@@ -42,12 +40,8 @@ class Command(BaseCommand):
         if add:
             self.add(*add, weight=weight, max_concurrent=max_concurrent, header=header, disabled=disabled)
         if remove:
-            backend = Backend.objects.filter(name=remove).first()
-            if backend is None:
+            if not services.remove_backends(Backend.objects.filter(name=remove), via="command"):
                 raise CommandError(f"No backend named {remove}.")
-            before = snapshot(backend, fields=CONFIG_FIELDS)
-            backend.delete()
-            record(None, "backend.delete", ("backends.backend", "", remove), before=before)
             self.stdout.write(f"Removed backend {remove}.")
         if list or not (add or remove):
             self.list()
@@ -67,23 +61,16 @@ class Command(BaseCommand):
             if not sep or not key.strip():
                 raise CommandError(f"--header {item!r}: give 'Name: value'.")
             headers[key.strip()] = value.strip()
-        backend = Backend.objects.filter(name=name).first()
-        created = backend is None
-        before = None if created else snapshot(backend, fields=CONFIG_FIELDS)
-        if created:
-            backend = Backend(name=name)
-        backend.url = url
-        if weight is not None or created:
-            backend.weight = weight or 1
-        if max_concurrent is not None:
-            backend.max_concurrent = max_concurrent or None
-        if headers:
-            backend.headers = {**(backend.headers or {}), **headers}
-        backend.enabled = not disabled
-        backend.save()
-        after = snapshot(backend, fields=CONFIG_FIELDS)
-        if before != after:
-            record(None, "backend.create" if created else "backend.update", backend, before=before, after=after)
+        created = not Backend.objects.filter(name=name).exists()
+        services.set_backend(
+            name,
+            url,
+            weight=weight,
+            max_concurrent=max_concurrent,
+            headers=headers,
+            enabled=not disabled,
+            via="command",
+        )
         self.stdout.write(f"{'Added' if created else 'Updated'} backend {name} ({url}).")
 
     def list(self):

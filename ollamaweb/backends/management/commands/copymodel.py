@@ -1,15 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ollamaweb.audit.services import record
-from ollamaweb.backends.operations import (
-    TargetError,
-    configured_targets,
-    copy_model,
-    on_each,
-    refresh_models_now,
-    run,
-    select_targets,
-)
+from ollamaweb.backends.config import configured_backends
+from ollamaweb.backends.operations import TargetError, copy_model, on_each, refresh_models_now, run, select_targets
 
 
 class Command(BaseCommand):
@@ -27,13 +20,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, source, destination, backend, all, **options):
         try:
-            targets = select_targets(configured_targets(), backend, all)
+            targets = select_targets(configured_backends(), backend, all)
         except TargetError as exc:
             raise CommandError(str(exc)) from None
         outcomes = run(on_each(targets, copy_model, source, destination))
         for o in outcomes:
             after = {"destination": destination, "backend": o.target.name, "ok": o.ok, "error": o.message}
-            record(None, "model.copy", ("model", "", source), after=after)
+            record(None, "model.copy", ("model", "", source), after=after, via="command")
         refresh_models_now([o.target for o in outcomes if o.ok])
         failed = [o for o in outcomes if not o.ok]
         for outcome in outcomes:

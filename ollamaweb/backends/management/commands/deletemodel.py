@@ -3,9 +3,9 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from ollamaweb.audit.services import record
+from ollamaweb.backends.config import configured_backends
 from ollamaweb.backends.operations import (
     TargetError,
-    configured_targets,
     delete_model,
     find_model,
     human_size,
@@ -33,7 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, model, backend, all, yes, **options):
         stdin = options.get("stdin", sys.stdin)
         try:
-            targets = select_targets(configured_targets(), backend, all)
+            targets = select_targets(configured_backends(), backend, all)
         except TargetError as exc:
             raise CommandError(str(exc)) from None
 
@@ -62,12 +62,8 @@ class Command(BaseCommand):
 
         outcomes = run(on_each(having, delete_model, model))
         for o in outcomes:
-            record(
-                None,
-                "model.delete",
-                ("model", "", model),
-                after={"backend": o.target.name, "ok": o.ok, "error": o.message},
-            )
+            after = {"backend": o.target.name, "ok": o.ok, "error": o.message}
+            record(None, "model.delete", ("model", "", model), after=after, via="command")
         refresh_models_now([o.target for o in outcomes if o.ok])
         failed = [o for o in outcomes if not o.ok]
         for outcome in outcomes:

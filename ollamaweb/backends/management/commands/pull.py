@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ollamaweb.audit.services import record
-from ollamaweb.backends.operations import TargetError, configured_targets, refresh_models_now, run, select_targets
+from ollamaweb.backends.config import configured_backends
+from ollamaweb.backends.operations import TargetError, refresh_models_now, run, select_targets
 from ollamaweb.backends.pulls import PullFailed, TerminalProgress, pull
 
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, model, backend, all, **options):
         try:
-            targets = select_targets(configured_targets(), backend, all)
+            targets = select_targets(configured_backends(), backend, all)
         except TargetError as exc:
             raise CommandError(str(exc)) from None
         try:
@@ -29,12 +30,8 @@ class Command(BaseCommand):
         failed = {name for name, _ in failures}
         for target in targets:
             error = next((message for name, message in failures if name == target.name), "")
-            record(
-                None,
-                "model.pull",
-                ("model", "", model),
-                after={"backend": target.name, "ok": not error, "error": error},
-            )
+            after = {"backend": target.name, "ok": not error, "error": error}
+            record(None, "model.pull", ("model", "", model), after=after, via="command")
         refresh_models_now([t for t in targets if t.name not in failed])
         if failures:
             if len(targets) == 1:

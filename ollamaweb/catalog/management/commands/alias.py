@@ -1,6 +1,7 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.audit.services import record, snapshot
+from ollamaweb.catalog import services
 from ollamaweb.catalog.models import ModelAlias
 
 
@@ -12,27 +13,29 @@ class Command(BaseCommand):
         parser.add_argument("target", nargs="?")
         parser.add_argument("--delete", metavar="ALIAS")
         parser.add_argument("--list", action="store_true")
+        parser.add_argument(
+            "--pending", action="store_true", help="Save even if no backend has TARGET yet (e.g. before a pull)."
+        )
 
-    def handle(self, alias, target, delete, list, **options):
+    def handle(self, alias, target, delete, list, pending, **options):
         if list:
             for row in ModelAlias.objects.all():
                 self.stdout.write(f"{row.name}\t{row.target}")
         elif delete:
-            old = ModelAlias.objects.filter(name=delete).first()
-            if old is None:
+            if not services.delete_aliases(ModelAlias.objects.filter(name=delete), via="command"):
                 raise CommandError(f"No alias named {delete}.")
-            before = snapshot(old, fields=("name", "target", "description"))
-            old.delete()
-            record(None, "alias.delete", ("catalog.modelalias", "", delete), before=before)
             self.stdout.write(f"Deleted alias {delete}.")
         elif alias and target:
-            if alias == target:
-                raise CommandError("An alias cannot point at itself.")
-            old = ModelAlias.objects.filter(name=alias).first()
-            before = snapshot(old, fields=("name", "target", "description"))
-            row, created = ModelAlias.objects.update_or_create(name=alias, defaults={"target": target})
-            after = snapshot(row, fields=("name", "target", "description"))
-            record(None, "alias.create" if created else "alias.update", row, before=before, after=after)
+            try:
+                services.set_alias(
+                    alias,
+                    target,
+                    known_models=None if pending else services.known_models(),
+                    allow_pending=pending,
+                    via="command",
+                )
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from None
             self.stdout.write(f"{alias} → {target}")
         else:
             raise CommandError("Give ALIAS TARGET, --delete ALIAS or --list.")

@@ -4,8 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from ollamaweb.audit.services import record, snapshot
-from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 
 
 class Command(BaseCommand):
@@ -27,8 +26,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Created user {username}.")
         expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
         allowed = [model.strip() for model in models.split(",") if model.strip()]
-        key, secret = ApiKey.issue(user, name, expires_at, allowed)
-        record(None, "key.create", key, after=snapshot(key))
+        key, secret = issue_key(user, name, expires_at, allowed, via="command")
         details = [f"prefix {key.prefix}"]
         if expires_at:
             details.append(f"expires {expires_at:%Y-%m-%d %H:%M %Z}")

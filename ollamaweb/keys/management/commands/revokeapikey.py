@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.audit.services import record, snapshot
 from ollamaweb.keys.hashing import PREFIX_LENGTH
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import revoke_key
 
 
 class Command(BaseCommand):
@@ -21,7 +21,5 @@ class Command(BaseCommand):
         if key.revoked:
             self.stdout.write(f"Key {key.prefix} was already revoked.")
             return
-        before = snapshot(key)
-        key.revoke()
-        record(None, "key.revoke", key, before=before, after=snapshot(key))
+        revoke_key(key, via="command")
         self.stdout.write(f"Revoked key {key.prefix} of {key.user.get_username()}.")

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.keys.services import issue_key
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.rollups import add_totals
 
@@ -131,4 +132,4 @@ class Command(BaseCommand):
     @staticmethod
     def _key(user):
         key = ApiKey.objects.filter(user=user, name="seed data").first()
-        return key or ApiKey.issue(user, "seed data")[0]
+        return key or issue_key(user, "seed data")[0]

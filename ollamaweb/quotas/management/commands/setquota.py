@@ -1,8 +1,9 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.audit.services import record, snapshot
-from ollamaweb.quotas.models import LIMIT_FIELDS, QuotaPolicy
+from ollamaweb.quotas import services
+from ollamaweb.quotas.models import LIMIT_FIELDS
 
 EVERYONE = "*"
 UNCHANGED = object()
@@ -37,14 +38,10 @@ class Command(BaseCommand):
                 user = get_user_model().objects.get(username=username)
             except get_user_model().DoesNotExist:
                 raise CommandError(f"No user named {username}.") from None
-        policy, created = QuotaPolicy.objects.get_or_create(user=user, api_key=None, model=model)
-        before = None if created else snapshot(policy, exclude=("updated_at",))
-        for name in LIMIT_FIELDS:
-            if options[name] is not UNCHANGED:
-                setattr(policy, name, options[name])
-        policy.save()
-        after = snapshot(policy, exclude=("updated_at",))
-        if before != after:
-            record(None, "quota.create" if created else "quota.update", policy, before=before, after=after)
+        limits = {name: options[name] for name in LIMIT_FIELDS if options[name] is not UNCHANGED}
+        try:
+            policy = services.set_limits(user=user, model=model, via="command", **limits)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         limits = ", ".join(f"{name}={getattr(policy, name) or 'unlimited'}" for name in LIMIT_FIELDS)
         self.stdout.write(f"{policy}: {limits}")
