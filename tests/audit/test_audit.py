@@ -294,7 +294,7 @@ def test_admin_model_pull_copy_delete_are_recorded(gateway, fake_ollama, transac
 
         url = "/admin/backends/backend/copy/"
         post_form(http, url, {"source": "llama3", "destination": "gpt-4o", "mode": "alias"})
-        assert only("alias.create").after == {"name": "gpt-4o", "target": "llama3"}
+        assert only("alias.create").after == {"name": "gpt-4o", "target": "llama3", "description": ""}
         post_form(http, url, {"source": "llama3", "destination": "my-llama", "mode": "copy", "backend": backend})
         assert only("model.copy").after["ok"] is True
 

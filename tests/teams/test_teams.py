@@ -345,12 +345,58 @@ def test_team_page_shows_usage_of_team_keys_and_default_members(people, lab):
     assert "1,000" in members and "5,000" not in html
 
 
-def test_team_admin_in_django_admin(people, lab):
+def test_teams_in_the_django_admin_go_through_the_services(people, lab):
     people.staff.is_superuser = True
     people.staff.save()
     boss = signed_in(people.staff)
     assert boss.get("/admin/teams/team/").status_code == 200
-    assert "Lab" in boss.get(f"/admin/teams/team/{lab.pk}/change/").content.decode()
+    url = "/admin/teams/team/add/"
+    data = {
+        "csrfmiddlewaretoken": csrf(boss, url),
+        "name": "Ops",
+        "description": "",
+        "allowed_models": '["llama3"]',
+        "memberships-TOTAL_FORMS": "1",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-0-user": people.member.pk,
+        "memberships-0-role": "admin",
+    }
+    response = boss.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    ops = Team.objects.get(name="Ops")
+    membership = Membership.objects.get(team=ops)
+    assert (membership.user, membership.role, membership.is_default) == (people.member, "admin", False)
+
+    url = f"/admin/teams/team/{ops.pk}/change/"
+    data = {
+        "csrfmiddlewaretoken": csrf(boss, url),
+        "name": "Ops",
+        "description": "on call",
+        "allowed_models": '["llama3"]',
+        "memberships-TOTAL_FORMS": "1",
+        "memberships-INITIAL_FORMS": "1",
+        "memberships-0-id": membership.pk,
+        "memberships-0-team": ops.pk,
+        "memberships-0-user": people.member.pk,
+        "memberships-0-role": "member",
+    }
+    assert boss.post(url, data).status_code == 302
+    assert Membership.objects.get(pk=membership.pk).role == "member"
+    data.update({"csrfmiddlewaretoken": csrf(boss, url), "memberships-0-DELETE": "on"})
+    assert boss.post(url, data).status_code == 302
+    assert not Membership.objects.filter(team=ops).exists()
+    url = f"/admin/teams/team/{ops.pk}/delete/"
+    boss.post(url, {"csrfmiddlewaretoken": csrf(boss, url), "post": "yes"})
+    assert not Team.objects.filter(pk=ops.pk).exists()
+    assert actions()[-6:] == [
+        "team.create",
+        "team.member_add",
+        "team.update",
+        "team.member_role",
+        "team.member_remove",
+        "team.delete",
+    ]
+    assert AuditEvent.objects.filter(action="team.update").last().source == "admin"
 
 
 def test_a_team_key_outlives_its_creators_deactivation(transactional_db, people, lab):
