@@ -122,7 +122,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI each request's sync work runs in a fresh thread: only a pool reuses connections.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 2, "max_size": envint("DATABASE_POOL_SIZE", 20)}}
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 2,
+            "max_size": envint("DATABASE_POOL_SIZE", 20),
+            "timeout": envfloat("DATABASE_POOL_TIMEOUT", 10.0),  # waiting for a connection, then an error
+        },
+        "connect_timeout": 5,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -221,6 +228,9 @@ IMAGE_FETCH_TIMEOUT = envfloat("OLLAMAWEB_IMAGE_FETCH_TIMEOUT", 10.0)
 # Request-log writer: rows per batch and longest wait before a partial batch is written.
 LOG_BATCH_SIZE = envint("OLLAMAWEB_LOG_BATCH_SIZE", 200)
 LOG_FLUSH_INTERVAL = envfloat("OLLAMAWEB_LOG_FLUSH_INTERVAL", 0.25)
+# Records kept in memory while the database is down; beyond that (and at shutdown) they go to files here.
+LOG_MAX_PENDING = envint("OLLAMAWEB_LOG_MAX_PENDING", 50_000)
+LOG_SPOOL_DIR = os.environ.get("OLLAMAWEB_LOG_SPOOL_DIR", str(BASE_DIR / "spool"))
 
 # Quotas: where counters live ("redis" when REDIS_URL is set, else "database"; set to "database"
 # to keep them in the database even with Redis), what to do when that store is down, and how

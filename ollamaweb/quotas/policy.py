@@ -1,12 +1,11 @@
 """Which limits apply to a request: the policy table, cached per process, merged per scope."""
 
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
 
-from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.names import canonical
+from ollamaweb.core.refreshed import RefreshedTable
 
 from .counters import KEY, USER, Scope
 from .models import LIMIT_FIELDS, QuotaPolicy
@@ -64,17 +63,13 @@ def policies_by_scope(policies) -> dict:
 
 class PolicyTable:
     def __init__(self):
-        self._policies: dict = {}
-        self._fresh_until = 0.0
+        self._table = RefreshedTable(_policies_from_database, lambda: settings.CONFIG_CACHE_TTL, {})
 
     async def limits_for(self, user_id: int, key_id: int, model: str) -> list[ScopeLimits]:
-        if time.monotonic() >= self._fresh_until:
-            self._policies = await run_in_thread(_policies_from_database)
-            self._fresh_until = time.monotonic() + settings.CONFIG_CACHE_TTL
-        return scope_limits(self._policies, user_id, key_id, model)
+        return scope_limits(await self._table.get(), user_id, key_id, model)
 
     def invalidate(self):
-        self._fresh_until = 0.0
+        self._table.invalidate()
 
 
 policy_table = PolicyTable()

@@ -92,3 +92,20 @@ class UsageRollup(models.Model):
     @property
     def total_tokens(self):
         return self.prompt_tokens + self.completion_tokens
+
+
+class UnwrittenRequest(models.Model):
+    """A request record the log could not store (kept whole, with why), for staff to look at."""
+
+    set_aside_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    request_id = models.CharField(max_length=40, blank=True, db_index=True)
+    error = models.TextField()
+    record = models.JSONField(help_text="The request's record as the gateway had it.")
+
+    class Meta:
+        ordering = ["-set_aside_at"]
+        verbose_name = "request set aside"
+        verbose_name_plural = "requests set aside"
+
+    def __str__(self):
+        return f"{self.request_id or 'request'} set aside at {self.set_aside_at:%Y-%m-%d %H:%M:%S}"

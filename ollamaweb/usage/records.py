@@ -52,6 +52,8 @@ class UsageRecord:
     finished: bool = False
     finished_at: datetime | None = None
     admission: object = None  # the quota Admission to settle, if limits applied
+    settlement: dict = field(default_factory=dict)  # {token counter: (reserved, used)}, set when finished
+    settlement_store: str = ""  # the quota store that holds those counters
 
     @property
     def total_tokens(self) -> int:
@@ -112,3 +114,29 @@ class UsageRecord:
             "client_user": storable(self.client_user, 256),
             "response_id": storable(self.response_id, 64),
         }
+
+    _JSON_FIELDS = (
+        "endpoint", "method", "request_id", "user_id", "key_id", "key_prefix", "requested_model", "resolved_model",
+        "backend", "stream", "client_user", "prompt_tokens", "completion_tokens", "usage_source", "durations_ns",
+        "ttft_ms", "status", "error", "latency_ms", "response_id", "settlement", "settlement_store",
+    )  # fmt: skip
+
+    def to_json(self) -> dict:
+        """A finished record as JSON (for the spool, and for rows set aside)."""
+        data = {name: getattr(self, name) for name in self._JSON_FIELDS}
+        data["created_at"] = self.created_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        data["settlement"] = {counter: list(pair) for counter, pair in self.settlement.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "UsageRecord":
+        record = cls(endpoint=data["endpoint"])
+        for name in cls._JSON_FIELDS:
+            if name in data:
+                setattr(record, name, data[name])
+        record.settlement = {counter: tuple(pair) for counter, pair in (data.get("settlement") or {}).items()}
+        record.created_at = datetime.fromisoformat(data["created_at"])
+        record.finished_at = datetime.fromisoformat(data["finished_at"]) if data.get("finished_at") else None
+        record.finished = True
+        return record
