@@ -8,26 +8,21 @@ The rule for a user in several teams:
 
 team_for() and model_allowed() are pure functions over a TeamDirectory (a snapshot of teams and
 default teams); `team_directory.get()` gives a per-process snapshot refreshed every
-API_KEY_CACHE_TTL seconds and at once on changes made in this process (signals.py), as keys and
-aliases are.
+CONFIG_CACHE_TTL seconds and at once on changes made in this process (signals.py), as aliases
+and quota policies are.
 
     directory = await team_directory.get()
     team = team_for(identity, directory)          # identity: keys.cache.KeyIdentity (team_id, user_id)
     if not model_allowed(team, requested_name, resolved_name): raise PermissionDenied(...)
 """
 
-import asyncio
-import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.names import canonical
-
-logger = logging.getLogger(__name__)
+from ollamaweb.core.refreshed import RefreshedTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,48 +73,17 @@ def load_directory() -> TeamDirectory:
 
 
 class TeamDirectoryCache:
-    """The directory, reloaded at most every API_KEY_CACHE_TTL seconds by one load at a time.
-
-    Once loaded, an expired directory is still served while the next one loads in the background
-    (requests never wait for it); a change saved in this process (signals.py) drops it, so the
-    next request waits for the new one.
-    """
+    """The directory per process, refreshed every CONFIG_CACHE_TTL seconds, one refresh at a time,
+    kept through a database outage (core.refreshed); a change saved here is seen at once (signals.py)."""
 
     def __init__(self):
-        self._directory: TeamDirectory | None = None
-        self._fresh_until = 0.0
-        self._loading: asyncio.Future | None = None
-        self._generation = 0
+        self._table = RefreshedTable(load_directory, lambda: settings.CONFIG_CACHE_TTL, TeamDirectory())
 
     async def get(self) -> TeamDirectory:
-        if self._directory is not None and time.monotonic() < self._fresh_until:
-            return self._directory
-        if self._loading is None:
-            self._loading = loading = asyncio.ensure_future(self._load())
-            loading.add_done_callback(self._loaded)
-        if self._directory is not None:
-            return self._directory
-        return await asyncio.shield(self._loading)
-
-    async def _load(self) -> TeamDirectory:
-        generation = self._generation
-        directory = await run_in_thread(load_directory)
-        if generation == self._generation:  # not read before a change made while it loaded
-            self._directory = directory
-            self._fresh_until = time.monotonic() + settings.API_KEY_CACHE_TTL
-        return directory
-
-    def _loaded(self, future: asyncio.Future):
-        if self._loading is future:
-            self._loading = None
-        if not future.cancelled() and future.exception() is not None and self._directory is not None:
-            logger.warning("could not reload the teams (serving the last copy): %s", future.exception())
+        return await self._table.get()
 
     def invalidate(self):
-        self._generation += 1
-        self._directory = None
-        self._fresh_until = 0.0
-        self._loading = None  # a load already under way may have read the old rows
+        self._table.invalidate()
 
 
 team_directory = TeamDirectoryCache()
