@@ -533,3 +533,21 @@ def test_team_key_models_from_the_catalog_checkboxes(people, lab, settings, fake
     post(ann, lab, "create-key", {"name": "bot", "models": ["llama3:latest"], "other_models": "gpt-4o"}, status=200)
     assert ApiKey.objects.get(team=lab).allowed_models == ["gpt-4o", "llama3:latest"]
     cache.clear()
+
+
+def test_the_model_list_shows_only_the_teams_models(gateway, fake_ollama, transactional_db):
+    boss = User.objects.create_user("boss", is_staff=True)
+    ModelAlias.objects.create(name="gpt-4o", target="llama3")
+    ModelAlias.objects.create(name="embedder", target="all-minilm")
+    lab = services.create_team(boss, "Lab", allowed_models=["llama3"])
+    _, secret = services.issue_team_key(boss, lab, "bot")
+    _, personal = issue_key(boss, "mine")  # boss is in no team: everything
+    listed = openai.OpenAI(base_url=gateway.url + "/v1/", api_key=secret, max_retries=0, timeout=20).models.list()
+    assert sorted(m.id for m in listed.data) == ["gpt-4o", "llama3:latest"]
+    everything = openai.OpenAI(base_url=gateway.url + "/v1/", api_key=personal, max_retries=0, timeout=20)
+    assert sorted(m.id for m in everything.models.list().data) == [
+        "all-minilm:latest",
+        "embedder",
+        "gpt-4o",
+        "llama3:latest",
+    ]
