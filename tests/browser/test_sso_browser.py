@@ -98,6 +98,7 @@ def test_sso_sign_in_creates_the_user_with_teams_and_staff(sso, gateway, open_pa
     page.goto("/")
     expect(page.get_by_role("link", name="Sign in with Example SSO")).to_be_visible()
     expect(page.get_by_label("Password", exact=True)).to_be_visible()  # local accounts still work
+    screenshot(page, "20-sso-sign-in")
     sso_sign_in(page, "carol")
     page.wait_for_url(gateway.url + "/")
     expect(page.get_by_role("heading", name="Your usage")).to_be_visible()
