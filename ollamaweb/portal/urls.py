@@ -21,6 +21,7 @@ urlpatterns = [
     path("staff/audit/", audit.audit_log, name="audit"),
     path("teams/", teams.teams, name="teams"),
     path("teams/<int:pk>/", teams.team, name="team"),
+    path("teams/usage.csv", teams.teams_usage_csv, name="teams-usage-csv"),
     path("teams/<int:pk>/usage.csv", teams.team_usage_csv, name="team-usage-csv"),
     path("teams/<int:pk>/<slug:action>/", teams.team_action, name="team-action"),
     path("accounts/login/", account.login_view, name="login"),

@@ -84,3 +84,34 @@ def csv_rows(team: Team, since=None):
             r.day.isoformat(), r.user.get_username(), r.key_prefix, r.key_prefix in team_prefixes, r.model,
             r.requests, r.prompt_tokens, r.completion_tokens, r.prompt_tokens + r.completion_tokens, r.errors,
         )  # fmt: skip
+
+
+TEAM_COLUMNS = ("team", "model", "requests", "prompt_tokens", "completion_tokens", "total_tokens", "errors")
+
+
+def usage_by_team(since=None) -> list[dict]:
+    """One row per team and model (every team, from the rollups charged to it), for reports and CSV."""
+    rows = []
+    for team in Team.objects.order_by("name"):
+        rollups = charged_rollups(team)
+        if since:
+            rollups = rollups.filter(day__gte=since)
+        sums = (
+            rollups.values("model")
+            .annotate(r=Sum("requests"), p=Sum("prompt_tokens"), c=Sum("completion_tokens"), e=Sum("errors"))
+            .order_by("model")
+        )
+        for row in sums:
+            prompt, completion = row["p"] or 0, row["c"] or 0
+            rows.append(
+                {
+                    "team": team.name,
+                    "model": row["model"],
+                    "requests": row["r"] or 0,
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                    "errors": row["e"] or 0,
+                }
+            )
+    return rows

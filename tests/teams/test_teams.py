@@ -551,3 +551,29 @@ def test_the_model_list_shows_only_the_teams_models(gateway, fake_ollama, transa
         "gpt-4o",
         "llama3:latest",
     ]
+
+
+def test_usage_by_team_in_csv_and_the_command(people, lab):
+    import io
+
+    from django.core.management import call_command
+
+    ops = services.create_team(people.staff, "Ops")
+    key, _ = services.issue_team_key(people.staff, ops, "bot")
+    personal, _ = issue_key(people.member, "laptop")  # max's default team is Lab
+    today = timezone.localdate()
+    for user, prefix, tokens in ((people.staff, key.prefix, 100), (people.member, personal.prefix, 7)):
+        UsageRollup.objects.create(
+            day=today, user=user, key_prefix=prefix, model="llama3", requests=1, prompt_tokens=tokens
+        )
+    response = signed_in(people.staff).get("/teams/usage.csv")
+    assert response.status_code == 200
+    assert response.content.decode().splitlines() == [
+        "team,model,requests,prompt_tokens,completion_tokens,total_tokens,errors",
+        "Lab,llama3,1,7,0,7,0",
+        "Ops,llama3,1,100,0,100,0",
+    ]
+    assert signed_in(people.admin).get("/teams/usage.csv").status_code == 403
+    out = io.StringIO()
+    call_command("team", "--usage", "--format", "csv", "--since", today.isoformat(), stdout=out)
+    assert out.getvalue().splitlines()[1:] == ["Lab,llama3,1,7,0,7,0", "Ops,llama3,1,100,0,100,0"]

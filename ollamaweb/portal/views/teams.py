@@ -3,6 +3,7 @@ staff create, edit and delete teams and manage any of them. Every write goes thr
 ollamaweb.teams.services (which writes the audit rows)."""
 
 import csv
+import datetime
 
 from django import forms
 from django.contrib import messages
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_POST
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
-from ollamaweb.teams.usage import CSV_COLUMNS, csv_rows, team_usage
+from ollamaweb.teams.usage import CSV_COLUMNS, TEAM_COLUMNS, csv_rows, team_usage, usage_by_team
 
 from ..forms import ApiKeyForm
 from ..security import page
@@ -124,6 +125,22 @@ def _team_context(request, team, membership, **extra):
 def team(request, pk):
     team, membership = _visible_team(request, pk)
     return render(request, "portal/team.html", _team_context(request, team, membership))
+
+
+@page(staff=True, no_store=True)
+def teams_usage_csv(request):
+    """Every team's usage per model (staff): `?since=YYYY-MM-DD`, else this month."""
+    since = request.GET.get("since") or timezone.localdate().replace(day=1).isoformat()
+    try:
+        since_day = datetime.date.fromisoformat(since)
+    except ValueError:
+        raise Http404("since must be a date like 2026-11-25") from None
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="ollamaweb-teams-usage-since-{since_day.isoformat()}.csv"'
+    writer = csv.DictWriter(response, fieldnames=TEAM_COLUMNS)
+    writer.writeheader()
+    writer.writerows(usage_by_team(since_day))
+    return response
 
 
 @page(no_store=True)
