@@ -39,6 +39,7 @@ class EndpointFilter(admin.SimpleListFilter):
     ENDPOINTS = (
         "chat.completions", "completions", "embeddings", "models", "models.retrieve",
         "responses", "responses.retrieve", "responses.delete", "responses.input_items",
+        "messages", "messages.count_tokens",
     )  # fmt: skip
 
     def lookups(self, request, model_admin):
