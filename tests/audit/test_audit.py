@@ -245,6 +245,8 @@ def test_commands_are_recorded(db):
     assert only("alias.create").after["target"] == "llama3"
     assert only("alias.update").changes == [("target", "llama3", "qwen3")]
     assert only("alias.delete").before["target"] == "qwen3"
+    run("alias", "--claude-default", "llama3", "--pending")
+    assert only("alias.claude_default").after == {"claude_default_target": "llama3"}
     run("setquota", "carol", "--tokens-per-day", "500")
     assert only("quota.create").after["tokens_per_day"] == 500
     run("setquota", "carol", "--tokens-per-day", "500")  # no change, no row
