@@ -25,4 +25,5 @@ urlpatterns = [
     re_path(r"^v1/models/?$", ModelListView.as_view(), name="models"),
     re_path(r"^v1/models/(?P<model>.+?)/?$", ModelDetailView.as_view(), name="model-detail"),
     re_path(r"^v1(/.*)?$", UnknownRouteView.as_view(), name="unknown-route"),
+    re_path(r"", include("compat.ollama.urls")),
 ]

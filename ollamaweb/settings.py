@@ -216,6 +216,10 @@ OLLAMA_MAX_CONNECTIONS = envint("OLLAMA_MAX_CONNECTIONS", 1024)
 API_KEY_CACHE_TTL = envfloat("OLLAMAWEB_KEY_CACHE_TTL", 1.0)
 # Seconds each process trusts its copy of the alias table and the quota policies.
 CONFIG_CACHE_TTL = envfloat("OLLAMAWEB_CONFIG_CACHE_TTL", 1.0)
+# Ollama CLI signatures (OLLAMA_AUTH=1; ollamaweb/keys/signatures.py): how far `ts` may be from the
+# server's clock, and how often one signature may be used within that time.
+SIGNATURE_MAX_AGE = envint("OLLAMAWEB_SIGNATURE_MAX_AGE", 120)
+SIGNATURE_MAX_USES = envint("OLLAMAWEB_SIGNATURE_MAX_USES", 4)
 # Largest `n` accepted on chat and text completions (each choice is one backend call).
 MAX_CHOICES = envint("OLLAMAWEB_MAX_CHOICES", 8)
 # Largest request body accepted on /v1 (bytes); images travel inline as base64.

@@ -22,6 +22,7 @@ from ollamaweb.core.errors import (
     BackendError,
     BackendTimeout,
     BackendUnavailable,
+    GatewayError,
     InvalidRequest,
     LimitReached,
     NotFound,
@@ -55,6 +56,41 @@ MAX_COMPLETION_BUDGET = 2**31 - 1  # keeps reservations within every store's int
 THINK_UNSUPPORTED = "does not support thinking"
 
 INVALID_JSON = "We could not parse the JSON body of your request: it must be a valid JSON object."
+PARSE_OFF_LOOP_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 64  # deeper bodies (tool schemas included) are refused, not crashed on
+
+
+def parse_json(body: bytes):
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(INVALID_JSON, code="invalid_json") from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise InvalidRequest(f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid_json")
+    return value
+
+
+def _deeper_than(value, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
+
+
+def _too_large() -> RequestTooLarge:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return RequestTooLarge(f"The request body is larger than this server's limit of {limit:,} bytes.")
+
+
+def _image_count(payload: dict) -> int:
+    return len(payload.get("images") or ()) + sum(len(m.get("images") or ()) for m in payload.get("messages") or ())
 
 
 def _num_predict(payload: dict, default: int) -> int:
@@ -95,6 +131,7 @@ class Pipeline:
         self.team = None  # the team charged (teams.policy.team_for), once the model is resolved
         self.record = UsageRecord(endpoint=endpoint, method=request.method)
         self.stream_owns_record = False  # a started stream settles its own record when it ends
+        self._body = self._body_error = None
 
     # -- authenticate, parse ---------------------------------------------------------------
 
@@ -105,15 +142,32 @@ class Pipeline:
         self.record.key_prefix = identity.prefix
         return identity
 
-    def json_body(self):
+    async def read_body(self):
+        """Parse a JSON body ahead of the view (large ones in a worker thread, so one big request
+        does not stall the others); `json_body()` then returns it, or raises its error."""
         try:
-            return orjson.loads(self.request.body)
-        except orjson.JSONDecodeError:
-            raise InvalidRequest(INVALID_JSON, code="invalid_json") from None
+            body = self.request.body if self.request.method == "POST" else b""
         except RequestDataTooBig:
-            raise RequestTooLarge(
-                f"The request body is larger than this server's limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
-            ) from None
+            self._body_error = _too_large()
+            return
+        if not body:
+            return
+        try:
+            self._body = (
+                await asyncio.to_thread(parse_json, body) if len(body) > PARSE_OFF_LOOP_BYTES else parse_json(body)
+            )
+        except GatewayError as exc:
+            self._body_error = exc
+
+    def json_body(self):
+        if self._body_error is not None:
+            raise self._body_error
+        if self._body is None:
+            try:
+                self._body = parse_json(self.request.body)
+            except RequestDataTooBig:
+                raise _too_large() from None
+        return self._body
 
     # -- resolve ---------------------------------------------------------------------------
 
@@ -230,6 +284,12 @@ class Pipeline:
         for payload in generation.payloads:
             payload["model"] = model
         await self.admit_generation(generation, model)
+        images = sum(_image_count(payload) for payload in generation.payloads[:1])
+        if images > settings.MAX_IMAGES:
+            raise InvalidRequest(
+                f"Too many images: {images} in one request; this server accepts at most {settings.MAX_IMAGES}.",
+                code="too_many_images",
+            )
         for payload in generation.payloads:
             if payload.get("messages"):
                 await inline_remote_images(payload["messages"])

@@ -42,6 +42,7 @@ class KeyIdentity:
     expires_at: float | None
     allowed_models: frozenset[str]
     team_id: int | None = None  # a team (service) key's team; see teams.policy.team_for
+    can_manage_models: bool = False
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -72,6 +73,7 @@ def _identity(key: ApiKey) -> KeyIdentity:
         expires_at=key.expires_at.timestamp() if key.expires_at else None,
         allowed_models=frozenset(str(name) for name in key.allowed_models or ()),
         team_id=key.team_id,
+        can_manage_models=key.can_manage_models,
     )
 
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('keys', '0001_initial'),
+        ('keys', '0002_ollama_public_keys_manage_scope'),
         ('teams', '0001_initial'),
     ]
 
