@@ -364,3 +364,29 @@ def test_snapshot_is_json_and_scrubbed(db):
     data = snapshot(key)
     json.dumps(data)
     assert data["hashed_key"] == REDACTED and data["user"] == user.pk and secret not in json.dumps(data)
+
+
+def test_manage_models_scope_and_ollama_keys_are_recorded(admin_client, staff, tmp_path):
+    from ollamaweb.keys import services as key_services
+    from tests.ollama_cli import make_ollama_home
+
+    alice = User.objects.create_user("alice")
+    key, _ = issue_key(alice, "laptop")
+    changelist = "/admin/keys/apikey/"
+    admin_client.post(
+        changelist,
+        {
+            "csrfmiddlewaretoken": csrf(admin_client, changelist),
+            "action": "grant_manage_models",
+            "_selected_action": [key.pk],
+        },
+    )
+    event = only("key.manage_models_grant")
+    assert event.actor == staff and event.ip == "10.1.2.3" and event.after == {"can_manage_models": True}
+    key_services.grant_manage_models(key, staff)  # no change, no row
+    assert AuditEvent.objects.filter(action__startswith="key.manage_models").count() == 1
+
+    public = key_services.register_ollama_key(alice, key, make_ollama_home(tmp_path).read_text())
+    assert only("ollama_key.register").after["fingerprint"] == public.fingerprint
+    key_services.remove_ollama_key(alice, public.pk)
+    assert only("ollama_key.delete").actor == alice
