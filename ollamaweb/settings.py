@@ -169,7 +169,7 @@ OIDC_LINK_BY_EMAIL = envbool("OLLAMAWEB_OIDC_LINK_BY_EMAIL", True)
 OIDC_LABEL = os.environ.get("OLLAMAWEB_OIDC_LABEL", "single sign-on").strip()
 OIDC_USE_PKCE = envbool("OLLAMAWEB_OIDC_PKCE", True)
 OIDC_TIMEOUT = envfloat("OLLAMAWEB_OIDC_TIMEOUT", 10.0)
-OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
+OIDC_AUTHENTICATION_CALLBACK_URL = "portal:sso-callback"
 LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
 # Audit rows take the client address from X-Forwarded-For (first entry) only behind a trusted proxy.
 AUDIT_TRUST_FORWARDED_FOR = envbool("OLLAMAWEB_AUDIT_TRUST_FORWARDED_FOR", False)

@@ -8,6 +8,5 @@ admin.site.site_url = "/"
 urlpatterns = [
     path("", include("compat.urls")),
     path("admin/", admin.site.urls),
-    path("accounts/sso/", include("ollamaweb.sso.urls")),
     path("", include("ollamaweb.portal.urls")),
 ]

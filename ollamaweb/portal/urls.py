@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, audit, keys, models, ollama_keys, playground, quickstart, staff, teams, usage
+from .views import account, audit, keys, models, ollama_keys, playground, quickstart, sso, staff, teams, usage
 
 app_name = "portal"
 
@@ -27,6 +27,8 @@ urlpatterns = [
     path("teams/<int:pk>/usage.csv", teams.team_usage_csv, name="team-usage-csv"),
     path("teams/<int:pk>/<slug:action>/", teams.team_action, name="team-action"),
     path("accounts/login/", account.login_view, name="login"),
+    path("accounts/sso/login/", sso.start, name="sso-login"),
+    path("accounts/sso/callback/", sso.callback, name="sso-callback"),
     path("accounts/logout/", account.logout_view, name="logout"),
     path("accounts/password/", account.password_change, name="password-change"),
     path("accounts/password/done/", account.password_change_done, name="password-change-done"),

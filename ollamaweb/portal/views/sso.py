@@ -1,4 +1,5 @@
-"""/accounts/sso/login/ (to the provider) and /accounts/sso/callback/ (back from it)."""
+"""Single sign-on pages (ollamaweb.sso does the rest): /accounts/sso/login/ sends the browser to the
+provider, /accounts/sso/callback/ is where it comes back."""
 
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
@@ -8,9 +9,9 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 from requests import RequestException
 
 from ollamaweb.audit.services import record
-from ollamaweb.portal.security import page
+from ollamaweb.sso.config import config, discovered
 
-from .config import config, discovered
+from ..security import page
 
 
 class SsoStart(OIDCAuthenticationRequestView):
