@@ -114,6 +114,9 @@ INSTALLED_APPS = [
     "ollamaweb.backends",
     "ollamaweb.conversations",
     "ollamaweb.metrics",
+    "ollamaweb.teams",
+    "ollamaweb.audit",
+    "ollamaweb.sso",
     "compat",
     "ollamaweb.portal",
     # Sign-in throttling (portal and admin); last, as django-axes asks.
@@ -208,7 +211,6 @@ AUTH_PASSWORD_VALIDATORS = [
 # one client address). The client address is REMOTE_ADDR: behind a proxy, let the ASGI server set
 # it from the proxy's header (uvicorn --proxy-headers --forwarded-allow-ips=PROXY); a header the
 # client sends is never trusted here.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_ENABLED = envbool("OLLAMAWEB_LOGIN_THROTTLE", True)
 AXES_FAILURE_LIMIT = envint("OLLAMAWEB_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envfloat("OLLAMAWEB_LOGIN_LOCKOUT_MINUTES", 15))
@@ -284,6 +286,36 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# Single sign-on with OpenID Connect (README "Single sign-on"): on when an issuer (or a discovery
+# URL) and a client id are set. Endpoints and keys come from the provider's discovery document.
+# django-axes first (it refuses locked-out sign-ins before any backend checks a password).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "ollamaweb.sso.backend.SsoBackend",
+    "ollamaweb.sso.backend.LocalBackend",
+]
+OLLAMAWEB_LOCAL_LOGIN = envbool("OLLAMAWEB_LOCAL_LOGIN", True)  # 0: only single sign-on (and no passwords)
+OIDC_ISSUER = os.environ.get("OLLAMAWEB_OIDC_ISSUER", "").strip()
+OIDC_DISCOVERY_URL = os.environ.get("OLLAMAWEB_OIDC_DISCOVERY_URL", "").strip()
+OIDC_RP_CLIENT_ID = os.environ.get("OLLAMAWEB_OIDC_CLIENT_ID", "").strip()
+OIDC_RP_CLIENT_SECRET = os.environ.get("OLLAMAWEB_OIDC_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = os.environ.get("OLLAMAWEB_OIDC_SCOPES", "openid email profile").strip()
+OIDC_RP_SIGN_ALGO = os.environ.get("OLLAMAWEB_OIDC_SIGN_ALGO", "RS256").strip()
+OIDC_USERNAME_CLAIM = os.environ.get("OLLAMAWEB_OIDC_USERNAME_CLAIM", "preferred_username").strip()
+OIDC_EMAIL_CLAIM = os.environ.get("OLLAMAWEB_OIDC_EMAIL_CLAIM", "email").strip()
+OIDC_GROUPS_CLAIM = os.environ.get("OLLAMAWEB_OIDC_GROUPS_CLAIM", "").strip()
+OIDC_STAFF_GROUPS = os.environ.get("OLLAMAWEB_OIDC_STAFF_GROUPS", "")
+OIDC_TEAMS = os.environ.get("OLLAMAWEB_OIDC_TEAMS", "")  # "*" or "group=Team name,group2=Other team"
+OIDC_CREATE_USER = envbool("OLLAMAWEB_OIDC_CREATE_USERS", True)
+OIDC_LINK_BY_EMAIL = envbool("OLLAMAWEB_OIDC_LINK_BY_EMAIL", True)
+OIDC_LABEL = os.environ.get("OLLAMAWEB_OIDC_LABEL", "single sign-on").strip()
+OIDC_USE_PKCE = envbool("OLLAMAWEB_OIDC_PKCE", True)
+OIDC_TIMEOUT = envfloat("OLLAMAWEB_OIDC_TIMEOUT", 10.0)
+OIDC_AUTHENTICATION_CALLBACK_URL = "portal:sso-callback"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
+# Audit rows take the client address from X-Forwarded-For (first entry) only behind a trusted proxy.
+AUDIT_TRUST_FORWARDED_FOR = envbool("OLLAMAWEB_AUDIT_TRUST_FORWARDED_FOR", False)
 # Portal sign-up: "off" (default: accounts are made by an admin), "invite" (only with an invite
 # link from a staff member), or "approval" (anyone may sign up; the account stays inactive until
 # an admin activates it; invite links still give an active account at once).

@@ -10,6 +10,7 @@ from ollamaweb.catalog.aliases import alias_table
 from ollamaweb.keys.cache import key_cache
 from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas.policy import policy_table
+from ollamaweb.teams.policy import team_directory
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.writer import log_writer
 from tests.fake_ollama import FakeOllama
@@ -45,6 +46,7 @@ def gateway(gateway_server, fake_ollama, transactional_db):
     """The running gateway (real ASGI server) in front of the fake Ollama, with empty tables."""
     key_cache.invalidate()
     alias_table.invalidate()
+    team_directory.invalidate()
     policy_table.invalidate()
     registry.invalidate()
     yield gateway_server

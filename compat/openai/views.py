@@ -96,7 +96,8 @@ class EmbeddingsView(OpenAIView):
 
 
 class ModelListView(OpenAIView):
-    """GET /v1/models: the models of every reachable backend plus aliases, filtered by the key's allow-list."""
+    """GET /v1/models: the models of every reachable backend plus aliases, filtered by the key's allow-list
+    and its team's models."""
 
     endpoint = "models"
     http_method_names = ["get"]
@@ -108,7 +109,8 @@ class ModelListView(OpenAIView):
         for alias in await discovery.aliases():
             target_created = created.get(canonical(alias.target), alias.created)
             models.append(model_object(alias.name, target_created, ALIAS_OWNER))
-        models = [model for model in models if discovery.allowed(self.identity, model["id"])]
+        visible = await discovery.visible_to(self.identity)
+        models = [model for model in models if visible(model["id"])]
         return json_response({"object": "list", "data": models})
 
 

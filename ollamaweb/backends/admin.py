@@ -203,13 +203,13 @@ class BackendAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request, obj, form, change):
-        services.save_backend(obj)
+        services.save_backend(obj, actor=request.user, request=request)
 
     def delete_model(self, request, obj):
-        services.remove_backends([obj])
+        services.remove_backends([obj], actor=request.user, request=request)
 
     def delete_queryset(self, request, queryset):
-        services.remove_backends(queryset)
+        services.remove_backends(queryset, actor=request.user, request=request)
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []

@@ -1,7 +1,10 @@
 """Every write to the backend configuration goes through here; this process reloads it at once,
-the others at their next health-check round (OLLAMAWEB_HEALTH_INTERVAL)."""
+the others at their next health-check round (OLLAMAWEB_HEALTH_INTERVAL). Each change is audited
+(`actor`, `request`, `via` go to ollamaweb.audit.services.record; header values never do)."""
 
 from django.db import transaction
+
+from ollamaweb.audit.services import record, snapshot
 
 from .models import Backend
 from .registry import registry
@@ -12,14 +15,35 @@ def _reload():
     transaction.on_commit(registry.invalidate)
 
 
-def save_backend(backend: Backend) -> Backend:
+# What people configure (the health fields are the health checkers'); header values are scrubbed.
+AUDITED_FIELDS = ("name", "url", "enabled", "weight", "max_concurrent", "headers")
+
+
+def save_backend(backend: Backend, *, actor=None, request=None, via="") -> Backend:
     """Save a new or changed Backend (validated by its form or command)."""
+    old = Backend.objects.filter(pk=backend.pk).first() if backend.pk else None
+    before = snapshot(old, fields=AUDITED_FIELDS)
     backend.save()
     _reload()
+    after = snapshot(backend, fields=AUDITED_FIELDS)
+    if before != after:
+        action = "backend.create" if before is None else "backend.update"
+        record(actor, action, backend, before=before, after=after, request=request, via=via)
     return backend
 
 
-def set_backend(name: str, url: str, *, weight=None, max_concurrent=None, headers=None, enabled=True) -> Backend:
+def set_backend(
+    name: str,
+    url: str,
+    *,
+    weight=None,
+    max_concurrent=None,
+    headers=None,
+    enabled=True,
+    actor=None,
+    request=None,
+    via="",
+) -> Backend:
     """Add the backend `name` or change it; `headers` are merged into the existing ones."""
     backend = Backend.objects.filter(name=name).first() or Backend(name=name)
     created = backend.pk is None
@@ -31,10 +55,15 @@ def set_backend(name: str, url: str, *, weight=None, max_concurrent=None, header
     if headers:
         backend.headers = {**(backend.headers or {}), **headers}
     backend.enabled = enabled
-    return save_backend(backend)
+    return save_backend(backend, actor=actor, request=request, via=via)
 
 
-def remove_backends(backends) -> int:
+def remove_backends(backends, *, actor=None, request=None, via="") -> int:
+    backends = list(backends)
+    for backend in backends:
+        target = ("backends.backend", str(backend.pk), str(backend))
+        before = snapshot(backend, fields=AUDITED_FIELDS)
+        record(actor, "backend.delete", target, before=before, request=request, via=via)
     count = Backend.objects.filter(pk__in=[backend.pk for backend in backends]).delete()[0]
     _reload()
     return count

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
+from ollamaweb.audit.services import arecord
 from ollamaweb.catalog import services as alias_services
 from ollamaweb.catalog.models import ModelAlias
 
@@ -63,6 +64,13 @@ async def pull_view(model_admin, request):
         form = PullForm(request.POST, targets=targets)
         if form.is_valid():
             batch = await pulls.start_jobs(form.cleaned_data["model"], form.cleaned_data["targets"], request.user)
+            await arecord(
+                request.user,
+                "model.pull",
+                ("model", "", form.cleaned_data["model"]),
+                after={"backends": [t.name for t in form.cleaned_data["targets"]], "batch": str(batch)},
+                request=request,
+            )
             return HttpResponseRedirect(reverse("admin:backends_backend_pull_job", args=[batch]))
     else:
         initial = {
@@ -174,7 +182,9 @@ async def copy_view(model_admin, request):
 async def create_alias(request, source, destination):
     created = not await ModelAlias.objects.filter(name=destination).aexists()
     try:
-        await sync_to_async(alias_services.set_alias)(destination, source, allow_pending=True)
+        await sync_to_async(alias_services.set_alias)(
+            destination, source, allow_pending=True, actor=request.user, request=request
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return
@@ -190,6 +200,8 @@ async def create_alias(request, source, destination):
 async def real_copy(request, targets, source, destination):
     outcomes = await on_each(targets, copy_model, source, destination)
     for outcome in outcomes:
+        after = {"destination": destination, "backend": outcome.target.name, "ok": outcome.ok, "error": outcome.message}
+        await arecord(request.user, "model.copy", ("model", "", source), after=after, request=request)
         if outcome.ok:
             messages.success(request, f"Copied {source} to {destination} on {outcome.target.name}.")
             await pulls.after_change(outcome.target)
@@ -251,6 +263,8 @@ async def delete_everywhere(request, targets, model):
         messages.error(request, "Nothing deleted: no backend was confirmed.")
         return
     for outcome in await on_each(targets, delete_model, model):
+        after = {"backend": outcome.target.name, "ok": outcome.ok, "error": outcome.message}
+        await arecord(request.user, "model.delete", ("model", "", model), after=after, request=request)
         if outcome.ok:
             messages.success(request, f"Deleted {model} from {outcome.target.name}.")
             await pulls.after_change(outcome.target)

@@ -42,13 +42,13 @@ class ModelAliasAdmin(admin.ModelAdmin):
     ordering = ("name",)
 
     def save_model(self, request, obj, form, change):
-        services.save_alias(obj)
+        services.save_alias(obj, actor=request.user, request=request)
 
     def delete_model(self, request, obj):
-        services.delete_aliases([obj])
+        services.delete_aliases([obj], actor=request.user, request=request)
 
     def delete_queryset(self, request, queryset):
-        services.delete_aliases(queryset)
+        services.delete_aliases(queryset, actor=request.user, request=request)
 
 
 class CatalogSettingsForm(forms.ModelForm):
@@ -88,5 +88,7 @@ class CatalogSettingsAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        saved = services.set_claude_default_target(obj.claude_default_target, allow_pending=True)  # form checked it
+        saved = services.set_claude_default_target(
+            obj.claude_default_target, allow_pending=True, actor=request.user, request=request
+        )  # the form checked it
         obj.pk, obj.updated_at = saved.pk, saved.updated_at

@@ -1,9 +1,10 @@
-"""Every write to model aliases and catalog settings goes through here: validated, and forgotten by
-every process's cache."""
+"""Every write to model aliases and catalog settings goes through here: validated, forgotten by
+every process's cache, and audited (`actor`, `request`, `via` go to ollamaweb.audit.services.record)."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from ollamaweb.audit.services import record, snapshot
 from ollamaweb.core.names import canonical
 
 from .aliases import alias_table
@@ -67,26 +68,47 @@ def check_alias(name: str, target: str, known_models=None, allow_pending: bool =
             )
 
 
-def set_alias(name: str, target: str, description: str = "", *, known_models=None, allow_pending=False) -> ModelAlias:
+AUDITED_FIELDS = ("name", "target", "description")
+
+
+def set_alias(
+    name: str,
+    target: str,
+    description: str = "",
+    *,
+    known_models=None,
+    allow_pending=False,
+    actor=None,
+    request=None,
+    via="",
+) -> ModelAlias:
     """Create or change the alias `name` (validated by check_alias); returns it."""
     name, target = name.strip(), target.strip()
     existing = ModelAlias.objects.filter(name=name).first()
     check_alias(name, target, known_models, allow_pending, instance=existing)
     alias = existing or ModelAlias(name=name)
     alias.target, alias.description = target, description or alias.description
-    alias.save()
-    _forget_aliases()
-    return alias
+    return save_alias(alias, actor=actor, request=request, via=via)
 
 
-def save_alias(alias: ModelAlias) -> ModelAlias:
+def save_alias(alias: ModelAlias, *, actor=None, request=None, via="") -> ModelAlias:
     """Save an alias edited in a form that already ran check_alias."""
+    old = ModelAlias.objects.filter(pk=alias.pk).first() if alias.pk else None
+    before = snapshot(old, fields=AUDITED_FIELDS)
     alias.save()
     _forget_aliases()
+    after = snapshot(alias, fields=AUDITED_FIELDS)
+    if before != after:
+        action = "alias.create" if before is None else "alias.update"
+        record(actor, action, alias, before=before, after=after, request=request, via=via)
     return alias
 
 
-def delete_aliases(aliases) -> int:
+def delete_aliases(aliases, *, actor=None, request=None, via="") -> int:
+    aliases = list(aliases)
+    for alias in aliases:
+        target = ("catalog.modelalias", str(alias.pk), str(alias))
+        record(actor, "alias.delete", target, before=snapshot(alias, fields=AUDITED_FIELDS), request=request, via=via)
     count = ModelAlias.objects.filter(pk__in=[alias.pk for alias in aliases]).delete()[0]
     _forget_aliases()
     return count
@@ -109,10 +131,17 @@ def check_claude_default_target(target: str, known_models=None, allow_pending: b
             )
 
 
-def set_claude_default_target(target: str, *, known_models=None, allow_pending=False) -> CatalogSettings:
+def set_claude_default_target(
+    target: str, *, known_models=None, allow_pending=False, actor=None, request=None, via=""
+) -> CatalogSettings:
     """Serve claude-* names that have no alias of their own with `target` ("" turns that off)."""
     target = target.strip()
     check_claude_default_target(target, known_models, allow_pending)
+    old = CatalogSettings.objects.filter(pk=1).first()
+    before = {"claude_default_target": old.claude_default_target} if old else None
     settings, _ = CatalogSettings.objects.update_or_create(pk=1, defaults={"claude_default_target": target})
     _forget_aliases()
+    after = {"claude_default_target": target}
+    if before != after:
+        record(actor, "alias.claude_default", settings, before=before, after=after, request=request, via=via)
     return settings

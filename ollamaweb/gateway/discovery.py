@@ -5,6 +5,7 @@ import asyncio
 from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import Alias, alias_table
 from ollamaweb.core.names import canonical
+from ollamaweb.teams.policy import model_allowed, team_directory, team_for
 
 
 async def backend_listings() -> list[dict]:
@@ -21,6 +22,18 @@ async def backend_listings() -> list[dict]:
 
 async def aliases() -> list[Alias]:
     return list((await alias_table.all()).values())
+
+
+async def visible_to(identity):
+    """A predicate: whether the key may see the model `name`, by its allow-list and its team's models."""
+    team = team_for(identity, await team_directory.get())
+    aliases = await alias_table.all()
+
+    def visible(name: str) -> bool:
+        alias = aliases.get(name) or aliases.get(name.removesuffix(":latest"))
+        return allowed(identity, name) and model_allowed(team, name, alias.target if alias else "")
+
+    return visible
 
 
 def allowed(identity, name: str) -> bool:

@@ -37,6 +37,7 @@ from ollamaweb.core.tasks import spawn
 from ollamaweb.core.versions import adapt_request, adapt_result, has, required_features
 from ollamaweb.metrics import tracing
 from ollamaweb.quotas import limiter
+from ollamaweb.teams.policy import model_allowed, team_directory, team_for
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.records import UsageRecord
 from ollamaweb.usage.writer import log_writer
@@ -128,6 +129,7 @@ class Pipeline:
         self.request = request
         self.protocol = protocol
         self.identity = None
+        self.team = None  # the team charged (teams.policy.team_for), once the model is resolved
         self.record = UsageRecord(endpoint=endpoint, method=request.method)
         self.stream_owns_record = False  # a started stream settles its own record when it ends
         self._body = self._body_error = None
@@ -177,11 +179,18 @@ class Pipeline:
         if allowed and canonical(requested) not in {canonical(name) for name in allowed}:
             raise PermissionDenied(f"This API key is not allowed to use the model '{requested}'.")
 
+    async def check_team_allows(self, requested: str, target: str):
+        """The team the request is charged to (teams.policy.team_for) must allow the model or its alias."""
+        self.team = team = team_for(self.identity, await team_directory.get())
+        if not model_allowed(team, requested, target):
+            raise PermissionDenied(f"Your team {team.name} is not allowed to use the model '{requested}'.")
+
     async def resolve(self, requested: str) -> str:
         """The backend model for a requested name, after the key's allow-list check."""
         self.record.requested_model = requested
         self.check_model_allowed(requested)
         target = await alias_table.resolve(requested)
+        await self.check_team_allows(requested, target)
         self.record.resolved_model = target
         return target
 

@@ -85,7 +85,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     """
 
     list_display = (
-        "prefix", "name", "user", "status_badge", "models", "created_at", "last_used_at", "expires_at",
+        "prefix", "name", "user", "team", "status_badge", "models", "created_at", "last_used_at", "expires_at",
     )  # fmt: skip
     list_filter = (KeyStatusFilter, "can_manage_models", "created_at", "last_used_at", "expires_at")
     list_select_related = ("user",)
@@ -94,6 +94,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
     fields = (
         "user",
+        "team",
         "name",
         "expires_at",
         "allowed_models",
@@ -104,7 +105,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "last_used_at",
         "revoked_at",
     )
-    autocomplete_fields = ("user",)
+    autocomplete_fields = ("user", "team")
     actions = ["revoke_keys", "grant_manage_models", "revoke_manage_models"]
     form = ApiKeyForm
 
@@ -124,21 +125,30 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # A key's owner is fixed once it exists (its usage and quotas are the owner's); revoking is final.
         if obj is None:
             return self.readonly_fields
-        return (*self.readonly_fields, "user", *(("revoked",) if obj.revoked else ()))
+        return (*self.readonly_fields, "user", "team", *(("revoked",) if obj.revoked else ()))
 
     def save_model(self, request, obj, form, change):
         if change:
             editable = {name: getattr(obj, name) for name in ("name", "expires_at", "allowed_models")}
-            services.update_key(obj, **{name: value for name, value in editable.items() if name in form.changed_data})
+            changed = {name: value for name, value in editable.items() if name in form.changed_data}
+            services.update_key(obj, actor=request.user, request=request, **changed)
             if "can_manage_models" in form.changed_data:
-                services.set_manage_models(obj, obj.can_manage_models, request.user)
+                services.set_manage_models(obj, obj.can_manage_models, request.user, request=request)
             if "revoked" in form.changed_data and obj.revoked:
                 obj.revoked = False
-                services.revoke_key(obj)
+                services.revoke_key(obj, actor=request.user, request=request)
             return
-        key, secret = services.issue_key(obj.user, obj.name, obj.expires_at, obj.allowed_models or ())
+        key, secret = services.issue_key(
+            obj.user,
+            obj.name,
+            obj.expires_at,
+            obj.allowed_models or (),
+            team=obj.team,
+            actor=request.user,
+            request=request,
+        )
         if obj.can_manage_models:
-            services.set_manage_models(key, True, request.user)
+            services.set_manage_models(key, True, request.user, request=request)
         obj.pk, obj.prefix = key.pk, key.prefix
         obj._state.adding = False
         # The secret goes to a page of its own (with a copy button) through the server-side
@@ -175,25 +185,25 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request, queryset):
-        count = services.revoke_keys(queryset)
+        count = services.revoke_keys(queryset, actor=request.user, request=request)
         self.message_user(request, f"Revoked {count} key(s).")
 
     def delete_model(self, request, obj):
-        services.delete_keys([obj])
+        services.delete_keys([obj], actor=request.user, request=request)
 
     def delete_queryset(self, request, queryset):
-        services.delete_keys(queryset)
+        services.delete_keys(queryset, actor=request.user, request=request)
 
     @admin.action(description="Allow selected keys to manage models")
     def grant_manage_models(self, request, queryset):
         for key in queryset:
-            services.grant_manage_models(key, request.user)
+            services.grant_manage_models(key, request.user, request=request)
         self.message_user(request, f"{queryset.count()} key(s) may now manage models.")
 
     @admin.action(description="Stop selected keys from managing models")
     def revoke_manage_models(self, request, queryset):
         for key in queryset:
-            services.revoke_manage_models(key, request.user)
+            services.revoke_manage_models(key, request.user, request=request)
         self.message_user(request, f"{queryset.count()} key(s) may no longer manage models.")
 
 
@@ -214,7 +224,7 @@ class OllamaPublicKeyAdmin(admin.ModelAdmin):
         services.save_ollama_key(obj)
 
     def delete_model(self, request, obj):
-        services.delete_ollama_keys([obj])
+        services.delete_ollama_keys([obj], actor=request.user, request=request)
 
     def delete_queryset(self, request, queryset):
-        services.delete_ollama_keys(queryset)
+        services.delete_ollama_keys(queryset, actor=request.user, request=request)

@@ -41,6 +41,7 @@ class KeyIdentity:
     usable: bool
     expires_at: float | None
     allowed_models: frozenset[str]
+    team_id: int | None = None  # a team (service) key's team; see teams.policy.team_for
     can_manage_models: bool = False
 
     def expired(self, now: float) -> bool:
@@ -67,9 +68,11 @@ def _identity(key: ApiKey) -> KeyIdentity:
         hashed_key=key.hashed_key,
         user_id=key.user_id,
         username=key.user.get_username(),
-        usable=not key.revoked and key.user.is_active,
+        # A team key belongs to its team: it keeps working when the member who created it is deactivated.
+        usable=not key.revoked and (key.user.is_active or key.team_id is not None),
         expires_at=key.expires_at.timestamp() if key.expires_at else None,
         allowed_models=frozenset(str(name) for name in key.allowed_models or ()),
+        team_id=key.team_id,
         can_manage_models=key.can_manage_models,
     )
 

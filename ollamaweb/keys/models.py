@@ -15,6 +15,12 @@ class ApiKey(models.Model):
     """An API key of a user. The secret itself is never stored: see hashing.py; writes go through services.py."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    # A team key (service key) belongs to its team: usage is charged to the team (teams.policy.team_for);
+    # `user` is then the member who created it. Empty for a personal key.
+    team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys",
+        help_text="Set for a team (service) key: usage is charged to the team.",
+    )  # fmt: skip
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=hashing.PREFIX_LENGTH, unique=True, editable=False)
     hashed_key = models.CharField(max_length=64, editable=False)

@@ -1,7 +1,9 @@
 """Every write to API keys and to who may use them (users' active flag) goes through here.
 
 Each function also forgets the affected keys in every cache (this process's, and the shared one
-in Redis), so a change takes effect everywhere within OLLAMAWEB_KEY_CACHE_TTL (1 s by default).
+in Redis), so a change takes effect everywhere within OLLAMAWEB_KEY_CACHE_TTL (1 s by default),
+and writes its audit rows: `actor` (who acts), `request` (where from) and `via` ("command" for the
+command line) are passed on to ollamaweb.audit.services.record.
 """
 
 from django.conf import settings
@@ -10,6 +12,8 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from ollamaweb.audit.services import record, snapshot
 
 from . import hashing
 from .cache import key_cache, shared_key
@@ -31,8 +35,16 @@ def forget_keys(prefixes) -> None:
     transaction.on_commit(forget)
 
 
-def issue_key(user, name: str = "", expires_at=None, allowed_models=()) -> tuple[ApiKey, str]:
-    """Create a key and return (key, secret); the secret is shown once and never stored."""
+USER_AUDIT_EXCLUDE = ("password", "last_login")
+
+
+def issue_key(
+    user, name: str = "", expires_at=None, allowed_models=(), team=None, *, actor=None, request=None, via=""
+) -> tuple[ApiKey, str]:
+    """Create a key and return (key, secret); the secret is shown once and never stored.
+
+    With `team`, a team (service) key: charged to the team; `user` is the member who created it.
+    """
     while True:
         secret = hashing.new_secret()
         prefix = hashing.prefix_of(secret)
@@ -40,6 +52,7 @@ def issue_key(user, name: str = "", expires_at=None, allowed_models=()) -> tuple
             break
     key = ApiKey.objects.create(
         user=user,
+        team=team,
         name=name,
         prefix=prefix,
         hashed_key=hashing.hash_secret(secret),
@@ -47,58 +60,87 @@ def issue_key(user, name: str = "", expires_at=None, allowed_models=()) -> tuple
         allowed_models=list(allowed_models),
     )
     forget_keys([prefix])  # a cached "no such key" for this prefix must not outlive it
+    record(actor, "key.create", key, after=snapshot(key), request=request, via=via)
     return key, secret
 
 
-def update_key(key: ApiKey, **fields) -> ApiKey:
+def update_key(key: ApiKey, *, actor=None, request=None, via="", **fields) -> ApiKey:
     """Change a key's name, expiry or allowed models (its owner and secret never change)."""
+    before = snapshot(key)
     for name, value in fields.items():
         if name not in ("name", "expires_at", "allowed_models"):
             raise ValueError(f"a key's {name} cannot be changed")
         setattr(key, name, value)
     key.save(update_fields=list(fields))
     forget_keys([key.prefix])
+    after = snapshot(key)
+    if after != before:
+        record(actor, "key.update", key, before=before, after=after, request=request, via=via)
     return key
 
 
-def revoke_keys(keys) -> int:
+def revoke_keys(keys, *, actor=None, request=None, via="") -> int:
     """Revoke keys (a queryset or list); returns how many were live."""
     live = [key for key in keys if not key.revoked]
+    befores = [snapshot(key) for key in live]
     now = timezone.now()
     ApiKey.objects.filter(pk__in=[key.pk for key in live]).update(revoked=True, revoked_at=now)
-    for key in live:
+    for key, before in zip(live, befores):
         key.revoked, key.revoked_at = True, now
+        record(actor, "key.revoke", key, before=before, after=snapshot(key), request=request, via=via)
     forget_keys(key.prefix for key in live)
     return len(live)
 
 
-def revoke_key(key: ApiKey) -> bool:
-    return revoke_keys([key]) == 1
+def revoke_key(key: ApiKey, *, actor=None, request=None, via="") -> bool:
+    return revoke_keys([key], actor=actor, request=request, via=via) == 1
 
 
-def delete_keys(keys) -> int:
+def delete_keys(keys, *, actor=None, request=None, via="") -> int:
     keys = list(keys)
+    for key in keys:
+        target = ("keys.apikey", str(key.pk), str(key))
+        record(actor, "key.delete", target, before=snapshot(key), request=request, via=via)
     ApiKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
     forget_keys(key.prefix for key in keys)
     return len(keys)
 
 
-def set_users_active(users, active: bool) -> int:
+def set_users_active(users, active: bool, *, actor=None, request=None, via="") -> int:
     """Activate or deactivate users (a queryset or list); their keys work, or stop, everywhere."""
-    ids = [user.pk for user in users if user.is_active != active]
+    changed = [user for user in users if user.is_active != active]
+    ids = [user.pk for user in changed]
     count = get_user_model().objects.filter(pk__in=ids).update(is_active=active)
+    for user in changed:
+        action = "user.activate" if active else "user.deactivate"
+        before, after = {"is_active": not active}, {"is_active": active}
+        record(actor, action, user, before=before, after=after, request=request, via=via)
     forget_keys(ApiKey.objects.filter(user_id__in=ids).values_list("prefix", flat=True))
     return count
 
 
-def save_user(user) -> None:
+def save_user(user, *, actor=None, request=None, via="") -> None:
     """Save a user edited elsewhere (admin form, sign-up); their keys follow the new state."""
+    old = get_user_model().objects.filter(pk=user.pk).first() if user.pk else None
+    before = snapshot(old, exclude=USER_AUDIT_EXCLUDE)
     user.save()
+    after = snapshot(user, exclude=USER_AUDIT_EXCLUDE)
+    if before is None:
+        action = "user.create"
+    elif before.get("is_active") != after.get("is_active"):
+        action = "user.activate" if after.get("is_active") else "user.deactivate"
+    else:
+        action = "user.update"
+    if before != after:
+        record(actor, action, user, before=before, after=after, request=request, via=via)
     forget_keys(ApiKey.objects.filter(user=user).values_list("prefix", flat=True))
 
 
-def delete_users(users) -> int:
+def delete_users(users, *, actor=None, request=None, via="") -> int:
     users = list(users)
+    for user in users:
+        before = snapshot(user, exclude=USER_AUDIT_EXCLUDE)
+        record(actor, "user.delete", ("auth.user", str(user.pk), str(user)), before=before, request=request, via=via)
     prefixes = list(ApiKey.objects.filter(user__in=users).values_list("prefix", flat=True))
     get_user_model().objects.filter(pk__in=[user.pk for user in users]).delete()
     forget_keys(prefixes)
@@ -120,7 +162,7 @@ def forget_ollama_keys(blobs) -> None:
     transaction.on_commit(forget)
 
 
-def register_ollama_key(user, api_key: ApiKey, text: str, name: str = "") -> OllamaPublicKey:
+def register_ollama_key(user, api_key: ApiKey, text: str, name: str = "", *, request=None) -> OllamaPublicKey:
     """Register the Ollama public key in `text` (a `ssh-ed25519 AAAA…` line) for `user`.
 
     Requests signed with it act as `api_key`, which must be one of the user's usable keys.
@@ -144,6 +186,7 @@ def register_ollama_key(user, api_key: ApiKey, text: str, name: str = "") -> Oll
     except IntegrityError:
         raise ValidationError("This public key is already registered.") from None
     forget_ollama_keys([blob])  # a cached "not registered" must not outlive it
+    record(user, "ollama_key.register", key, after=snapshot(key), request=request)
     return key
 
 
@@ -154,34 +197,42 @@ def save_ollama_key(key: OllamaPublicKey) -> OllamaPublicKey:
     return key
 
 
-def delete_ollama_keys(keys) -> int:
+def delete_ollama_keys(keys, *, actor=None, request=None, via="") -> int:
     keys = list(keys)
+    for key in keys:
+        target = ("keys.ollamapublickey", str(key.pk), str(key))
+        record(actor, "ollama_key.delete", target, before=snapshot(key), request=request, via=via)
     OllamaPublicKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
     forget_ollama_keys(key.public_key for key in keys)
     return len(keys)
 
 
-def remove_ollama_key(user, pk: int) -> OllamaPublicKey | None:
+def remove_ollama_key(user, pk: int, *, request=None) -> OllamaPublicKey | None:
     """Delete one of the user's Ollama public keys; the deleted row, or None if there is no such key."""
     key = OllamaPublicKey.objects.filter(user=user, pk=pk).first()
     if key is not None:
-        delete_ollama_keys([key])
+        delete_ollama_keys([key], actor=user, request=request)
     return key
 
 
-def set_manage_models(api_key: ApiKey, allowed: bool, granted_by) -> ApiKey:
+def set_manage_models(api_key: ApiKey, allowed: bool, granted_by, *, request=None) -> ApiKey:
     """Grant (allowed=True) or revoke a key's "manage models" scope. Staff only."""
     if not (granted_by.is_active and granted_by.is_staff):
         raise PermissionDenied("Only staff may change whether a key may manage models.")
+    was = ApiKey.objects.filter(pk=api_key.pk).values_list("can_manage_models", flat=True).first()
+    if was != allowed:
+        action = "key.manage_models_grant" if allowed else "key.manage_models_revoke"
+        before, after = {"can_manage_models": bool(was)}, {"can_manage_models": allowed}
+        record(granted_by, action, api_key, before=before, after=after, request=request)
     api_key.can_manage_models = allowed
     api_key.save(update_fields=["can_manage_models"])
     forget_keys([api_key.prefix])
     return api_key
 
 
-def grant_manage_models(api_key: ApiKey, granted_by) -> ApiKey:
-    return set_manage_models(api_key, True, granted_by)
+def grant_manage_models(api_key: ApiKey, granted_by, *, request=None) -> ApiKey:
+    return set_manage_models(api_key, True, granted_by, request=request)
 
 
-def revoke_manage_models(api_key: ApiKey, granted_by) -> ApiKey:
-    return set_manage_models(api_key, False, granted_by)
+def revoke_manage_models(api_key: ApiKey, granted_by, *, request=None) -> ApiKey:
+    return set_manage_models(api_key, False, granted_by, request=request)

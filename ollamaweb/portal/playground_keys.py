@@ -37,7 +37,7 @@ def playground_keys(user):
 def revoke_playground_keys(user) -> int:
     count = 0
     for key in playground_keys(user):
-        revoke_key(key)
+        revoke_key(key, actor=user)
         count += 1
     return count
 
@@ -46,4 +46,4 @@ def issue_playground_key(user) -> tuple[ApiKey, str]:
     """Revoke the user's previous Playground key and issue a fresh one: (key, secret)."""
     with transaction.atomic():
         revoke_playground_keys(user)
-        return issue_key(user, PLAYGROUND_KEY_NAME, expires_at=timezone.now() + PLAYGROUND_KEY_TTL)
+        return issue_key(user, PLAYGROUND_KEY_NAME, expires_at=timezone.now() + PLAYGROUND_KEY_TTL, actor=user)

@@ -1,6 +1,20 @@
 from django.urls import path
 
-from .views import account, explorer, keys, models, ollama_keys, playground, quickstart, staff, usage, users
+from .views import (
+    account,
+    audit,
+    explorer,
+    keys,
+    models,
+    ollama_keys,
+    playground,
+    quickstart,
+    sso,
+    staff,
+    teams,
+    usage,
+    users,
+)
 
 app_name = "portal"
 
@@ -31,7 +45,15 @@ urlpatterns = [
     path("staff/users/<int:pk>/invite/", users.user_invite, name="user-invite"),
     path("staff/users/<int:pk>/keys/<int:key>/revoke/", users.user_revoke_key, name="user-revoke-key"),
     path("staff/users/<int:pk>/keys/<int:key>/quota/", users.user_key_quota, name="user-key-quota"),
+    path("staff/audit/", audit.audit_log, name="audit"),
+    path("teams/", teams.teams, name="teams"),
+    path("teams/<int:pk>/", teams.team, name="team"),
+    path("teams/usage.csv", teams.teams_usage_csv, name="teams-usage-csv"),
+    path("teams/<int:pk>/usage.csv", teams.team_usage_csv, name="team-usage-csv"),
+    path("teams/<int:pk>/<slug:action>/", teams.team_action, name="team-action"),
     path("accounts/login/", account.login_view, name="login"),
+    path("accounts/sso/login/", sso.start, name="sso-login"),
+    path("accounts/sso/callback/", sso.callback, name="sso-callback"),
     path("accounts/logout/", account.logout_view, name="logout"),
     path("accounts/password/", account.password_change, name="password-change"),
     path("accounts/password/done/", account.password_change_done, name="password-change-done"),

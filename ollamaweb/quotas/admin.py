@@ -79,13 +79,13 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
         return CheckedForm
 
     def save_model(self, request, obj, form, change):
-        services.save_policy(obj)
+        services.save_policy(obj, actor=request.user, request=request)
 
     def delete_model(self, request, obj):
-        services.delete_policies([obj])
+        services.delete_policies([obj], actor=request.user, request=request)
 
     def delete_queryset(self, request, queryset):
-        services.delete_policies(queryset)
+        services.delete_policies(queryset, actor=request.user, request=request)
 
 
 @admin.register(UsageCounter)

@@ -1,4 +1,5 @@
-"""Every write to quota policies and counters goes through here (and forgets cached policies)."""
+"""Every write to quota policies and counters goes through here (and forgets cached policies), with
+its audit row (`actor`, `request`, `via` go to ollamaweb.audit.services.record)."""
 
 from datetime import datetime
 
@@ -7,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from ollamaweb.audit.services import record, snapshot
 from ollamaweb.keys.models import ApiKey
 
 from .calendar import quota_now
@@ -38,14 +40,20 @@ def check_policy(policy: QuotaPolicy):
         raise ValidationError(f"There is already {whose}{on_model}: edit that one instead.")
 
 
-def save_policy(policy: QuotaPolicy) -> QuotaPolicy:
+def save_policy(policy: QuotaPolicy, *, actor=None, request=None, via="") -> QuotaPolicy:
     check_policy(policy)
+    old = QuotaPolicy.objects.filter(pk=policy.pk).first() if policy.pk else None
+    before = snapshot(old, exclude=("updated_at",))
     policy.save()
     _forget_policies()
+    after = snapshot(policy, exclude=("updated_at",))
+    if before != after:
+        action = "quota.create" if before is None else "quota.update"
+        record(actor, action, policy, before=before, after=after, request=request, via=via)
     return policy
 
 
-def set_limits(user=None, api_key=None, model: str = "", **limits) -> QuotaPolicy:
+def set_limits(user=None, api_key=None, model: str = "", *, actor=None, request=None, via="", **limits) -> QuotaPolicy:
     """Set some limits of the policy for a user, a key, or everyone (neither); None clears a limit."""
     unknown = set(limits) - set(LIMIT_FIELDS)
     if unknown:
@@ -54,16 +62,21 @@ def set_limits(user=None, api_key=None, model: str = "", **limits) -> QuotaPolic
     policy = policy or QuotaPolicy(user=user, api_key=api_key, model=model)
     for name, value in limits.items():
         setattr(policy, name, value)
-    return save_policy(policy)
+    return save_policy(policy, actor=actor, request=request, via=via)
 
 
-def delete_policies(policies) -> int:
+def delete_policies(policies, *, actor=None, request=None, via="") -> int:
+    policies = list(policies)
+    for policy in policies:
+        target = ("quotas.quotapolicy", str(policy.pk), str(policy))
+        before = snapshot(policy, exclude=("updated_at",))
+        record(actor, "quota.delete", target, before=before, request=request, via=via)
     count = QuotaPolicy.objects.filter(pk__in=[policy.pk for policy in policies]).delete()[0]
     _forget_policies()
     return count
 
 
-def reset_period_usage(user, now: datetime | None = None) -> int:
+def reset_period_usage(user, now: datetime | None = None, *, actor=None, request=None, via="") -> int:
     """Forget the user's (and their keys') token counters for today and this month, every model.
 
     In the database and, when the quota store is Redis, there too. Returns how many counters were deleted.
@@ -80,6 +93,7 @@ def reset_period_usage(user, now: datetime | None = None) -> int:
     store = current_store()
     if isinstance(store, RedisStore) and settings.REDIS_URL:
         deleted += _reset_redis(store, owners, periods)
+    record(actor, "quota.reset_usage", user, after={"counters_deleted": deleted}, request=request, via=via)
     return deleted
 
 

@@ -162,28 +162,30 @@ class UsageUserAdmin(UserAdmin):
 
     @admin.action(description="Activate selected users (approve sign-ups)")
     def activate_users(self, request, queryset):
-        count = key_services.set_users_active(queryset, True)
+        count = key_services.set_users_active(queryset, True, actor=request.user, request=request)
         self.message_user(request, f"Activated {count} user(s).")
 
     @admin.action(description="Deactivate selected users (their API keys stop working)")
     def deactivate_users(self, request, queryset):
-        count = key_services.set_users_active(queryset.exclude(pk=request.user.pk), False)
+        count = key_services.set_users_active(
+            queryset.exclude(pk=request.user.pk), False, actor=request.user, request=request
+        )
         self.message_user(request, f"Deactivated {count} user(s).")
 
     def save_model(self, request, obj, form, change):
-        key_services.save_user(obj)
+        key_services.save_user(obj, actor=request.user, request=request)
 
     def delete_model(self, request, obj):
-        key_services.delete_users([obj])
+        key_services.delete_users([obj], actor=request.user, request=request)
 
     def delete_queryset(self, request, queryset):
-        key_services.delete_users(queryset)
+        key_services.delete_users(queryset, actor=request.user, request=request)
 
     @admin.action(description="Reset period usage (today's and this month's token counters)")
     def reset_period_usage(self, request, queryset):
         total = 0
         for user in queryset:
-            total += reset_period_usage(user)
+            total += reset_period_usage(user, actor=request.user, request=request)
         self.message_user(
             request,
             f"Reset today's and this month's token usage of {queryset.count()} user(s) ({total} counter(s) deleted).",

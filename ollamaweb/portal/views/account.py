@@ -11,6 +11,9 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 
+from ollamaweb.sso.config import config as sso_config
+from ollamaweb.sso.config import local_login_enabled
+
 from ..forms import ProfileForm, RegistrationForm, SpacedPasswordResetForm
 from ..models import Invite, Profile
 from ..security import page, secure_headers
@@ -35,6 +38,8 @@ class LoginView(auth_views.LoginView):
             **super().get_context_data(**kwargs),
             "registration_open": mode == "approval",
             "registration_mode": mode,
+            "sso": sso_config(),
+            "local_login": local_login_enabled(),
         }
 
 
@@ -99,7 +104,7 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     template_name = "registration/set_password.html"
     success_url = reverse_lazy("portal:dashboard")
     post_reset_login = True
-    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+    post_reset_login_backend = "ollamaweb.sso.backend.LocalBackend"
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "label_suffix": ""}
@@ -137,7 +142,7 @@ def profile(request):
 def register(request, token=""):
     """Sign-up: with an invite link (active at once) or, in "approval" mode, inactive until approved."""
     mode = registration_mode()
-    if mode == "off":
+    if mode == "off" or not local_login_enabled():  # sign-up makes a password account
         raise Http404("Registration is closed.")
     if request.user.is_authenticated:
         return redirect("portal:dashboard")
@@ -160,7 +165,7 @@ def register(request, token=""):
             if invite is not None:
                 Invite.objects.filter(pk=invite.pk).update(used_by=user)
         if user.is_active:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="ollamaweb.sso.backend.LocalBackend")
             messages.success(request, f"Welcome, {user.get_username()}! Create an API key to get started.")
             return redirect("portal:dashboard")
         return render(request, "registration/register_done.html", {"username": user.get_username()})

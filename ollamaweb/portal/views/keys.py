@@ -50,7 +50,11 @@ def key_usage(user, since) -> dict[str, dict]:
 
 def _list_context(request, form):
     show_all = request.GET.get("all") == "1"
-    keys = ApiKey.objects.filter(user=request.user).exclude(name=PLAYGROUND_KEY_NAME).order_by("-created_at")
+    keys = (
+        ApiKey.objects.filter(user=request.user, team__isnull=True)
+        .exclude(name=PLAYGROUND_KEY_NAME)
+        .order_by("-created_at")
+    )
     live = Q(revoked=False) & (Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
     hidden = 0 if show_all else keys.exclude(live).count()
     shown = list(keys if show_all else keys.filter(live))
@@ -82,6 +86,8 @@ def keys(request):
                 form.cleaned_data["name"],
                 expires_at=form.cleaned_data["expires_at"],
                 allowed_models=form.cleaned_data["allowed_models"],
+                actor=request.user,
+                request=request,
             )
             request.session[NEW_KEY_SESSION] = {"id": key.pk, "secret": secret, "at": time.time()}
             return redirect("portal:key-created")
@@ -107,9 +113,9 @@ def key_created(request):
 @page
 @require_POST
 def revoke_key_view(request, pk):
-    key = get_object_or_404(ApiKey, pk=pk, user=request.user)
+    key = get_object_or_404(ApiKey, pk=pk, user=request.user, team__isnull=True)
     label = f"“{key.name or 'unnamed'}” ({key.prefix}…)"
-    if key_services.revoke_key(key):
+    if key_services.revoke_key(key, actor=request.user, request=request):
         messages.success(request, f"Revoked key {label}. It stops working at once.")
     else:
         messages.info(request, f"Key {label} was already revoked.")

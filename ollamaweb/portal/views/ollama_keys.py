@@ -53,6 +53,7 @@ def ollama_keys(request):
                     form.cleaned_data["api_key"],
                     form.cleaned_data["public_key"],
                     form.cleaned_data["name"],
+                    request=request,
                 )
             except ValidationError as exc:
                 form.add_error("public_key", exc)
@@ -73,7 +74,7 @@ def ollama_keys(request):
 @page
 @require_POST
 def remove_ollama_key(request, pk):
-    key = services.remove_ollama_key(request.user, pk)
+    key = services.remove_ollama_key(request.user, pk, request=request)
     if key is None:
         messages.info(request, "That Ollama key was already removed.")
     else:

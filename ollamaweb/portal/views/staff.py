@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ollamaweb.audit.services import record, snapshot
 from ollamaweb.backends.config import BackendConfig, aconfigured_backends
 from ollamaweb.backends.operations import error_text
 from ollamaweb.backends.registry import registry
@@ -120,6 +121,7 @@ def invites(request):
         days = form.cleaned_data["expires_in"]
         expires_at = timezone.now() + timedelta(days=int(days)) if days else None
         invite, token = Invite.issue(request.user, form.cleaned_data["note"], expires_at)
+        record(request.user, "invite.create", invite, after=snapshot(invite), request=request)
         created = {"invite": invite, "link": request.build_absolute_uri(f"/accounts/register/{token}/")}
         form = InviteForm()
     context = {
@@ -136,6 +138,8 @@ def invites(request):
 @require_POST
 def delete_invite(request, pk):
     invite = get_object_or_404(Invite, pk=pk, used_at__isnull=True)
+    before, target = snapshot(invite), ("portal.invite", str(invite.pk), str(invite))
     invite.delete()
+    record(request.user, "invite.delete", target, before=before, request=request)
     messages.success(request, "The invite link no longer works.")
     return redirect("portal:invites")

@@ -40,7 +40,7 @@ class Command(BaseCommand):
         if add:
             self.add(*add, weight=weight, max_concurrent=max_concurrent, header=header, disabled=disabled)
         if remove:
-            if not services.remove_backends(Backend.objects.filter(name=remove)):
+            if not services.remove_backends(Backend.objects.filter(name=remove), via="command"):
                 raise CommandError(f"No backend named {remove}.")
             self.stdout.write(f"Removed backend {remove}.")
         if list or not (add or remove):
@@ -63,7 +63,13 @@ class Command(BaseCommand):
             headers[key.strip()] = value.strip()
         created = not Backend.objects.filter(name=name).exists()
         services.set_backend(
-            name, url, weight=weight, max_concurrent=max_concurrent, headers=headers, enabled=not disabled
+            name,
+            url,
+            weight=weight,
+            max_concurrent=max_concurrent,
+            headers=headers,
+            enabled=not disabled,
+            via="command",
         )
         self.stdout.write(f"{'Added' if created else 'Updated'} backend {name} ({url}).")
 

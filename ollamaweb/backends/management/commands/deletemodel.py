@@ -2,6 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ollamaweb.audit.services import record
 from ollamaweb.backends.config import configured_backends
 from ollamaweb.backends.operations import (
     TargetError,
@@ -60,6 +61,9 @@ class Command(BaseCommand):
                 raise CommandError("Cancelled: nothing deleted.")
 
         outcomes = run(on_each(having, delete_model, model))
+        for o in outcomes:
+            after = {"backend": o.target.name, "ok": o.ok, "error": o.message}
+            record(None, "model.delete", ("model", "", model), after=after, via="command")
         refresh_models_now([o.target for o in outcomes if o.ok])
         failed = [o for o in outcomes if not o.ok]
         for outcome in outcomes:

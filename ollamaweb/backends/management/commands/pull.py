@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from ollamaweb.audit.services import record
 from ollamaweb.backends.config import configured_backends
 from ollamaweb.backends.operations import TargetError, refresh_models_now, run, select_targets
 from ollamaweb.backends.pulls import PullFailed, TerminalProgress, pull
@@ -27,6 +28,10 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             raise CommandError("Interrupted: the pull stopped (pulling again resumes the download).") from None
         failed = {name for name, _ in failures}
+        for target in targets:
+            error = next((message for name, message in failures if name == target.name), "")
+            after = {"backend": target.name, "ok": not error, "error": error}
+            record(None, "model.pull", ("model", "", model), after=after, via="command")
         refresh_models_now([t for t in targets if t.name not in failed])
         if failures:
             if len(targets) == 1:

@@ -25,7 +25,10 @@ class Command(BaseCommand):
         if claude_default is not None:
             try:
                 target = services.set_claude_default_target(
-                    claude_default, known_models=None if pending else services.known_models(), allow_pending=pending
+                    claude_default,
+                    known_models=None if pending else services.known_models(),
+                    allow_pending=pending,
+                    via="command",
                 ).claude_default_target
             except ValidationError as exc:
                 raise CommandError(" ".join(exc.messages)) from None
@@ -37,13 +40,17 @@ class Command(BaseCommand):
             if default:
                 self.stdout.write(f"claude-*\t{default}\t(default for claude-* names without an alias)")
         elif delete:
-            if not services.delete_aliases(ModelAlias.objects.filter(name=delete)):
+            if not services.delete_aliases(ModelAlias.objects.filter(name=delete), via="command"):
                 raise CommandError(f"No alias named {delete}.")
             self.stdout.write(f"Deleted alias {delete}.")
         elif alias and target:
             try:
                 services.set_alias(
-                    alias, target, known_models=None if pending else services.known_models(), allow_pending=pending
+                    alias,
+                    target,
+                    known_models=None if pending else services.known_models(),
+                    allow_pending=pending,
+                    via="command",
                 )
             except ValidationError as exc:
                 raise CommandError(" ".join(exc.messages)) from None

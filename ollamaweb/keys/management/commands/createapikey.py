@@ -26,7 +26,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Created user {username}.")
         expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
         allowed = [model.strip() for model in models.split(",") if model.strip()]
-        key, secret = issue_key(user, name, expires_at, allowed)
+        key, secret = issue_key(user, name, expires_at, allowed, via="command")
         details = [f"prefix {key.prefix}"]
         if expires_at:
             details.append(f"expires {expires_at:%Y-%m-%d %H:%M %Z}")

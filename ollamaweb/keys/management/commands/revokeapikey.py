@@ -21,5 +21,5 @@ class Command(BaseCommand):
         if key.revoked:
             self.stdout.write(f"Key {key.prefix} was already revoked.")
             return
-        revoke_key(key)
+        revoke_key(key, via="command")
         self.stdout.write(f"Revoked key {key.prefix} of {key.user.get_username()}.")

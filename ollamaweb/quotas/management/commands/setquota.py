@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No user named {username}.") from None
         limits = {name: options[name] for name in LIMIT_FIELDS if options[name] is not UNCHANGED}
         try:
-            policy = services.set_limits(user=user, model=model, **limits)
+            policy = services.set_limits(user=user, model=model, via="command", **limits)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         limits = ", ".join(f"{name}={getattr(policy, name) or 'unlimited'}" for name in LIMIT_FIELDS)
