@@ -120,6 +120,15 @@ def _transport_error(exc: httpx.HTTPError, base_url: str) -> BackendError:
     return BackendError("The model backend closed the connection unexpectedly.")
 
 
+def encode(payload) -> bytes:
+    """The JSON of a request; a value JSON cannot carry (an integer beyond 64 bits, nesting beyond
+    orjson's limit) is the client's error, not the server's."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest(f"The request holds a value the model backend cannot take: {exc}.") from None
+
+
 class OllamaClient:
     def __init__(self, base_url: str, headers: dict | None = None):
         self.base_url = base_url.rstrip("/")
@@ -127,7 +136,7 @@ class OllamaClient:
 
     async def request(self, method: str, path: str, payload=None) -> dict:
         """Call a non-streaming endpoint and return its JSON object ({} for an empty body)."""
-        content = orjson.dumps(payload) if payload is not None else None
+        content = encode(payload) if payload is not None else None
         try:
             response = await http_client().request(method, self.base_url + path, content=content, headers=self.headers)
         except httpx.HTTPError as exc:
@@ -149,7 +158,7 @@ class OllamaClient:
         once, which makes Ollama stop generating.
         """
         request = http_client().build_request(
-            "POST", self.base_url + path, content=orjson.dumps(payload), headers=self.headers
+            "POST", self.base_url + path, content=encode(payload), headers=self.headers
         )
         try:
             response = await http_client().send(request, stream=True)
