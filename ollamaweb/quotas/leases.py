@@ -263,6 +263,7 @@ class LeaseKeeper:
     def __init__(self):
         self._task: asyncio.Task | None = None
         self._suspects: set[str] = set()
+        self._failing: set[str] = set()  # stores that failed the last round (warned once per outage)
         self.given_back = 0  # holds of other processes given back by this one
 
     def ensure_running(self):
@@ -289,7 +290,13 @@ class LeaseKeeper:
                     count, self._suspects = await run_in_thread(db_reap, me, lease, self._suspects, everyone_but_me)
                     given += count
             except Exception as exc:  # a store that is down: its holds wait for the next round
-                logger.warning("quota leases: could not renew or reap in the %s store: %r", store.name, exc)
+                if store.name not in self._failing:
+                    self._failing.add(store.name)
+                    logger.warning("quota leases: could not renew or reap in the %s store: %r", store.name, exc)
+            else:
+                if store.name in self._failing:
+                    self._failing.discard(store.name)
+                    logger.warning("quota leases: the %s store answers again", store.name)
         self.given_back += given
         return given
 

@@ -32,7 +32,8 @@ from tests.services import redis_url_or_skip
 pytestmark = pytest.mark.stores
 
 HI = [{"role": "user", "content": "hi"}]
-COST = 25  # reservation of one request: estimate("hi") 5 + max_tokens 20 (the fake reports 5 + 20)
+RESERVED = 30  # reservation of one request: estimate("hi") 10 + max_tokens 20
+USED = 25  # what the fake reports it used: 5 + 20
 LEASE = 5  # seconds, for the crash test (the default is 15): longer than a restart, so the periodic reaper acts
 IN_FLIGHT = 3
 
@@ -116,7 +117,13 @@ def test_a_killed_gateway_locks_nobody_out_and_gives_back_its_reservations(store
         redis_client = wipe_redis(env["REDIS_URL"])
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     secret = manage(env, "createapikey", "gina")
-    manage(env, "setquota", "gina", f"--tokens-per-day={5 * COST + 10}", f"--max-concurrent={IN_FLIGHT}")
+    manage(
+        env,
+        "setquota",
+        "gina",
+        f"--tokens-per-day={2 * USED + IN_FLIGHT * RESERVED + 5}",
+        f"--max-concurrent={IN_FLIGHT}",
+    )
     other = manage(env, "createapikey", "hugo")  # unlimited: steady traffic while the process dies
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -132,8 +139,7 @@ def test_a_killed_gateway_locks_nobody_out_and_gives_back_its_reservations(store
             thread.start()
         fake_ollama.wait_for(lambda: fake_ollama.active == IN_FLIGHT, timeout=10)
         fake_ollama.reply = Reply(content="x", prompt_eval_count=5, eval_count=20)
-        refused = chat(url, secret)
-        assert refused.status_code == 429 and "concurrent" in refused.json()["error"]["message"]
+        assert chat(url, secret).status_code == 429  # 3 in flight, 5 tokens left
 
         background = Traffic(url, other)  # finished requests of another user, up to the kill
         background.start()
@@ -146,14 +152,14 @@ def test_a_killed_gateway_locks_nobody_out_and_gives_back_its_reservations(store
             thread.join(timeout=10)
         assert len(outcomes) == IN_FLIGHT and all(outcome == "no response" for outcome in outcomes)
 
-        # What the dead process left: every slot taken, 3 × 25 tokens reserved.
+        # What the dead process left: every slot taken, 3 × 30 tokens reserved.
         if store == "database":
             counters = dict(query(database_url, "SELECT key, used + reserved FROM quotas_usagecounter"))
         else:
             counters = _redis_counters(redis_client)
         assert counters[f"c:u{_user_id(database_url, 'gina')}"] == IN_FLIGHT
         token_counter = next(key for key in counters if key.startswith(f"t:u{_user_id(database_url, 'gina')}:"))
-        assert counters[token_counter] == 2 * COST + IN_FLIGHT * COST
+        assert counters[token_counter] == 2 * USED + IN_FLIGHT * RESERVED
 
         gateway = start_gateway(env, port)
         statuses = []
@@ -166,8 +172,9 @@ def test_a_killed_gateway_locks_nobody_out_and_gives_back_its_reservations(store
             assert time.monotonic() - killed_at < LEASE + LEASE / 3 + 5, f"still locked out: {statuses}"
             time.sleep(0.2)
         back_after = time.monotonic() - killed_at
-        # The reservations came back: 2 + 1 requests used 75 of 135 tokens; 2 more fit (60 left).
-        assert [chat(url, secret).status_code for _ in range(3)] == [200, 200, 429]
+        # The reservations came back: 2 + 1 requests used 75 of 145 tokens; 2 more fit (they would not
+        # with the dead process's 90 tokens still reserved).
+        assert [chat(url, secret).status_code for _ in range(2)] == [200, 200]
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(timeout=30) in (0, -signal.SIGTERM)
     finally:
@@ -180,11 +187,11 @@ def test_a_killed_gateway_locks_nobody_out_and_gives_back_its_reservations(store
 
     if store == "database":
         counters = {key: (used, reserved) for key, used, reserved in query(database_url, _COUNTERS)}
-        assert counters[token_counter] == (5 * COST, 0)
+        assert counters[token_counter] == (5 * USED, 0)
         assert counters[f"c:u{_user_id(database_url, 'gina')}"] == (0, 0)
         assert query(database_url, "SELECT count(*) FROM quotas_quotahold") == [(0,)]
     else:  # read before the keys were wiped: used + reserved, slots taken, holds left
-        assert counters_left[token_counter] == 5 * COST and counters_left["reserved " + token_counter] == 0
+        assert counters_left[token_counter] == 5 * USED and counters_left["reserved " + token_counter] == 0
         assert counters_left.get(f"c:u{_user_id(database_url, 'gina')}", 0) == 0
         assert counters_left["holds"] == 0
 
@@ -195,7 +202,7 @@ def test_a_killed_gateway_locks_nobody_out_and_gives_back_its_reservations(store
     lost = background.answered - written
     gina = _user_id(database_url, "gina")
     gina_rows = query(database_url, f"SELECT status FROM usage_requestlog WHERE user_id = {gina}")
-    assert sorted(status for (status,) in gina_rows) == sorted([200, 200, 429, *statuses, 200, 200, 429])
+    assert sorted(status for (status,) in gina_rows) == sorted([200, 200, 429, *statuses, 200, 200])
     print(
         f"\n[{store}] SIGKILL: {IN_FLIGHT} slow requests in flight (no row, as expected); of {background.answered} "
         f"answered requests of the steady traffic, {written} rows written, {lost} lost (their records were still "
