@@ -16,6 +16,7 @@ A graceful shutdown gives back what the process still holds at once.
 import asyncio
 import logging
 import os
+import re
 import secrets
 import socket
 from collections import defaultdict
@@ -43,7 +44,8 @@ def instance_id() -> str:
     global _instance
     pid = os.getpid()
     if _instance is None or _instance[0] != pid:
-        _instance = (pid, f"{socket.gethostname()[:40]}:{pid}:{secrets.token_hex(4)}")
+        host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40]  # no space or slash: they separate
+        _instance = (pid, f"{host}:{pid}:{secrets.token_hex(4)}")
     return _instance[1]
 
 
