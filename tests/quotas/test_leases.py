@@ -185,6 +185,8 @@ def test_a_killed_gateway_locks_nobody_out_and_gives_back_its_reservations(store
         if redis_client is not None:
             wipe_redis(env["REDIS_URL"])
 
+    fake_ollama.wait_for(lambda: fake_ollama.active == 0, timeout=10)  # the killed requests ended there too
+
     if store == "database":
         counters = {key: (used, reserved) for key, used, reserved in query(database_url, _COUNTERS)}
         assert counters[token_counter] == (5 * USED, 0)
@@ -369,6 +371,49 @@ async def counts(store, token_counter, slot_counter) -> tuple[int, int]:
     key = store.prefix + token_counter
     tokens = int(await client.hget(key, "used") or 0) + int(await client.hget(key, "reserved") or 0)
     return tokens, await client.zcard(store.prefix + slot_counter)
+
+
+def test_holds_are_given_back_once_the_heartbeat_is_older_than_the_lease(quota_store, settings):
+    """The periodic reaper: a process silent for longer than the lease loses its holds; one that
+    beat recently keeps them."""
+    store = quota_store
+    settings.QUOTA_LEASE_SECONDS = 15
+
+    async def scenario():
+        checks = checks_for(9, 30)
+        tokens = next(c for c in checks if c.kind == TOKENS)
+        silent, recent = "host-a:1:silent/00000000000000aa", "host-b:2:recent/00000000000000bb"
+        for member in (silent, recent):
+            assert (await store.reserve(checks, member)).admitted
+        await heartbeat(store, "host-a:1:silent", seconds_ago=16)
+        await heartbeat(store, "host-b:2:recent", seconds_ago=10)
+        assert await counts(store, tokens.counter, "c:u9") == (60, 2)
+        keeper = leases.LeaseKeeper()
+        assert await keeper.beat_and_reap() == 2
+        assert await counts(store, tokens.counter, "c:u9") == (30, 1)
+        assert await keeper.beat_and_reap() == 0
+        await heartbeat(store, "host-b:2:recent", seconds_ago=15.5)
+        assert await keeper.beat_and_reap() == 2
+        assert await counts(store, tokens.counter, "c:u9") == (0, 0)
+
+    asyncio.run(scenario())
+
+
+async def heartbeat(store, instance, seconds_ago):
+    if store.name == "database":
+        from datetime import timedelta
+
+        from ollamaweb.core.db import run_in_thread
+
+        await run_in_thread(
+            lambda: QuotaInstance.objects.update_or_create(
+                instance=instance, defaults={"heartbeat_at": timezone.now() - timedelta(seconds=seconds_ago)}
+            )
+        )
+    else:
+        client = store._client()
+        now = float((await client.time())[0])
+        await client.zadd(store.prefix + leases.REDIS_INSTANCES, {instance: now - seconds_ago})
 
 
 def test_a_graceful_stop_gives_back_what_the_process_still_holds(transactional_db):
