@@ -14,6 +14,7 @@ A graceful shutdown gives back what the process still holds at once.
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -70,7 +71,6 @@ def heartbeat_interval() -> float:
 # -- the database ------------------------------------------------------------------------------
 
 HOLDS = QuotaHold._meta.db_table
-COUNTERS = UsageCounter._meta.db_table
 
 
 def db_add_holds(cursor, member: str, checks):
@@ -127,7 +127,7 @@ def db_reap(me: str, lease_seconds: float, suspects: set[str], everyone_but_me=F
 
     Dead: a heartbeat older than the lease; or holds with no instance row at all (its row was
     deleted), when the previous round (`suspects`) saw them too — a process registers before its
-    first hold is a round old. `everyone_but_me` (tests, and `me` = "" at shutdown) ignores ages.
+    first hold is a round old. `everyone_but_me` (for tests) ignores ages.
     """
     with transaction.atomic():
         cutoff = timezone.now() - timedelta(seconds=lease_seconds)
@@ -306,10 +306,8 @@ class LeaseKeeper:
         """At shutdown, after the log writer settled what it could: give back what is still held."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except BaseException:
-                pass
             self._task = None
         me, given = instance_id(), 0
         for store in stores_in_use():
