@@ -131,6 +131,11 @@ def test_a_killed_gateway_locks_nobody_out_and_gives_back_its_reservations(store
     gateway = start_gateway(env, port)
     try:
         assert [chat(url, secret).status_code for _ in range(2)] == [200, 200]  # 2 × 25 tokens used
+        gina = _user_id(database_url, "gina")
+        deadline = time.monotonic() + 10  # settled (with their log rows), so the next 3 reserve 30 each
+        while query(database_url, f"SELECT count(*) FROM usage_requestlog WHERE user_id = {gina}")[0][0] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
 
         fake_ollama.reply = Reply(content="x", prompt_eval_count=5, eval_count=20, first_token_delay=60)
         outcomes = []
