@@ -13,6 +13,7 @@ from django.conf import settings
 
 from ollamaweb.backends.registry import registry
 from ollamaweb.core.ollama import close_http_client
+from ollamaweb.metrics.alerts import alert_runner
 from ollamaweb.quotas.leases import lease_keeper
 from ollamaweb.usage.writer import log_writer
 
@@ -34,6 +35,7 @@ class LifespanApp:
                 except Exception as exc:  # e.g. the database is not up yet: retried on first request
                     logger.warning("backends not loaded at startup (%s); will retry on first request", exc)
                 lease_keeper.ensure_running()  # first beat, and what crashed processes held comes back
+                alert_runner.ensure_running()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
@@ -48,6 +50,7 @@ class LifespanApp:
                     else:
                         logger.info("shutdown: wrote %d pending request-log records", written)
                     await lease_keeper.stop()
+                    await alert_runner.stop()
                     await registry.stop()
                     await close_http_client()
                 except Exception as exc:
