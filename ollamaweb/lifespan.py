@@ -1,8 +1,10 @@
 """ASGI lifespan for ollamaweb: neither Django's ASGIHandler nor Channels' router implements it.
 
-Startup loads the backends and starts their health checks (the log writer and the HTTP pool
-start on first use, so servers without lifespan support, like daphne, still work); shutdown
-writes pending request logs, stops the health checks and closes the Ollama connection pool.
+Startup loads the backends and starts their health checks and the quota lease heartbeat (which
+first gives back what crashed processes held; the log writer, the heartbeat and the HTTP pool
+also start on first use, so servers without lifespan support, like daphne, still work); shutdown
+writes pending request logs, gives back the quota this process still holds, stops the health
+checks and closes the Ollama connection pool.
 """
 
 import logging
@@ -12,6 +14,7 @@ from django.conf import settings
 from ollamaweb.backends.registry import registry
 from ollamaweb.core.ollama import close_http_client
 from ollamaweb.metrics.alerts import alert_runner
+from ollamaweb.quotas.leases import lease_keeper
 from ollamaweb.usage.writer import log_writer
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ class LifespanApp:
                     await registry.backends()
                 except Exception as exc:  # e.g. the database is not up yet: retried on first request
                     logger.warning("backends not loaded at startup (%s); will retry on first request", exc)
+                lease_keeper.ensure_running()  # first beat, and what crashed processes held comes back
                 alert_runner.ensure_running()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -45,6 +49,7 @@ class LifespanApp:
                         )
                     else:
                         logger.info("shutdown: wrote %d pending request-log records", written)
+                    await lease_keeper.stop()
                     await alert_runner.stop()
                     await registry.stop()
                     await close_http_client()

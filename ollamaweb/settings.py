@@ -395,8 +395,9 @@ LOG_SPOOL_DIR = os.environ.get("OLLAMAWEB_LOG_SPOOL_DIR", str(BASE_DIR / "spool"
 QUOTA_STORE = os.environ.get("OLLAMAWEB_QUOTA_STORE", "auto")
 QUOTA_FAIL_OPEN = envbool("OLLAMAWEB_QUOTA_FAIL_OPEN", False)
 QUOTA_DEFAULT_MAX_TOKENS = envint("OLLAMAWEB_QUOTA_DEFAULT_MAX_TOKENS", 4096)
-# A concurrency slot held by a crashed process is freed after this many seconds (Redis store).
-QUOTA_LEASE_SECONDS = envint("OLLAMAWEB_QUOTA_LEASE_SECONDS", 3600)
+# Concurrency slots and token reservations held by a process that died without releasing them are
+# given back once its heartbeat (renewed every third of this) is this many seconds old (every store).
+QUOTA_LEASE_SECONDS = envint("OLLAMAWEB_QUOTA_LEASE_SECONDS", 15)
 
 # Backends: seconds between health checks in each process (0 turns them off), how long one may
 # take, and the queue in front of a backend at its max_concurrent (length, longest wait in seconds).

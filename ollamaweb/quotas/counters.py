@@ -15,6 +15,16 @@ _KINDS = {code: kind for kind, code in _KIND_CODES.items()}
 USER, KEY = "u", "k"
 
 
+def kind_of(counter: str) -> str:
+    """TOKENS, REQUESTS or CONCURRENT, from a counter's string form."""
+    return _KINDS[counter.partition(":")[0]]
+
+
+def prefix_of(kind: str) -> str:
+    """The start of every counter of a kind (`c:`)."""
+    return _KIND_CODES[kind] + ":"
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """What a limit counts: one user's or one key's requests, all models or one (canonical) model."""

@@ -6,7 +6,6 @@ settled exactly once.
 """
 
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,10 +17,14 @@ from django.utils import timezone
 from .calendar import quota_now
 from .checks import Check, duration, plan_checks
 from .counters import CONCURRENT, REQUESTS, TOKENS
+from .leases import lease_keeper, new_member
 from .policy import policy_table
 from .stores import current_store
 
 logger = logging.getLogger(__name__)
+# Redis drops a concurrency slot this old even if nothing released it (a backstop: the leases of
+# leases.py give back a crashed process's slots within QUOTA_LEASE_SECONDS).
+SLOT_BACKSTOP_SECONDS = 86400
 
 
 @dataclass
@@ -79,9 +82,10 @@ async def admit(user_id: int, key_id: int, model: str, tokens: int) -> Admission
     if not scopes:
         return None
     # The quota calendar is the server's zone, whatever zone a (portal) request has activated.
-    checks = plan_checks(scopes, quota_now(), tokens, settings.QUOTA_LEASE_SECONDS)
-    member = secrets.token_hex(8)
+    checks = plan_checks(scopes, quota_now(), tokens, SLOT_BACKSTOP_SECONDS)
+    member = new_member()
     store = current_store()
+    lease_keeper.ensure_running()
     try:
         reservation = await store.reserve(checks, member)
     except (DatabaseError, OSError, ConnectionError) as exc:
@@ -138,5 +142,6 @@ async def release(admission: Admission):
             await admission.store.release(admission.checks, admission.member)
         except Exception:
             logger.exception(
-                "could not release concurrency slots; leases expire after %ss", settings.QUOTA_LEASE_SECONDS
+                "could not release concurrency slots; they come back when this process stops, or %ss after it dies",
+                settings.QUOTA_LEASE_SECONDS,
             )

@@ -70,3 +70,26 @@ class UsageCounter(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.used} used, {self.reserved} reserved"
+
+
+class QuotaInstance(models.Model):
+    """A running gateway process, as its quota holds know it; renewed every few seconds (see leases.py)."""
+
+    instance = models.CharField(max_length=100, primary_key=True)
+    heartbeat_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.instance} (alive at {self.heartbeat_at:%H:%M:%S})"
+
+
+class QuotaHold(models.Model):
+    """What one request holds in one counter (reserved tokens, or a concurrency slot) until it is
+    released or settled, or until the reaper gives it back because its process stopped beating."""
+
+    member = models.CharField(max_length=120, db_index=True)  # "<instance>/<request's random id>"
+    instance = models.CharField(max_length=100)
+    counter = models.CharField(max_length=255)
+    amount = models.BigIntegerField()
+
+    def __str__(self):
+        return f"{self.member}: {self.amount} in {self.counter}"

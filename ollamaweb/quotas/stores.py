@@ -3,6 +3,8 @@
 Both reserve all of a request's checks atomically or none: the database with conditional
 UPDATEs in one transaction (counters locked in key order, so no deadlocks), Redis with one Lua
 script. Neither reads a counter and then writes it, so concurrent requests cannot overspend.
+Token reservations and concurrency slots also leave holds, so that what a crashed process held
+comes back (see leases.py).
 """
 
 import asyncio
@@ -18,6 +20,7 @@ from django.utils import timezone
 
 from ollamaweb.core.db import run_in_thread
 
+from . import leases
 from .checks import Check
 from .counters import CONCURRENT, REQUESTS, TOKENS, CounterKey
 from .models import UsageCounter
@@ -50,6 +53,12 @@ def merge_deltas(many) -> dict[str, tuple[int, int]]:
     return {counter: (reserved, used) for counter, (reserved, used) in total.items()}
 
 
+# A settlement: (the request's member, {token counter: (reserved to release, tokens used)}). The
+# reservation is released only if its hold is still there (the reaper may have given it back
+# already); records written before holds existed have no member and release as they are.
+Settlement = tuple[str, dict[str, tuple[int, int]]]
+
+
 class DatabaseStore:
     name = "database"
 
@@ -69,9 +78,9 @@ class DatabaseStore:
     COUNTS = f"SELECT key, used + reserved FROM {TABLE} WHERE key IN (%s)"
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
-        return await run_in_thread(self._reserve, checks)
+        return await run_in_thread(self._reserve, checks, member)
 
-    def _reserve(self, checks: list[Check]) -> Reservation:
+    def _reserve(self, checks: list[Check], member: str) -> Reservation:
         now = timezone.now()
         try:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -81,6 +90,7 @@ class DatabaseStore:
                     cursor.execute(query, [check.cost, now, check.counter, check.cost, check.limit])
                     if cursor.rowcount != 1:
                         raise _Refused(check)
+                leases.db_add_holds(cursor, member, checks)
                 return Reservation(remaining=self._remaining(cursor, checks))
         except _Refused as refused:
             with connection.cursor() as cursor:
@@ -92,22 +102,33 @@ class DatabaseStore:
         return {c.counter: c.limit - (counts.get(c.counter) or 0) for c in checks}
 
     async def release(self, checks: list[Check], member: str):
-        await run_in_thread(self._release, [c.counter for c in checks if c.kind == CONCURRENT])
+        await run_in_thread(self._release, [c.counter for c in checks if c.kind == CONCURRENT], member)
 
-    def _release(self, counters: list[str]):
+    def _release(self, counters: list[str], member: str):
         now = timezone.now()
-        with connection.cursor() as cursor:
-            for counter in counters:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for counter in leases.db_take_slot_holds(cursor, member, counters):  # unless the reaper freed it
                 cursor.execute(self.FREE_SLOT, [now, counter])
 
-    def settle_in_transaction(self, deltas):
-        """Apply {counter: (reserved, used)}; called inside the log writer's transaction."""
-        for counter, (reserved, used) in deltas.items():
+    def settle_in_transaction(self, settlements: list[Settlement]):
+        """Release reservations still held and add what was used; inside the log writer's transaction."""
+        members = [member for member, _ in settlements if member]
+        held = set()
+        if members:
+            with connection.cursor() as cursor:
+                held = leases.db_take_token_holds(cursor, members)
+        deltas = merge_deltas(
+            {counter: (reserved if not member or (member, counter) in held else 0, used)}
+            for member, deltas in settlements
+            for counter, (reserved, used) in deltas.items()
+        )
+        for counter in sorted(deltas):
+            reserved, used = deltas[counter]
             UsageCounter.objects.filter(key=counter).update(
                 reserved=Greatest(F("reserved") - reserved, 0), used=F("used") + used
             )
 
-    async def settle(self, deltas):
+    async def settle(self, settlements: list[Settlement]):
         """Nothing to do outside the log writer's transaction."""
 
     async def usage(self, counters: list[str]) -> dict[str, int]:
@@ -118,6 +139,7 @@ class DatabaseStore:
 
 RESERVE_SCRIPT = """
 local now, member = tonumber(ARGV[1]), ARGV[2]
+local holds, instances, instance = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
 local current = {}
 for i = 1, #KEYS do
   local base = 2 + (i - 1) * 4
@@ -142,15 +164,29 @@ for i = 1, #KEYS do
   local kind, limit, cost, ttl = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
   if kind == 'tokens' then
     redis.call('HINCRBY', KEYS[i], 'reserved', cost)
+    redis.call('HSET', holds, member .. ' ' .. KEYS[i], cost)
   elseif kind == 'requests' then
     redis.call('INCRBY', KEYS[i], cost)
   else
     redis.call('ZADD', KEYS[i], now + ttl, member)
+    redis.call('HSET', holds, member .. ' ' .. KEYS[i], cost)
   end
   redis.call('EXPIRE', KEYS[i], ttl)
   left[i + 1] = limit - current[i] - cost
 end
+redis.call('ZADD', instances, 'NX', now, instance)
 return left
+"""
+
+# ARGV: per settlement and counter, (holds hash, member or "", counter key, reserved, used)
+SETTLE_SCRIPT = """
+for i = 1, #ARGV, 5 do
+  local key = ARGV[i + 2]
+  if ARGV[i + 1] == '' or redis.call('HDEL', ARGV[i], ARGV[i + 1] .. ' ' .. key) == 1 then
+    redis.call('HINCRBY', key, 'reserved', -tonumber(ARGV[i + 3]))
+  end
+  redis.call('HINCRBY', key, 'used', ARGV[i + 4])
+end
 """
 
 
@@ -185,6 +221,7 @@ class RedisStore:
         args = [time.time(), member]
         for check in checks:
             args += [check.kind, check.limit, check.cost, check.ttl]
+        args += [leases.redis_holds_key(self, member), self.prefix + leases.REDIS_INSTANCES, leases.instance_of(member)]
         result = await client.eval(RESERVE_SCRIPT, len(checks), *[self.prefix + c.counter for c in checks], *args)
         failed_index = int(result[0])
         if failed_index:
@@ -197,19 +234,20 @@ class RedisStore:
             for check in checks:
                 if check.kind == CONCURRENT:
                     pipe.zrem(self.prefix + check.counter, member)
+                    pipe.hdel(leases.redis_holds_key(self, member), f"{member} {self.prefix}{check.counter}")
             await pipe.execute()
 
-    def settle_in_transaction(self, deltas):
+    def settle_in_transaction(self, settlements: list[Settlement]):
         """Redis counters are settled by settle(), after the log rows are written."""
 
-    async def settle(self, deltas):
-        if not deltas:
-            return
-        async with self._client().pipeline(transaction=True) as pipe:
+    async def settle(self, settlements: list[Settlement]):
+        args = []
+        for member, deltas in settlements:
+            holds = leases.redis_holds_key(self, member) if member else ""
             for counter, (reserved, used) in deltas.items():
-                pipe.hincrby(self.prefix + counter, "reserved", -reserved)
-                pipe.hincrby(self.prefix + counter, "used", used)
-            await pipe.execute()
+                args += [holds, member, self.prefix + counter, reserved, used]
+        if args:
+            await self._client().eval(SETTLE_SCRIPT, 0, *args)
 
     async def usage(self, counters: list[str]) -> dict[str, int]:
         client = self._client()

@@ -54,6 +54,7 @@ class UsageRecord:
     admission: object = None  # the quota Admission to settle, if limits applied
     settlement: dict = field(default_factory=dict)  # {token counter: (reserved, used)}, set when finished
     settlement_store: str = ""  # the quota store that holds those counters
+    settlement_member: str = ""  # the admission's member, whose holds the settlement takes (quotas/leases.py)
     # Observability (not stored in the log row; read by usage hooks such as the Prometheus metrics).
     protocol: str = ""  # the client protocol: openai, anthropic, ollama, ...
     refusal: str = ""  # the limit that refused the request: tokens_per_day, requests_per_minute, ...
@@ -136,6 +137,7 @@ class UsageRecord:
         "endpoint", "method", "request_id", "user_id", "key_id", "key_prefix", "requested_model", "resolved_model",
         "backend", "stream", "client_user", "prompt_tokens", "completion_tokens", "usage_source", "durations_ns",
         "ttft_ms", "status", "error", "latency_ms", "response_id", "settlement", "settlement_store",
+        "settlement_member",
     )  # fmt: skip
 
     def to_json(self) -> dict:

@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.tasks import spawn
 from ollamaweb.keys.models import ApiKey
-from ollamaweb.quotas.stores import merge_deltas, store_named
+from ollamaweb.quotas.stores import store_named
 
 from . import hooks
 from .models import RequestLog, UnwrittenRequest
@@ -38,12 +38,12 @@ WARN_EVERY = 30.0  # seconds between warnings while the database is down
 
 
 def settlements_of(records) -> dict:
-    """{quota store name: {counter: (reserved, used)}} that settle these records' reservations."""
+    """{quota store name: [(member, {counter: (reserved, used)}), ...]} that settle these records' reservations."""
     per_store = defaultdict(list)
     for record in records:
         if record.settlement:
-            per_store[record.settlement_store].append(record.settlement)
-    return {name: merge_deltas(many) for name, many in per_store.items()}
+            per_store[record.settlement_store].append((record.settlement_member, record.settlement))
+    return per_store
 
 
 def write_batch(records: list[UsageRecord]):
@@ -52,8 +52,8 @@ def write_batch(records: list[UsageRecord]):
         _forget_missing_owners(records)
         insert_rows(records)
         add_to_rollups(records)
-        for name, deltas in settlements_of(records).items():
-            store_named(name).settle_in_transaction(deltas)
+        for name, settlements in settlements_of(records).items():
+            store_named(name).settle_in_transaction(settlements)
         last_used = {}
         for record in records:
             if record.key_id is not None:
@@ -128,8 +128,8 @@ def set_aside(record: UsageRecord, error: Exception):
         UnwrittenRequest.objects.create(
             request_id=record.request_id[:40], error=repr(error)[:2000], record=record.to_json()
         )
-        for name, deltas in settlements_of([record]).items():
-            store_named(name).settle_in_transaction(deltas)
+        for name, settlements in settlements_of([record]).items():
+            store_named(name).settle_in_transaction(settlements)
 
 
 class LogWriter:
@@ -148,6 +148,7 @@ class LogWriter:
         if record.admission is not None:
             record.settlement = record.admission.settlement(record.total_tokens)
             record.settlement_store = record.admission.store.name
+            record.settlement_member = record.admission.member
         hooks.request_finished(record)
         self._pending.append(record)
         self._ensure_running()
@@ -188,11 +189,11 @@ class LogWriter:
                 return False
             self._database_down_since = None
             settled = settlements_of(batch)
-            for name, deltas in settled.items():
+            for name, settlements in settled.items():
                 try:
-                    await store_named(name).settle(deltas)
+                    await store_named(name).settle(settlements)
                 except Exception:
-                    logger.exception("could not settle %d quota counters", len(deltas))
+                    logger.exception("could not settle the quota counters of %d requests", len(settlements))
             await hooks.batch_written(batch)
         return True
 
@@ -239,9 +240,9 @@ class LogWriter:
                 self.set_aside_total += await run_in_thread(
                     write_resiliently, records[start : start + settings.LOG_BATCH_SIZE]
                 )
-            for name, deltas in settlements_of(records).items():
+            for name, settlements in settlements_of(records).items():
                 try:
-                    await store_named(name).settle(deltas)
+                    await store_named(name).settle(settlements)
                 except Exception:
                     logger.exception("could not settle spooled quota counters")
             path.unlink()
