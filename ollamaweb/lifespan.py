@@ -34,6 +34,7 @@ class LifespanApp:
                     await registry.backends()
                 except Exception as exc:  # e.g. the database is not up yet: retried on first request
                     logger.warning("backends not loaded at startup (%s); will retry on first request", exc)
+                log_writer.start()  # first, what earlier processes left unwritten
                 lease_keeper.ensure_running()  # first beat, and what crashed processes held comes back
                 alert_runner.ensure_running()
                 await send({"type": "lifespan.startup.complete"})

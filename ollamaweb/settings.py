@@ -388,6 +388,8 @@ LOG_FLUSH_INTERVAL = envfloat("OLLAMAWEB_LOG_FLUSH_INTERVAL", 0.25)
 # Records kept in memory while the database is down; beyond that (and at shutdown) they go to files here.
 LOG_MAX_PENDING = envint("OLLAMAWEB_LOG_MAX_PENDING", 50_000)
 LOG_SPOOL_DIR = os.environ.get("OLLAMAWEB_LOG_SPOOL_DIR", str(BASE_DIR / "spool"))
+# Journal finished records there too, so a killed process loses only the requests it was serving.
+LOG_JOURNAL = envbool("OLLAMAWEB_LOG_JOURNAL", True)
 
 # Quotas: where counters live ("redis" when REDIS_URL is set, else "database"; set to "database"
 # to keep them in the database even with Redis), what to do when that store is down, and how

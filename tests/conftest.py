@@ -1,3 +1,4 @@
+import tempfile
 import time
 
 import openai
@@ -90,6 +91,8 @@ def async_client(gateway, api_key):
 
 
 def pytest_configure(config):
+    # Each run journals and spills request-log records in a folder of its own.
+    settings.LOG_SPOOL_DIR = tempfile.mkdtemp(prefix="ollamaweb-spool-")
     # Real password hashing costs ~0.3 s per user; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Health checks would add requests to the fake's record; backend tests turn them on.

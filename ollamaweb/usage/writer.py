@@ -29,6 +29,7 @@ from ollamaweb.keys.models import ApiKey
 from ollamaweb.quotas.stores import store_named
 
 from . import hooks
+from .journal import Journal, orphaned_segments
 from .models import RequestLog, UnwrittenRequest
 from .records import UsageRecord
 from .rollups import add_to_rollups
@@ -143,6 +144,7 @@ class LogWriter:
         self.spilled_total = 0  # records written to LOG_SPOOL_DIR while the database was down
         self._look_in_spool = True  # spool files of an earlier run are written on the first flush
         self._stopping = False
+        self._journal = Journal()
 
     def submit(self, record: UsageRecord):
         if record.admission is not None:
@@ -150,6 +152,7 @@ class LogWriter:
             record.settlement_store = record.admission.store.name
             record.settlement_member = record.admission.member
         hooks.request_finished(record)
+        self._journal.append(record)
         self._pending.append(record)
         self._ensure_running()
         if len(self._pending) >= settings.LOG_BATCH_SIZE:
@@ -160,7 +163,14 @@ class LogWriter:
             self._wake = asyncio.Event()
             self._task = spawn(self._run(), name="ollamaweb-log-writer")
 
+    def start(self):
+        """Start the writer task now (at server start-up): it first writes what earlier processes
+        left in the spool and in their journals."""
+        self._ensure_running()
+
     async def _run(self):
+        if self._look_in_spool:
+            await self.flush()
         while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), settings.LOG_FLUSH_INTERVAL)
@@ -177,7 +187,9 @@ class LogWriter:
                 self._spill_overflow()
                 return False
             await self._write_spooled()
+            await self._write_orphaned_journals()
             self._look_in_spool = False
+        self._journal.rotate()
         while self._pending:
             batch, self._pending = self._pending[: settings.LOG_BATCH_SIZE], self._pending[settings.LOG_BATCH_SIZE :]
             try:
@@ -195,6 +207,7 @@ class LogWriter:
                 except Exception:
                     logger.exception("could not settle the quota counters of %d requests", len(settlements))
             await hooks.batch_written(batch)
+        self._journal.forget_closed()
         return True
 
     def _database_is_down(self, exc: Exception):
@@ -223,6 +236,8 @@ class LogWriter:
             for record in records:
                 out.write(orjson.dumps(record.to_json()) + b"\n")
         self.spilled_total += len(records)
+        self._journal.rotate()
+        self._journal.forget_closed()  # the spill file has every record they still had to write
         self._look_in_spool = True
         logger.warning(
             "spilled %d request-log records to %s; they are written when the database answers", len(records), path
@@ -248,6 +263,37 @@ class LogWriter:
             path.unlink()
             logger.warning("wrote %d spooled request-log records from %s", len(records), path)
 
+    async def _write_orphaned_journals(self):
+        """Write what dead processes had journaled but not logged (each record once)."""
+        for lock_path, segments in orphaned_segments():
+            records = []
+            for path in segments:
+                try:
+                    lines = path.read_bytes().splitlines()
+                except OSError as exc:
+                    logger.error("could not read journal %s: %r", path, exc)
+                    continue
+                for line in lines:
+                    try:
+                        records.append(UsageRecord.from_json(orjson.loads(line)))
+                    except (ValueError, KeyError, TypeError):
+                        pass  # the line a killed process was writing
+            fresh = await run_in_thread(not_yet_logged, records)
+            for start in range(0, len(fresh), settings.LOG_BATCH_SIZE):
+                self.set_aside_total += await run_in_thread(
+                    write_resiliently, fresh[start : start + settings.LOG_BATCH_SIZE]
+                )
+            for name, settlements in settlements_of(fresh).items():
+                try:
+                    await store_named(name).settle(settlements)
+                except Exception:
+                    logger.exception("could not settle journaled quota counters")
+            for path in segments:
+                path.unlink(missing_ok=True)
+            lock_path.unlink(missing_ok=True)
+            if fresh:
+                logger.warning("wrote %d request-log records journaled by a process that died", len(fresh))
+
     async def stop(self) -> tuple[int, int]:
         """Write everything pending (or spill it when the database is down) and stop the task.
 
@@ -269,6 +315,17 @@ class LogWriter:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+
+def not_yet_logged(records: list[UsageRecord]) -> list[UsageRecord]:
+    """The records whose request id is not in the log yet (a journal may repeat written ones)."""
+    ids = [record.request_id for record in records]
+    logged = set()
+    for start in range(0, len(ids), 500):
+        logged.update(
+            RequestLog.objects.filter(request_id__in=ids[start : start + 500]).values_list("request_id", flat=True)
+        )
+    return [record for record in records if record.request_id not in logged]
 
 
 def spool_files() -> list[Path]:
