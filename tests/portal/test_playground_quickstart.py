@@ -59,3 +59,11 @@ def test_count_charts_have_whole_number_ticks():
         assert len(ticks) == 5
         assert all(t == int(t) for t in ticks), (highest, ticks)
         assert max(ticks) >= highest
+
+
+def test_quickstart_shows_codex_and_claude_code_configuration(alice, backend):
+    key, _ = issue_key(alice, "laptop")
+    html = text(client_for(alice).get("/quickstart/"))
+    assert 'wire_api = "responses"' in html and 'base_url = "http://testserver/v1"' in html
+    assert 'export ANTHROPIC_BASE_URL="http://testserver"' in html
+    assert f'export ANTHROPIC_AUTH_TOKEN="{key.prefix}…"' in html
