@@ -21,6 +21,12 @@ def storable(value: str, length: int) -> str:
     return _UNSTORABLE.sub("\ufffd", value[: length * 2])[:length]
 
 
+_TEXT_LENGTHS = {
+    "request_id": 40, "key_prefix": 12, "endpoint": 64, "method": 8, "requested_model": 200,
+    "resolved_model": 200, "backend": 100, "error": 2000, "client_user": 256, "response_id": 64,
+}  # fmt: skip
+
+
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
@@ -103,7 +109,15 @@ class UsageRecord:
         self.status = status
         self.error = error
         self.latency_ms = (time.perf_counter() - self.started) * 1000
+        self._make_storable()
         return True
+
+    def _make_storable(self):
+        """Every text as any database (and the rollups, feed and metrics) can take it."""
+        for name, length in _TEXT_LENGTHS.items():
+            value = getattr(self, name)
+            if value:
+                setattr(self, name, storable(value, length))
 
     def columns(self) -> dict:
         """The RequestLog row of this record, as field name → value, every value storable."""

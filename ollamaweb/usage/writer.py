@@ -31,7 +31,7 @@ from ollamaweb.quotas.stores import store_named
 from . import hooks
 from .journal import Journal, orphaned_segments
 from .models import RequestLog, UnwrittenRequest
-from .records import UsageRecord
+from .records import UsageRecord, storable
 from .rollups import add_to_rollups
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,15 @@ def write_resiliently(records: list[UsageRecord]) -> int:
         if len(records) > 1:
             middle = len(records) // 2
             return write_resiliently(records[:middle]) + write_resiliently(records[middle:])
-        set_aside(records[0], exc)
+        try:
+            set_aside(records[0], exc)
+        except Exception:
+            if not database_answers():
+                raise
+            # Not even its JSON could be stored: log it whole rather than block every other row.
+            logger.exception(
+                "request record could not be set aside either: %s", orjson.dumps(records[0].to_json(), default=str)
+            )
         return 1
 
 
@@ -127,10 +135,22 @@ def set_aside(record: UsageRecord, error: Exception):
     logger.error("request %s could not be logged and was set aside: %r", record.request_id, error)
     with transaction.atomic():
         UnwrittenRequest.objects.create(
-            request_id=record.request_id[:40], error=repr(error)[:2000], record=record.to_json()
+            request_id=storable(record.request_id, 40),
+            error=storable(repr(error), 2000),
+            record=_storable_json(record.to_json()),
         )
         for name, settlements in settlements_of([record]).items():
             store_named(name).settle_in_transaction(settlements)
+
+
+def _storable_json(value):
+    if isinstance(value, str):
+        return storable(value, len(value))
+    if isinstance(value, dict):
+        return {storable(str(key), 200): _storable_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable_json(item) for item in value]
+    return value
 
 
 class LogWriter:
