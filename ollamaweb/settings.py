@@ -178,6 +178,8 @@ OLLAMA_MAX_CONNECTIONS = envint("OLLAMA_MAX_CONNECTIONS", 1024)
 
 # How long a verified API key is trusted without looking at the database again (seconds).
 API_KEY_CACHE_TTL = envfloat("OLLAMAWEB_KEY_CACHE_TTL", 1.0)
+# Seconds each process trusts its copy of the alias table and the quota policies.
+CONFIG_CACHE_TTL = envfloat("OLLAMAWEB_CONFIG_CACHE_TTL", 1.0)
 # Largest `n` accepted on chat and text completions (each choice is one backend call).
 MAX_CHOICES = envint("OLLAMAWEB_MAX_CHOICES", 8)
 # Largest request body accepted on /v1 (bytes); images travel inline as base64.

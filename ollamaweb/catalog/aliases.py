@@ -29,7 +29,7 @@ class AliasTable:
     async def all(self) -> dict[str, Alias]:
         if time.monotonic() >= self._fresh_until:
             self._aliases = await run_in_thread(_aliases_from_database)
-            self._fresh_until = time.monotonic() + settings.API_KEY_CACHE_TTL
+            self._fresh_until = time.monotonic() + settings.CONFIG_CACHE_TTL
         return self._aliases
 
     async def resolve(self, name: str) -> str:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, catalog, keys, playground, quickstart, staff, usage
+from .views import account, keys, models, playground, quickstart, staff, usage
 
 app_name = "portal"
 
@@ -10,7 +10,7 @@ urlpatterns = [
     path("usage.csv", usage.usage_csv, name="usage-csv"),
     path("keys/", keys.keys, name="keys"),
     path("keys/<int:pk>/revoke/", keys.revoke_key, name="revoke-key"),
-    path("models/", catalog.models, name="models"),
+    path("models/", models.models, name="models"),
     path("playground/", playground.playground, name="playground"),
     path("playground/key/", playground.playground_key, name="playground-key"),
     path("quickstart/", quickstart.quickstart, name="quickstart"),

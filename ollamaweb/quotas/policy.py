@@ -70,7 +70,7 @@ class PolicyTable:
     async def limits_for(self, user_id: int, key_id: int, model: str) -> list[ScopeLimits]:
         if time.monotonic() >= self._fresh_until:
             self._policies = await run_in_thread(_policies_from_database)
-            self._fresh_until = time.monotonic() + settings.API_KEY_CACHE_TTL
+            self._fresh_until = time.monotonic() + settings.CONFIG_CACHE_TTL
         return scope_limits(self._policies, user_id, key_id, model)
 
     def invalidate(self):

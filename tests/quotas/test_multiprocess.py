@@ -48,6 +48,7 @@ def environment(shared_stores, fake_ollama_server):
         "OLLAMA_HOST": fake_ollama_server.url,
         "DJANGO_SECRET_KEY": "multiprocess-test-secret",
         "OLLAMAWEB_KEY_CACHE_TTL": "0.2",
+        "OLLAMAWEB_CONFIG_CACHE_TTL": "0.2",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     return env
