@@ -363,6 +363,7 @@ class Pool:
         self._waiters: deque[tuple[tuple, asyncio.Future]] = deque()
         self._origins: dict[str, Origin] = {}
         self.closed = False
+        self.opened = 0  # connections opened so far (for tests and diagnostics)
 
     @property
     def open_connections(self) -> int:
@@ -449,6 +450,7 @@ class Pool:
 
     async def _connect(self, origin: Origin) -> Connection:
         self._open += 1
+        self.opened += 1
         loop = asyncio.get_running_loop()
         connection = Connection(self, origin.key)
         try:

@@ -1,5 +1,6 @@
 """Which limits apply to a request: the policy table, cached per process, merged per scope."""
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -63,18 +64,45 @@ def policies_by_scope(policies) -> dict:
 
 
 class PolicyTable:
+    """The policies, read again once they are CONFIG_CACHE_TTL seconds old.
+
+    One read serves every request that finds the table stale (as keys/cache.py does for a key):
+    a burst of requests at expiry waits for one query, not one query (and thread hop) each.
+    """
+
     def __init__(self):
         self._policies: dict = {}
         self._fresh_until = 0.0
+        self._generation = 0  # bumped by invalidate(): a read started before it does not count as fresh
+        self._loading: asyncio.Future | None = None
 
     async def limits_for(self, user_id: int, key_id: int, model: str) -> list[ScopeLimits]:
         if time.monotonic() >= self._fresh_until:
-            self._policies = await run_in_thread(_policies_from_database)
-            self._fresh_until = time.monotonic() + settings.CONFIG_CACHE_TTL
+            await self._refresh()
         return scope_limits(self._policies, user_id, key_id, model)
 
+    async def _refresh(self):
+        loading = self._loading
+        if loading is None or loading.get_loop() is not asyncio.get_running_loop():
+            loading = self._loading = asyncio.ensure_future(self._load())
+            loading.add_done_callback(self._loaded)
+        await asyncio.shield(loading)
+
+    def _loaded(self, future: asyncio.Future):
+        if self._loading is future:
+            self._loading = None
+
+    async def _load(self):
+        generation = self._generation
+        policies = await run_in_thread(_policies_from_database)
+        self._policies = policies
+        if generation == self._generation:
+            self._fresh_until = time.monotonic() + settings.CONFIG_CACHE_TTL
+
     def invalidate(self):
+        self._generation += 1
         self._fresh_until = 0.0
+        self._loading = None  # the next request reads again
 
 
 policy_table = PolicyTable()

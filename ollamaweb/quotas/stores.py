@@ -8,6 +8,7 @@ script. Neither reads a counter and then writes it, so concurrent requests canno
 import asyncio
 import time
 from collections import defaultdict
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -153,6 +154,15 @@ return left
 
 
 class RedisStore:
+    """Counters in Redis.
+
+    Each event loop has a client whose pool holds at most REDIS_MAX_CONNECTIONS connections, and a
+    semaphore of the same size in front of it: a burst of requests queues on the semaphore (FIFO,
+    no deadline) instead of on the pool, whose wait has a deadline and then fails as "No connection
+    available" — which admission would read as the store being down. A store that is really down
+    still fails fast: connecting and every command have their own 2 s timeouts.
+    """
+
     prefix = "ollamaweb:quota:"
 
     def __init__(self, url: str):
@@ -160,29 +170,36 @@ class RedisStore:
         self._clients = {}
 
     def _client(self):
+        return self._for_loop()[0]
+
+    def _for_loop(self):
         import redis.asyncio as redis
 
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            pool = redis.BlockingConnectionPool.from_url(
-                self.url,
-                max_connections=settings.REDIS_MAX_CONNECTIONS,
-                timeout=5,
-                socket_timeout=2,
-                socket_connect_timeout=2,
+        entry = self._clients.get(loop)
+        if entry is None:
+            size = settings.REDIS_MAX_CONNECTIONS
+            pool = redis.ConnectionPool.from_url(
+                self.url, max_connections=size, socket_timeout=2, socket_connect_timeout=2
             )
-            client = redis.Redis(connection_pool=pool)
+            entry = (redis.Redis(connection_pool=pool), asyncio.Semaphore(size))
             self._clients = {other: c for other, c in self._clients.items() if not other.is_closed()}
-            self._clients[loop] = client
-        return client
+            self._clients[loop] = entry
+        return entry
+
+    @asynccontextmanager
+    async def _connection_slot(self):
+        """The client, once one of the pool's connections is ours to use."""
+        client, slots = self._for_loop()
+        async with slots:
+            yield client
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
-        client = self._client()
         args = [time.time(), member]
         for check in checks:
             args += [check.kind, check.limit, check.cost, check.ttl]
-        result = await client.eval(RESERVE_SCRIPT, len(checks), *[self.prefix + c.counter for c in checks], *args)
+        async with self._connection_slot() as client:
+            result = await client.eval(RESERVE_SCRIPT, len(checks), *[self.prefix + c.counter for c in checks], *args)
         failed_index = int(result[0])
         if failed_index:
             check = checks[failed_index - 1]
@@ -190,7 +207,7 @@ class RedisStore:
         return Reservation(remaining={c.counter: int(v) for c, v in zip(checks, result[1:])})
 
     async def release(self, checks: list[Check], member: str):
-        async with self._client().pipeline(transaction=False) as pipe:
+        async with self._connection_slot() as client, client.pipeline(transaction=False) as pipe:
             for check in checks:
                 if check.kind == CONCURRENT:
                     pipe.zrem(self.prefix + check.counter, member)
@@ -203,21 +220,21 @@ class RedisStore:
         deltas = token_deltas(settlements)
         if not deltas:
             return
-        async with self._client().pipeline(transaction=True) as pipe:
+        async with self._connection_slot() as client, client.pipeline(transaction=True) as pipe:
             for counter, (reserved, used) in deltas.items():
                 pipe.hincrby(self.prefix + counter, "reserved", -reserved)
                 pipe.hincrby(self.prefix + counter, "used", used)
             await pipe.execute()
 
     async def usage(self, counters: list[str]) -> dict[str, int]:
-        client = self._client()
         values = {}
-        for counter in counters:
-            key, kind = self.prefix + counter, CounterKey.parse(counter).kind
-            if kind == TOKENS:
-                values[counter] = int(await client.hget(key, "used") or 0)
-            elif kind == REQUESTS:
-                values[counter] = int(await client.get(key) or 0)
+        async with self._connection_slot() as client:
+            for counter in counters:
+                key, kind = self.prefix + counter, CounterKey.parse(counter).kind
+                if kind == TOKENS:
+                    values[counter] = int(await client.hget(key, "used") or 0)
+                elif kind == REQUESTS:
+                    values[counter] = int(await client.get(key) or 0)
         return values
 
 
