@@ -217,6 +217,7 @@ class Database:
     url: str
     redis_url: str = ""
     api_key: str = ""
+    extra_env: dict = field(default_factory=dict)  # --env NAME=VALUE, for the gateways
 
     def env(self, upstream_port: int, root: Path = ROOT) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OLLAMAWEB_", "OLLAMA_"))}
@@ -232,6 +233,7 @@ class Database:
         env.pop("REDIS_URL", None)
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+        env.update(self.extra_env)
         return env
 
 
@@ -644,7 +646,8 @@ class Bench:
         started = time.time()
         machine = machine_info()
         self.log(f"machine: {machine['cpu_model']}, {machine['cpus']} CPUs, load average {machine['loadavg_start']}")
-        sqlite_db = Database("sqlite", f"sqlite:///{self.tmp / 'bench.sqlite3'}")
+        extra_env = dict(item.split("=", 1) for item in self.args.env or ())
+        sqlite_db = Database("sqlite", f"sqlite:///{self.tmp / 'bench.sqlite3'}", extra_env=extra_env)
         uv1 = Gateway("uvicorn-1", "uvicorn", 1, sqlite_db)
         uv2 = Gateway("uvicorn-2", "uvicorn", 2, sqlite_db)
         others = [Gateway("granian-1", "granian", 1, sqlite_db), Gateway("daphne-1", "daphne", 1, sqlite_db)]
@@ -786,7 +789,12 @@ class Bench:
         )
         if created.returncode != 0:
             return {"skipped": f"could not create database {PG_DB}: {created.stderr.strip()}"}
-        db = Database("postgresql", f"postgres://{PG_HOST}:{PG_PORT}/{PG_DB}", f"redis://{REDIS_HOST}:{REDIS_PORT}/15")
+        db = Database(
+            "postgresql",
+            f"postgres://{PG_HOST}:{PG_PORT}/{PG_DB}",
+            f"redis://{REDIS_HOST}:{REDIS_PORT}/15",
+            extra_env=dict(item.split("=", 1) for item in self.args.env or ()),
+        )
         try:
             prepare_database(db, self.upstream_port)
         except RuntimeError as exc:
@@ -950,6 +958,9 @@ def main(argv=None) -> int:
         "--repeat", type=int, default=1, help="Run each measurement N times and keep the best (for a busy machine)."
     )
     parser.add_argument("--keep-tmp", action="store_true", help="Keep the temporary directory (logs, SQLite).")
+    parser.add_argument(
+        "--env", action="append", metavar="NAME=VALUE", help="An environment variable for the gateways (repeatable)."
+    )
     parser.add_argument(
         "--baseline",
         metavar="REF",

@@ -7,6 +7,8 @@ writes pending request logs, stops the health checks and closes the Ollama conne
 
 import logging
 
+from django.conf import settings
+
 from ollamaweb.backends.registry import registry
 from ollamaweb.core.ollama import close_http_client
 from ollamaweb.usage.writer import log_writer
@@ -31,7 +33,16 @@ class LifespanApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
-                    await log_writer.stop()
+                    written, spilled = await log_writer.stop()
+                    if spilled:
+                        logger.warning(
+                            "shutdown: wrote %d request-log records, spilled %d to %s (the database did not answer)",
+                            written,
+                            spilled,
+                            settings.LOG_SPOOL_DIR,
+                        )
+                    else:
+                        logger.info("shutdown: wrote %d pending request-log records", written)
                     await registry.stop()
                     await close_http_client()
                 except Exception as exc:

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "ollamaweb.usage",
     "ollamaweb.quotas",
     "ollamaweb.backends",
+    "ollamaweb.conversations",
     "compat",
     "ollamaweb.portal",
 ]
@@ -118,7 +119,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI each request's sync work runs in a fresh thread: only a pool reuses connections.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 2, "max_size": envint("DATABASE_POOL_SIZE", 20)}}
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 2,
+            "max_size": envint("DATABASE_POOL_SIZE", 20),
+            "timeout": envfloat("DATABASE_POOL_TIMEOUT", 10.0),  # waiting for a connection, then an error
+        },
+        "connect_timeout": 5,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -192,6 +200,9 @@ IMAGE_FETCH_TIMEOUT = envfloat("OLLAMAWEB_IMAGE_FETCH_TIMEOUT", 10.0)
 # Request-log writer: rows per batch and longest wait before a partial batch is written.
 LOG_BATCH_SIZE = envint("OLLAMAWEB_LOG_BATCH_SIZE", 200)
 LOG_FLUSH_INTERVAL = envfloat("OLLAMAWEB_LOG_FLUSH_INTERVAL", 0.25)
+# Records kept in memory while the database is down; beyond that (and at shutdown) they go to files here.
+LOG_MAX_PENDING = envint("OLLAMAWEB_LOG_MAX_PENDING", 50_000)
+LOG_SPOOL_DIR = os.environ.get("OLLAMAWEB_LOG_SPOOL_DIR", str(BASE_DIR / "spool"))
 
 # Quotas: where counters live ("redis" when REDIS_URL is set, else "database"; set to "database"
 # to keep them in the database even with Redis), what to do when that store is down, and how
@@ -208,6 +219,12 @@ BACKEND_HEALTH_INTERVAL = envfloat("OLLAMAWEB_HEALTH_INTERVAL", 5.0)
 BACKEND_HEALTH_TIMEOUT = envfloat("OLLAMAWEB_HEALTH_TIMEOUT", 5.0)
 BACKEND_QUEUE_SIZE = envint("OLLAMAWEB_BACKEND_QUEUE_SIZE", 256)
 BACKEND_QUEUE_TIMEOUT = envfloat("OLLAMAWEB_BACKEND_QUEUE_TIMEOUT", 30.0)
+
+# Stored responses of /v1/responses (for previous_response_id, retrieval and input_items): days
+# they are kept (0 = forever; `manage.py prunelogs` deletes older ones, and they are not served
+# after that), and the longest previous_response_id chain rebuilt for one request.
+RESPONSES_RETENTION_DAYS = envint("OLLAMAWEB_RESPONSES_RETENTION_DAYS", 30)
+RESPONSES_MAX_CHAIN = envint("OLLAMAWEB_RESPONSES_MAX_CHAIN", 200)
 
 # Token-id inputs (embeddings, completions) are read back into text with this tiktoken encoding.
 TOKEN_ID_ENCODING = os.environ.get("OLLAMAWEB_TOKEN_ENCODING", "cl100k_base")

@@ -6,12 +6,14 @@ health checker (health.py) and the requests themselves keep up to date.
 """
 
 import asyncio
+import logging
 import random
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.errors import BackendBusy
@@ -23,6 +25,8 @@ from ollamaweb.core.versions import parse_version, supports
 from .config import BackendConfig, serving_backends
 
 FAILURES_BEFORE_DOWN = 3
+RELOAD_RETRY_SECONDS = 5.0
+logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -133,12 +137,15 @@ class Registry:
         self._loaded = 0
         self._reloading: asyncio.Lock | None = None
         self._health_task: asyncio.Task | None = None
+        self._retry_at = 0.0  # after a failed reload: keep the last configuration until then
 
     def invalidate(self):
         self._wanted += 1
 
     @property
     def stale(self) -> bool:
+        if self._states and time.monotonic() < self._retry_at:
+            return False
         return self._loaded != self._wanted or (self._source not in ("db", settings.OLLAMA_HOST))
 
     async def backends(self) -> list[BackendState]:
@@ -147,9 +154,19 @@ class Registry:
                 self._reloading = asyncio.Lock()
             async with self._reloading:  # one reload at a time; the others wait for its result
                 if self.stale:
-                    await self.reload()
+                    await self._reload_or_keep()
         self._ensure_health_checks()
         return list(self._states.values())
+
+    async def _reload_or_keep(self):
+        """Reload; if the database does not answer, keep routing with the last configuration."""
+        try:
+            await self.reload()
+        except DatabaseError as exc:
+            if not self._states:
+                raise
+            self._retry_at = time.monotonic() + RELOAD_RETRY_SECONDS
+            logger.warning("could not read the backend configuration (%s); keeping the last one", exc)
 
     async def reload(self):
         """Read the configuration (config.py decides: enabled Backend rows, else OLLAMA_HOST)."""

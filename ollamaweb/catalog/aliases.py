@@ -1,11 +1,10 @@
 """Alias resolution with a short-lived per-process copy of the alias table (it is small)."""
 
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
 
-from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.refreshed import RefreshedTable
 
 from .models import ModelAlias
 
@@ -23,14 +22,10 @@ def _aliases_from_database() -> dict[str, Alias]:
 
 class AliasTable:
     def __init__(self):
-        self._aliases: dict[str, Alias] = {}
-        self._fresh_until = 0.0
+        self._table = RefreshedTable(_aliases_from_database, lambda: settings.CONFIG_CACHE_TTL, {})
 
     async def all(self) -> dict[str, Alias]:
-        if time.monotonic() >= self._fresh_until:
-            self._aliases = await run_in_thread(_aliases_from_database)
-            self._fresh_until = time.monotonic() + settings.CONFIG_CACHE_TTL
-        return self._aliases
+        return await self._table.get()
 
     async def resolve(self, name: str) -> str:
         """The backend model for a requested name (the name itself when it is no alias)."""
@@ -39,7 +34,7 @@ class AliasTable:
         return alias.target if alias else name
 
     def invalidate(self):
-        self._fresh_until = 0.0
+        self._table.invalidate()
 
 
 alias_table = AliasTable()

@@ -16,3 +16,61 @@ def has_output(chunk: dict) -> bool:
     if message:
         return bool(message.get("content") or message.get("thinking") or message.get("tool_calls"))
     return bool(chunk.get("response") or chunk.get("thinking"))
+
+
+class Accumulator:
+    """Builds the non-streaming result of /api/chat or /api/generate from its stream's chunks.
+
+    The gateway reads every generation as a stream, so it always knows how far one got (and can
+    charge for it) even when the client leaves before the end.
+    """
+
+    def __init__(self):
+        self.pieces = 0  # chunks that carried output: about one token each
+        self.done = False
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._tool_calls: list[dict] = []
+        self._logprobs: list = []
+        self._last: dict = {}
+        self._chat = False
+
+    def feed(self, chunk: dict):
+        message = chunk.get("message")
+        if message is not None:
+            self._chat = True
+            content, thinking, calls = message.get("content"), message.get("thinking"), message.get("tool_calls")
+        else:
+            content, thinking, calls = chunk.get("response"), chunk.get("thinking"), None
+        if content:
+            self._text.append(content)
+        if thinking:
+            self._thinking.append(thinking)
+        if calls:
+            self._tool_calls.extend(calls)
+        if chunk.get("logprobs"):
+            self._logprobs.extend(chunk["logprobs"])
+        if content or thinking or calls:
+            self.pieces += 1
+        if chunk.get("done"):
+            self.done = True
+        self._last = chunk
+
+    def result(self) -> dict:
+        """The result as Ollama returns it with `"stream": false`."""
+        result = {key: value for key, value in self._last.items() if key not in ("message", "response", "thinking")}
+        text, thinking = "".join(self._text), "".join(self._thinking)
+        if self._chat:
+            message = {"role": "assistant", "content": text}
+            if thinking:
+                message["thinking"] = thinking
+            if self._tool_calls:
+                message["tool_calls"] = self._tool_calls
+            result["message"] = message
+        else:
+            result["response"] = text
+            if thinking:
+                result["thinking"] = thinking
+        if self._logprobs:
+            result["logprobs"] = self._logprobs
+        return result

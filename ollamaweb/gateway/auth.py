@@ -2,7 +2,9 @@
 
 import time
 
-from ollamaweb.core.errors import AuthenticationFailed
+from django.db import DatabaseError
+
+from ollamaweb.core.errors import AuthenticationFailed, Unavailable
 from ollamaweb.keys import hashing
 from ollamaweb.keys.cache import KeyIdentity, key_cache
 
@@ -19,7 +21,13 @@ async def authenticate(secret: str, missing_key_hint: str = "") -> KeyIdentity:
     """The key identity behind `secret`, or AuthenticationFailed."""
     if not secret:
         raise AuthenticationFailed(f"You didn't provide an API key. {missing_key_hint}".strip())
-    identity = await key_cache.get(hashing.prefix_of(secret)) if hashing.looks_like_key(secret) else None
+    try:
+        identity = await key_cache.get(hashing.prefix_of(secret)) if hashing.looks_like_key(secret) else None
+    except DatabaseError:
+        raise Unavailable(
+            "API keys cannot be checked right now (the database does not answer); try again shortly.",
+            code="auth_unavailable",
+        ) from None
     if identity is None or not hashing.matches(secret, identity.hashed_key):
         raise AuthenticationFailed(INCORRECT_KEY)
     if not identity.usable:

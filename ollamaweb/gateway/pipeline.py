@@ -8,6 +8,7 @@ of any client protocol: views hand it a `Generation` and, for streams, a protoco
 translator; errors are raised as `ollamaweb.core.errors` and shaped by the protocol.
 """
 
+import asyncio
 import logging
 
 import orjson
@@ -18,6 +19,7 @@ from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import alias_table
 from ollamaweb.core.errors import (
     BackendBusy,
+    BackendError,
     BackendTimeout,
     BackendUnavailable,
     InvalidRequest,
@@ -28,18 +30,19 @@ from ollamaweb.core.errors import (
     Unavailable,
 )
 from ollamaweb.core.names import canonical
-from ollamaweb.core.native import usage_of
+from ollamaweb.core.native import Accumulator, usage_of
 from ollamaweb.core.streams import gather_or_cancel
 from ollamaweb.core.tasks import spawn
 from ollamaweb.core.versions import adapt_request, adapt_result, required_features
 from ollamaweb.quotas import limiter
+from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.records import UsageRecord
 from ollamaweb.usage.writer import log_writer
 
 from .estimate import prompt_estimate
 from .generation import Generation
 from .images import inline_remote_images
-from .relay import relay
+from .relay import EARLY_END, relay
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,25 @@ logger = logging.getLogger(__name__)
 RETRY_ON_ANOTHER_BACKEND = (BackendUnavailable, BackendBusy, BackendTimeout)
 
 INVALID_JSON = "We could not parse the JSON body of your request: it must be a valid JSON object."
+
+
+class Call:
+    """One backend call of a non-streaming request, and how far it got."""
+
+    def __init__(self, payload: dict, prompt_estimate: int):
+        self.payload = payload
+        self.prompt_estimate = prompt_estimate
+        self.reset()
+
+    def reset(self):
+        self.started = False  # the request was sent to a backend
+        self.progress = Accumulator()
+
+    def charge_unfinished(self, record):
+        """What a call the client abandoned cost: its prompt (estimated) and the tokens generated."""
+        if self.started and not self.progress.done:
+            source = RequestLog.UsageSource.COUNTED if self.progress.pieces else RequestLog.UsageSource.ESTIMATED
+            record.add_usage(self.prompt_estimate, self.progress.pieces, source)
 
 
 class Pipeline:
@@ -172,23 +194,42 @@ class Pipeline:
         return model
 
     async def complete(self, generation: Generation) -> list[dict]:
-        """Run a non-streaming generation; the native results, in the order of the payloads."""
+        """Run a non-streaming generation; the native results, in the order of the payloads.
+
+        Generations are read from the backend as streams (and put together here), so if the
+        client leaves before the end, the request is still charged for what the backend did.
+        """
         model = await self._prepare(generation)
+        calls = [Call(payload, prompt_estimate(generation.path, payload)) for payload in generation.payloads]
 
         async def attempt(backend):
-            calls = []
-            for payload in generation.payloads:
-                calls.append(self._call(backend, generation.path, payload))
-            return await gather_or_cancel(calls)
+            for call in calls:
+                call.reset()
+            return await gather_or_cancel(self._call(backend, generation.path, call) for call in calls)
 
-        results = await self.on_backends(model, required_features(generation.payloads[0]), attempt)
+        try:
+            results = await self.on_backends(model, required_features(generation.payloads[0]), attempt)
+        except asyncio.CancelledError:
+            for call in calls:
+                call.charge_unfinished(self.record)
+            raise
         for result in results:
             self.record.add_usage(*usage_of(result))
+            self.record.add_durations(result)
         return results
 
-    async def _call(self, backend, path: str, payload: dict) -> dict:
-        sent = adapt_request(payload, backend.version, backend.name)
-        return adapt_result(payload, sent, await backend.client.request("POST", path, sent))
+    async def _call(self, backend, path: str, call: "Call") -> dict:
+        sent = adapt_request(call.payload, backend.version, backend.name)
+        call.started = True  # from here the backend may be working on the prompt: leaving is not free
+        if path == "/api/embed":
+            return adapt_result(call.payload, sent, await backend.client.request("POST", path, sent))
+        async with backend.client.stream(path, {**sent, "stream": True}) as chunks:
+            async for batch in chunks.batches():  # every chunk that arrived in one read
+                for chunk in batch:
+                    call.progress.feed(chunk)
+        if not call.progress.done:
+            raise BackendError(EARLY_END)
+        return adapt_result(call.payload, sent, call.progress.result())
 
     async def stream(self, generation: Generation, translator):
         """Run a streaming generation; the streaming response, once its first bytes are ready."""

@@ -39,7 +39,7 @@ class _Progress:
 async def _translated(pipeline, client, path, payloads, translator, prompt_estimate):
     record = pipeline.record
     calls = [_Progress() for _ in payloads]
-    started = False
+    started = charge = False
     status, error = 200, ""
     try:
         async with aclosing(merged_batches(client, path, payloads)) as batches:
@@ -50,6 +50,7 @@ async def _translated(pipeline, client, path, payloads, translator, prompt_estim
                     if chunk.get("done"):
                         call.done = True
                         call.prompt_tokens, call.completion_tokens = usage_of(chunk)
+                        record.add_durations(chunk)
                     elif has_output(chunk):
                         call.pieces += 1
                         record.mark_first_token()
@@ -75,20 +76,25 @@ async def _translated(pipeline, client, path, payloads, translator, prompt_estim
         yield pipeline.protocol.stream_error(ServerError("The server had an error while streaming."))
     except (asyncio.CancelledError, GeneratorExit):
         status, error = 499, "client disconnected"
+        charge = True  # the backend had the prompt: a client that leaves early still pays for it
         raise
     finally:
-        if started:
+        if started or charge:
             _count_usage(record, calls, prompt_estimate)
+        if started:
             pipeline.settle(status, error)
 
 
 def _count_usage(record, calls, prompt_estimate):
-    """Exact counts from the backend; for an unfinished call, the pieces delivered ("counted")."""
+    """Exact counts from the backend; for an unfinished call, the estimated prompt and the pieces
+    generated ("counted"), or the prompt alone when nothing was generated ("estimated")."""
     for call in calls:
         if call.done:
             record.add_usage(call.prompt_tokens, call.completion_tokens)
-        else:
+        elif call.pieces:
             record.add_usage(prompt_estimate, call.pieces, RequestLog.UsageSource.COUNTED)
+        else:
+            record.add_usage(prompt_estimate, 0, RequestLog.UsageSource.ESTIMATED)
 
 
 async def _prepend(first: bytes, chunks):

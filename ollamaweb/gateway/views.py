@@ -36,6 +36,7 @@ class GatewayView(View):
         except asyncio.CancelledError:
             pipeline.settle(499, "client disconnected")
             raise
+        response["x-request-id"] = pipeline.record.request_id
         admission = pipeline.record.admission
         if admission is not None:
             for name, value in admission.headers().items():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError
 
 from ollamaweb.core.db import run_in_thread
 
@@ -23,6 +24,7 @@ from .models import ApiKey
 MAX_ENTRIES = 50_000
 SHARED_TTL = 300
 NO_SUCH_KEY = "none"
+STALE_RETRY_SECONDS = 5.0
 
 
 def shared_key(prefix: str) -> str:
@@ -86,7 +88,16 @@ class KeyCache:
         return await asyncio.shield(loading)
 
     async def _load(self, prefix: str) -> KeyIdentity | None:
-        identity = await run_in_thread(_lookup, prefix)
+        try:
+            identity = await run_in_thread(_lookup, prefix)
+        except DatabaseError:
+            known = self._entries.get(prefix)
+            if known is None:
+                raise
+            # The database does not answer: a key known a moment ago stays as it was (nothing can
+            # change it meanwhile), and the database is asked again shortly.
+            self._entries[prefix] = (time.monotonic() + STALE_RETRY_SECONDS, known[1])
+            return known[1]
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[prefix] = (time.monotonic() + settings.API_KEY_CACHE_TTL, identity)

@@ -53,8 +53,9 @@ class Admission:
     def limits_tokens(self) -> bool:
         return any(check.kind == TOKENS for check in self.checks)
 
-    def settlements(self, actual_tokens: int) -> list[tuple[Check, int]]:
-        return [(check, actual_tokens) for check in self.checks if check.kind == TOKENS]
+    def settlement(self, actual_tokens: int) -> dict[str, tuple[int, int]]:
+        """{token counter: (reserved to release, tokens used)} once the request used `actual_tokens`."""
+        return {check.counter: (check.cost, actual_tokens) for check in self.checks if check.kind == TOKENS}
 
 
 class LimitExceeded(Exception):

@@ -1,13 +1,11 @@
 """Which limits apply to a request: the policy table, cached per process, merged per scope."""
 
-import asyncio
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
 
-from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.names import canonical
+from ollamaweb.core.refreshed import RefreshedTable
 
 from .counters import KEY, USER, Scope
 from .models import LIMIT_FIELDS, QuotaPolicy
@@ -64,45 +62,14 @@ def policies_by_scope(policies) -> dict:
 
 
 class PolicyTable:
-    """The policies, read again once they are CONFIG_CACHE_TTL seconds old.
-
-    One read serves every request that finds the table stale (as keys/cache.py does for a key):
-    a burst of requests at expiry waits for one query, not one query (and thread hop) each.
-    """
-
     def __init__(self):
-        self._policies: dict = {}
-        self._fresh_until = 0.0
-        self._generation = 0  # bumped by invalidate(): a read started before it does not count as fresh
-        self._loading: asyncio.Future | None = None
+        self._table = RefreshedTable(_policies_from_database, lambda: settings.CONFIG_CACHE_TTL, {})
 
     async def limits_for(self, user_id: int, key_id: int, model: str) -> list[ScopeLimits]:
-        if time.monotonic() >= self._fresh_until:
-            await self._refresh()
-        return scope_limits(self._policies, user_id, key_id, model)
-
-    async def _refresh(self):
-        loading = self._loading
-        if loading is None or loading.get_loop() is not asyncio.get_running_loop():
-            loading = self._loading = asyncio.ensure_future(self._load())
-            loading.add_done_callback(self._loaded)
-        await asyncio.shield(loading)
-
-    def _loaded(self, future: asyncio.Future):
-        if self._loading is future:
-            self._loading = None
-
-    async def _load(self):
-        generation = self._generation
-        policies = await run_in_thread(_policies_from_database)
-        self._policies = policies
-        if generation == self._generation:
-            self._fresh_until = time.monotonic() + settings.CONFIG_CACHE_TTL
+        return scope_limits(await self._table.get(), user_id, key_id, model)
 
     def invalidate(self):
-        self._generation += 1
-        self._fresh_until = 0.0
-        self._loading = None  # the next request reads again
+        self._table.invalidate()
 
 
 policy_table = PolicyTable()

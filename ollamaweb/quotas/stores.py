@@ -41,17 +41,19 @@ class _Refused(Exception):
         self.check = check
 
 
-def token_deltas(settlements) -> dict[str, tuple[int, int]]:
-    """(reserved to release, tokens used) per token counter, summed over (Check, actual) pairs."""
-    deltas = defaultdict(lambda: [0, 0])
-    for check, actual in settlements:
-        if check.kind == TOKENS:
-            deltas[check.counter][0] += check.cost
-            deltas[check.counter][1] += actual
-    return {counter: (reserved, used) for counter, (reserved, used) in deltas.items()}
+def merge_deltas(many) -> dict[str, tuple[int, int]]:
+    """Settlements ({token counter: (reserved to release, tokens used)}) added up."""
+    total = defaultdict(lambda: [0, 0])
+    for deltas in many:
+        for counter, (reserved, used) in deltas.items():
+            total[counter][0] += reserved
+            total[counter][1] += used
+    return {counter: (reserved, used) for counter, (reserved, used) in total.items()}
 
 
 class DatabaseStore:
+    name = "database"
+
     """Counters in the UsageCounter table.
 
     The hot path (reserve, release) is plain parameterised SQL rather than the ORM: the ORM's
@@ -99,14 +101,14 @@ class DatabaseStore:
             for counter in counters:
                 cursor.execute(self.FREE_SLOT, [now, counter])
 
-    def settle_in_transaction(self, settlements):
-        """Apply (Check, actual tokens) pairs; called inside the log writer's transaction."""
-        for counter, (reserved, used) in token_deltas(settlements).items():
+    def settle_in_transaction(self, deltas):
+        """Apply {counter: (reserved, used)}; called inside the log writer's transaction."""
+        for counter, (reserved, used) in deltas.items():
             UsageCounter.objects.filter(key=counter).update(
                 reserved=Greatest(F("reserved") - reserved, 0), used=F("used") + used
             )
 
-    async def settle(self, settlements):
+    async def settle(self, deltas):
         """Nothing to do outside the log writer's transaction."""
 
     async def usage(self, counters: list[str]) -> dict[str, int]:
@@ -163,6 +165,7 @@ class RedisStore:
     still fails fast: connecting and every command have their own 2 s timeouts.
     """
 
+    name = "redis"
     prefix = "ollamaweb:quota:"
 
     def __init__(self, url: str):
@@ -213,11 +216,10 @@ class RedisStore:
                     pipe.zrem(self.prefix + check.counter, member)
             await pipe.execute()
 
-    def settle_in_transaction(self, settlements):
+    def settle_in_transaction(self, deltas):
         """Redis counters are settled by settle(), after the log rows are written."""
 
-    async def settle(self, settlements):
-        deltas = token_deltas(settlements)
+    async def settle(self, deltas):
         if not deltas:
             return
         async with self._connection_slot() as client, client.pipeline(transaction=True) as pipe:
@@ -239,6 +241,13 @@ class RedisStore:
 
 
 _stores: dict[str, object] = {}
+
+
+def store_named(name: str):
+    """The store a settlement written to disk belongs to (the database, or this server's Redis)."""
+    if name == RedisStore.name and settings.REDIS_URL:
+        return _stores.setdefault(settings.REDIS_URL, RedisStore(settings.REDIS_URL))
+    return _stores.setdefault("", DatabaseStore())
 
 
 def current_store():

@@ -10,7 +10,7 @@ from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import policies_by_scope, scope_limits
 from ollamaweb.quotas.services import reset_period_usage
 
-from .models import RequestLog, UsageRollup
+from .models import RequestLog, UnwrittenRequest, UsageRollup
 from .reports import totals_for_user
 
 
@@ -36,7 +36,10 @@ class EndpointFilter(admin.SimpleListFilter):
 
     title = "endpoint"
     parameter_name = "endpoint"
-    ENDPOINTS = ("chat.completions", "completions", "embeddings", "models", "models.retrieve")
+    ENDPOINTS = (
+        "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+        "responses", "responses.retrieve", "responses.delete", "responses.input_items",
+    )  # fmt: skip
 
     def lookups(self, request, model_admin):
         return [(name, name) for name in self.ENDPOINTS]
@@ -141,3 +144,18 @@ class UsageUserAdmin(UserAdmin):
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), UsageUserAdmin)
+
+
+@admin.register(UnwrittenRequest)
+class UnwrittenRequestAdmin(admin.ModelAdmin):
+    """Records the request log could not store (their quota was settled all the same)."""
+
+    list_display = ("set_aside_at", "request_id", "error")
+    search_fields = ("request_id", "error")
+    readonly_fields = ("set_aside_at", "request_id", "error", "record")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

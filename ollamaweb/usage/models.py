@@ -3,13 +3,17 @@ from django.db import models
 
 
 class RequestLog(models.Model):
-    """One row per request to /v1, whatever its outcome (written in batches by writer.py)."""
+    """One row per API request, whatever its outcome (written in batches by writer.py)."""
 
     class UsageSource(models.TextChoices):
-        MEASURED = "measured", "reported by the backend"
-        COUNTED = "counted", "counted from delivered chunks"
         NONE = "none", "no generation"
+        MEASURED = "measured", "reported by the backend"
+        COUNTED = "counted", "prompt estimated, output counted from the chunks generated"
+        ESTIMATED = "estimated", "prompt estimated, nothing generated"
 
+    request_id = models.CharField(
+        max_length=40, blank=True, db_index=True, help_text="Returned to the client in x-request-id."
+    )
     created_at = models.DateTimeField(db_index=True, help_text="When the request arrived.")
     finished_at = models.DateTimeField()
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -25,10 +29,17 @@ class RequestLog(models.Model):
     stream = models.BooleanField(default=False)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
-    usage_source = models.CharField(max_length=8, choices=UsageSource.choices, default=UsageSource.NONE)
+    usage_source = models.CharField(max_length=10, choices=UsageSource.choices, default=UsageSource.NONE)
+    total_duration_ms = models.FloatField(null=True, blank=True, help_text="Ollama's total_duration: GPU time.")
+    load_duration_ms = models.FloatField(null=True, blank=True)
+    prompt_eval_duration_ms = models.FloatField(null=True, blank=True)
+    eval_duration_ms = models.FloatField(null=True, blank=True)
     ttft_ms = models.FloatField(null=True, blank=True, help_text="Time to first token, milliseconds.")
     latency_ms = models.FloatField(help_text="Total time until the last byte, milliseconds.")
     client_user = models.CharField(max_length=256, blank=True, help_text="The request's `user` field.")
+    response_id = models.CharField(
+        max_length=64, blank=True, help_text="The stored response it made or used (resp_…, /v1/responses)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -36,6 +47,7 @@ class RequestLog(models.Model):
             models.Index(fields=["user", "created_at"]),
             models.Index(fields=["requested_model", "created_at"]),
             models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["response_id"], condition=~models.Q(response_id=""), name="requestlog_response_id"),
         ]
 
     def __str__(self):
@@ -44,6 +56,15 @@ class RequestLog(models.Model):
     @property
     def total_tokens(self):
         return self.prompt_tokens + self.completion_tokens
+
+
+# From exact to least exact: a request with several calls is labelled by its least exact one.
+USAGE_SOURCE_ORDER = [
+    RequestLog.UsageSource.NONE,
+    RequestLog.UsageSource.MEASURED,
+    RequestLog.UsageSource.COUNTED,
+    RequestLog.UsageSource.ESTIMATED,
+]
 
 
 class UsageRollup(models.Model):
@@ -71,3 +92,20 @@ class UsageRollup(models.Model):
     @property
     def total_tokens(self):
         return self.prompt_tokens + self.completion_tokens
+
+
+class UnwrittenRequest(models.Model):
+    """A request record the log could not store (kept whole, with why), for staff to look at."""
+
+    set_aside_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    request_id = models.CharField(max_length=40, blank=True, db_index=True)
+    error = models.TextField()
+    record = models.JSONField(help_text="The request's record as the gateway had it.")
+
+    class Meta:
+        ordering = ["-set_aside_at"]
+        verbose_name = "request set aside"
+        verbose_name_plural = "requests set aside"
+
+    def __str__(self):
+        return f"{self.request_id or 'request'} set aside at {self.set_aside_at:%Y-%m-%d %H:%M:%S}"

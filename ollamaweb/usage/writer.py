@@ -3,49 +3,78 @@
 Requests hand their record to `log_writer.submit()` (synchronous, never blocks, safe inside a
 cancelled stream's `finally`); one task per process writes a batch every LOG_FLUSH_INTERVAL
 seconds or LOG_BATCH_SIZE rows, and `stop()` (ASGI lifespan shutdown) writes what is left.
+
+No record is lost to one bad value or to a database outage:
+- a batch that fails while the database answers is written in halves, down to single rows; a row
+  that still cannot be written is set aside (an UnwrittenRequest, with the error, in the admin),
+  and its quota reservation is settled all the same;
+- while the database does not answer, records wait in memory, up to LOG_MAX_PENDING; beyond that,
+  and at shutdown, they are spilled to files in LOG_SPOOL_DIR, written back when it answers again.
 """
 
 import asyncio
 import logging
+import os
+import time
 from collections import defaultdict
+from pathlib import Path
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.tasks import spawn
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.quotas.stores import merge_deltas, store_named
 
 from . import hooks
-from .models import RequestLog
+from .models import RequestLog, UnwrittenRequest
 from .records import UsageRecord
 from .rollups import add_to_rollups
 
 logger = logging.getLogger(__name__)
+WARN_EVERY = 30.0  # seconds between warnings while the database is down
 
 
-def quota_settlements(records: list[UsageRecord]) -> dict:
-    """Per quota store: the (check, actual tokens) pairs that settle these records' reservations."""
-    settlements = defaultdict(list)
+def settlements_of(records) -> dict:
+    """{quota store name: {counter: (reserved, used)}} that settle these records' reservations."""
+    per_store = defaultdict(list)
     for record in records:
-        if record.admission is not None:
-            settlements[record.admission.store] += record.admission.settlements(record.total_tokens)
-    return settlements
+        if record.settlement:
+            per_store[record.settlement_store].append(record.settlement)
+    return {name: merge_deltas(many) for name, many in per_store.items()}
 
 
-def write_batch(records: list[UsageRecord], settlements: dict):
+def write_batch(records: list[UsageRecord]):
     """In one transaction: the log rows, rollups, database quota settlements, keys' last use."""
     with transaction.atomic():
+        _forget_missing_owners(records)
         insert_rows(records)
         add_to_rollups(records)
-        for store, pairs in settlements.items():
-            store.settle_in_transaction(pairs)
+        for name, deltas in settlements_of(records).items():
+            store_named(name).settle_in_transaction(deltas)
         last_used = {}
         for record in records:
             if record.key_id is not None:
                 last_used[record.key_id] = max(record.finished_at, last_used.get(record.key_id, record.finished_at))
         for key_id, when in last_used.items():
             ApiKey.objects.filter(pk=key_id).update(last_used_at=when)
+
+
+def _forget_missing_owners(records):
+    """A key or user deleted while its request ran: the row keeps the key prefix, not the link."""
+    from django.contrib.auth import get_user_model
+
+    key_ids = {r.key_id for r in records if r.key_id is not None}
+    user_ids = {r.user_id for r in records if r.user_id is not None}
+    keys = set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True)) if key_ids else set()
+    users = set(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True)) if user_ids else set()
+    for record in records:
+        if record.key_id is not None and record.key_id not in keys:
+            record.key_id = None
+        if record.user_id is not None and record.user_id not in users:
+            record.user_id = None
 
 
 def insert_rows(records: list[UsageRecord]):
@@ -65,13 +94,60 @@ def insert_rows(records: list[UsageRecord]):
         cursor.executemany(sql, rows)
 
 
+def database_answers() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def write_resiliently(records: list[UsageRecord]) -> int:
+    """Write a batch; if it fails, its halves, down to single rows; set aside what cannot be written.
+
+    Returns how many records were set aside. Raises only when the database stops answering.
+    """
+    try:
+        write_batch(records)
+        return 0
+    except Exception as exc:
+        if not database_answers():
+            raise
+        if len(records) > 1:
+            middle = len(records) // 2
+            return write_resiliently(records[:middle]) + write_resiliently(records[middle:])
+        set_aside(records[0], exc)
+        return 1
+
+
+def set_aside(record: UsageRecord, error: Exception):
+    """Keep a record that cannot be a RequestLog row, and settle its quota reservation anyway."""
+    logger.error("request %s could not be logged and was set aside: %r", record.request_id, error)
+    with transaction.atomic():
+        UnwrittenRequest.objects.create(
+            request_id=record.request_id[:40], error=repr(error)[:2000], record=record.to_json()
+        )
+        for name, deltas in settlements_of([record]).items():
+            store_named(name).settle_in_transaction(deltas)
+
+
 class LogWriter:
     def __init__(self):
         self._pending: list[UsageRecord] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self._database_down_since: float | None = None
+        self._last_warning = 0.0
+        self.set_aside_total = 0  # records that could not be written (since this process started)
+        self.spilled_total = 0  # records written to LOG_SPOOL_DIR while the database was down
+        self._look_in_spool = True  # spool files of an earlier run are written on the first flush
+        self._stopping = False
 
     def submit(self, record: UsageRecord):
+        if record.admission is not None:
+            record.settlement = record.admission.settlement(record.total_tokens)
+            record.settlement_store = record.admission.store.name
         hooks.request_finished(record)
         self._pending.append(record)
         self._ensure_running()
@@ -84,7 +160,7 @@ class LogWriter:
             self._task = spawn(self._run(), name="ollamaweb-log-writer")
 
     async def _run(self):
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), settings.LOG_FLUSH_INTERVAL)
             except TimeoutError:
@@ -92,37 +168,111 @@ class LogWriter:
             self._wake.clear()
             await self.flush()
 
-    async def flush(self):
+    async def flush(self) -> bool:
+        """Write what is pending (and, once the database answers, what was spilled); False if it is down."""
+        if self._database_down_since is not None or self._look_in_spool:
+            if not await run_in_thread(database_answers):
+                self._database_is_down(ConnectionError("no answer to SELECT 1"))
+                self._spill_overflow()
+                return False
+            await self._write_spooled()
+            self._look_in_spool = False
         while self._pending:
             batch, self._pending = self._pending[: settings.LOG_BATCH_SIZE], self._pending[settings.LOG_BATCH_SIZE :]
-            settlements = quota_settlements(batch)
             try:
-                await run_in_thread(write_batch, batch, settlements)
-            except Exception:
-                logger.exception("could not write %d request-log rows; will retry", len(batch))
+                self.set_aside_total += await run_in_thread(write_resiliently, batch)
+            except Exception as exc:
                 self._pending[:0] = batch
-                return
-            for store, pairs in settlements.items():
+                self._database_is_down(exc)
+                self._spill_overflow()
+                return False
+            self._database_down_since = None
+            settled = settlements_of(batch)
+            for name, deltas in settled.items():
                 try:
-                    await store.settle(pairs)
+                    await store_named(name).settle(deltas)
                 except Exception:
-                    logger.exception("could not settle %d quota reservations", len(pairs))
+                    logger.exception("could not settle %d quota counters", len(deltas))
             await hooks.batch_written(batch)
+        return True
 
-    async def stop(self):
-        """Write everything pending and stop the background task (ASGI lifespan shutdown)."""
+    def _database_is_down(self, exc: Exception):
+        now = time.monotonic()
+        if self._database_down_since is None:
+            self._database_down_since = now
+        if now - self._last_warning >= WARN_EVERY:
+            self._last_warning = now
+            logger.error(
+                "the database is unreachable: %d request-log records wait in memory (%r)", len(self._pending), exc
+            )
+
+    def _spill_overflow(self):
+        if len(self._pending) > settings.LOG_MAX_PENDING:
+            self.spill()
+
+    def spill(self) -> int:
+        """Write every pending record to a spool file; returns how many."""
+        records, self._pending = self._pending, []
+        if not records:
+            return 0
+        spool = Path(settings.LOG_SPOOL_DIR)
+        spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = spool / f"requests-{os.getpid()}-{time.time_ns()}.jsonl"
+        with open(path, "wb", opener=lambda p, flags: os.open(p, flags, 0o600)) as out:
+            for record in records:
+                out.write(orjson.dumps(record.to_json()) + b"\n")
+        self.spilled_total += len(records)
+        self._look_in_spool = True
+        logger.warning(
+            "spilled %d request-log records to %s; they are written when the database answers", len(records), path
+        )
+        return len(records)
+
+    async def _write_spooled(self):
+        for path in spool_files():
+            try:
+                records = [UsageRecord.from_json(orjson.loads(line)) for line in path.read_bytes().splitlines() if line]
+            except (OSError, ValueError) as exc:
+                logger.error("could not read spool file %s: %r", path, exc)
+                continue
+            for start in range(0, len(records), settings.LOG_BATCH_SIZE):
+                self.set_aside_total += await run_in_thread(
+                    write_resiliently, records[start : start + settings.LOG_BATCH_SIZE]
+                )
+            for name, deltas in settlements_of(records).items():
+                try:
+                    await store_named(name).settle(deltas)
+                except Exception:
+                    logger.exception("could not settle spooled quota counters")
+            path.unlink()
+            logger.warning("wrote %d spooled request-log records from %s", len(records), path)
+
+    async def stop(self) -> tuple[int, int]:
+        """Write everything pending (or spill it when the database is down) and stop the task.
+
+        Returns (written, spilled) for the shutdown message.
+        """
         if self._task is not None:
-            self._task.cancel()
+            # Let a batch being written finish (cancelling it mid-write could lose or repeat it).
+            self._stopping = True
+            self._wake.set()
             try:
                 await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        await self.flush()
+            finally:
+                self._task, self._stopping = None, False
+        count = len(self._pending)
+        if await self.flush():
+            return count, 0
+        return count - len(self._pending), self.spill()
 
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+
+def spool_files() -> list[Path]:
+    spool = Path(settings.LOG_SPOOL_DIR)
+    return sorted(spool.glob("requests-*.jsonl")) if spool.is_dir() else []
 
 
 log_writer = LogWriter()

@@ -38,7 +38,7 @@ def test_chat_completion_returns_backend_text_and_exact_usage(client, gateway, f
     )
     native = last_native(fake_ollama)
     assert native["model"] == "llama3"
-    assert native["stream"] is False
+    assert native["stream"] is True  # read as a stream, so an abandoned request is still charged
     assert native["messages"] == [{"role": "user", "content": "Say this is a test"}]
     settle_logs(gateway)
     log = RequestLog.objects.get()

@@ -36,7 +36,7 @@ def test_prompt_string_returns_backend_text_and_usage(client, gateway, fake_olla
     native = generate_requests(fake_ollama)[-1]
     assert native["model"] == "llama3"
     assert native["prompt"] == "The capital of France is"
-    assert native["stream"] is False
+    assert native["stream"] is True  # read as a stream, so an abandoned request is still charged
     assert "suffix" not in native and "options" not in native
     settle_logs(gateway)
     log = RequestLog.objects.get()

@@ -91,7 +91,7 @@ BEFORE_OUTPUT = {
         openai.InternalServerError,
         "backend_error",
         {
-            False: "Ollama backend error (500): runner failed to load",
+            False: "Ollama backend error: runner failed to load",
             True: "Ollama backend error: runner failed to load",
         },
     ),
@@ -241,7 +241,7 @@ def test_non_streaming_generation_error_is_502_with_the_backend_message(client, 
     with pytest.raises(openai.InternalServerError) as error:
         create(client, False)
 
-    message = "Ollama backend error (500): llama runner process has terminated"
+    message = "Ollama backend error: llama runner process has terminated"
     assert (error.value.status_code, error.value.body["message"]) == (502, message)
     log = only_log(gateway)
     assert (log.status, log.error, log.completion_tokens) == (502, message, 0)

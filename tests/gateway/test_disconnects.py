@@ -1,4 +1,5 @@
-"""A client that goes away stops the backend generation at once and leaves a 499 log row."""
+"""A client that goes away stops the backend generation at once, leaves a 499 log row, and is
+charged for what the backend did: the prompt (estimated) and the tokens generated so far."""
 
 import json
 
@@ -82,7 +83,9 @@ def test_disconnect_before_the_first_token_of_a_stream_logs_a_499(gateway, api_k
     fake_ollama.wait_for(lambda: fake_ollama.cancelled == 1, timeout=1.0)
     log = only_log(gateway)
     assert (log.status, log.error, log.stream) == (499, "client disconnected", True)
-    assert (log.completion_tokens, log.usage_source, log.ttft_ms) == (0, "none", None)
+    # The backend had the prompt: leaving before the first token is not free.
+    assert (log.completion_tokens, log.usage_source, log.ttft_ms) == (0, "estimated", None)
+    assert log.prompt_tokens == 7  # estimate of "Say hello" (9 + 16 characters, 4 a token)
 
 
 def test_non_streaming_disconnect_cancels_the_backend_call(gateway, api_key, fake_ollama):
@@ -95,4 +98,39 @@ def test_non_streaming_disconnect_cancels_the_backend_call(gateway, api_key, fak
     fake_ollama.wait_for(lambda: (fake_ollama.cancelled, fake_ollama.active) == (1, 0), timeout=1.0)
     log = only_log(gateway)
     assert (log.status, log.error, log.stream) == (499, "client disconnected", False)
-    assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (0, 0, "none")
+    assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (7, 0, "estimated")
+
+
+def test_non_streaming_request_abandoned_mid_generation_is_charged_for_the_tokens_generated(
+    gateway, api_key, fake_ollama
+):
+    fake_ollama.reply = Reply(content=LONG, token_delay=0.02)
+    body = {"model": "llama3", "messages": HELLO}
+
+    with httpx.Client(base_url=gateway.url, timeout=0.5) as http, pytest.raises(httpx.ReadTimeout):
+        http.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {api_key[1]}"})
+
+    fake_ollama.wait_for(lambda: (fake_ollama.cancelled, fake_ollama.active) == (1, 0), timeout=2.0)
+    log = only_log(gateway)
+    assert (log.status, log.stream, log.usage_source) == (499, False, "counted")
+    # About 0.5 s of generation at 50 tokens/s: the tokens the backend generated before the client left.
+    assert 5 <= log.completion_tokens < 100
+    assert log.prompt_tokens == 7
+
+
+def test_abandoned_requests_settle_the_quota_they_used(gateway, api_key, fake_ollama):
+    from ollamaweb.quotas import services as quota_services
+    from ollamaweb.quotas.models import UsageCounter
+
+    quota_services.set_limits(user=api_key[0].user, tokens_per_day=100_000)
+    fake_ollama.reply = Reply(content=LONG, token_delay=0.02)
+    body = {"model": "llama3", "messages": HELLO, "max_tokens": 1000}
+
+    with httpx.Client(base_url=gateway.url, timeout=1.5) as http, pytest.raises(httpx.ReadTimeout):
+        http.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {api_key[1]}"})
+
+    log = only_log(gateway)
+    [counter] = UsageCounter.objects.filter(key__startswith=f"t:u{api_key[0].user_id}:d:")
+    assert counter.reserved == 0  # the reservation is settled, not left hanging
+    assert log.completion_tokens > 0
+    assert counter.used == log.prompt_tokens + log.completion_tokens

@@ -1,8 +1,10 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from ollamaweb.conversations.services import prune_expired
 from ollamaweb.quotas.models import UsageCounter
 from ollamaweb.usage.models import RequestLog
 
@@ -10,7 +12,10 @@ BATCH = 10_000
 
 
 class Command(BaseCommand):
-    help = "Delete request-log rows older than DAYS days (usage rollups are kept)."
+    help = (
+        "Delete request-log rows older than DAYS days (usage rollups are kept), and stored responses "
+        "older than OLLAMAWEB_RESPONSES_RETENTION_DAYS."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", type=int, required=True, metavar="DAYS")
@@ -26,6 +31,12 @@ class Command(BaseCommand):
                 break
             deleted += RequestLog.objects.filter(pk__in=ids).delete()[0]
         counters = UsageCounter.objects.filter(updated_at__lt=timezone.now() - timedelta(days=40)).delete()[0]
+        responses = prune_expired()
         self.stdout.write(
             f"Deleted {deleted} request-log rows older than {older_than} days and {counters} stale quota counters."
+        )
+        self.stdout.write(
+            f"Deleted {responses} stored responses older than {settings.RESPONSES_RETENTION_DAYS} days."
+            if settings.RESPONSES_RETENTION_DAYS > 0
+            else "Stored responses are kept forever (OLLAMAWEB_RESPONSES_RETENTION_DAYS=0)."
         )

@@ -1,0 +1,155 @@
+"""Stored responses: saving, per-user lookup, deletion, input-item pages, conversation chains, pruning.
+
+Synchronous ORM code: async callers run it with `ollamaweb.db.run_in_thread`. Another user's
+response, a deleted one and one older than the retention period are all simply not found.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from ollamaweb.core.errors import InvalidRequest, NotFound
+
+from .models import StoredResponse
+
+PRUNE_BATCH = 5_000
+
+
+def _retention_cutoff():
+    days = settings.RESPONSES_RETENTION_DAYS
+    return timezone.now() - timedelta(days=days) if days > 0 else None
+
+
+def _visible(user_id: int):
+    queryset = StoredResponse.objects.filter(user_id=user_id)
+    cutoff = _retention_cutoff()
+    return queryset.filter(created_at__gte=cutoff) if cutoff is not None else queryset
+
+
+def save_response(user_id: int, key_id: int | None, response: dict, input_items: list[dict]) -> StoredResponse:
+    """Store (or replace) a Response object and the input items it was made from."""
+    usage = response.get("usage") or {}
+    created = datetime.fromtimestamp(response["created_at"], UTC)
+    stored, _ = StoredResponse.objects.update_or_create(
+        id=response["id"],
+        defaults={
+            "user_id": user_id,
+            "api_key_id": key_id,
+            "model": response.get("model", "")[:200],
+            "status": response.get("status") or "",
+            "previous_response_id": response.get("previous_response_id") or "",
+            "created_at": created,
+            "input_tokens": usage.get("input_tokens") or 0,
+            "output_tokens": usage.get("output_tokens") or 0,
+            "input_items": input_items,
+            "response": response,
+        },
+    )
+    return stored
+
+
+def not_found(response_id: str) -> NotFound:
+    return NotFound(f"Response with id '{response_id}' not found.", param="response_id", code="response_not_found")
+
+
+def get_for_user(user_id: int, response_id: str) -> StoredResponse:
+    """The user's stored response, or NotFound (also for another user's id)."""
+    stored = _visible(user_id).filter(id=response_id).first()
+    if stored is None:
+        raise not_found(response_id)
+    return stored
+
+
+def delete_for_user(user_id: int, response_id: str) -> None:
+    deleted, _ = _visible(user_id).filter(id=response_id).delete()
+    if not deleted:
+        raise not_found(response_id)
+
+
+def list_input_items(
+    user_id: int, response_id: str, *, after: str | None = None, limit: int = 20, order: str = "desc"
+) -> tuple[list[dict], bool]:
+    """A page of the response's own input items, as `GET /v1/responses/{id}/input_items` pages them:
+    `order` desc (newest first, the default) or asc, `limit` 1–100, starting after the item `after`."""
+    if order not in ("asc", "desc"):
+        raise InvalidRequest(
+            f"Invalid value for 'order': {order!r}; expected 'asc' or 'desc'.", param="order", code="invalid_value"
+        )
+    if not 1 <= limit <= 100:
+        raise InvalidRequest(
+            f"Invalid value for 'limit': {limit}; expected an integer from 1 to 100.",
+            param="limit",
+            code="invalid_value",
+        )
+    items = list(get_for_user(user_id, response_id).input_items)
+    if order == "desc":
+        items.reverse()
+    if after:
+        ids = [item.get("id") for item in items]
+        if after not in ids:
+            raise InvalidRequest(
+                f"Invalid value for 'after': no input item '{after}' in response '{response_id}'.",
+                param="after",
+                code="invalid_value",
+            )
+        items = items[ids.index(after) + 1 :]
+    return items[:limit], len(items) > limit
+
+
+def previous_not_found(response_id: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Previous response with id '{response_id}' not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )
+
+
+def conversation_items(user_id: int, previous_response_id: str, max_depth: int | None = None) -> list[dict]:
+    """The conversation before a new turn: every response of the chain ending at
+    `previous_response_id`, oldest first, each contributing its input items then its output items.
+
+    Instructions are not carried over (they are not input items). A response missing from the chain
+    (unknown, another user's, deleted or expired) is a 400 `previous_response_not_found` naming it:
+    the conversation is refused rather than silently shortened.
+    """
+    max_depth = max_depth or settings.RESPONSES_MAX_CHAIN
+    chain: list[StoredResponse] = []
+    seen: set[str] = set()
+    next_id = previous_response_id
+    visible = _visible(user_id).only("id", "previous_response_id", "input_items", "response")
+    while next_id:
+        if next_id in seen:  # cannot happen with generated ids; never loop
+            break
+        if len(chain) >= max_depth:
+            raise InvalidRequest(
+                f"The conversation ending at '{previous_response_id}' is longer than this server's limit of "
+                f"{max_depth} responses; start a new one with the history as 'input'.",
+                param="previous_response_id",
+                code="conversation_too_long",
+            )
+        stored = visible.filter(id=next_id).first()
+        if stored is None:
+            raise previous_not_found(next_id)
+        chain.append(stored)
+        seen.add(next_id)
+        next_id = stored.previous_response_id
+    items: list[dict] = []
+    for stored in reversed(chain):
+        items += stored.input_items
+        items += stored.output
+    return items
+
+
+def prune_expired(now=None) -> int:
+    """Delete responses older than RESPONSES_RETENTION_DAYS (0 keeps them forever), in batches."""
+    days = settings.RESPONSES_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted = 0
+    while True:
+        ids = list(StoredResponse.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:PRUNE_BATCH])
+        if not ids:
+            return deleted
+        deleted += StoredResponse.objects.filter(pk__in=ids).delete()[0]

@@ -1,0 +1,55 @@
+"""A small table read from the database and kept per process for a few seconds (aliases, policies).
+
+One refresh at a time: requests arriving while it runs wait for its result instead of each asking
+the database. If the database does not answer, the last copy is kept and asked for again shortly,
+so an outage does not stop requests that need nothing new.
+"""
+
+import asyncio
+import logging
+import time
+
+from django.db import DatabaseError
+
+from .db import run_in_thread
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_ERROR = 5.0
+
+
+class RefreshedTable:
+    def __init__(self, load, ttl, empty):
+        self._load = load  # a sync function that reads the table (run in a worker thread)
+        self._ttl = ttl  # a function: seconds a copy is fresh (read at each refresh, so tests may change it)
+        self._value = empty
+        self._loaded = False
+        self._fresh_until = 0.0
+        self._refreshing: asyncio.Future | None = None
+
+    async def get(self):
+        if time.monotonic() < self._fresh_until:
+            return self._value
+        if self._refreshing is None or self._refreshing.get_loop() is not asyncio.get_running_loop():
+            self._refreshing = asyncio.ensure_future(self._refresh())
+            self._refreshing.add_done_callback(self._refreshed)
+        return await asyncio.shield(self._refreshing)
+
+    def _refreshed(self, future):
+        if self._refreshing is future:
+            self._refreshing = None
+
+    async def _refresh(self):
+        try:
+            value = await run_in_thread(self._load)
+        except DatabaseError as exc:
+            if not self._loaded:
+                raise
+            logger.warning("could not refresh %s (%s); keeping the last copy", self._load.__name__, exc)
+            self._fresh_until = time.monotonic() + RETRY_AFTER_ERROR
+            return self._value
+        self._value, self._loaded = value, True
+        self._fresh_until = time.monotonic() + self._ttl()
+        return value
+
+    def invalidate(self):
+        self._fresh_until = 0.0

@@ -1,0 +1,220 @@
+"""Stored responses (ollamaweb/conversations/services.py): ownership, paging, chains, retention."""
+
+import time
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.utils import timezone
+
+from ollamaweb.conversations import services
+from ollamaweb.conversations.models import StoredResponse
+from ollamaweb.core.errors import InvalidRequest, NotFound
+from ollamaweb.usage.models import RequestLog
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice():
+    return get_user_model().objects.create_user("alice")
+
+
+@pytest.fixture
+def bob():
+    return get_user_model().objects.create_user("bob")
+
+
+def message(item_id, role, text):
+    kind = "output_text" if role == "assistant" else "input_text"
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": role,
+        "status": "completed",
+        "content": [{"type": kind, "text": text}],
+    }
+
+
+def save(user, response_id, inputs, outputs, previous=None, instructions=None, created_at=None):
+    response = {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at or int(time.time()),
+        "status": "completed",
+        "model": "gpt-4o",
+        "instructions": instructions,
+        "previous_response_id": previous,
+        "output": outputs,
+        "usage": {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10},
+    }
+    return services.save_response(user.pk, None, response, inputs)
+
+
+def test_save_and_get(alice):
+    inputs = [message("msg_in", "user", "Hi")]
+    outputs = [message("msg_out", "assistant", "Hello")]
+    save(alice, "resp_1", inputs, outputs, previous="resp_0")
+    stored = services.get_for_user(alice.pk, "resp_1")
+    assert stored.user_id == alice.pk and stored.model == "gpt-4o" and stored.status == "completed"
+    assert stored.previous_response_id == "resp_0" and stored.input_tokens == 7 and stored.output_tokens == 3
+    assert stored.input_items == inputs and stored.output == outputs
+    assert stored.response["usage"]["total_tokens"] == 10
+
+
+def test_saving_again_replaces(alice):
+    save(alice, "resp_1", [], [])
+    save(alice, "resp_1", [message("m", "user", "x")], [message("o", "assistant", "y")])
+    assert StoredResponse.objects.count() == 1
+    assert services.get_for_user(alice.pk, "resp_1").output[0]["id"] == "o"
+
+
+def test_another_users_response_is_not_found(alice, bob):
+    save(alice, "resp_1", [], [])
+    with pytest.raises(NotFound) as caught:
+        services.get_for_user(bob.pk, "resp_1")
+    assert caught.value.status == 404 and "resp_1" in caught.value.message
+    with pytest.raises(NotFound):
+        services.delete_for_user(bob.pk, "resp_1")
+    assert StoredResponse.objects.filter(id="resp_1").exists()
+    with pytest.raises(NotFound):
+        services.list_input_items(bob.pk, "resp_1")
+
+
+def test_delete(alice):
+    save(alice, "resp_1", [], [])
+    services.delete_for_user(alice.pk, "resp_1")
+    assert not StoredResponse.objects.exists()
+    with pytest.raises(NotFound):
+        services.get_for_user(alice.pk, "resp_1")
+    with pytest.raises(NotFound):
+        services.delete_for_user(alice.pk, "resp_1")
+
+
+def test_deleting_a_user_deletes_their_responses(alice):
+    save(alice, "resp_1", [], [])
+    alice.delete()
+    assert not StoredResponse.objects.exists()
+
+
+@pytest.fixture
+def five_items(alice):
+    items = [message(f"msg_{i}", "user", str(i)) for i in range(5)]
+    save(alice, "resp_1", items, [])
+    return alice
+
+
+def ids(page):
+    items, has_more = page
+    return [item["id"] for item in items], has_more
+
+
+def test_input_items_newest_first_by_default(five_items):
+    assert ids(services.list_input_items(five_items.pk, "resp_1")) == (
+        ["msg_4", "msg_3", "msg_2", "msg_1", "msg_0"],
+        False,
+    )
+
+
+def test_input_items_paging(five_items):
+    user = five_items.pk
+    assert ids(services.list_input_items(user, "resp_1", order="asc", limit=2)) == (["msg_0", "msg_1"], True)
+    assert ids(services.list_input_items(user, "resp_1", order="asc", limit=2, after="msg_1")) == (
+        ["msg_2", "msg_3"],
+        True,
+    )
+    assert ids(services.list_input_items(user, "resp_1", order="asc", limit=2, after="msg_3")) == (["msg_4"], False)
+    assert ids(services.list_input_items(user, "resp_1", limit=3, after="msg_4")) == (["msg_3", "msg_2", "msg_1"], True)
+    assert ids(services.list_input_items(user, "resp_1", limit=100, after="msg_0")) == ([], False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"order": "sideways"}, "order"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"after": "nope"}, "after"),
+    ],
+)
+def test_input_items_bad_parameters(five_items, kwargs, param):
+    with pytest.raises(InvalidRequest) as caught:
+        services.list_input_items(five_items.pk, "resp_1", **kwargs)
+    assert caught.value.param == param and caught.value.status == 400
+
+
+def test_chain_is_rebuilt_oldest_first_without_instructions(alice):
+    save(alice, "resp_a", [message("in_a", "user", "My name is Ada.")], [message("out_a", "assistant", "Hi Ada")],
+         instructions="Be terse.")  # fmt: skip
+    call = {"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}
+    save(alice, "resp_b", [message("in_b", "user", "Call f")], [call], previous="resp_a")
+    output = {"id": "fco_1", "type": "function_call_output", "call_id": "call_1", "output": "42"}
+    save(alice, "resp_c", [output], [message("out_c", "assistant", "It is 42")], previous="resp_b")
+    items = services.conversation_items(alice.pk, "resp_c")
+    assert [item["id"] for item in items] == ["in_a", "out_a", "in_b", "fc_1", "fco_1", "out_c"]
+    assert all("Be terse." not in str(item) for item in items)
+    assert [i["id"] for i in services.conversation_items(alice.pk, "resp_a")] == ["in_a", "out_a"]
+
+
+def test_unknown_or_foreign_previous_response(alice, bob):
+    save(bob, "resp_bob", [message("m", "user", "secret")], [])
+    for response_id in ("resp_nope", "resp_bob"):
+        with pytest.raises(InvalidRequest) as caught:
+            services.conversation_items(alice.pk, response_id)
+        error = caught.value
+        assert error.code == "previous_response_not_found" and error.param == "previous_response_id"
+        assert error.message == f"Previous response with id '{response_id}' not found."
+
+
+def test_a_deleted_response_breaks_later_chains(alice):
+    save(alice, "resp_a", [message("a", "user", "1")], [])
+    save(alice, "resp_b", [message("b", "user", "2")], [], previous="resp_a")
+    save(alice, "resp_c", [message("c", "user", "3")], [], previous="resp_b")
+    services.delete_for_user(alice.pk, "resp_a")
+    with pytest.raises(InvalidRequest) as caught:
+        services.conversation_items(alice.pk, "resp_c")
+    assert caught.value.message == "Previous response with id 'resp_a' not found."
+
+
+def test_chain_depth_limit(alice):
+    previous = None
+    for i in range(5):
+        save(alice, f"resp_{i}", [message(f"m{i}", "user", str(i))], [], previous=previous)
+        previous = f"resp_{i}"
+    assert len(services.conversation_items(alice.pk, "resp_4", max_depth=5)) == 5
+    with pytest.raises(InvalidRequest) as caught:
+        services.conversation_items(alice.pk, "resp_4", max_depth=4)
+    assert caught.value.code == "conversation_too_long"
+
+
+def test_expired_responses_are_not_served_and_are_pruned(alice, settings):
+    settings.RESPONSES_RETENTION_DAYS = 30
+    old = int((timezone.now() - timedelta(days=31)).timestamp())
+    save(alice, "resp_old", [message("m", "user", "x")], [], created_at=old)
+    save(alice, "resp_new", [message("n", "user", "y")], [], previous="resp_old")
+    with pytest.raises(NotFound):
+        services.get_for_user(alice.pk, "resp_old")
+    with pytest.raises(InvalidRequest):
+        services.conversation_items(alice.pk, "resp_new")
+    assert services.prune_expired() == 1
+    assert list(StoredResponse.objects.values_list("id", flat=True)) == ["resp_new"]
+
+
+def test_retention_zero_keeps_everything(alice, settings):
+    settings.RESPONSES_RETENTION_DAYS = 0
+    save(alice, "resp_old", [], [], created_at=int((timezone.now() - timedelta(days=3000)).timestamp()))
+    assert services.get_for_user(alice.pk, "resp_old").id == "resp_old"
+    assert services.prune_expired() == 0
+
+
+def test_prunelogs_prunes_stored_responses(alice, settings):
+    settings.RESPONSES_RETENTION_DAYS = 7
+    save(alice, "resp_old", [], [], created_at=int((timezone.now() - timedelta(days=8)).timestamp()))
+    save(alice, "resp_new", [], [])
+    out = StringIO()
+    call_command("prunelogs", "--older-than", "90", stdout=out)
+    assert "Deleted 1 stored responses older than 7 days." in out.getvalue()
+    assert list(StoredResponse.objects.values_list("id", flat=True)) == ["resp_new"]
+    assert not RequestLog.objects.exists()

@@ -1,0 +1,107 @@
+"""The request log loses no row: one bad row is set aside (quota settled all the same), a key deleted
+while its stream runs still leaves a row, and the other requests keep being logged."""
+
+import threading
+
+import httpx
+import openai
+import pytest
+from django.db import connection
+
+from ollamaweb.keys.services import delete_keys
+from ollamaweb.quotas import services as quota_services
+from ollamaweb.quotas.models import UsageCounter
+from ollamaweb.usage.models import RequestLog, UnwrittenRequest
+from tests.conftest import settle_logs
+from tests.fake_ollama import Reply
+
+pytestmark = pytest.mark.stores  # runs again on PostgreSQL
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def poison_trigger(transactional_db):
+    """Make the database itself refuse request-log rows whose client user is 'poison'."""
+    table = RequestLog._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.client_user = 'poison' THEN RAISE EXCEPTION 'poison row'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER refuse_poison BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+            )
+        else:
+            cursor.execute(
+                f"CREATE TRIGGER refuse_poison BEFORE INSERT ON {table} WHEN NEW.client_user = 'poison' "
+                "BEGIN SELECT RAISE(ABORT, 'poison row'); END"
+            )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER IF EXISTS refuse_poison ON {table}" if connection.vendor == "postgresql"
+                       else "DROP TRIGGER IF EXISTS refuse_poison")  # fmt: skip
+
+
+def test_poison_rows_are_set_aside_and_every_other_row_is_written(
+    client, gateway, fake_ollama, api_key, poison_trigger
+):
+    quota_services.set_limits(user=api_key[0].user, tokens_per_day=1_000_000)
+    users = ["poison" if i % 7 == 3 else f"u{i}" for i in range(21)]  # 3 poison rows among 21
+
+    for name in users:
+        client.chat.completions.create(model="llama3", messages=HI, user=name, max_tokens=50)
+
+    settle_logs(gateway)
+    assert RequestLog.objects.count() == 18
+    assert sorted(RequestLog.objects.values_list("client_user", flat=True)) == sorted(u for u in users if u != "poison")
+    unwritten = list(UnwrittenRequest.objects.all())
+    assert len(unwritten) == 3 and all("poison row" in row.error for row in unwritten)
+    assert {row.record["client_user"] for row in unwritten} == {"poison"}
+    # Every request's reservation was settled to what it used, the set-aside ones too.
+    [counter] = UsageCounter.objects.filter(key__startswith=f"t:u{api_key[0].user_id}:d:")
+    assert counter.reserved == 0
+    logged = sum(row.total_tokens for row in RequestLog.objects.all())
+    set_aside = sum(row.record["prompt_tokens"] + row.record["completion_tokens"] for row in unwritten)
+    assert set_aside > 0 and counter.used == logged + set_aside
+
+
+def test_nul_and_control_characters_are_stored_as_replacement_characters(client, gateway, fake_ollama):
+    client.chat.completions.create(model="llama3", messages=HI, user="a\u0000b\u0007c")
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="ll\u0000ama", messages=HI)
+
+    settle_logs(gateway)
+    rows = {row.status: row for row in RequestLog.objects.all()}
+    assert rows[200].client_user == "a\ufffdb\ufffdc"
+    assert rows[404].requested_model == "ll\ufffdama"
+    client.chat.completions.create(model="llama3", messages=HI)  # and the log goes on
+    assert settle_logs(gateway) == 3
+
+
+def test_a_key_deleted_while_its_stream_runs_still_leaves_its_row(gateway, fake_ollama, api_key):
+    key, secret = api_key
+    fake_ollama.reply = Reply(content="one two three four five six seven eight", token_delay=0.1)
+    body = {"model": "llama3", "messages": HI, "stream": True}
+    started, finished = threading.Event(), []
+
+    def stream():
+        with httpx.stream(
+            "POST", f"{gateway.url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {secret}"}
+        ) as response:
+            for _ in response.iter_bytes():
+                started.set()
+            finished.append(response.status_code)
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    assert started.wait(5)
+    delete_keys([key])
+    thread.join(10)
+
+    assert finished == [200]
+    settle_logs(gateway)
+    row = RequestLog.objects.get()
+    assert (row.api_key_id, row.key_prefix, row.user_id) == (None, key.prefix, key.user_id)
+    assert row.prompt_tokens > 0 and row.completion_tokens == 8 and row.usage_source == "measured"
