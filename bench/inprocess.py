@@ -92,6 +92,8 @@ def main(argv=None) -> int:
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--model", default="bench-n16")
     parser.add_argument("--profile", help="Write a cProfile of the measured requests here.")
+    parser.add_argument("--gap", type=float, help="Instead: one request at a time, this many seconds apart; latencies.")
+    parser.add_argument("--root", help="Measure the gateway of this source tree instead (e.g. an older commit's).")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="ollamaweb-inprocess-"))
     bench = harness.Bench(argparse.Namespace(quick=True, only=None, keep_tmp=False, keep_db=False, repeat=1,
@@ -100,8 +102,10 @@ def main(argv=None) -> int:
     db = harness.Database("sqlite", f"sqlite:///{tmp / 'bench.sqlite3'}")
     try:
         bench.start_upstream()
-        harness.prepare_database(db, bench.upstream_port)
-        os.environ.update(db.env(bench.upstream_port))
+        harness.prepare_database(db, bench.upstream_port, Path(args.root) if args.root else harness.ROOT)
+        os.environ.update(db.env(bench.upstream_port, Path(args.root) if args.root else harness.ROOT))
+        if args.root:
+            sys.path.insert(0, str(Path(args.root).resolve()))
         import uvloop
 
         return uvloop.run(measure(args, db.api_key))
@@ -116,12 +120,26 @@ async def measure(args, key: str) -> int:
     django.setup()
     from ollamaweb.asgi import application
 
-    body = (
-        b'{"model": "%s", "messages": [{"role": "user", "content": "Say hi"}], "stream": %s}'
-        % (args.model.encode(), b"true" if args.stream else b"false")
+    body = b'{"model": "%s", "messages": [{"role": "user", "content": "Say hi"}], "stream": %s}' % (
+        args.model.encode(),
+        b"true" if args.stream else b"false",
     )
     await drive(application, key, body, 200, args.concurrency)  # warm up: caches, connections, threads
-    profiler = cProfile.Profile(time.thread_time) if args.profile else None  # CPU of the event loop thread, not wall time
+    if args.gap:
+        latencies = []
+        for _ in range(args.requests):
+            await asyncio.sleep(args.gap)
+            started = time.perf_counter()
+            await call(application, key, body)
+            latencies.append((time.perf_counter() - started) * 1000)
+        latencies.sort()
+        n = len(latencies)
+        print(f"{n} requests {args.gap} s apart: latency p50 {latencies[n // 2]:.2f} ms, "
+              f"p90 {latencies[int(n * 0.9)]:.2f} ms, max {latencies[-1]:.2f} ms")  # fmt: skip
+        return 0
+    profiler = (
+        cProfile.Profile(time.thread_time) if args.profile else None
+    )  # CPU of the event loop thread, not wall time
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()

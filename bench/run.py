@@ -237,22 +237,24 @@ class Database:
         return env
 
 
-def manage(db: Database, upstream_port: int, *args: str) -> str:
+def manage(db: Database, upstream_port: int, *args: str, root: Path = ROOT) -> str:
     result = subprocess.run(
-        [PY, "manage.py", *args], cwd=ROOT, env=db.env(upstream_port), capture_output=True, text=True, timeout=120
+        [PY, "manage.py", *args], cwd=root, env=db.env(upstream_port, root), capture_output=True, text=True, timeout=120
     )
     if result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 
-def prepare_database(db: Database, upstream_port: int):
-    manage(db, upstream_port, "migrate", "--noinput", "-v0")
-    db.api_key = manage(db, upstream_port, "createapikey", "bench", "--name", "bench").strip().splitlines()[-1]
+def prepare_database(db: Database, upstream_port: int, root: Path = ROOT):
+    manage(db, upstream_port, "migrate", "--noinput", "-v0", root=root)
+    db.api_key = (
+        manage(db, upstream_port, "createapikey", "bench", "--name", "bench", root=root).strip().splitlines()[-1]
+    )
     # Quotas on, with limits no request reaches: every request reserves and settles its tokens and
     # takes a request and a concurrency slot, as for a user with limits.
     manage(db, upstream_port, "setquota", "bench", "--tokens-per-day", str(10**12), "--requests-per-minute", str(10**9),
-           "--max-concurrent", str(10**6))  # fmt: skip
+           "--max-concurrent", str(10**6), root=root)  # fmt: skip
 
 
 def server_cmd(kind: str, port: int, workers: int) -> list[str]:
@@ -283,9 +285,9 @@ class Gateway:
     proc: Proc | None = None
     root: Path = ROOT  # the source tree it runs (--baseline: an older commit's)
 
-    def twin(self, root: Path, suffix: str) -> Gateway:
+    def twin(self, root: Path, suffix: str, db: Database | None = None) -> Gateway:
         """The same server running another source tree (for before/after in one run)."""
-        return Gateway(self.name + suffix, self.kind, self.workers, self.db, root=root)
+        return Gateway(self.name + suffix, self.kind, self.workers, db or self.db, root=root)
 
     @property
     def url(self) -> str:
@@ -679,7 +681,12 @@ class Bench:
             # each measurement runs on both, one after the other (same machine state, same upstream).
             variants = [("", uv1, uv2, pg_gateways)]
             if baseline is not None:
-                twins = [g.twin(baseline, suffix) for g in (uv1, uv2, *pg_gateways)]
+                # The baseline gets its own SQLite database, migrated by its own tree (its migrations may
+                # differ); with PostgreSQL both share the bench database (same migrations needed).
+                base_db = Database("sqlite", f"sqlite:///{self.tmp / 'baseline.sqlite3'}", extra_env=extra_env)
+                prepare_database(base_db, self.upstream_port, baseline)
+                twins = [g.twin(baseline, suffix, base_db) for g in (uv1, uv2)]
+                twins += [g.twin(baseline, suffix) for g in pg_gateways]
                 variants.append((suffix, twins[0], twins[1], twins[2:]))
                 gateways += twins[:2] if "2" in only else twins[:1]
                 pg_gateways = pg_gateways + twins[2:]

@@ -90,3 +90,38 @@ def test_a_burst_larger_than_the_redis_pool_is_admitted_without_store_errors(mon
 
     assert all(r.admitted for r in reservations)
     assert peak <= 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_admissions_arriving_together_share_one_transaction_and_stay_exact(monkeypatch):
+    """300 reservations at once: a few batches, not 300 hops; a limit of 100 admits exactly 100; a
+    refused reservation leaves nothing behind (its savepoint is rolled back)."""
+    from ollamaweb.core.db import one_writer_thread
+    from ollamaweb.quotas.models import UsageCounter
+    from ollamaweb.quotas.stores import DatabaseStore
+
+    if not one_writer_thread():
+        pytest.skip("batching applies to SQLite only")
+    store = DatabaseStore()
+    batches = []
+    reserve_many = store._reserve_many
+
+    def counting(batch):
+        batches.append(len(batch))
+        return reserve_many(batch)
+
+    store._reserving._run_many = counting
+    scope = Scope("u", 4242)
+    tokens = CounterKey(scope, TOKENS, "d", "test-batch")
+    slot = CounterKey(scope, CONCURRENT)
+
+    async def burst():
+        checks = [Check(slot, 10**6, 1, time.time() + 60, 60), Check(tokens, 100 * 7, 7, time.time() + 60, 60)]
+        return await asyncio.gather(*(store.reserve(checks, f"m{i}") for i in range(300)))
+
+    reservations = asyncio.run(burst())
+
+    assert sum(r.admitted for r in reservations) == 100
+    assert sum(batches) == 300 and len(batches) < 30
+    assert UsageCounter.objects.get(key=str(tokens)).reserved == 700
+    assert UsageCounter.objects.get(key=str(slot)).used == 100  # refused ones took no slot
