@@ -686,6 +686,8 @@ class Bench:
                 base_db = Database("sqlite", f"sqlite:///{self.tmp / 'baseline.sqlite3'}", extra_env=extra_env)
                 prepare_database(base_db, self.upstream_port, baseline)
                 twins = [g.twin(baseline, suffix, base_db) for g in (uv1, uv2)]
+                if pg_gateways:  # the shared PostgreSQL database also gets the baseline's tables
+                    manage(pg_gateways[0].db, self.upstream_port, "migrate", "--noinput", "-v0", root=baseline)
                 twins += [g.twin(baseline, suffix) for g in pg_gateways]
                 variants.append((suffix, twins[0], twins[1], twins[2:]))
                 gateways += twins[:2] if "2" in only else twins[:1]
