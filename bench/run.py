@@ -38,7 +38,7 @@ PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_DB = os.environ.get("BENCH_PG_DB", "ollamaweb_bench")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ["1", "2", "3", "4", "5", "servers"]
+SCENARIOS = ["1", "2", "3", "4", "5", "servers", "native"]
 
 
 @dataclass
@@ -528,6 +528,29 @@ class Bench:
         return {"title": "Latency overhead, non-streaming chat (gateway /v1/chat/completions vs /api/chat)",
                 "rows": rows, "runs": runs}  # fmt: skip
 
+    def scenario_native(self, gateway: Gateway) -> dict:
+        """Ollama's own API through the gateway (/api/chat, key auth, quotas, log) vs the upstream's /api/chat."""
+        url = gateway.url.replace("/v1/chat/completions", "/api/chat")
+        rows, runs = [], {}
+        for c in self.profile.latency_concurrency:
+            direct = self.direct(f"chat-c{c}", model="bench-n16", concurrency=c)
+            gw = self.load(url, api="ollama", key=gateway.db.api_key, sample=gateway.worker_pids(), model="bench-n16",
+                           concurrency=c)  # fmt: skip
+            runs[f"c{c}"] = {"gateway": gw, "direct": direct}
+            for q in ("p50", "p95", "p99"):
+                rows.append(row(f"native latency c={c} {q}", "ms", gw["latency_ms"][q], direct["latency_ms"][q]))
+            rows.append(row(f"native req/s c={c}", "req/s", gw["rps"], direct["rps"], overhead=False))
+            rows.append(row(f"native errors c={c}", "", gw["errors"], direct["errors"], overhead=False))
+        c = self.profile.throughput_concurrency
+        direct = self.direct(f"chat-c{c}", model="bench-n16", concurrency=c)
+        gw = self.load(url, api="ollama", key=gateway.db.api_key, sample=gateway.worker_pids(), model="bench-n16",
+                       concurrency=c)  # fmt: skip
+        runs[f"c{c}"] = {"gateway": gw, "direct": direct}
+        rows.append(row(f"native req/s c={c}", "req/s", gw["rps"], direct["rps"], overhead=False))
+        rows.append(row(f"native errors c={c}", "", gw["errors"], direct["errors"], overhead=False))
+        return {"title": "Native Ollama API, non-streaming chat (gateway /api/chat vs upstream /api/chat), one process",
+                "rows": rows, "runs": runs}  # fmt: skip
+
     def scenario_2(self, one: Gateway, two: Gateway, title: str) -> dict:
         c = self.profile.throughput_concurrency
         direct = self.direct(f"chat-c{c}", model="bench-n16", concurrency=c)
@@ -714,6 +737,9 @@ class Bench:
                 if "4" in only:
                     self.log(f"scenario 4{label}: {self.profile.open_streams} open streams")
                     self.results["4" + label] = self.scenario_4(g1)
+            if "native" in only:
+                self.log("native: Ollama's /api/chat through the gateway")
+                self.results["native"] = self.scenario_native(uv1)
             if "servers" in only:
                 self.log("ASGI servers: uvicorn, granian, daphne")
                 self.results["servers"] = self.scenario_servers([uv1, *others])

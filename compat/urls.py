@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import include, re_path
 
 from .openai.responses_views import ResponseDetailView, ResponseInputItemsView, ResponsesView
 from .openai.views import (
@@ -11,6 +11,7 @@ from .openai.views import (
 )
 
 urlpatterns = [
+    re_path(r"", include("compat.anthropic.urls")),
     re_path(r"^v1/chat/completions/?$", ChatCompletionsView.as_view(), name="chat-completions"),
     re_path(r"^v1/completions/?$", CompletionsView.as_view(), name="completions"),
     re_path(r"^v1/embeddings/?$", EmbeddingsView.as_view(), name="embeddings"),
@@ -24,4 +25,5 @@ urlpatterns = [
     re_path(r"^v1/models/?$", ModelListView.as_view(), name="models"),
     re_path(r"^v1/models/(?P<model>.+?)/?$", ModelDetailView.as_view(), name="model-detail"),
     re_path(r"^v1(/.*)?$", UnknownRouteView.as_view(), name="unknown-route"),
+    re_path(r"", include("compat.ollama.urls")),
 ]

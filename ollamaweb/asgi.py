@@ -1,7 +1,8 @@
 """The ASGI application: `ollamaweb.asgi:application`.
 
-/v1 requests go to a lean Django handler (api_handler.py: no middleware, no per-request thread);
-everything else to the portal's handler with the full middleware stack. Channels routes
+/v1 and /api requests go to a lean Django handler (gateway/handler.py: no middleware, no per-request
+thread); `HEAD /` and non-browser `GET /` get Ollama's "Ollama is running" (compat/ollama/probe.py);
+everything else goes to the portal's handler with the full middleware stack. Channels routes
 WebSockets; LifespanApp flushes request logs on shutdown.
 """
 
@@ -17,11 +18,13 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from compat.ollama import probe as ollama_probe  # noqa: E402
 from ollamaweb.gateway.handler import APIHandler  # noqa: E402
 from ollamaweb.lifespan import LifespanApp  # noqa: E402
 from ollamaweb.portal.routing import websocket_urlpatterns  # noqa: E402
 
-API_PREFIX = "/v1"
+# The OpenAI routes (/v1) and Ollama's native routes (/api) go to the lean API handler.
+API_PREFIXES = ("/v1", "/api")
 
 
 api_app = APIHandler()
@@ -29,8 +32,10 @@ api_app = APIHandler()
 
 async def http_app(scope, receive, send):
     path = scope["path"]
-    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+    if any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES):
         return await api_app(scope, receive, send)
+    if ollama_probe.is_probe(scope):  # `HEAD /` and non-browser `GET /`: "Ollama is running"
+        return await ollama_probe.answer(scope, receive, send)
     return await portal_app(scope, receive, send)
 
 

@@ -188,11 +188,19 @@ OLLAMA_MAX_CONNECTIONS = envint("OLLAMA_MAX_CONNECTIONS", 1024)
 API_KEY_CACHE_TTL = envfloat("OLLAMAWEB_KEY_CACHE_TTL", 1.0)
 # Seconds each process trusts its copy of the alias table and the quota policies.
 CONFIG_CACHE_TTL = envfloat("OLLAMAWEB_CONFIG_CACHE_TTL", 1.0)
+# Ollama CLI signatures (OLLAMA_AUTH=1; ollamaweb/keys/signatures.py): how far `ts` may be from the
+# server's clock, and how often one signature may be used within that time.
+SIGNATURE_MAX_AGE = envint("OLLAMAWEB_SIGNATURE_MAX_AGE", 120)
+SIGNATURE_MAX_USES = envint("OLLAMAWEB_SIGNATURE_MAX_USES", 4)
 # Largest `n` accepted on chat and text completions (each choice is one backend call).
 MAX_CHOICES = envint("OLLAMAWEB_MAX_CHOICES", 8)
 # Largest request body accepted on /v1 (bytes); images travel inline as base64.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("OLLAMAWEB_MAX_BODY_BYTES", 64 * 1024 * 1024)
 # Fetch http(s) image URLs for vision requests (Ollama accepts only base64 data URLs).
+# Tokens a request is reserved per image it sends (vision models spend hundreds on one image).
+IMAGE_TOKEN_COST = envint("OLLAMAWEB_IMAGE_TOKEN_COST", 1024)
+# Images one request may send (each may be decoded and run through the model's vision encoder).
+MAX_IMAGES = envint("OLLAMAWEB_MAX_IMAGES", 16)
 IMAGE_FETCH_ENABLED = envbool("OLLAMAWEB_IMAGE_FETCH", True)
 IMAGE_FETCH_ALLOW_PRIVATE = envbool("OLLAMAWEB_IMAGE_FETCH_ALLOW_PRIVATE", False)
 IMAGE_FETCH_MAX_BYTES = envint("OLLAMAWEB_IMAGE_FETCH_MAX_BYTES", 20 * 1024 * 1024)

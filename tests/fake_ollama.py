@@ -739,6 +739,8 @@ class _OllamaApi:
             "/api/pull": (post, self._pull),
             "/api/copy": (post, self._copy),
             "/api/delete": (frozenset({"DELETE"}), self._delete),
+            "/api/push": (post, self._push),
+            "/api/create": (post, self._create),
         }
 
     async def handle(self, request: _HttpRequest, writer: _HttpWriter) -> None:
@@ -752,6 +754,8 @@ class _OllamaApi:
                 return await _bench_chat(body, writer)
         else:
             self._fake._record(RecordedRequest(request.method, request.path, body, request.headers))
+        if request.path.startswith("/api/blobs/"):
+            return self._blob(request, writer)
         route = self._routes.get(request.path)
         if route is None:
             return writer.text(404, "404 page not found")
@@ -960,6 +964,49 @@ class _OllamaApi:
             await asyncio.sleep(0)
         writer.end_stream()
 
+    async def _push(self, body: dict, writer: _HttpWriter) -> None:
+        """Progress like `ollama push`: retrieving manifest, one layer in steps, pushing manifest, success."""
+        model = self._model(body.get("model") or body.get("name") or "")
+        digest = model.digest.split(":", 1)[-1]
+        layer = {"status": f"pushing {digest[:12]}", "digest": model.digest, "total": 7_020}
+        lines = [{"status": "retrieving manifest"}, layer, {**layer, "completed": 7_020}]
+        for line in [*lines, {"status": "pushing manifest"}, {"status": "success"}]:
+            writer.line(line)
+        writer.end_stream()
+
+    async def _create(self, body: dict, writer: _HttpWriter) -> None:
+        """`ollama create` from an existing model (`from`) or from uploaded blobs (`files`)."""
+        name = body.get("model") or body.get("name") or ""
+        if not name:
+            raise _HttpError(400, "model is required")
+        files = body.get("files") or {}
+        missing = [digest for digest in files.values() if digest not in self._fake.blobs]
+        if missing:
+            raise _HttpError(400, f"blob {missing[0]} not found")
+        base = self._model(body["from"]) if body.get("from") else None
+        lines = [{"status": "parsing GGUF"} if files else {"status": "using existing layer " + base.digest}]
+        if body.get("system"):
+            lines.append({"status": "creating new layer sha256:" + hashlib.sha256(body["system"].encode()).hexdigest()})
+        model = replace(base, name=_full_name(name)) if base else None
+        if model is None:
+            self._fake.add_model(name)
+        else:
+            self._fake._put_model(model)
+        for line in [*lines, {"status": "writing manifest"}, {"status": "success"}]:
+            writer.line(line)
+        writer.end_stream()
+
+    def _blob(self, request: _HttpRequest, writer: _HttpWriter) -> None:
+        digest = request.path.removeprefix("/api/blobs/")
+        if request.method == "HEAD":
+            return writer.send(200 if digest in self._fake.blobs else 404)
+        if request.method != "POST":
+            return writer.text(405, "405 method not allowed")
+        if "sha256:" + hashlib.sha256(request.body).hexdigest() != digest:
+            return writer.error(400, "digest mismatch")
+        self._fake.blobs[digest] = request.body
+        writer.send(201)
+
     async def _copy(self, body: dict, writer: _HttpWriter) -> None:
         source, destination = body.get("source") or "", body.get("destination") or ""
         if not source:
@@ -1117,6 +1164,7 @@ class FakeOllama:
         self.responder: Callable[[str, dict], Reply | None] | None = None
         self.busy = False
         self.pull_error: str | None = None
+        self.blobs: dict[str, bytes] = {}  # digest ("sha256:<hex>") -> content, for /api/blobs and /api/create
         self._requested_port = port
         self._port: int | None = None
         self._lock = threading.Lock()
@@ -1262,6 +1310,7 @@ class FakeOllama:
         self.responder = None
         self.busy = False
         self.pull_error = None
+        self.blobs = {}
         with self._lock:
             self._models.clear()
             self._replies.clear()

@@ -7,6 +7,7 @@ import orjson
 from ollamaweb.core.errors import InvalidRequest
 
 from .common import (
+    TOKEN_COUNT_MAX,
     check_logit_bias,
     finish_reason,
     get_bool,
@@ -44,9 +45,9 @@ def parse_chat_request(body, max_choices: int) -> ChatRequest:
     stream = bool(get_bool(body, "stream", False))
     native = {"messages": convert_messages(body.get("messages")), "stream": stream}
     options = sampling_options(body)
-    max_tokens = get_int(body, "max_completion_tokens", minimum=1)
+    max_tokens = get_int(body, "max_completion_tokens", minimum=1, maximum=TOKEN_COUNT_MAX)
     if max_tokens is None:
-        max_tokens = get_int(body, "max_tokens", minimum=1)
+        max_tokens = get_int(body, "max_tokens", minimum=1, maximum=TOKEN_COUNT_MAX)
     if max_tokens is not None:
         options["num_predict"] = max_tokens
     if options:

@@ -71,7 +71,11 @@ def get_bool(body: dict, name: str, default=None, param=None):
     return value
 
 
-def get_int(body: dict, name: str, *, minimum=None, maximum=None, param=None):
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what Ollama's Go integers hold
+TOKEN_COUNT_MAX = 2**31 - 1
+
+
+def get_int(body: dict, name: str, *, minimum=INT64_MIN, maximum=INT64_MAX, param=None):
     value = body.get(name)
     param = param or name
     if value is None:
@@ -194,7 +198,7 @@ def sampling_options(body: dict) -> dict:
         options["stop"] = stop
     # Ollama options the OpenAI API lacks, accepted as extensions (Ollama's /v1 drops them).
     for name, minimum in (("top_k", 0), ("num_ctx", 1)):
-        value = get_int(body, name, minimum=minimum)
+        value = get_int(body, name, minimum=minimum, maximum=TOKEN_COUNT_MAX)
         if value is not None:
             options[name] = value
     for name in ("min_p", "repeat_penalty"):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from ollamaweb.core.errors import InvalidRequest
 
 from .common import (
+    TOKEN_COUNT_MAX,
     check_logit_bias,
     finish_reason,
     get_bool,
@@ -60,7 +61,7 @@ def parse_completion_request(body, max_choices: int) -> CompletionRequest:
     if suffix:
         native["suffix"] = suffix
     options = sampling_options(body)
-    max_tokens = get_int(body, "max_tokens", minimum=1)
+    max_tokens = get_int(body, "max_tokens", minimum=1, maximum=TOKEN_COUNT_MAX)
     if max_tokens:
         options["num_predict"] = max_tokens
     if options:

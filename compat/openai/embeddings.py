@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ollamaweb.core.errors import InvalidRequest
 
-from .common import get_int, get_string, require_object, texts_or_token_lists
+from .common import TOKEN_COUNT_MAX, get_int, get_string, require_object, texts_or_token_lists
 
 ENCODING_FORMATS = ("float", "base64")
 
@@ -33,7 +33,7 @@ def parse_embeddings_request(body) -> EmbeddingsRequest:
             code="invalid_value",
         )
     native = {"truncate": True}
-    dimensions = get_int(body, "dimensions", minimum=1)
+    dimensions = get_int(body, "dimensions", minimum=1, maximum=TOKEN_COUNT_MAX)
     if dimensions is not None:
         native["dimensions"] = dimensions
     return EmbeddingsRequest(model, inputs, native, encoding_format, get_string(body, "user") or "", token_ids)

@@ -22,15 +22,20 @@ def _encoding(name: str):
 
 
 async def decode_token_lists(token_lists: list[list[int]], param: str) -> list[str]:
-    """Texts of token-id lists (loading the vocabulary, ~0.3 s, off the event loop on first use)."""
-    encoding = await sync_to_async(_encoding, thread_sensitive=False)(settings.TOKEN_ID_ENCODING)
+    """Texts of token-id lists, decoded in a worker thread (a large request must not stall the
+    event loop; the vocabulary, ~0.3 s to load, is loaded there on first use)."""
+    return await sync_to_async(_decode, thread_sensitive=False)(token_lists, param, settings.TOKEN_ID_ENCODING)
+
+
+def _decode(token_lists: list[list[int]], param: str, encoding_name: str) -> list[str]:
+    encoding = _encoding(encoding_name)
     texts = []
     for i, ids in enumerate(token_lists):
         if any(
             not isinstance(token, int) or isinstance(token, bool) or not 0 <= token < encoding.n_vocab for token in ids
         ):
             raise InvalidRequest(
-                f"Invalid token ids in '{param}[{i}]': {settings.TOKEN_ID_ENCODING} ids are integers from 0 to {encoding.n_vocab - 1}.",
+                f"Invalid token ids in '{param}[{i}]': {encoding_name} ids are integers from 0 to {encoding.n_vocab - 1}.",
                 param=param,
                 code="invalid_value",
             )
@@ -38,7 +43,7 @@ async def decode_token_lists(token_lists: list[list[int]], param: str) -> list[s
             texts.append(encoding.decode(ids))
         except KeyError as exc:
             raise InvalidRequest(
-                f"Token id {exc.args[0]} in '{param}[{i}]' is not in {settings.TOKEN_ID_ENCODING}.",
+                f"Token id {exc.args[0]} in '{param}[{i}]' is not in {encoding_name}.",
                 param=param,
                 code="invalid_value",
             ) from None

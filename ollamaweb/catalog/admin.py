@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from . import services
-from .models import ModelAlias
+from .models import CatalogSettings, ModelAlias
 
 
 class ModelAliasForm(forms.ModelForm):
@@ -49,3 +49,44 @@ class ModelAliasAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         services.delete_aliases(queryset)
+
+
+class CatalogSettingsForm(forms.ModelForm):
+    pending = forms.BooleanField(
+        required=False, help_text="Save even if no backend has the model yet (e.g. a model being pulled)."
+    )
+
+    class Meta:
+        model = CatalogSettings
+        fields = ("claude_default_target",)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            services.check_claude_default_target(
+                cleaned.get("claude_default_target", ""), services.known_models(), allow_pending=cleaned.get("pending")
+            )
+        except ValidationError as exc:
+            self.add_error("claude_default_target", exc)
+        return cleaned
+
+
+@admin.register(CatalogSettings)
+class CatalogSettingsAdmin(admin.ModelAdmin):
+    """One row: it can be added once, edited, and never deleted."""
+
+    form = CatalogSettingsForm
+    list_display = ("__str__", "claude_default_target", "updated_at")
+    readonly_fields = ("updated_at",)
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not CatalogSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        saved = services.set_claude_default_target(obj.claude_default_target, allow_pending=True)  # form checked it
+        obj.pk, obj.updated_at = saved.pk, saved.updated_at

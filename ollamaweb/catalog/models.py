@@ -17,3 +17,29 @@ class ModelAlias(models.Model):
 
     def __str__(self):
         return f"{self.name} → {self.target}"
+
+
+class CatalogSettings(models.Model):
+    """Catalog-wide settings, one row (edited in the admin or with ollamaweb.catalog.services)."""
+
+    claude_default_target = models.CharField(
+        "default model for Claude names",
+        max_length=200,
+        blank=True,
+        help_text=(
+            "Backend model that serves any claude-… name without an alias of its own (Claude Code asks for "
+            "claude-sonnet-…, claude-opus-…, claude-haiku-…), e.g. qwen3-coder:30b. Empty: such names are unknown models."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "catalog settings"
+        verbose_name_plural = "catalog settings"
+
+    def __str__(self):
+        return "Catalog settings"
+
+    @classmethod
+    def current(cls) -> "CatalogSettings":
+        return cls.objects.filter(pk=1).first() or cls(pk=1)

@@ -1,4 +1,5 @@
-"""Every write to model aliases goes through here: validated, and forgotten by every process's cache."""
+"""Every write to model aliases and catalog settings goes through here: validated, and forgotten by
+every process's cache."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -6,7 +7,7 @@ from django.db import transaction
 from ollamaweb.core.names import canonical
 
 from .aliases import alias_table
-from .models import ModelAlias
+from .models import CatalogSettings, ModelAlias
 
 _model_sources = []
 
@@ -89,3 +90,29 @@ def delete_aliases(aliases) -> int:
     count = ModelAlias.objects.filter(pk__in=[alias.pk for alias in aliases]).delete()[0]
     _forget_aliases()
     return count
+
+
+def check_claude_default_target(target: str, known_models=None, allow_pending: bool = False):
+    """Raise ValidationError, in words, if `target` cannot serve claude-* names ("" turns them off)."""
+    target = target.strip()
+    if not target:
+        return
+    if target.lower().startswith("claude-"):
+        raise ValidationError("The default for claude-* names must be a backend model, not another claude-* name.")
+    alias = next((a for a in ModelAlias.objects.all() if canonical(a.name) == canonical(target)), None)
+    if alias is not None:
+        raise ValidationError(f"{target} is an alias (→ {alias.target}): use {alias.target} instead.")
+    if known_models is not None and not allow_pending:
+        if canonical(target) not in {canonical(model) for model in known_models}:
+            raise ValidationError(
+                f"No backend has a model named {target}. Pull it first, or save the default as pending."
+            )
+
+
+def set_claude_default_target(target: str, *, known_models=None, allow_pending=False) -> CatalogSettings:
+    """Serve claude-* names that have no alias of their own with `target` ("" turns that off)."""
+    target = target.strip()
+    check_claude_default_target(target, known_models, allow_pending)
+    settings, _ = CatalogSettings.objects.update_or_create(pk=1, defaults={"claude_default_target": target})
+    _forget_aliases()
+    return settings

@@ -60,9 +60,10 @@ class LimitReached(GatewayError):
     status = 429
     code = "rate_limit_exceeded"
 
-    def __init__(self, message, *, retry_after: int = 1, **kwargs):
+    def __init__(self, message, *, retry_after: int = 1, tokens_remaining: int | None = None, **kwargs):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.tokens_remaining = tokens_remaining
         self.headers["Retry-After"] = str(retry_after)
 
     @property

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
+import httpx2 as httpx
 import orjson
 from django.conf import settings
 
@@ -76,10 +77,36 @@ def http_pool() -> http11.Pool:
     return pool
 
 
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+
+def http_client() -> httpx.AsyncClient:
+    """An httpx2 client, for the rare management calls that send raw bodies (blob uploads); the
+    request path uses http_pool()."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        for stale in [other for other in _clients if other.is_closed()]:
+            del _clients[stale]
+        client = _clients[loop] = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=settings.OLLAMA_CONNECT_TIMEOUT,
+                read=settings.OLLAMA_READ_TIMEOUT,
+                write=10.0,
+                pool=settings.OLLAMA_POOL_TIMEOUT,
+            ),
+            trust_env=False,
+        )
+    return client
+
+
 async def close_http_client():
     pool = _pools.pop(asyncio.get_running_loop(), None)
     if pool is not None:
         await pool.aclose()
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
 
 
 def _error_message(body: bytes) -> str:
@@ -104,19 +131,28 @@ def error_for_status(status: int, message: str) -> GatewayError:
     return BackendRejected(message, status=status)
 
 
-def _transport_error(exc: http11.HTTPError, base_url: str) -> BackendError:
+def _transport_error(exc: http11.HTTPError | httpx.HTTPError, base_url: str) -> BackendError:
     logger.warning("Ollama at %s: %s: %s", base_url, type(exc).__name__, exc)
-    if isinstance(exc, http11.PoolTimeout):
+    if isinstance(exc, http11.PoolTimeout | httpx.PoolTimeout):
         return BackendBusy("All connections to the model backend are busy; try again shortly.")
-    if isinstance(exc, http11.ConnectError):
+    if isinstance(exc, http11.ConnectError | httpx.ConnectError | httpx.ConnectTimeout):
         return BackendUnavailable("The model backend is unreachable; try again later.")
-    if isinstance(exc, http11.ReadTimeout):
+    if isinstance(exc, http11.ReadTimeout | httpx.TimeoutException):
         return BackendTimeout("The model backend did not answer in time.")
     return BackendError("The model backend closed the connection unexpectedly.")
 
 
 def _header_lines(headers: dict) -> bytes:
     return "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
+
+
+def encode(payload) -> bytes:
+    """The JSON of a request; a value JSON cannot carry (an integer beyond 64 bits, nesting beyond
+    orjson's limit) is the client's error, not the server's."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest(f"The request holds a value the model backend cannot take: {exc}.") from None
 
 
 class OllamaClient:
@@ -127,7 +163,7 @@ class OllamaClient:
 
     async def _send(self, method: str, path: str, payload) -> http11.Response:
         pool = http_pool()
-        content = orjson.dumps(payload) if payload is not None else None
+        content = encode(payload) if payload is not None else None
         try:
             return await pool.request(pool.origin(self.base_url), method, path, self._header_bytes, content)
         except http11.HTTPError as exc:

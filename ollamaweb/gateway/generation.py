@@ -16,6 +16,10 @@ class Generation:
     payloads: list[dict] = field(default_factory=list)
     stream: bool = False
     client_user: str = ""
+    # `think` is the client's preference, not a requirement: a backend model that cannot think is
+    # asked again without it, and backends too old for `think` get the call without it (as
+    # Ollama's own /v1/messages relaxes `thinking` for such models).
+    think_optional: bool = False
 
     @property
     def generates(self) -> bool:

@@ -22,6 +22,7 @@ from ollamaweb.core.errors import (
     BackendError,
     BackendTimeout,
     BackendUnavailable,
+    GatewayError,
     InvalidRequest,
     LimitReached,
     NotFound,
@@ -33,7 +34,7 @@ from ollamaweb.core.names import canonical
 from ollamaweb.core.native import Accumulator, usage_of
 from ollamaweb.core.streams import gather_or_cancel
 from ollamaweb.core.tasks import spawn
-from ollamaweb.core.versions import adapt_request, adapt_result, required_features
+from ollamaweb.core.versions import adapt_request, adapt_result, has, required_features
 from ollamaweb.quotas import limiter
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.records import UsageRecord
@@ -49,7 +50,57 @@ logger = logging.getLogger(__name__)
 # Failures that happen before the backend answered anything: another backend may serve the request.
 RETRY_ON_ANOTHER_BACKEND = (BackendUnavailable, BackendBusy, BackendTimeout)
 
+MAX_COMPLETION_BUDGET = 2**31 - 1  # keeps reservations within every store's integers
+# How Ollama refuses `think` for a model without the thinking capability.
+THINK_UNSUPPORTED = "does not support thinking"
+
 INVALID_JSON = "We could not parse the JSON body of your request: it must be a valid JSON object."
+PARSE_OFF_LOOP_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 64  # deeper bodies (tool schemas included) are refused, not crashed on
+
+
+def parse_json(body: bytes):
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(INVALID_JSON, code="invalid_json") from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise InvalidRequest(f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid_json")
+    return value
+
+
+def _deeper_than(value, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
+
+
+def _too_large() -> RequestTooLarge:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return RequestTooLarge(f"The request body is larger than this server's limit of {limit:,} bytes.")
+
+
+def _image_count(payload: dict) -> int:
+    return len(payload.get("images") or ()) + sum(len(m.get("images") or ()) for m in payload.get("messages") or ())
+
+
+def _num_predict(payload: dict, default: int) -> int:
+    value = (payload.get("options") or {}).get("num_predict")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+
+def _how_to_fit(remaining: int, prompt: int) -> str:
+    if remaining <= prompt:
+        return f" This prompt needs about {prompt} tokens: shorten it, or wait until the quota resets."
+    return f" Ask for at most {remaining - prompt} completion tokens (max_tokens) to fit."
 
 
 class Call:
@@ -78,6 +129,7 @@ class Pipeline:
         self.identity = None
         self.record = UsageRecord(endpoint=endpoint, method=request.method)
         self.stream_owns_record = False  # a started stream settles its own record when it ends
+        self._body = self._body_error = None
 
     # -- authenticate, parse ---------------------------------------------------------------
 
@@ -88,15 +140,32 @@ class Pipeline:
         self.record.key_prefix = identity.prefix
         return identity
 
-    def json_body(self):
+    async def read_body(self):
+        """Parse a JSON body ahead of the view (large ones in a worker thread, so one big request
+        does not stall the others); `json_body()` then returns it, or raises its error."""
         try:
-            return orjson.loads(self.request.body)
-        except orjson.JSONDecodeError:
-            raise InvalidRequest(INVALID_JSON, code="invalid_json") from None
+            body = self.request.body if self.request.method == "POST" else b""
         except RequestDataTooBig:
-            raise RequestTooLarge(
-                f"The request body is larger than this server's limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
-            ) from None
+            self._body_error = _too_large()
+            return
+        if not body:
+            return
+        try:
+            self._body = (
+                await asyncio.to_thread(parse_json, body) if len(body) > PARSE_OFF_LOOP_BYTES else parse_json(body)
+            )
+        except GatewayError as exc:
+            self._body_error = exc
+
+    def json_body(self):
+        if self._body_error is not None:
+            raise self._body_error
+        if self._body is None:
+            try:
+                self._body = parse_json(self.request.body)
+            except RequestDataTooBig:
+                raise _too_large() from None
+        return self._body
 
     # -- resolve ---------------------------------------------------------------------------
 
@@ -123,7 +192,13 @@ class Pipeline:
         try:
             self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
         except limiter.LimitExceeded as exc:
-            raise LimitReached(exc.message, code=exc.kind, retry_after=exc.retry_after, headers=exc.headers) from None
+            raise LimitReached(
+                exc.message,
+                code=exc.kind,
+                retry_after=exc.retry_after,
+                headers=exc.headers,
+                tokens_remaining=exc.tokens_remaining,
+            ) from None
         except limiter.QuotaStoreUnavailable:
             raise Unavailable(
                 "Quota accounting is unavailable, so requests are refused for now; try again shortly.",
@@ -134,20 +209,32 @@ class Pipeline:
     async def admit_generation(self, generation: Generation, model: str):
         """Admit the calls' prompts plus their completion budgets.
 
-        When a token quota applies and a call sets no `num_predict`, the backend is told to stop at
-        QUOTA_DEFAULT_MAX_TOKENS, so a request cannot outrun what it reserved.
+        When a token quota applies, each call's completion budget is sent to the backend as
+        `num_predict` (QUOTA_DEFAULT_MAX_TOKENS when the client set none), so a request cannot
+        outrun what it reserved; when less remains than asked, the budget shrinks to what is
+        left, so a small quota still allows short answers.
         """
+        payloads = generation.payloads
+        prompt = sum(prompt_estimate(generation.path, payload) for payload in payloads)
         default_budget = settings.QUOTA_DEFAULT_MAX_TOKENS if generation.generates else 0
-        budgets = [
-            (payload.get("options") or {}).get("num_predict") or default_budget for payload in generation.payloads
-        ]
-        tokens = sum(prompt_estimate(generation.path, p) + b for p, b in zip(generation.payloads, budgets))
-        admission = await self.admit(model, tokens)
+        budget = min(max(_num_predict(payload, default_budget) for payload in payloads), MAX_COMPLETION_BUDGET)
+        for _ in range(3):  # each retry fits a tighter limit (day, month, per model)
+            try:
+                admission = await self.admit(model, prompt + budget * len(payloads))
+                break
+            except LimitReached as refusal:
+                room = (
+                    None if refusal.tokens_remaining is None else (refusal.tokens_remaining - prompt) // len(payloads)
+                )
+                if not generation.generates or room is None or room < 1 or room >= budget:
+                    if refusal.tokens_remaining is not None and generation.generates:
+                        refusal.message += _how_to_fit(refusal.tokens_remaining, prompt)
+                    raise
+                budget = room
         if admission is not None and admission.limits_tokens and generation.generates:
-            for payload in generation.payloads:
+            for payload in payloads:
                 options = payload.get("options") or {}
-                if "num_predict" not in options:
-                    payload["options"] = {**options, "num_predict": default_budget}
+                payload["options"] = {**options, "num_predict": min(budget, _num_predict(payload, budget))}
 
     # -- route -----------------------------------------------------------------------------
 
@@ -188,6 +275,12 @@ class Pipeline:
         for payload in generation.payloads:
             payload["model"] = model
         await self.admit_generation(generation, model)
+        images = sum(_image_count(payload) for payload in generation.payloads[:1])
+        if images > settings.MAX_IMAGES:
+            raise InvalidRequest(
+                f"Too many images: {images} in one request; this server accepts at most {settings.MAX_IMAGES}.",
+                code="too_many_images",
+            )
         for payload in generation.payloads:
             if payload.get("messages"):
                 await inline_remote_images(payload["messages"])
@@ -205,10 +298,12 @@ class Pipeline:
         async def attempt(backend):
             for call in calls:
                 call.reset()
-            return await gather_or_cancel(self._call(backend, generation.path, call) for call in calls)
+            return await gather_or_cancel(
+                self._call(backend, generation.path, call, generation.think_optional) for call in calls
+            )
 
         try:
-            results = await self.on_backends(model, required_features(generation.payloads[0]), attempt)
+            results = await self.on_backends(model, _features(generation), attempt)
         except asyncio.CancelledError:
             for call in calls:
                 call.charge_unfinished(self.record)
@@ -218,11 +313,19 @@ class Pipeline:
             self.record.add_durations(result)
         return results
 
-    async def _call(self, backend, path: str, call: "Call") -> dict:
-        sent = adapt_request(call.payload, backend.version, backend.name)
+    async def _call(self, backend, path: str, call: "Call", think_optional: bool = False) -> dict:
+        sent = _adapt(call.payload, backend, think_optional)
         call.started = True  # from here the backend may be working on the prompt: leaving is not free
         if path == "/api/embed":
             return adapt_result(call.payload, sent, await backend.client.request("POST", path, sent))
+        try:
+            return await self._read(backend, path, call, sent)
+        except InvalidRequest as exc:  # refused before any output
+            if not (think_optional and thinking_unsupported(exc, sent)):
+                raise
+            return await self._read(backend, path, call, _without_think(sent))
+
+    async def _read(self, backend, path: str, call: "Call", sent: dict) -> dict:
         async with backend.client.stream(path, {**sent, "stream": True}) as chunks:
             async for batch in chunks.batches():  # every chunk that arrived in one read
                 for chunk in batch:
@@ -237,12 +340,18 @@ class Pipeline:
         estimate = prompt_estimate(generation.path, generation.payloads[0])
 
         async def attempt(backend):
-            payloads = [adapt_request(p, backend.version, backend.name) for p in generation.payloads]
-            response = await relay(self, backend.client, generation.path, payloads, translator, estimate)
+            payloads = [_adapt(p, backend, generation.think_optional) for p in generation.payloads]
+            try:
+                response = await relay(self, backend.client, generation.path, payloads, translator, estimate)
+            except InvalidRequest as exc:  # raised before any output reached the client
+                if not (generation.think_optional and thinking_unsupported(exc, payloads[0])):
+                    raise
+                payloads = [_without_think(p) for p in payloads]
+                response = await relay(self, backend.client, generation.path, payloads, translator, estimate)
             self.stream_owns_record = True
             return response
 
-        return await self.on_backends(model, required_features(generation.payloads[0]), attempt)
+        return await self.on_backends(model, _features(generation), attempt)
 
     # -- settle, log -----------------------------------------------------------------------
 
@@ -256,3 +365,27 @@ class Pipeline:
         if self.record.admission is not None and self.record.admission.holds_slots:
             spawn(limiter.release(self.record.admission))
         log_writer.submit(self.record)
+
+
+# -- `think` as a preference (Generation.think_optional) ------------------------------------
+
+
+def thinking_unsupported(error: InvalidRequest, sent: dict) -> bool:
+    """Whether a backend refused a call only because its model cannot think."""
+    return sent.get("think") not in (None, False) and THINK_UNSUPPORTED in error.message
+
+
+def _without_think(payload: dict) -> dict:
+    return {key: value for key, value in payload.items() if key != "think"}
+
+
+def _features(generation: Generation) -> frozenset:
+    payload = generation.payloads[0]
+    return required_features(_without_think(payload) if generation.think_optional else payload)
+
+
+def _adapt(payload: dict, backend, think_optional: bool) -> dict:
+    """The payload for this backend; an optional `think` is left out where the version has none."""
+    if think_optional and payload.get("think") not in (None, False) and not has(backend.version, "think"):
+        payload = _without_think(payload)
+    return adapt_request(payload, backend.version, backend.name)

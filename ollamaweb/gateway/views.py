@@ -53,6 +53,7 @@ class GatewayView(View):
                 raise MethodNotAllowed(f"Method {request.method} is not allowed for {request.path}.", code=None)
             if self.authenticated:
                 self.identity = await self.pipeline.authenticate()
+            await self.pipeline.read_body()
             return await handler(request, *args, **kwargs)
         except GatewayError as exc:
             return self._error(exc, exc.message)

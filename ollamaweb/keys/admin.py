@@ -4,7 +4,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import services
-from .models import ApiKey
+from .models import ApiKey, OllamaPublicKey
 
 
 class KeyStatusFilter(admin.SimpleListFilter):
@@ -32,7 +32,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = (
         "prefix", "name", "user", "status_badge", "models", "created_at", "last_used_at", "expires_at",
     )  # fmt: skip
-    list_filter = (KeyStatusFilter, "created_at", "last_used_at", "expires_at")
+    list_filter = (KeyStatusFilter, "can_manage_models", "created_at", "last_used_at", "expires_at")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     search_fields = ("prefix", "name", "user__username", "user__email")
@@ -42,6 +42,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "name",
         "expires_at",
         "allowed_models",
+        "can_manage_models",
         "revoked",
         "prefix",
         "created_at",
@@ -49,7 +50,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "revoked_at",
     )
     autocomplete_fields = ("user",)
-    actions = ["revoke_keys"]
+    actions = ["revoke_keys", "grant_manage_models", "revoke_manage_models"]
 
     def get_autocomplete_fields(self, request):
         return self.autocomplete_fields
@@ -73,11 +74,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             editable = {name: getattr(obj, name) for name in ("name", "expires_at", "allowed_models")}
             services.update_key(obj, **{name: value for name, value in editable.items() if name in form.changed_data})
+            if "can_manage_models" in form.changed_data:
+                services.set_manage_models(obj, obj.can_manage_models, request.user)
             if "revoked" in form.changed_data and obj.revoked:
                 obj.revoked = False
                 services.revoke_key(obj)
             return
         key, secret = services.issue_key(obj.user, obj.name, obj.expires_at, obj.allowed_models)
+        if obj.can_manage_models:
+            services.set_manage_models(key, True, request.user)
         obj.pk, obj.prefix = key.pk, key.prefix
         obj._state.adding = False
         messages.warning(request, f"New API key (shown only once, copy it now): {secret}")
@@ -92,3 +97,38 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         services.delete_keys(queryset)
+
+    @admin.action(description="Allow selected keys to manage models")
+    def grant_manage_models(self, request, queryset):
+        for key in queryset:
+            services.grant_manage_models(key, request.user)
+        self.message_user(request, f"{queryset.count()} key(s) may now manage models.")
+
+    @admin.action(description="Stop selected keys from managing models")
+    def revoke_manage_models(self, request, queryset):
+        for key in queryset:
+            services.revoke_manage_models(key, request.user)
+        self.message_user(request, f"{queryset.count()} key(s) may no longer manage models.")
+
+
+@admin.register(OllamaPublicKey)
+class OllamaPublicKeyAdmin(admin.ModelAdmin):
+    """Users register their keys in the portal; here staff can see and delete them."""
+
+    list_display = ("fingerprint", "name", "user", "api_key", "created_at")
+    list_select_related = ("user", "api_key")
+    search_fields = ("fingerprint", "name", "user__username", "public_key")
+    readonly_fields = ("user", "api_key", "public_key", "fingerprint", "created_at")
+    fields = ("user", "api_key", "name", "public_key", "fingerprint", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        services.save_ollama_key(obj)
+
+    def delete_model(self, request, obj):
+        services.delete_ollama_keys([obj])
+
+    def delete_queryset(self, request, queryset):
+        services.delete_ollama_keys(queryset)

@@ -42,6 +42,7 @@ class KeyIdentity:
     usable: bool
     expires_at: float | None
     allowed_models: frozenset[str]
+    can_manage_models: bool = False
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -70,6 +71,7 @@ def _identity(key: ApiKey) -> KeyIdentity:
         usable=not key.revoked and key.user.is_active,
         expires_at=key.expires_at.timestamp() if key.expires_at else None,
         allowed_models=frozenset(str(name) for name in key.allowed_models or ()),
+        can_manage_models=key.can_manage_models,
     )
 
 

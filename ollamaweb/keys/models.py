@@ -26,6 +26,12 @@ class ApiKey(models.Model):
     )
     revoked = models.BooleanField(default=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    can_manage_models = models.BooleanField(
+        "may manage models",
+        default=False,
+        help_text="Allows Ollama's model management API (pull, push, create, copy, delete) with this key. "
+        "Granted by staff.",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -45,3 +51,36 @@ class ApiKey(models.Model):
         if self.revoked:
             return "revoked"
         return "expired" if self.is_expired else "active"
+
+
+class OllamaPublicKey(models.Model):
+    """An Ollama client's ed25519 public key (`~/.ollama/id_ed25519.pub`), registered by its owner.
+
+    Requests signed with the matching private key (the Ollama CLI with OLLAMA_AUTH=1, see
+    signatures.py) are served as `api_key`: its allow-list, scope, quotas and log apply.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ollama_public_keys")
+    api_key = models.ForeignKey(
+        ApiKey,
+        on_delete=models.CASCADE,
+        related_name="ollama_public_keys",
+        help_text="Signed requests act as this API key (its allowed models, scope and quotas).",
+    )
+    name = models.CharField(max_length=100, blank=True)
+    public_key = models.CharField(
+        max_length=200, unique=True, help_text="The base64 part of the `ssh-ed25519 AAAA…` line."
+    )
+    fingerprint = models.CharField(max_length=60, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "Ollama public key"
+
+    def __str__(self):
+        return f"{self.fingerprint} ({self.name or 'unnamed'})"
+
+    @property
+    def authorized_key_line(self) -> str:
+        return f"ssh-ed25519 {self.public_key}"

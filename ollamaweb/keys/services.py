@@ -7,12 +7,14 @@ in Redis), so a change takes effect everywhere within OLLAMAWEB_KEY_CACHE_TTL (1
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import hashing
 from .cache import key_cache, shared_key
-from .models import ApiKey
+from .models import ApiKey, OllamaPublicKey
+from .signatures import PublicKeyError, fingerprint, parse_public_key, public_keys
 
 
 def forget_keys(prefixes) -> None:
@@ -101,3 +103,85 @@ def delete_users(users) -> int:
     get_user_model().objects.filter(pk__in=[user.pk for user in users]).delete()
     forget_keys(prefixes)
     return len(users)
+
+
+# -- Ollama public keys (the Ollama CLI's signatures) and the "manage models" scope --------------
+
+
+def forget_ollama_keys(blobs) -> None:
+    """Drop these public keys from this process's signature cache (other processes: within the TTL)."""
+    blobs = list(blobs)
+
+    def forget():
+        for blob in blobs:
+            public_keys.invalidate(blob)
+
+    forget()
+    transaction.on_commit(forget)
+
+
+def register_ollama_key(user, api_key: ApiKey, text: str, name: str = "") -> OllamaPublicKey:
+    """Register the Ollama public key in `text` (a `ssh-ed25519 AAAA…` line) for `user`.
+
+    Requests signed with it act as `api_key`, which must be one of the user's usable keys.
+    Raises ValidationError with a message for the user.
+    """
+    if api_key.user_id != user.pk:
+        raise ValidationError("Choose one of your own API keys.")
+    if api_key.status != "active":
+        raise ValidationError("Choose an active API key.")
+    try:
+        blob, comment = parse_public_key(text)
+    except PublicKeyError as exc:
+        raise ValidationError(str(exc)) from None
+    if OllamaPublicKey.objects.filter(public_key=blob).exists():
+        raise ValidationError("This public key is already registered.")
+    try:
+        with transaction.atomic():
+            key = OllamaPublicKey.objects.create(
+                user=user, api_key=api_key, name=(name or comment)[:100], public_key=blob, fingerprint=fingerprint(blob)
+            )
+    except IntegrityError:
+        raise ValidationError("This public key is already registered.") from None
+    forget_ollama_keys([blob])  # a cached "not registered" must not outlive it
+    return key
+
+
+def save_ollama_key(key: OllamaPublicKey) -> OllamaPublicKey:
+    """Save a public key edited elsewhere (the admin: only its name)."""
+    key.save()
+    forget_ollama_keys([key.public_key])
+    return key
+
+
+def delete_ollama_keys(keys) -> int:
+    keys = list(keys)
+    OllamaPublicKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
+    forget_ollama_keys(key.public_key for key in keys)
+    return len(keys)
+
+
+def remove_ollama_key(user, pk: int) -> OllamaPublicKey | None:
+    """Delete one of the user's Ollama public keys; the deleted row, or None if there is no such key."""
+    key = OllamaPublicKey.objects.filter(user=user, pk=pk).first()
+    if key is not None:
+        delete_ollama_keys([key])
+    return key
+
+
+def set_manage_models(api_key: ApiKey, allowed: bool, granted_by) -> ApiKey:
+    """Grant (allowed=True) or revoke a key's "manage models" scope. Staff only."""
+    if not (granted_by.is_active and granted_by.is_staff):
+        raise PermissionDenied("Only staff may change whether a key may manage models.")
+    api_key.can_manage_models = allowed
+    api_key.save(update_fields=["can_manage_models"])
+    forget_keys([api_key.prefix])
+    return api_key
+
+
+def grant_manage_models(api_key: ApiKey, granted_by) -> ApiKey:
+    return set_manage_models(api_key, True, granted_by)
+
+
+def revoke_manage_models(api_key: ApiKey, granted_by) -> ApiKey:
+    return set_manage_models(api_key, False, granted_by)

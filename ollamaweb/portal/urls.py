@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, keys, models, playground, quickstart, staff, usage
+from .views import account, keys, models, ollama_keys, playground, quickstart, staff, usage
 
 app_name = "portal"
 
@@ -10,6 +10,8 @@ urlpatterns = [
     path("usage.csv", usage.usage_csv, name="usage-csv"),
     path("keys/", keys.keys, name="keys"),
     path("keys/<int:pk>/revoke/", keys.revoke_key, name="revoke-key"),
+    path("keys/ollama/", ollama_keys.ollama_keys, name="ollama-keys"),
+    path("keys/ollama/<int:pk>/remove/", ollama_keys.remove_ollama_key, name="remove-ollama-key"),
     path("models/", models.models, name="models"),
     path("playground/", playground.playground, name="playground"),
     path("playground/key/", playground.playground_key, name="playground-key"),

@@ -61,9 +61,10 @@ class Admission:
 class LimitExceeded(Exception):
     """A limit refused the request; `kind` is OpenAI's error type for it."""
 
-    def __init__(self, message: str, kind: str, retry_after: int, headers: dict[str, str]):
+    def __init__(self, message, kind, retry_after, headers, tokens_remaining=None):
         super().__init__(message)
         self.message, self.kind, self.retry_after, self.headers = message, kind, retry_after, headers
+        self.tokens_remaining = tokens_remaining  # for a token quota: what was left before this request
 
 
 class QuotaStoreUnavailable(Exception):
@@ -114,7 +115,7 @@ def _limit_exceeded(check: Check, admission: Admission) -> LimitExceeded:
             f"You exceeded {whose} {key.period_name} token quota{on_model} ({check.limit} tokens): this request may use "
             f"up to {check.cost} tokens and {remaining} remain. The quota resets at {resets.isoformat(timespec='minutes')}."
         )
-        kind = "insufficient_quota"
+        return LimitExceeded(message, "insufficient_quota", retry_after, admission.headers(now), remaining)
     elif check.kind == REQUESTS:
         message = f"Rate limit reached: {whose} limit{on_model} is {check.limit} requests per minute. Try again in {retry_after}s."
         kind = "rate_limit_exceeded"

@@ -39,6 +39,9 @@ class EndpointFilter(admin.SimpleListFilter):
     ENDPOINTS = (
         "chat.completions", "completions", "embeddings", "models", "models.retrieve",
         "responses", "responses.retrieve", "responses.delete", "responses.input_items",
+        "messages", "messages.count_tokens",
+        "ollama.chat", "ollama.generate", "ollama.embed", "ollama.embeddings", "ollama.tags", "ollama.show",
+        "ollama.pull",
     )  # fmt: skip
 
     def lookups(self, request, model_admin):

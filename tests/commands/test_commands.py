@@ -151,8 +151,7 @@ def usage_logs(transactional_db):
             record(bob, "llama3", 200, 3, 4, when=old),
             record(bob, "llama3", 429, 0, 0),
             record(None, "", 401, 0, 0),  # no key, no user: logged, but in nobody's usage
-        ],
-        {},
+        ]
     )
     assert RequestLog.objects.count() == 7
     return timezone.localdate()

@@ -7,11 +7,13 @@ import httpx
 import pytest
 from django.contrib.auth import get_user_model
 
+from ollamaweb.gateway.estimate import prompt_estimate
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
 
 HELLO = [{"role": "user", "content": "Say hello"}]
+HELLO_ESTIMATE = prompt_estimate("/api/chat", {"messages": HELLO})  # what an unfinished call is charged
 LONG = " ".join(f"word{i}" for i in range(100))  # 100 tokens: 5 s at token_delay=0.05
 
 
@@ -85,7 +87,7 @@ def test_disconnect_before_the_first_token_of_a_stream_logs_a_499(gateway, api_k
     assert (log.status, log.error, log.stream) == (499, "client disconnected", True)
     # The backend had the prompt: leaving before the first token is not free.
     assert (log.completion_tokens, log.usage_source, log.ttft_ms) == (0, "estimated", None)
-    assert log.prompt_tokens == 7  # estimate of "Say hello" (9 + 16 characters, 4 a token)
+    assert log.prompt_tokens == HELLO_ESTIMATE
 
 
 def test_non_streaming_disconnect_cancels_the_backend_call(gateway, api_key, fake_ollama):
@@ -98,7 +100,7 @@ def test_non_streaming_disconnect_cancels_the_backend_call(gateway, api_key, fak
     fake_ollama.wait_for(lambda: (fake_ollama.cancelled, fake_ollama.active) == (1, 0), timeout=1.0)
     log = only_log(gateway)
     assert (log.status, log.error, log.stream) == (499, "client disconnected", False)
-    assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (7, 0, "estimated")
+    assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (HELLO_ESTIMATE, 0, "estimated")
 
 
 def test_non_streaming_request_abandoned_mid_generation_is_charged_for_the_tokens_generated(
@@ -115,7 +117,7 @@ def test_non_streaming_request_abandoned_mid_generation_is_charged_for_the_token
     assert (log.status, log.stream, log.usage_source) == (499, False, "counted")
     # About 0.5 s of generation at 50 tokens/s: the tokens the backend generated before the client left.
     assert 5 <= log.completion_tokens < 100
-    assert log.prompt_tokens == 7
+    assert log.prompt_tokens == HELLO_ESTIMATE
 
 
 def test_abandoned_requests_settle_the_quota_they_used(gateway, api_key, fake_ollama):

@@ -70,4 +70,5 @@ def test_sigterm_completes_streams_and_flushes_request_logs(tmp_path, fake_ollam
     assert len(bodies) == 5 and all(body.endswith(b"data: [DONE]\n\n") for body in bodies)
     with sqlite3.connect(database) as connection:
         rows = connection.execute("select status, completion_tokens from usage_requestlog").fetchall()
-    assert sorted(rows) == [(200, 6)] * 5 + [(401, 0)]  # the 401 is the readiness probe above
+    assert sorted(row for row in rows if row[0] != 401) == [(200, 6)] * 5
+    assert 1 <= len(rows) - 5 <= 3  # the readiness probes above (401): one, or more when one timed out

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.stores]
 
 DATABASE = "ollamaweb_multiprocess"
 HI = [{"role": "user", "content": "hi"}]
-COST = 25  # reservation of one request: estimate("hi") 5 + max_tokens 20
+COST = 30  # reservation of one request: estimate("hi") 10 + max_tokens 20 (what the fake reports it used)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def fake(fake_ollama_server):
 
 
 def test_token_quota_holds_across_two_processes(two_gateways, environment, fake):
-    fake.reply = Reply(content="x", prompt_eval_count=5, eval_count=20, first_token_delay=0.05)
+    fake.reply = Reply(content="x", prompt_eval_count=10, eval_count=20, first_token_delay=0.05)
     secret = new_user_with_key(environment, "bob", tokens_per_day=30 * COST)
     statuses = asyncio.run(fire_across(two_gateways, secret, 300))
     assert statuses.count(200) == 30

@@ -23,8 +23,8 @@ from tests.services import redis_url_or_skip
 pytestmark = pytest.mark.stores
 
 HI = [{"role": "user", "content": "hi"}]
-# The gateway reserves estimate(prompt) + max_tokens: ("hi" + 16 per message + 3) // 4 = 5, plus 20.
-COST = 25
+# The gateway reserves estimate(prompt) + max_tokens: 8 per message + 6 bytes ("user", "hi") / 3 = 10, plus 20.
+COST = 30
 
 
 @pytest.fixture(params=["database", "redis"])
@@ -74,23 +74,29 @@ def wait_for_minute_headroom(seconds=8):
 
 
 def test_token_quota_holds_under_300_concurrent_requests(store, gateway, fake_ollama, user, api_key):
-    fake_ollama.reply = Reply(content="x", prompt_eval_count=5, eval_count=20, first_token_delay=0.05)
-    set_policy(user, tokens_per_day=40 * COST)
+    """The overshoot bound (README): concurrent requests never settle above the quota, because each
+    reserves its estimated prompt (which errs high) plus a completion budget the backend obeys."""
+    fake_ollama.reply = Reply(tokens=["x"] * 20, prompt_eval_count=10, first_token_delay=0.05)
+    quota = 40 * COST
+    set_policy(user, tokens_per_day=quota)
 
     results = asyncio.run(fire(gateway.url, api_key[1], 300))
 
     statuses = [status for status, _, _ in results]
-    assert statuses.count(200) == 40
-    assert statuses.count(429) == 260
+    # 40 fit whole; later ones fit in what settled reservations gave back, with shorter budgets.
+    assert statuses.count(200) >= 40
+    assert statuses.count(200) + statuses.count(429) == 300
     settle_logs(gateway)
     logs = RequestLog.objects.filter(status=200)
-    assert sum(log.prompt_tokens + log.completion_tokens for log in logs) == 40 * COST
+    used = sum(log.prompt_tokens + log.completion_tokens for log in logs)
+    assert 0.9 * quota <= used <= quota
+    assert all(log.completion_tokens <= 20 for log in logs)
     refused = next(content for status, _, content in results if status == 429)
     assert b'"type":"insufficient_quota"' in refused
 
 
 def test_refusal_is_openai_shaped_with_retry_after_and_ratelimit_headers(store, gateway, client, fake_ollama, user):
-    fake_ollama.reply = Reply(content="x", prompt_eval_count=5, eval_count=20)
+    fake_ollama.reply = Reply(content="x", prompt_eval_count=10, eval_count=20)
     set_policy(user, tokens_per_day=COST, requests_per_minute=1000)
     ok = client.chat.completions.with_raw_response.create(model="llama3", messages=HI, max_tokens=20)
     assert ok.headers["x-ratelimit-limit-tokens"] == str(COST)
@@ -149,7 +155,7 @@ def test_concurrency_limit_holds_and_frees_slots(store, gateway, fake_ollama, us
 
 def test_per_model_limit_applies_only_to_that_model(store, gateway, client, fake_ollama, user):
     fake_ollama.add_model("qwen3:32b")
-    fake_ollama.reply = Reply(content="x", prompt_eval_count=5, eval_count=20)
+    fake_ollama.reply = Reply(content="x", prompt_eval_count=10, eval_count=20)
     set_policy(user, model="qwen3:32b", tokens_per_day=COST)
     client.chat.completions.create(model="qwen3:32b", messages=HI, max_tokens=20)
     with pytest.raises(openai.RateLimitError) as refused:
@@ -160,7 +166,7 @@ def test_per_model_limit_applies_only_to_that_model(store, gateway, client, fake
 
 
 def test_default_policy_applies_to_everyone_and_a_user_policy_overrides_it(store, gateway, client, fake_ollama, user):
-    fake_ollama.reply = Reply(content="x", prompt_eval_count=5, eval_count=20)
+    fake_ollama.reply = Reply(content="x", prompt_eval_count=10, eval_count=20)
     set_policy(None, tokens_per_day=COST)
     client.chat.completions.create(model="llama3", messages=HI, max_tokens=20)
     with pytest.raises(openai.RateLimitError):
@@ -171,7 +177,7 @@ def test_default_policy_applies_to_everyone_and_a_user_policy_overrides_it(store
 
 
 def test_key_policy_is_tighter_than_the_users(store, gateway, client, fake_ollama, user, api_key):
-    fake_ollama.reply = Reply(content="x", prompt_eval_count=5, eval_count=20)
+    fake_ollama.reply = Reply(content="x", prompt_eval_count=10, eval_count=20)
     set_policy(user, tokens_per_day=100 * COST)
     QuotaPolicy.objects.create(api_key=api_key[0], requests_per_minute=2)
     policy_table.invalidate()
