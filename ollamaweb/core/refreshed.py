@@ -33,6 +33,7 @@ class RefreshedTable:
         self._fresh_until = 0.0
         self._refreshing: asyncio.Future | None = None
         self._used = False  # read by a request since the last refresh
+        self._generation = 0  # bumped by invalidate(): a read that started before it is not fresh
 
     async def get(self):
         self._used = True
@@ -60,6 +61,7 @@ class RefreshedTable:
             self._start_refresh()
 
     async def _refresh(self):
+        generation = self._generation
         try:
             value = await run_in_thread(self._load)
         except DatabaseError as exc:
@@ -69,8 +71,12 @@ class RefreshedTable:
             self._fresh_until = time.monotonic() + RETRY_AFTER_ERROR
             return self._value
         self._value, self._loaded = value, True
-        self._fresh_until = time.monotonic() + self._ttl()
+        if generation == self._generation:  # else a change was saved meanwhile: the next request reads again
+            self._fresh_until = time.monotonic() + self._ttl()
         return value
 
     def invalidate(self):
+        self._generation += 1
+        self._used = False  # no read ahead until a request asks again
         self._fresh_until = 0.0
+        self._refreshing = None  # a read in flight may predate the change: the next request starts another

@@ -84,6 +84,7 @@ class KeyCache:
         self._entries: dict[str, tuple[float, KeyIdentity | None]] = {}
         self._loading: dict[str, asyncio.Future] = {}
         self._used: set[str] = set()  # prefixes asked for since their last lookup
+        self._generation = 0  # bumped by invalidate(): a lookup that started before it is not cached
 
     async def get(self, prefix: str) -> KeyIdentity | None:
         entry = self._entries.get(prefix)
@@ -112,6 +113,7 @@ class KeyCache:
             self._start_load(prefix)
 
     async def _load(self, prefix: str) -> KeyIdentity | None:
+        generation = self._generation
         try:
             identity = await run_in_thread(_lookup, prefix)
         except DatabaseError:
@@ -122,18 +124,24 @@ class KeyCache:
             # change it meanwhile), and the database is asked again shortly.
             self._entries[prefix] = (time.monotonic() + STALE_RETRY_SECONDS, known[1])
             return known[1]
+        if generation != self._generation:  # the key changed while it was looked up: ask again next time
+            return identity
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
+            self._used.clear()
         self._entries[prefix] = (time.monotonic() + settings.API_KEY_CACHE_TTL, identity)
         return identity
 
     def invalidate(self, prefix: str | None = None):
+        self._generation += 1
         if prefix is None:
+            self._loading.clear()
             self._entries.clear()
             self._used.clear()
         else:
             self._entries.pop(prefix, None)
             self._used.discard(prefix)
+            self._loading.pop(prefix, None)
 
 
 key_cache = KeyCache()

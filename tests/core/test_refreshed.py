@@ -3,7 +3,11 @@
 import asyncio
 import time
 
+import pytest
+
 from ollamaweb.core.refreshed import RefreshedTable
+
+pytestmark = pytest.mark.django_db  # the loads run through core.db.run_in_thread (connection checks)
 
 
 def test_requests_spaced_beyond_the_ttl_do_not_wait_for_the_database_and_idle_tables_are_left_alone():
@@ -45,3 +49,26 @@ def test_a_copy_is_never_served_older_than_the_ttl():
 
     first, later = asyncio.run(scenario())
     assert later > first
+
+
+def test_an_invalidation_while_a_read_is_in_flight_makes_the_next_request_read_again():
+    values = iter(range(100))
+
+    def slow_load():
+        time.sleep(0.1)
+        return next(values)
+
+    table = RefreshedTable(slow_load, lambda: 60, -1)
+
+    async def scenario():
+        assert await table.get() == 0
+        table.invalidate()
+        in_flight = asyncio.ensure_future(table.get())  # starts read 1
+        await asyncio.sleep(0.02)
+        table.invalidate()  # a change saved while read 1 runs: read 1 may predate it
+        after = await table.get()  # must not be served read 1 as fresh
+        await in_flight
+        return after, await table.get()
+
+    after, later = asyncio.run(scenario())
+    assert after == 2 and later == 2
