@@ -38,7 +38,7 @@ PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_DB = os.environ.get("BENCH_PG_DB", "ollamaweb_bench")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ["1", "2", "3", "4", "5", "servers", "native"]
+SCENARIOS = ["1", "2", "3", "4", "5", "servers", "native", "metrics"]
 
 
 @dataclass
@@ -284,10 +284,11 @@ class Gateway:
     port: int = 0
     proc: Proc | None = None
     root: Path = ROOT  # the source tree it runs (--baseline: an older commit's)
+    extra_env: dict = field(default_factory=dict)
 
     def twin(self, root: Path, suffix: str, db: Database | None = None) -> Gateway:
         """The same server running another source tree (for before/after in one run)."""
-        return Gateway(self.name + suffix, self.kind, self.workers, db or self.db, root=root)
+        return Gateway(self.name + suffix, self.kind, self.workers, db or self.db, root=root, extra_env=self.extra_env)
 
     @property
     def url(self) -> str:
@@ -296,7 +297,9 @@ class Gateway:
     def start(self, upstream_port: int, logdir: Path):
         self.port = free_port()
         cmd = server_cmd(self.kind, self.port, self.workers)
-        self.proc = Proc(self.name, cmd, self.db.env(upstream_port, self.root), logdir, cwd=self.root)
+        self.proc = Proc(
+            self.name, cmd, {**self.db.env(upstream_port, self.root), **self.extra_env}, logdir, cwd=self.root
+        )
 
     def wait(self):
         wait_http(self.proc, self.port, "/v1/models", {"Authorization": f"Bearer {self.db.api_key}"})
@@ -646,6 +649,35 @@ class Bench:
         return {"title": f"{n} concurrent open streams on one process (slow upstream: {tps} tokens/s)",
                 "rows": rows, "runs": runs}  # fmt: skip
 
+    def scenario_metrics(self, on: Gateway, off: Gateway) -> dict:
+        """Prometheus metrics on ("gateway" column) and off (OLLAMAWEB_METRICS=0, "direct" column),
+        measured alternately (off, on, off, on) and the better run of each kept, so drift in the
+        machine's load hits both alike."""
+        c = self.profile.throughput_concurrency
+        runs = {"on": {}, "off": {}}
+        for _ in range(2):
+            for label, gateway in (("off", off), ("on", on)):
+                for name, kwargs in (("c1", {"concurrency": 1}), (f"c{c}", {"concurrency": c})):
+                    result = self.gw(gateway, model="bench-n16", **kwargs)
+                    best = runs[label].get(name)
+                    if best is None or result["latency_ms"]["mean"] < best["latency_ms"]["mean"]:
+                        runs[label][name] = result
+        rows = []
+        for q in ("p50", "p99"):
+            rows.append(row(f"latency c=1 {q}, metrics on vs off", "ms", runs["on"]["c1"]["latency_ms"][q],
+                            runs["off"]["c1"]["latency_ms"][q]))  # fmt: skip
+        rows.append(row(f"throughput c={c}, metrics on vs off", "req/s", runs["on"][f"c{c}"]["rps"],
+                        runs["off"][f"c{c}"]["rps"], overhead=False))  # fmt: skip
+
+        def cpu_us(result):
+            served = result.get("sent_including_warmup") or 0
+            return 1e6 * result["server"]["cpu_s"] / served if served and result.get("server") else None
+
+        rows.append(row(f"server CPU per request c={c}, metrics on vs off", "µs", cpu_us(runs["on"][f"c{c}"]),
+                        cpu_us(runs["off"][f"c{c}"])))  # fmt: skip
+        return {"title": "Prometheus metrics on (gateway column) vs OLLAMAWEB_METRICS=0 (direct column), same server",
+                "rows": rows, "runs": runs}  # fmt: skip
+
     def scenario_servers(self, gateways: list[Gateway]) -> dict:
         c = self.profile.throughput_concurrency
         direct1 = self.direct("chat-c1", model="bench-n16", concurrency=1)
@@ -691,7 +723,9 @@ class Bench:
                 pg_thread.start()
             prepare_database(sqlite_db, self.upstream_port)
             self.log("SQLite database ready")
+            no_metrics = Gateway("uvicorn-1-no-metrics", "uvicorn", 1, sqlite_db, extra_env={"OLLAMAWEB_METRICS": "0"})
             gateways = [uv1] + ([uv2] if "2" in only else []) + (others if "servers" in only else [])
+            gateways += [no_metrics] if "metrics" in only else []
             if pg_thread is not None:
                 pg_thread.join()
                 self.log(f"PostgreSQL database: {'ready' if pg_result.get('db') else pg_result.get('skipped')}")
@@ -743,6 +777,9 @@ class Bench:
             if "servers" in only:
                 self.log("ASGI servers: uvicorn, granian, daphne")
                 self.results["servers"] = self.scenario_servers([uv1, *others])
+            if "metrics" in only:
+                self.log("metrics: the same server with Prometheus metrics on and off")
+                self.results["metrics"] = self.scenario_metrics(uv1, no_metrics)
             if "5" in only:
                 title = "Throughput as in (2) with PostgreSQL + Redis (uvicorn)"
                 if pg_gateways:

@@ -25,6 +25,7 @@ from ollamaweb.portal.routing import websocket_urlpatterns  # noqa: E402
 
 # The OpenAI routes (/v1) and Ollama's native routes (/api) go to the lean API handler.
 API_PREFIXES = ("/v1", "/api")
+METRICS_PATH = "/metrics"  # served by the lean handler too: no session or CSRF for a scraper
 
 
 api_app = APIHandler()
@@ -32,7 +33,7 @@ api_app = APIHandler()
 
 async def http_app(scope, receive, send):
     path = scope["path"]
-    if any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES):
+    if path == METRICS_PATH or any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES):
         return await api_app(scope, receive, send)
     if ollama_probe.is_probe(scope):  # `HEAD /` and non-browser `GET /`: "Ollama is running"
         return await ollama_probe.answer(scope, receive, send)

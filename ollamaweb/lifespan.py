@@ -11,6 +11,7 @@ from django.conf import settings
 
 from ollamaweb.backends.registry import registry
 from ollamaweb.core.ollama import close_http_client
+from ollamaweb.metrics.alerts import alert_runner
 from ollamaweb.usage.writer import log_writer
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class LifespanApp:
                     await registry.backends()
                 except Exception as exc:  # e.g. the database is not up yet: retried on first request
                     logger.warning("backends not loaded at startup (%s); will retry on first request", exc)
+                alert_runner.ensure_running()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
@@ -43,6 +45,7 @@ class LifespanApp:
                         )
                     else:
                         logger.info("shutdown: wrote %d pending request-log records", written)
+                    await alert_runner.stop()
                     await registry.stop()
                     await close_http_client()
                 except Exception as exc:

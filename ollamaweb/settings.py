@@ -3,6 +3,7 @@
 import os
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -27,26 +28,74 @@ def envfloat(name, default):
     return float(value) if value.strip() else default
 
 
-def _secret_key():
-    """DJANGO_SECRET_KEY, or a random key kept in `.secret_key` so a dev install needs no set-up.
+def create_private_file(path, content: str = "") -> bool:
+    """Create `path` readable and writable by its owner only (0600) if it does not exist yet.
+
+    The mode is set at creation (no window in which the file is world-readable). Returns whether
+    the file was created; a missing folder is left for the caller to report.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        return False
+    with os.fdopen(fd, "w") as file:
+        file.write(content)
+    return True
+
+
+def _secret_key_file():
+    """Where the generated secret key is kept when DJANGO_SECRET_KEY is not given (else None)."""
+    if os.environ.get("DJANGO_SECRET_KEY"):
+        return None
+    return Path(os.environ.get("DJANGO_SECRET_KEY_FILE") or BASE_DIR / ".secret_key")
+
+
+def _secret_key(path):
+    """DJANGO_SECRET_KEY, or a random key kept in DJANGO_SECRET_KEY_FILE (default `.secret_key`),
+    created private (0600), so a dev install needs no set-up.
 
     API keys are hashed with a key derived from it: changing it invalidates every API key.
     """
-    if os.environ.get("DJANGO_SECRET_KEY"):
+    if path is None:
         return os.environ["DJANGO_SECRET_KEY"]
-    path = BASE_DIR / ".secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+    create_private_file(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY_FILE = _secret_key_file()
+SECRET_KEY = _secret_key(SECRET_KEY_FILE)
 DEBUG = envbool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h.strip()
 ]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+
+def _proxy_ssl_header(value: str):
+    """`X-Forwarded-Proto: https` -> ("HTTP_X_FORWARDED_PROTO", "https"); empty -> None."""
+    if not value.strip():
+        return None
+    name, sep, expected = value.partition(":")
+    if not sep or not name.strip() or not expected.strip():
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto: https', not {value!r}."
+        )
+    return "HTTP_" + name.strip().upper().replace("-", "_"), expected.strip()
+
+
+# HTTPS (README "Production"). All off by default, so `make run` works over plain http on a
+# laptop. DJANGO_HTTPS=1 turns on the SSL redirect and secure cookies at once; each variable
+# below can still override its part. Trust the proxy header only behind a proxy that sets it.
+HTTPS = envbool("DJANGO_HTTPS", False)
+SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
+SESSION_COOKIE_SECURE = envbool("DJANGO_SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = envbool("DJANGO_CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = envint("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", ""))
 
 INSTALLED_APPS = [
     "daphne",
@@ -64,8 +113,11 @@ INSTALLED_APPS = [
     "ollamaweb.quotas",
     "ollamaweb.backends",
     "ollamaweb.conversations",
+    "ollamaweb.metrics",
     "compat",
     "ollamaweb.portal",
+    # Sign-in throttling (portal and admin); last, as django-axes asks.
+    "axes",
 ]
 
 # The portal's middleware. The /v1 API is served by a separate handler with API_MIDDLEWARE
@@ -79,6 +131,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 API_MIDDLEWARE = []
 
@@ -101,6 +154,10 @@ ASGI_APPLICATION = "ollamaweb.asgi.application"
 
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Create the database file private (0600) before SQLite creates it with the umask's mode; its
+    # -wal and -shm files take the database file's mode.
+    if DATABASES["default"]["NAME"] and DATABASES["default"]["NAME"] != ":memory:":
+        create_private_file(DATABASES["default"]["NAME"])
     # Keep each thread's connection: opening SQLite again (and re-running the pragmas) per query
     # batch costs more than the query. close_old_connections() still drops broken ones.
     DATABASES["default"]["CONN_MAX_AGE"] = None
@@ -143,6 +200,87 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sign-in throttling with django-axes, for the portal's and the admin's sign-in forms: after
+# OLLAMAWEB_LOGIN_FAILURE_LIMIT failed attempts, further attempts get a 429 page for
+# OLLAMAWEB_LOGIN_LOCKOUT_MINUTES, even with the right password. OLLAMAWEB_LOGIN_LOCKOUT_BY says
+# what is counted: comma-separated groups, `+` joining the parts of one (default: a user name from
+# one client address). The client address is REMOTE_ADDR: behind a proxy, let the ASGI server set
+# it from the proxy's header (uvicorn --proxy-headers --forwarded-allow-ips=PROXY); a header the
+# client sends is never trusted here.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = envbool("OLLAMAWEB_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = envint("OLLAMAWEB_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envfloat("OLLAMAWEB_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [
+    group.split("+") if "+" in group else group
+    for group in (g.strip() for g in os.environ.get("OLLAMAWEB_LOGIN_LOCKOUT_BY", "username+ip_address").split(","))
+    if group
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "ollamaweb.portal.views.account.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # only failures are kept: no row per successful sign-in
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+
+def _email_settings(environ) -> dict:
+    """E-mail (password resets) from EMAIL_URL, else EMAIL_HOST & co., else printed on the console.
+
+    EMAIL_URL: `smtp://user:password@host:25`, `smtp+tls://…:587` (STARTTLS), `smtps://…:465`
+    (TLS from the start), `console://`, `file:///folder` or `memory://`; user and password are
+    percent-decoded.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    url = environ.get("EMAIL_URL", "").strip()
+    host = environ.get("EMAIL_HOST", "").strip()
+    if url:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "console":
+            return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        if scheme == "memory":
+            return {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+        if scheme == "file":
+            return {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": parts.path}
+        if scheme not in ("smtp", "smtp+tls", "smtps", "smtp+ssl"):
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"EMAIL_URL: unknown scheme {scheme!r} (smtp, smtp+tls, smtps, console, file).")
+        ssl = scheme in ("smtps", "smtp+ssl")
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": parts.hostname or "localhost",
+            "EMAIL_PORT": parts.port or (465 if ssl else 587 if scheme == "smtp+tls" else 25),
+            "EMAIL_HOST_USER": unquote(parts.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+            "EMAIL_USE_TLS": scheme == "smtp+tls",
+            "EMAIL_USE_SSL": ssl,
+        }
+    if host:
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": host,
+            "EMAIL_PORT": int(environ.get("EMAIL_PORT") or 25),
+            "EMAIL_HOST_USER": environ.get("EMAIL_HOST_USER", ""),
+            "EMAIL_HOST_PASSWORD": environ.get("EMAIL_HOST_PASSWORD", ""),
+            "EMAIL_USE_TLS": envbool("EMAIL_USE_TLS", False),
+            "EMAIL_USE_SSL": envbool("EMAIL_USE_SSL", False),
+        }
+    return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+
+
+globals().update(_email_settings(os.environ))
+EMAIL_TIMEOUT = envfloat("EMAIL_TIMEOUT", 10.0)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ollamaweb@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+PASSWORD_RESET_TIMEOUT = envint("OLLAMAWEB_PASSWORD_RESET_SECONDS", 3 * 3600)
+# At most one password-reset e-mail per account in this many seconds (0: no limit).
+PASSWORD_RESET_INTERVAL = envint("OLLAMAWEB_PASSWORD_RESET_INTERVAL", 300)
+
+# Flash messages live in the server-side session, not in a cookie (Django's default keeps them
+# in a signed, readable cookie): whatever a message says never travels to the browser and back.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 # Portal sign-up: "off" (default: accounts are made by an admin), "invite" (only with an invite
@@ -171,7 +309,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("OLLAMAWEB_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}, "httpx": {"level": "WARNING"}},
+    # The HTTP clients log every request's URL at INFO: the image URLs users send (which may carry
+    # tokens) and every backend call. Keep them to warnings whatever OLLAMAWEB_LOG_LEVEL says.
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        **{name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
+        "axes.apps": {"level": "WARNING"},  # its start-up banner on every command
+    },
 }
 
 # --- ollamaweb ---------------------------------------------------------------------------
@@ -236,3 +380,14 @@ RESPONSES_MAX_CHAIN = envint("OLLAMAWEB_RESPONSES_MAX_CHAIN", 200)
 
 # Token-id inputs (embeddings, completions) are read back into text with this tiktoken encoding.
 TOKEN_ID_ENCODING = os.environ.get("OLLAMAWEB_TOKEN_ENCODING", "cl100k_base")
+
+# Observability: Prometheus metrics at /metrics (OLLAMAWEB_METRICS=0 turns them off); with a token
+# set, /metrics wants `Authorization: Bearer <token>`, without one it is open. Traces: OTEL_* vars.
+METRICS_ENABLED = envbool("OLLAMAWEB_METRICS", True)
+METRICS_TOKEN = os.environ.get("OLLAMAWEB_METRICS_TOKEN", "")
+# Alerts (webhooks configured in the admin): seconds between evaluation rounds in each process
+# (0 turns the background task off), delivery attempts, the first retry's delay (doubling), timeout.
+ALERT_INTERVAL = envfloat("OLLAMAWEB_ALERT_INTERVAL", 10.0)
+ALERT_MAX_ATTEMPTS = envint("OLLAMAWEB_ALERT_MAX_ATTEMPTS", 6)
+ALERT_RETRY_SECONDS = envfloat("OLLAMAWEB_ALERT_RETRY_SECONDS", 10.0)
+ALERT_TIMEOUT = envfloat("OLLAMAWEB_ALERT_TIMEOUT", 10.0)

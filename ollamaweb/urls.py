@@ -7,6 +7,7 @@ admin.site.site_url = "/"
 
 urlpatterns = [
     path("", include("compat.urls")),
+    path("", include("ollamaweb.metrics.urls")),
     path("admin/", admin.site.urls),
     path("", include("ollamaweb.portal.urls")),
 ]

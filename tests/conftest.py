@@ -92,3 +92,5 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Health checks would add requests to the fake's record; backend tests turn them on.
     settings.BACKEND_HEALTH_INTERVAL = 0
+    # Alert rounds only where a test asks for them (tests/metrics/test_alerts.py).
+    settings.ALERT_INTERVAL = 0

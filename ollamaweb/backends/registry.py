@@ -10,6 +10,7 @@ import logging
 import random
 import time
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -27,6 +28,9 @@ from .config import BackendConfig, serving_backends
 FAILURES_BEFORE_DOWN = 3
 RELOAD_RETRY_SECONDS = 5.0
 logger = logging.getLogger(__name__)
+# Where slot() reports how long a request waited for a backend slot (seconds): an observer of the
+# request (ollamaweb.metrics.tracing.backend_call) sets a list here; tasks started later inherit it.
+slot_waits: ContextVar[list | None] = ContextVar("ollamaweb_slot_waits", default=None)
 
 
 @dataclass(eq=False)
@@ -84,12 +88,16 @@ class BackendState:
                 f"Backend {self.name} is at capacity and its queue is full; try again shortly.", retry_after=2
             )
         self.waiting += 1
+        queued = time.perf_counter()
         try:
             await asyncio.wait_for(self._slots.acquire(), settings.BACKEND_QUEUE_TIMEOUT)
         except TimeoutError:
             raise BackendBusy(f"Backend {self.name} stayed at capacity; try again shortly.", retry_after=5) from None
         finally:
             self.waiting -= 1
+            waits = slot_waits.get()
+            if waits is not None:
+                waits.append(time.perf_counter() - queued)
         self.inflight += 1
         try:
             yield

@@ -6,12 +6,16 @@ them into its own error body (OpenAI, Anthropic or Ollama) with the status given
 
 
 class GatewayError(Exception):
-    """Base class: `status` is the HTTP status, `code` a stable machine-readable reason."""
+    """Base class: `status` is the HTTP status, `code` a stable machine-readable reason.
+
+    Errors a client should retry later carry `retry_after` (seconds; sent as `Retry-After`).
+    """
 
     status = 500
     code = "internal_error"
+    retry_after: int | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None, status=None, headers=None):
+    def __init__(self, message: str, *, param=None, code=None, status=None, headers=None, retry_after=None):
         super().__init__(message)
         self.message = message
         self.param = param
@@ -19,7 +23,11 @@ class GatewayError(Exception):
             self.code = code
         if status is not None:
             self.status = status
+        if retry_after is not None:
+            self.retry_after = retry_after
         self.headers: dict[str, str] = dict(headers or {})
+        if self.retry_after is not None:
+            self.headers["Retry-After"] = str(self.retry_after)
 
 
 class InvalidRequest(GatewayError):
@@ -59,12 +67,11 @@ class LimitReached(GatewayError):
 
     status = 429
     code = "rate_limit_exceeded"
+    retry_after = 1
 
-    def __init__(self, message, *, retry_after: int = 1, tokens_remaining: int | None = None, **kwargs):
+    def __init__(self, message, *, tokens_remaining: int | None = None, **kwargs):
         super().__init__(message, **kwargs)
-        self.retry_after = retry_after
         self.tokens_remaining = tokens_remaining
-        self.headers["Retry-After"] = str(retry_after)
 
     @property
     def is_quota(self) -> bool:
@@ -76,10 +83,7 @@ class Unavailable(GatewayError):
 
     status = 503
     code = "unavailable"
-
-    def __init__(self, message, *, retry_after: int = 5, **kwargs):
-        super().__init__(message, **kwargs)
-        self.headers["Retry-After"] = str(retry_after)
+    retry_after = 5
 
 
 class BackendError(GatewayError):
@@ -97,10 +101,7 @@ class BackendUnavailable(BackendError):
 class BackendBusy(BackendError):
     status = 503
     code = "backend_busy"
-
-    def __init__(self, message, *, retry_after: int = 1, **kwargs):
-        super().__init__(message, **kwargs)
-        self.headers["Retry-After"] = str(retry_after)
+    retry_after = 1
 
 
 class BackendTimeout(BackendError):

@@ -6,15 +6,38 @@ sync_to_async (two thread hops). The /v1 views are async end to end and do their
 calls through ollamaweb.db.run_in_thread, which manages connections itself, so none of that is
 needed; dropping it halved the median latency at concurrency 1 and the memory of an open stream
 (bench/README.md). API keys are checked in the views, so no middleware either.
+
+Without middleware nothing would check the Host header, so the handler does: a Host outside
+ALLOWED_HOSTS gets a 400 in the error shape of the protocol that serves the path (never Django's
+HTML page), before any view runs.
 """
 
 import asyncio
+import logging
 from contextlib import aclosing
 
+import orjson
 from django.conf import settings
-from django.core.exceptions import RequestAborted
+from django.core.exceptions import DisallowedHost, RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.urls import set_script_prefix
+from django.http import HttpResponse
+from django.urls import Resolver404, resolve, set_script_prefix
+
+from ollamaweb.core.errors import InvalidRequest
+
+security_logger = logging.getLogger("django.security.DisallowedHost")
+
+
+def bad_host_response(path: str) -> HttpResponse:
+    error = InvalidRequest("Invalid Host header: this server does not answer to that host name.", code="invalid_host")
+    try:
+        protocol = getattr(getattr(resolve(path).func, "view_class", None), "protocol", None)
+    except Resolver404:
+        protocol = None
+    if protocol is not None:
+        return protocol.error_response(error)
+    body = {"error": {"message": error.message, "type": "invalid_request_error", "param": None, "code": error.code}}
+    return HttpResponse(orjson.dumps(body), status=error.status, content_type="application/json")
 
 
 class APIHandler(ASGIHandler):
@@ -40,6 +63,12 @@ class APIHandler(ASGIHandler):
             request, error_response = self.create_request(scope, body_file)
             if request is None:
                 await self.send_response(error_response, send)
+                return
+            try:
+                request.get_host()
+            except DisallowedHost as exc:
+                security_logger.warning("%s", exc)
+                await self.send_response(bad_host_response(request.path_info), send)
                 return
             await self._respond_unless_disconnected(request, receive, send)
         finally:

@@ -35,6 +35,7 @@ from ollamaweb.core.native import Accumulator, usage_of
 from ollamaweb.core.streams import gather_or_cancel
 from ollamaweb.core.tasks import spawn
 from ollamaweb.core.versions import adapt_request, adapt_result, has, required_features
+from ollamaweb.metrics import tracing
 from ollamaweb.quotas import limiter
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.records import UsageRecord
@@ -130,6 +131,8 @@ class Pipeline:
         self.record = UsageRecord(endpoint=endpoint, method=request.method)
         self.stream_owns_record = False  # a started stream settles its own record when it ends
         self._body = self._body_error = None
+        self.backend_call = None  # the current attempt on a backend (tracing.BackendCall)
+        tracing.start_request(self.record, getattr(protocol, "name", ""), request.headers)
 
     # -- authenticate, parse ---------------------------------------------------------------
 
@@ -190,8 +193,10 @@ class Pipeline:
     async def admit(self, model: str, tokens: int):
         """Reserve `tokens` and request slots in the caller's quotas, or raise a 429 (or 503)."""
         try:
-            self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
+            with tracing.stage(self.record, "admission"):
+                self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
         except limiter.LimitExceeded as exc:
+            tracing.refused(self.record, exc.limit)
             raise LimitReached(
                 exc.message,
                 code=exc.kind,
@@ -200,6 +205,7 @@ class Pipeline:
                 tokens_remaining=exc.tokens_remaining,
             ) from None
         except limiter.QuotaStoreUnavailable:
+            tracing.refused(self.record, "store_unavailable")
             raise Unavailable(
                 "Quota accounting is unavailable, so requests are refused for now; try again shortly.",
                 code="quota_store_unavailable",
@@ -249,7 +255,8 @@ class Pipeline:
         for backend in candidates[:2]:
             backend.choosing += 1
             try:
-                result = await attempt(backend)
+                with tracing.backend_call(self.record, backend.name, model) as self.backend_call:
+                    result = await attempt(backend)
             except RETRY_ON_ANOTHER_BACKEND as exc:
                 backend.failed()
                 error = exc
@@ -311,6 +318,7 @@ class Pipeline:
         for result in results:
             self.record.add_usage(*usage_of(result))
             self.record.add_durations(result)
+            self.backend_call.done(result)
         return results
 
     async def _call(self, backend, path: str, call: "Call", think_optional: bool = False) -> dict:
@@ -348,6 +356,7 @@ class Pipeline:
                     raise
                 payloads = [_without_think(p) for p in payloads]
                 response = await relay(self, backend.client, generation.path, payloads, translator, estimate)
+            self.backend_call.keep_open()  # the relay closes it when the stream ends
             self.stream_owns_record = True
             return response
 

@@ -51,9 +51,10 @@ async def _translated(pipeline, client, path, payloads, translator, prompt_estim
                         call.done = True
                         call.prompt_tokens, call.completion_tokens = usage_of(chunk)
                         record.add_durations(chunk)
+                        pipeline.backend_call.done(chunk)
                     elif has_output(chunk):
                         call.pieces += 1
-                        record.mark_first_token()
+                        pipeline.backend_call.first_token()
                     data = translator.feed(index, chunk)
                     if data:
                         out.append(data)
@@ -79,6 +80,8 @@ async def _translated(pipeline, client, path, payloads, translator, prompt_estim
         charge = True  # the backend had the prompt: a client that leaves early still pays for it
         raise
     finally:
+        if started:
+            pipeline.backend_call.close(status, error)  # the stream's backend call ends with it
         if started or charge:
             _count_usage(record, calls, prompt_estimate)
         if started:

@@ -1,5 +1,6 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Q
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -27,7 +28,11 @@ class KeyStatusFilter(admin.SimpleListFilter):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Keys are listed by prefix only; a new key's secret is shown once, in a message, on creation."""
+    """Keys are listed by prefix only; a new key's secret is shown once, on the page that answers its creation.
+
+    The secret is rendered straight into that response (never stored, never put in a message: Django's
+    messages travel in a cookie), which is marked no-store.
+    """
 
     list_display = (
         "prefix", "name", "user", "status_badge", "models", "created_at", "last_used_at", "expires_at",
@@ -85,7 +90,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
             services.set_manage_models(key, True, request.user)
         obj.pk, obj.prefix = key.pk, key.prefix
         obj._state.adding = False
-        messages.warning(request, f"New API key (shown only once, copy it now): {secret}")
+        request._new_api_key_secret = secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        secret = getattr(request, "_new_api_key_secret", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "New API key",
+            "key": obj,
+            "secret": secret,
+        }
+        response = TemplateResponse(request, "admin/keys/apikey/key_created.html", context)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request, queryset):

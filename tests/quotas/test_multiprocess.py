@@ -150,3 +150,28 @@ def test_revocation_reaches_both_processes_within_a_second(two_gateways, environ
     manage(environment, "revokeapikey", secret[:12])
     time.sleep(1.0)
     assert asyncio.run(fire_across(two_gateways, secret, 2)) == [401, 401]
+
+
+DEACTIVATE_IN_THE_ADMIN = """
+from django.contrib.auth import get_user_model
+from django.test import Client
+users = get_user_model().objects
+admin = users.create_superuser("root-{name}", password="x")
+client = Client(HTTP_HOST="127.0.0.1")
+client.force_login(admin)
+response = client.post(
+    "/admin/auth/user/",
+    {{"action": "deactivate_users", "_selected_action": [users.get(username="{name}").pk]}},
+)
+assert response.status_code == 302, response.status_code
+print("deactivated")
+"""
+
+
+def test_deactivating_users_in_the_admin_reaches_both_processes_within_a_second(two_gateways, environment, fake):
+    """The admin's bulk action goes through the services, which forget the keys in Redis too."""
+    secret = new_user_with_key(environment, "fiona")
+    assert asyncio.run(fire_across(two_gateways, secret, 4)) == [200] * 4  # cached in both processes and Redis
+    assert manage(environment, "shell", "-c", DEACTIVATE_IN_THE_ADMIN.format(name="fiona")) == "deactivated"
+    time.sleep(1.0)
+    assert asyncio.run(fire_across(two_gateways, secret, 4)) == [401] * 4

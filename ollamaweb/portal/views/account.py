@@ -11,9 +11,9 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 
-from ..forms import RegistrationForm
+from ..forms import RegistrationForm, SpacedPasswordResetForm
 from ..models import Invite
-from ..security import page
+from ..security import page, secure_headers
 
 MODES = ("off", "invite", "approval")
 
@@ -46,6 +46,49 @@ password_change = page(
 password_change_done = page(
     auth_views.PasswordChangeDoneView.as_view(template_name="registration/change_password_done.html")
 )
+
+# Password reset by e-mail, with Django's own views (the e-mail goes through EMAIL_* settings; by
+# default it is printed on the server's console). The form says the same whether or not the
+# address belongs to an account.
+password_reset = page(
+    auth_views.PasswordResetView.as_view(
+        template_name="registration/password_reset_form.html",
+        email_template_name="registration/password_reset_email.txt",
+        subject_template_name="registration/password_reset_subject.txt",
+        form_class=SpacedPasswordResetForm,
+        success_url=reverse_lazy("portal:password-reset-done"),
+    ),
+    public=True,
+)
+password_reset_done = page(
+    auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html"), public=True
+)
+password_reset_confirm = page(
+    auth_views.PasswordResetConfirmView.as_view(
+        template_name="registration/password_reset_confirm.html",
+        success_url=reverse_lazy("portal:password-reset-complete"),
+    ),
+    public=True,
+    no_store=True,
+)
+password_reset_complete = page(
+    auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html"),
+    public=True,
+)
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a sign-in while locked out (AXES_LOCKOUT_CALLABLE): 429, the portal's look."""
+    from axes.helpers import get_cool_off, get_failure_limit
+
+    cool_off = get_cool_off(request)
+    context = {"failure_limit": get_failure_limit(request, credentials), "minutes": None}
+    if cool_off:
+        context["minutes"] = max(1, round(cool_off.total_seconds() / 60))
+    response = render(request, "registration/locked_out.html", context, status=429)
+    if cool_off:
+        response.headers["Retry-After"] = str(int(cool_off.total_seconds()))
+    return secure_headers(response, no_store=True)
 
 
 @page(public=True, no_store=True)

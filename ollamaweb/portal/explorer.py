@@ -1,0 +1,268 @@
+"""The staff's request explorer: filtered, keyset-paged reads of the request log.
+
+Every filter is turned into an indexed condition before the log is read:
+- partial user and key-name searches (a leading `=` asks for the exact name) are looked up in the (small) user and key tables first and
+  become `user_id IN (...)` / `api_key_id IN (...)`;
+- a partial model search is matched against the model names of the rollups (one row per day,
+  user, key and model, cached for a minute) and becomes `requested_model IN (...)`;
+- backend, endpoint, status and the time range are plain comparisons on indexed columns;
+- pages follow (created_at, id) cursors: no OFFSET and no COUNT over the log.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.utils import timezone
+
+from ollamaweb.core.names import canonical
+from ollamaweb.keys.models import ApiKey
+from ollamaweb.usage.models import RequestLog, UsageRollup
+
+from .stats import _cursor, _parse_cursor
+
+PAGE_SIZE = 50
+MATCH_LIMIT = 500  # at most this many users, keys or model names for one partial search
+SPLIT_LIMIT = 40  # an IN list up to this long is read as one index-ordered query per value
+MODEL_NAMES_CACHE = "ollamaweb:explorer:models"
+RANGES = {
+    "15m": ("last 15 minutes", timedelta(minutes=15)),
+    "1h": ("last hour", timedelta(hours=1)),
+    "24h": ("last 24 hours", timedelta(days=1)),
+    "7d": ("last 7 days", timedelta(days=7)),
+    "30d": ("last 30 days", timedelta(days=30)),
+    "today": ("today", None),
+}
+STATUSES = {"2xx": "succeeded (2xx)", "4xx": "client errors (4xx)", "5xx": "server errors (5xx)", "error": "any error"}
+ENDPOINTS = (
+    "chat.completions", "completions", "embeddings", "models", "models.retrieve",
+    "responses", "responses.retrieve", "responses.delete", "responses.input_items", "unknown",
+)  # fmt: skip
+COLUMNS = (
+    "request_id", "total_duration_ms", "created_at", "finished_at", "user", "api_key", "key_prefix", "endpoint", "method", "requested_model",
+    "resolved_model", "backend", "status", "error", "stream", "prompt_tokens", "completion_tokens", "usage_source",
+    "ttft_ms", "latency_ms", "client_user",
+)  # fmt: skip
+
+
+@dataclass
+class Filters:
+    request_id: str = ""
+    user: str = ""
+    key: str = ""
+    model: str = ""
+    backend: str = ""
+    endpoint: str = ""
+    status: str = ""
+    range: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return any((self.request_id, self.user, self.key, self.model, self.backend, self.endpoint, self.status, self.range,
+                    self.since, self.until))  # fmt: skip
+
+    def query(self) -> dict:
+        """The filters as GET parameters (for paging links)."""
+        values = {
+            "request_id": self.request_id,
+            "user": self.user,
+            "key": self.key,
+            "model": self.model,
+            "backend": self.backend,
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "range": self.range,
+            "since": local_input(self.since) if self.since and not self.range else "",
+            "until": local_input(self.until) if self.until and not self.range else "",
+        }
+        return {name: value for name, value in values.items() if value}
+
+
+def local_input(moment: datetime) -> str:
+    """A datetime as the value of an <input type="datetime-local"> in the server's time zone."""
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+def parse_local(value: str) -> datetime | None:
+    """`2026-12-03T14:05` (or a date) in the server's time zone → an aware datetime."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def parse_filters(params, now: datetime | None = None) -> Filters:
+    now = now or timezone.now()
+    filters = Filters(
+        request_id=params.get("request_id", "").strip()[:40],
+        user=params.get("user", "").strip()[:150],
+        key=params.get("key", "").strip()[:100],
+        model=params.get("model", "").strip()[:200],
+        backend=params.get("backend", "").strip()[:100],
+        endpoint=params.get("endpoint", "").strip()[:64],
+        status=params.get("status", "").strip()[:8],
+    )
+    if filters.status and filters.status not in STATUSES and not filters.status.isdigit():
+        filters.errors.append(f"Unknown status filter {filters.status!r}: use 2xx, 4xx, 5xx, error or a number.")
+        filters.status = ""
+    chosen = params.get("range", "").strip()
+    if chosen in RANGES:
+        filters.range = chosen
+        span = RANGES[chosen][1]
+        if span is None:
+            filters.since = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
+        else:
+            filters.since = now - span
+    else:
+        for name in ("since", "until"):
+            raw = params.get(name, "")
+            moment = parse_local(raw)
+            if raw and moment is None:
+                filters.errors.append(f"Could not read the time {raw!r}.")
+            setattr(filters, name, moment)
+    return filters
+
+
+def model_names() -> list[str]:
+    """Every model name in the rollups (one row per day, user, key and model), cached for a minute."""
+    names = cache.get(MODEL_NAMES_CACHE)
+    if names is None:
+        names = sorted(set(UsageRollup.objects.values_list("model", flat=True).distinct()))
+        cache.set(MODEL_NAMES_CACHE, names, 60)
+    return names
+
+
+def matching_models(text: str) -> list[str]:
+    if text.startswith("="):
+        return sorted({text[1:], canonical(text[1:])})
+    wanted = text.lower()
+    found = [name for name in model_names() if wanted in name.lower()][:MATCH_LIMIT]
+    return sorted(found) if found else sorted({text, canonical(text)})
+
+
+def text_match(field: str, text: str) -> dict:
+    """`=alice` matches exactly, `ali` anywhere (case-insensitive)."""
+    return {field: text[1:]} if text.startswith("=") else {f"{field}__icontains": text}
+
+
+def filtered(filters: Filters) -> list:
+    """The RequestLog querysets whose union is the filters' result ([] when nothing can match).
+
+    A filter that matched several users, keys or models would make the database gather every row
+    of all of them and sort them (an IN list cannot walk the (column, created_at) index in order).
+    So the shortest such list (up to SPLIT_LIMIT values) is split: one queryset per value, each read
+    in index order with its LIMIT, and explore() merges their pages.
+    """
+    rows = RequestLog.objects.all()
+    if filters.request_id:  # one request (indexed): the x-request-id a client reports
+        rows = rows.filter(request_id=filters.request_id)
+    lists = []  # (field, values) of the IN filters
+    if filters.user:
+        users = list(
+            get_user_model()
+            .objects.filter(**text_match("username", filters.user))
+            .values_list("pk", flat=True)[:MATCH_LIMIT]
+        )
+        lists.append(("user_id", users))
+    if filters.key:
+        if filters.key.startswith("sk-"):
+            keys = ApiKey.objects.filter(prefix__startswith=filters.key[:12])
+        else:
+            keys = ApiKey.objects.filter(**text_match("name", filters.key))
+        lists.append(("api_key_id", list(keys.values_list("pk", flat=True)[:MATCH_LIMIT])))
+    if filters.model:
+        lists.append(("requested_model", matching_models(filters.model)))
+    if any(not values for _, values in lists):
+        return []
+    if filters.backend:
+        rows = rows.filter(backend=filters.backend)
+    if filters.endpoint:
+        rows = rows.filter(endpoint=filters.endpoint)
+    if filters.status == "2xx":
+        rows = rows.filter(status__lt=400)
+    elif filters.status == "4xx":
+        rows = rows.filter(status__gte=400, status__lt=500)
+    elif filters.status == "5xx":
+        rows = rows.filter(status__gte=500)
+    elif filters.status == "error":
+        rows = rows.filter(status__gte=400)
+    elif filters.status:
+        rows = rows.filter(status=int(filters.status))
+    if filters.since:
+        rows = rows.filter(created_at__gte=filters.since)
+    if filters.until:
+        rows = rows.filter(created_at__lt=filters.until)
+    lists.sort(key=lambda item: len(item[1]))
+    for column, values in lists[1:]:
+        rows = rows.filter(**{f"{column}__in": values})
+    if not lists:
+        return [rows]
+    column, values = lists[0]
+    if len(values) > SPLIT_LIMIT:
+        return [rows.filter(**{f"{column}__in": values})]
+    return [rows.filter(**{column: value}) for value in values]
+
+
+@dataclass
+class ExplorerPage:
+    rows: list[RequestLog]
+    older: str | None
+    newer: str | None
+    is_first: bool
+
+
+def _page(parts: list, size: int, newest_first: bool) -> list[RequestLog]:
+    """The first `size` rows of the union of `parts` in (created_at, id) order, one LIMIT query each."""
+    order = ("-created_at", "-pk") if newest_first else ("created_at", "pk")
+    found = [row for part in parts for row in part.order_by(*order)[:size]]
+    if len(parts) > 1:
+        found.sort(key=lambda row: (row.created_at, row.pk), reverse=newest_first)
+    return found[:size]
+
+
+def explore(filters: Filters, before: str | None = None, after: str | None = None, size: int = PAGE_SIZE):
+    """One page of matching requests, newest first, by (created_at, id) cursors."""
+    parts = filtered(filters)
+    if not parts:
+        return ExplorerPage([], None, None, True)
+    parts = [part.select_related("user", "api_key").only(*COLUMNS, "user__username", "api_key__name") for part in parts]
+    after_cursor = _parse_cursor(after) if after and not before else None
+    before_cursor = _parse_cursor(before)
+    if after_cursor:
+        at, pk = after_cursor
+        parts = [part.filter(created_at__gte=at).exclude(created_at=at, pk__lte=pk) for part in parts]
+        found = _page(parts, size + 1, newest_first=False)
+        has_newer = len(found) > size
+        found = found[:size][::-1]
+        return ExplorerPage(
+            found, _cursor(found[-1]) if found else None, _cursor(found[0]) if found and has_newer else None,
+            not has_newer,
+        )  # fmt: skip
+    if before_cursor:
+        at, pk = before_cursor
+        parts = [part.filter(created_at__lte=at).exclude(created_at=at, pk__gte=pk) for part in parts]
+    found = _page(parts, size + 1, newest_first=True)
+    has_older = len(found) > size
+    found = found[:size]
+    return ExplorerPage(
+        found,
+        _cursor(found[-1]) if found and has_older else None,
+        _cursor(found[0]) if found and before_cursor else None,
+        before_cursor is None,
+    )
+
+
+def backend_names() -> list[str]:
+    from ollamaweb.backends.models import Backend
+
+    return list(Backend.objects.order_by("name").values_list("name", flat=True))

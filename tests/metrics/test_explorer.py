@@ -1,0 +1,188 @@
+"""The staff's request explorer: filters, keyset paging, drill-down links, permissions."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import Client
+
+from ollamaweb.keys.services import issue_key
+from ollamaweb.portal import explorer
+from ollamaweb.usage.models import RequestLog, UsageRollup
+
+User = get_user_model()
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def people(db):
+    alice = User.objects.create_user("alice")
+    alfred = User.objects.create_user("alfred")
+    bob = User.objects.create_user("bob")
+    staff = User.objects.create_user("root", is_staff=True)
+    keys = {
+        "alice": issue_key(alice, "laptop")[0],
+        "alfred": issue_key(alfred, "ci runner")[0],
+        "bob": issue_key(bob, "laptop")[0],
+    }
+    return {"alice": alice, "alfred": alfred, "bob": bob, "staff": staff, "keys": keys}
+
+
+def log(user, key, minutes_ago=0, **fields):
+    at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    values = {
+        "created_at": at,
+        "finished_at": at + timedelta(seconds=1),
+        "user": user,
+        "api_key": key,
+        "key_prefix": key.prefix,
+        "endpoint": "chat.completions",
+        "requested_model": "llama3",
+        "resolved_model": "llama3:latest",
+        "backend": "gpu1",
+        "status": 200,
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "latency_ms": 1500.0,
+        "ttft_ms": 85.0,
+        "total_duration_ms": 2500.0,
+        "request_id": f"req_{RequestLog.objects.count():024x}",
+        **fields,
+    }
+    row = RequestLog.objects.create(**values)
+    UsageRollup.objects.get_or_create(
+        day=at.date(), user=user, key_prefix=key.prefix, model=values["requested_model"], defaults={"requests": 1}
+    )
+    return row
+
+
+@pytest.fixture
+def rows(people):
+    p, k = people, people["keys"]
+    return {
+        "a1": log(p["alice"], k["alice"], 1),
+        "a2": log(p["alice"], k["alice"], 2, requested_model="qwen3:8b", resolved_model="qwen3:8b", backend="gpu2"),
+        "f1": log(p["alfred"], k["alfred"], 3, status=503, error="backend down", endpoint="embeddings"),
+        "b1": log(p["bob"], k["bob"], 4, requested_model="gpt-4o-mini", status=429, error="quota"),
+        "old": log(p["bob"], k["bob"], 60 * 30, requested_model="mistral:7b"),
+    }
+
+
+def ids(client, query=""):
+    response = client.get("/staff/requests/" + query)
+    assert response.status_code == 200
+    return [int(i) for i in re.findall(r'href="/staff/requests/(\d+)/"', response.content.decode())]
+
+
+@pytest.fixture
+def staff_client(people):
+    client = Client()
+    client.force_login(people["staff"])
+    return client
+
+
+def test_filters_select_the_matching_requests(staff_client, rows):
+    r = {name: row.pk for name, row in rows.items()}
+    assert ids(staff_client) == [r["a1"], r["a2"], r["f1"], r["b1"], r["old"]]  # newest first
+    assert ids(staff_client, "?user=al") == [r["a1"], r["a2"], r["f1"]]  # partial: alice and alfred
+    assert ids(staff_client, "?user=%3Dalice") == [r["a1"], r["a2"]]  # exact
+    assert ids(staff_client, "?user=nobody") == []
+    assert ids(staff_client, f"?request_id={rows['b1'].request_id}") == [r["b1"]]  # a client's x-request-id
+    assert ids(staff_client, "?key=laptop") == [r["a1"], r["a2"], r["b1"], r["old"]]
+    assert ids(staff_client, f"?key={rows['f1'].key_prefix}") == [r["f1"]]
+    assert ids(staff_client, "?model=qwen") == [r["a2"]]  # partial, through the rollups' names
+    assert ids(staff_client, "?model=GPT-4o") == [r["b1"]]  # case-insensitive
+    assert ids(staff_client, "?model=llama3") == [r["a1"], r["f1"]]
+    assert ids(staff_client, "?backend=gpu2") == [r["a2"]]
+    assert ids(staff_client, "?endpoint=embeddings") == [r["f1"]]
+    assert ids(staff_client, "?status=error") == [r["f1"], r["b1"]]
+    assert ids(staff_client, "?status=5xx") == [r["f1"]]
+    assert ids(staff_client, "?status=429") == [r["b1"]]
+    assert ids(staff_client, "?range=1h") == [r["a1"], r["a2"], r["f1"], r["b1"]]
+    assert ids(staff_client, "?user=bob&range=24h") == [r["b1"]]
+    assert ids(staff_client, "?user=bob&range=7d") == [r["b1"], r["old"]]
+    since = (datetime.now(UTC) - timedelta(minutes=2, seconds=30)).astimezone()
+    assert ids(staff_client, f"?since={since:%Y-%m-%dT%H:%M:%S}") == [r["a1"], r["a2"]]
+
+
+def test_rows_read_well(staff_client, rows, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    page = staff_client.get("/staff/requests/?user=%3Dalice").content.decode()
+    assert "1.5 s" in page and "85 ms" in page  # durations
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (CET|CEST)", page)  # times with their zone
+    assert "Europe/Paris" in page
+    assert rows["a1"].request_id in page and "laptop" in page and "gpu2" in page
+    assert "2.5 s" in page  # GPU time (Ollama's total_duration)
+    detail = staff_client.get(f"/staff/requests/{rows['f1'].pk}/").content.decode()
+    assert "backend down" in detail and "alfred" in detail and "ci runner" in detail
+    assert rows["f1"].request_id in detail
+
+
+def test_keyset_paging_walks_every_row_once(staff_client, people, monkeypatch):
+    monkeypatch.setattr(explorer, "PAGE_SIZE", 3)
+    monkeypatch.setattr(explorer.explore, "__defaults__", (None, None, 3))
+    same = datetime.now(UTC) - timedelta(minutes=5)
+    alice, alfred = (people[name] for name in ("alice", "alfred"))
+    # Two users matched by "al" (one query per user, merged), rows interleaved in time.
+    made = [log(user, people["keys"][user.username]).pk for user in (alice, alfred, alice, alfred)]
+    for pk in made:  # four rows at the very same instant: the id breaks the tie
+        RequestLog.objects.filter(pk=pk).update(created_at=same)
+    made += [
+        log(user, people["keys"][user.username], minutes_ago=m).pk for user, m in ((alfred, 1), (alice, 2), (alfred, 3))
+    ]
+    log(people["bob"], people["keys"]["bob"], minutes_ago=4)  # not matched
+    expected = list(RequestLog.objects.filter(pk__in=made).order_by("-created_at", "-pk").values_list("pk", flat=True))
+    seen, query = [], "?user=al"
+    pages = 0
+    while True:
+        response = staff_client.get("/staff/requests/" + query)
+        html = response.content.decode()
+        seen += [int(i) for i in re.findall(r'href="/staff/requests/(\d+)/"', html)]
+        pages += 1
+        older = re.search(r'href="\?([^"]*before=[^"]+)" rel="next"', html)
+        if not older:
+            break
+        query = "?" + older.group(1).replace("&amp;", "&")
+        assert "user=al" in query  # filters survive paging
+    assert seen == expected and pages == 3
+    newer = re.search(r'href="\?([^"]*after=[^"]+)" rel="prev"', html).group(1).replace("&amp;", "&")
+    back = [
+        int(i)
+        for i in re.findall(
+            r'href="/staff/requests/(\d+)/"', staff_client.get("/staff/requests/?" + newer).content.decode()
+        )
+    ]
+    assert back == expected[3:6]
+
+
+def test_staff_only(people, rows):
+    client = Client()
+    client.force_login(people["alice"])
+    assert client.get("/staff/requests/").status_code == 403
+    assert client.get(f"/staff/requests/{rows['a1'].pk}/").status_code == 403
+    assert Client().get("/staff/requests/").status_code == 302
+
+
+def test_the_overview_links_to_matching_requests(staff_client, rows, fake_ollama, settings):
+    settings.OLLAMA_HOST = fake_ollama.url
+    html = staff_client.get("/staff/").content.decode()
+    links = set(re.findall(r'href="(/staff/requests/[^"]*)"', html))
+    assert "/staff/requests/?status=error&amp;range=24h" in links
+    assert "/staff/requests/?range=today" in links
+    assert f"/staff/requests/{rows['f1'].pk}/" in links  # the recent errors link to their request
+    assert "/staff/requests/?user=%3Dalice&amp;range=7d" in links
+    for link in links:
+        assert staff_client.get(link.replace("&amp;", "&")).status_code == 200
+
+
+def test_bad_filters_are_explained_not_errors(staff_client, rows):
+    page = staff_client.get("/staff/requests/?status=teapot&since=yesterday-ish").content.decode()
+    assert "Unknown status filter" in page and "Could not read the time" in page
