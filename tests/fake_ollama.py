@@ -195,9 +195,11 @@ def _go_json(obj: Any) -> bytes:
 
 
 try:
+    from orjson import dumps as _fast_dumps
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - the project venv has orjson
     _fast_loads = json.loads
+    _fast_dumps = _go_json
 
 
 def _decode_json(raw: bytes) -> Any:
@@ -579,6 +581,11 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
             return
         if request is not None:
+            if self._api._fake.bench and (answer := _bench_chat_at_once(request)) is not None:
+                self._transport.write(answer)  # the benchmark's fast path: no task, no writer
+                if not request.keep_alive:
+                    self._transport.close()
+                return self._dispatch_next()
             self._task = asyncio.get_running_loop().create_task(self._serve(request))
             self._task.add_done_callback(lambda _task: self._dispatch_next())
 
@@ -1101,6 +1108,27 @@ def _bench_final(n: int, prompt_tokens: int, elapsed: float) -> dict:
         "eval_count": n,
         "eval_duration": ns,
     }
+
+
+def _bench_chat_at_once(request: _HttpRequest) -> bytes | None:
+    """The whole response to a non-streaming bench chat without delays, or None (not one)."""
+    if request.path != "/api/chat" or request.method != "POST":
+        return None
+    body = _decode_json(request.body)
+    if not isinstance(body, dict) or body.get("stream", True) or not str(body.get("model", "")).startswith("bench"):
+        return None
+    model = str(body["model"])
+    ttft, tps, n = bench_generation(model, body.get("options"))
+    if ttft or tps:
+        return None
+    messages = body.get("messages") or ()
+    prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages if isinstance(m, dict)) + 4
+    assistant = {"role": "assistant", "content": BENCH_TOKEN * n}
+    payload = _fast_dumps(
+        {"model": model, "created_at": BENCH_CREATED_AT, "message": assistant, **_bench_final(n, prompt_tokens, 0.0)}
+    )
+    head = f"HTTP/1.1 200 OK\r\nDate: {_http_date()}\r\nContent-Type: {JSON_TYPE}\r\nContent-Length: {len(payload)}\r\n"
+    return (head + ("\r\n" if request.keep_alive else "Connection: close\r\n\r\n")).encode("latin-1") + payload
 
 
 async def _bench_chat(body: dict, writer: _HttpWriter) -> None:
