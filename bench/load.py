@@ -8,7 +8,7 @@ until the time is up, or exactly ``--requests-per-conn`` requests each. Requests
 the warm-up are not counted. With several ``--url`` the connections are spread round-robin.
 
 It reports latency percentiles (send to last byte), requests per second, errors, and for
-streams the time to first token (first ``"Tk "`` marker of bench/upstream.py's replies seen),
+streams the time to first token (first ``"Tk "`` marker of the bench fake's replies seen (tests/fake_ollama.py --bench)),
 the tokens per second of each stream (tokens after the first over the time since the first)
 and the largest number of streams open at once. The JSON goes to ``--json`` (``-``: stdout).
 """

@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--stream", action="store_true", help="Profile streaming at 2,000 tokens/s instead.")
+    parser.add_argument("--model", help="The bench model (default bench-n16, or bench-tps2000-n2000 with --stream).")
     parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "granian", "daphne"])
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second.")
     parser.add_argument("--gil", action="store_true", help="Sample only the thread holding the GIL (CPU in Python).")
@@ -122,15 +123,18 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    bench = harness.Bench(argparse.Namespace(quick=False, only=None, keep_tmp=False, keep_db=False, repeat=1))
+    bench = harness.Bench(
+        argparse.Namespace(quick=False, only=None, keep_tmp=False, keep_db=False, repeat=1, env=None, baseline=None)
+    )
     db = harness.Database("sqlite", f"sqlite:///{bench.tmp / 'bench.sqlite3'}")
     gateway = harness.Gateway(f"{args.server}-profiled", args.server, 1, db)
     try:
         bench.start_upstream()
         harness.prepare_database(db, bench.upstream_port)
         bench.start_gateways([gateway])
-        model = "bench-tps2000-n2000" if args.stream else "bench-n16"
-        kwargs = dict(model=model, stream=args.stream, expect_tokens=2000 if args.stream else 1)
+        model = args.model or ("bench-tps2000-n2000" if args.stream else "bench-n16")
+        tokens = int(model.rsplit("-n", 1)[1]) if "-n" in model else 16
+        kwargs = dict(model=model, stream=args.stream, expect_tokens=tokens if args.stream else 1)
         bench.gw(gateway, concurrency=min(args.concurrency, 8), duration=1.0, warmup=0.5, **kwargs)  # warm up
         name = f"profile-{args.server}-{'stream' if args.stream else 'chat'}-c{args.concurrency}{'-gil' if args.gil else ''}"
         raw, speedscope = out / f"{name}.txt", out / f"{name}.speedscope.json"

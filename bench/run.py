@@ -2,7 +2,7 @@
 
     python bench/run.py [--quick] [--json bench/results/latest.json] [--only 1,2,3,4,5,servers]
 
-Starts a fake Ollama (bench/upstream.py), a migrated temporary SQLite database with an API key,
+Starts the fake Ollama (tests/fake_ollama.py --bench, the tests' fake), a migrated temporary SQLite database with an API key,
 the gateway under uvicorn (1 process and --workers 2), granian and daphne, and, when reachable,
 PostgreSQL + Redis; drives them with bench/load.py in its own process; prints a table and writes
 JSON plus a Markdown copy of the table. Everything it starts is stopped at the end.
@@ -141,13 +141,13 @@ def rss_kb(pid: int) -> int:
 class Proc:
     """A child process in its own session (so it and its workers are stopped together)."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict, logdir: Path):
+    def __init__(self, name: str, cmd: list[str], env: dict, logdir: Path, cwd: Path = ROOT):
         self.name = name
         self.cmd = cmd
         self.log_path = logdir / f"{name}.log"
         self.log = open(self.log_path, "wb")  # closed in stop()
         self.popen = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     @property
@@ -217,8 +217,9 @@ class Database:
     url: str
     redis_url: str = ""
     api_key: str = ""
+    extra_env: dict = field(default_factory=dict)  # --env NAME=VALUE, for the gateways
 
-    def env(self, upstream_port: int) -> dict:
+    def env(self, upstream_port: int, root: Path = ROOT) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OLLAMAWEB_", "OLLAMA_"))}
         env.update(
             DJANGO_SETTINGS_MODULE="ollamaweb.settings",
@@ -226,31 +227,34 @@ class Database:
             DATABASE_URL=self.url,
             OLLAMA_HOST=f"http://127.0.0.1:{upstream_port}",
             OLLAMAWEB_LOG_LEVEL="WARNING",
-            PYTHONPATH=str(ROOT),
+            PYTHONPATH=str(root),
             PYTHONUNBUFFERED="1",
         )
         env.pop("REDIS_URL", None)
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+        env.update(self.extra_env)
         return env
 
 
-def manage(db: Database, upstream_port: int, *args: str) -> str:
+def manage(db: Database, upstream_port: int, *args: str, root: Path = ROOT) -> str:
     result = subprocess.run(
-        [PY, "manage.py", *args], cwd=ROOT, env=db.env(upstream_port), capture_output=True, text=True, timeout=120
+        [PY, "manage.py", *args], cwd=root, env=db.env(upstream_port, root), capture_output=True, text=True, timeout=120
     )
     if result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 
-def prepare_database(db: Database, upstream_port: int):
-    manage(db, upstream_port, "migrate", "--noinput", "-v0")
-    db.api_key = manage(db, upstream_port, "createapikey", "bench", "--name", "bench").strip().splitlines()[-1]
+def prepare_database(db: Database, upstream_port: int, root: Path = ROOT):
+    manage(db, upstream_port, "migrate", "--noinput", "-v0", root=root)
+    db.api_key = (
+        manage(db, upstream_port, "createapikey", "bench", "--name", "bench", root=root).strip().splitlines()[-1]
+    )
     # Quotas on, with limits no request reaches: every request reserves and settles its tokens and
     # takes a request and a concurrency slot, as for a user with limits.
     manage(db, upstream_port, "setquota", "bench", "--tokens-per-day", str(10**12), "--requests-per-minute", str(10**9),
-           "--max-concurrent", str(10**6))  # fmt: skip
+           "--max-concurrent", str(10**6), root=root)  # fmt: skip
 
 
 def server_cmd(kind: str, port: int, workers: int) -> list[str]:
@@ -279,7 +283,12 @@ class Gateway:
     db: Database
     port: int = 0
     proc: Proc | None = None
+    root: Path = ROOT  # the source tree it runs (--baseline: an older commit's)
     extra_env: dict = field(default_factory=dict)
+
+    def twin(self, root: Path, suffix: str, db: Database | None = None) -> Gateway:
+        """The same server running another source tree (for before/after in one run)."""
+        return Gateway(self.name + suffix, self.kind, self.workers, db or self.db, root=root, extra_env=self.extra_env)
 
     @property
     def url(self) -> str:
@@ -288,7 +297,9 @@ class Gateway:
     def start(self, upstream_port: int, logdir: Path):
         self.port = free_port()
         cmd = server_cmd(self.kind, self.port, self.workers)
-        self.proc = Proc(self.name, cmd, {**self.db.env(upstream_port), **self.extra_env}, logdir)
+        self.proc = Proc(
+            self.name, cmd, {**self.db.env(upstream_port, self.root), **self.extra_env}, logdir, cwd=self.root
+        )
 
     def wait(self):
         wait_http(self.proc, self.port, "/v1/models", {"Authorization": f"Bearer {self.db.api_key}"})
@@ -364,7 +375,7 @@ class Bench:
         ready = self.tmp / "upstream.port"
         self.upstream = Proc(
             "upstream",
-            [PY, str(BENCH / "upstream.py"), "--port", "0", "--ready-file", str(ready)],
+            [PY, "-m", "tests.fake_ollama", "--bench", "--port", "0", "--ready-file", str(ready)],
             dict(os.environ),
             self.tmp,
         )
@@ -561,6 +572,8 @@ class Bench:
             rows.append(row(f"errors, {label}", "", gw["errors"], direct["errors"], overhead=False))
             rows.append(row(f"server CPU %, {label}", "%", gw["server"]["cpu_percent"],
                             direct["upstream"]["cpu_percent"], overhead=False))  # fmt: skip
+            rows.append(row(f"server CPU per request, {label}", "ms", cpu_per(gw, 1) * 1000,
+                            cpu_per(direct, 1, "upstream") * 1000, overhead=False))  # fmt: skip
             rows.append(row(f"log rows written / requests sent, {label}", "", gw["log_rows_written"],
                             gw["sent_including_warmup"], overhead=False))  # fmt: skip
         return {"title": title, "rows": rows, "runs": runs}
@@ -592,6 +605,8 @@ class Bench:
             rows.append(row(f"{tps} tok/s upstream: TTFT p50", "ms", gw["ttft_ms"]["p50"], direct["ttft_ms"]["p50"]))
             rows.append(row(f"{tps} tok/s upstream: server CPU %", "%", gw["server"]["cpu_percent"],
                             direct["upstream"]["cpu_percent"], overhead=False))  # fmt: skip
+            rows.append(row(f"{tps} tok/s upstream: server CPU per token", "µs", cpu_per(gw, n) * 1e6,
+                            cpu_per(direct, n, "upstream") * 1e6, overhead=False))  # fmt: skip
         return {"title": f"Streaming: TTFT and relay (c={c} for relay)", "rows": rows, "runs": runs}
 
     def scenario_4(self, gateway: Gateway) -> dict:
@@ -622,6 +637,8 @@ class Bench:
                         overhead=False))  # fmt: skip
         rows.append(row(f"{n} streams: peak RSS", "MB", gw["server"]["peak_rss_kb"] / 1024,
                         direct["server"]["peak_rss_kb"] / 1024, overhead=False))  # fmt: skip
+        rows.append(row(f"{n} streams: server CPU per token", "µs", cpu_per(gw, tokens) * 1e6,
+                        cpu_per(direct, tokens) * 1e6, overhead=False))  # fmt: skip
         rows.append(row(f"{n} streams: server CPU %", "%", gw["server"]["cpu_percent"],
                         direct["server"]["cpu_percent"], overhead=False))  # fmt: skip
         rows.append(row(f"{n} streams: stream time p50 ({tokens} tokens at {tps}/s)", "ms",
@@ -686,11 +703,14 @@ class Bench:
         started = time.time()
         machine = machine_info()
         self.log(f"machine: {machine['cpu_model']}, {machine['cpus']} CPUs, load average {machine['loadavg_start']}")
-        sqlite_db = Database("sqlite", f"sqlite:///{self.tmp / 'bench.sqlite3'}")
+        extra_env = dict(item.split("=", 1) for item in self.args.env or ())
+        sqlite_db = Database("sqlite", f"sqlite:///{self.tmp / 'bench.sqlite3'}", extra_env=extra_env)
         uv1 = Gateway("uvicorn-1", "uvicorn", 1, sqlite_db)
         uv2 = Gateway("uvicorn-2", "uvicorn", 2, sqlite_db)
         others = [Gateway("granian-1", "granian", 1, sqlite_db), Gateway("daphne-1", "daphne", 1, sqlite_db)]
         pg_gateways: list[Gateway] = []
+        baseline = self.extract_baseline() if self.args.baseline else None
+        suffix = " before"  # scenario keys and gateway names of the baseline's runs
         try:
             self.start_upstream()
             self.log(f"upstream on port {self.upstream_port}; measuring it alone first")
@@ -714,22 +734,43 @@ class Bench:
                         Gateway("uvicorn-1-pg", "uvicorn", 1, pg_result["db"]),
                         Gateway("uvicorn-2-pg", "uvicorn", 2, pg_result["db"]),
                     ]
+            # With --baseline, every gateway of scenarios 1-5 has a twin running the baseline's tree;
+            # each measurement runs on both, one after the other (same machine state, same upstream).
+            variants = [("", uv1, uv2, pg_gateways)]
+            if baseline is not None:
+                # The baseline gets its own SQLite database, migrated by its own tree (its migrations may
+                # differ); with PostgreSQL both share the bench database (same migrations needed).
+                base_db = Database("sqlite", f"sqlite:///{self.tmp / 'baseline.sqlite3'}", extra_env=extra_env)
+                prepare_database(base_db, self.upstream_port, baseline)
+                twins = [g.twin(baseline, suffix, base_db) for g in (uv1, uv2)]
+                if pg_gateways:  # the shared PostgreSQL database also gets the baseline's tables
+                    manage(pg_gateways[0].db, self.upstream_port, "migrate", "--noinput", "-v0", root=baseline)
+                twins += [g.twin(baseline, suffix) for g in pg_gateways]
+                variants.append((suffix, twins[0], twins[1], twins[2:]))
+                gateways += twins[:2] if "2" in only else twins[:1]
+                pg_gateways = pg_gateways + twins[2:]
             self.log(f"starting {', '.join(g.name for g in gateways + pg_gateways)}")
             self.start_gateways(gateways + pg_gateways)
-            if "1" in only:
-                self.log("scenario 1: latency overhead")
-                self.results["1"] = self.scenario_1(uv1)
-            if "2" in only:
-                self.log("scenario 2: throughput, SQLite")
-                self.results["2"] = self.scenario_2(
-                    uv1, uv2, "Throughput, non-streaming chat, key auth + quotas + request logging on, SQLite (uvicorn)"
-                )
-            if "3" in only:
-                self.log("scenario 3: streaming")
-                self.results["3"] = self.scenario_3(uv1)
-            if "4" in only:
-                self.log(f"scenario 4: {self.profile.open_streams} open streams")
-                self.results["4"] = self.scenario_4(uv1)
+            for label, g1, _g2, _ in variants:
+                if "1" in only:
+                    self.log(f"scenario 1{label}: latency overhead")
+                    self.results["1" + label] = self.scenario_1(g1)
+            for label, g1, g2, _ in variants:
+                if "2" in only:
+                    self.log(f"scenario 2{label}: throughput, SQLite")
+                    self.results["2" + label] = self.scenario_2(
+                        g1,
+                        g2,
+                        "Throughput, non-streaming chat, key auth + quotas + request logging on, SQLite (uvicorn)",
+                    )
+            for label, g1, _g2, _ in variants:
+                if "3" in only:
+                    self.log(f"scenario 3{label}: streaming")
+                    self.results["3" + label] = self.scenario_3(g1)
+            for label, g1, _g2, _ in variants:
+                if "4" in only:
+                    self.log(f"scenario 4{label}: {self.profile.open_streams} open streams")
+                    self.results["4" + label] = self.scenario_4(g1)
             if "native" in only:
                 self.log("native: Ollama's /api/chat through the gateway")
                 self.results["native"] = self.scenario_native(uv1)
@@ -742,9 +783,17 @@ class Bench:
             if "5" in only:
                 title = "Throughput as in (2) with PostgreSQL + Redis (uvicorn)"
                 if pg_gateways:
-                    self.log(f"scenario 5: PostgreSQL ({PG_DB}) + Redis")
-                    self.results["5"] = self.scenario_2(*pg_gateways, title)
-                    self.results["5"]["database"] = "PostgreSQL (psycopg pool) + Redis cache"
+                    for label, _, _, pg in variants:
+                        self.log(f"scenario 5{label}: PostgreSQL ({PG_DB}) + Redis")
+                        self.results["5" + label] = self.scenario_2(*pg, title)
+                        self.results["5" + label]["database"] = "PostgreSQL (psycopg pool) + Redis cache"
+                    if "4" in only:
+                        for label, _, _, pg in variants:
+                            self.log(
+                                f"scenario 4-pg{label}: {self.profile.open_streams} open streams, PostgreSQL + Redis"
+                            )
+                            self.results["4-pg" + label] = self.scenario_4(pg[0])
+                            self.results["4-pg" + label]["title"] += ", PostgreSQL + Redis"
                 else:
                     self.log(f"scenario 5 skipped: {pg_result.get('skipped')}")
                     self.results["5"] = {"title": title, "skipped": pg_result.get("skipped"), "rows": [], "runs": {}}
@@ -771,10 +820,20 @@ class Bench:
             "elapsed_s": time.time() - started,
             "machine": machine,
             "profile": self.profile.__dict__,
+            "baseline": self.args.baseline,
             "scenarios": self.results,
             "targets": targets(self.results, self.profile),
             "notes": self.notes,
         }
+
+    def extract_baseline(self) -> Path:
+        """The baseline commit's tree (git archive) in the temporary folder."""
+        root = self.tmp / "baseline"
+        root.mkdir()
+        archive = subprocess.run(["git", "archive", self.args.baseline], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+        self.log(f"baseline {self.args.baseline} extracted to {root}")
+        return root
 
     def scenario_upstream(self) -> dict:
         c = self.profile.throughput_concurrency
@@ -802,7 +861,12 @@ class Bench:
         )
         if created.returncode != 0:
             return {"skipped": f"could not create database {PG_DB}: {created.stderr.strip()}"}
-        db = Database("postgresql", f"postgres://{PG_HOST}:{PG_PORT}/{PG_DB}", f"redis://{REDIS_HOST}:{REDIS_PORT}/15")
+        db = Database(
+            "postgresql",
+            f"postgres://{PG_HOST}:{PG_PORT}/{PG_DB}",
+            f"redis://{REDIS_HOST}:{REDIS_PORT}/15",
+            extra_env=dict(item.split("=", 1) for item in self.args.env or ()),
+        )
         try:
             prepare_database(db, self.upstream_port)
         except RuntimeError as exc:
@@ -811,6 +875,12 @@ class Bench:
 
 
 # --- results -----------------------------------------------------------------------------
+
+
+def cpu_per(run: dict, tokens: int, who: str = "server") -> float:
+    """CPU seconds of `who` per request (tokens=1) or per token, over every request sent (warm-up included)."""
+    sent = run.get("sent_including_warmup") or 0
+    return run[who]["cpu_s"] / (sent * tokens) if sent and run.get(who) else float("nan")
 
 
 def row(metric: str, unit: str, gateway, direct, overhead=True) -> dict:
@@ -960,6 +1030,15 @@ def main(argv=None) -> int:
         "--repeat", type=int, default=1, help="Run each measurement N times and keep the best (for a busy machine)."
     )
     parser.add_argument("--keep-tmp", action="store_true", help="Keep the temporary directory (logs, SQLite).")
+    parser.add_argument(
+        "--env", action="append", metavar="NAME=VALUE", help="An environment variable for the gateways (repeatable)."
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="Also run scenarios 1-5 on this git commit's tree, each right after the current tree's "
+        "(rows 'N before'): before/after in one run.",
+    )
     parser.add_argument("--keep-db", action="store_true", help="Keep the PostgreSQL database after the run.")
     args = parser.parse_args(argv)
     bench = Bench(args)

@@ -21,6 +21,20 @@ a response can be cut mid-body, and ``stop()`` returns at once even with hung re
 
 Configuration may change while the server runs: plain attributes (``reply``, ``responder``,
 ``busy``, ``pull_error``, ``version``) are swapped atomically, everything else takes a lock.
+
+The benchmark (bench/run.py) uses this same fake, in its own process with uvloop and without
+recording requests (``--bench``)::
+
+    python -m tests.fake_ollama --bench --port 0 [--ttft-ms 0] [--tps 0] [--tokens 16] [--ready-file F]
+
+It prints ``LISTENING <port>``. In bench mode, /api/chat for a model named ``bench...`` takes a
+fast path (pre-encoded lines, no fault injection) whose generation is set by the command line and,
+per request, by the model name: dash-separated ``ttft<ms>``, ``tps<tokens per second>`` and
+``n<tokens>`` parts, e.g. ``bench-ttft5-tps2000-n1000`` (``tps0`` = no pacing); ``options.num_predict``
+caps the count. Tokens are paced against an absolute schedule (start + ttft + i/tps), so the rate is
+exact even though the event loop's timers have millisecond resolution, and each token's text is
+``"Tk "`` so a load generator can count tokens without parsing JSON. Alone it serves tens of
+thousands of small chat requests per second on one core (bench/README.md, scenario 0).
 """
 
 from __future__ import annotations
@@ -180,9 +194,17 @@ def _go_json(obj: Any) -> bytes:
     return _GO_ESCAPE_RE.sub(lambda match: _GO_ESCAPES[match.group()], text).encode()
 
 
+try:
+    from orjson import dumps as _fast_dumps
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - the project venv has orjson
+    _fast_loads = json.loads
+    _fast_dumps = _go_json
+
+
 def _decode_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw) if raw.strip() else None
+        return _fast_loads(raw) if raw.strip() else None
     except ValueError:
         return None
 
@@ -426,11 +448,24 @@ def _parse_chunked(buffer: bytearray, position: int) -> tuple[bytes, int] | None
     return None
 
 
+_PHRASES = {status.value: status.phrase for status in http.HTTPStatus}
+_date_cache: list = [0, ""]
+
+
+def _http_date() -> str:
+    """The Date header's value, formatted once per second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[:] = [now, email.utils.formatdate(now, usegmt=True)]
+    return _date_cache[1]
+
+
 class _HttpWriter:
     """Writes one response: a whole body, or a chunked NDJSON stream (headers on first line)."""
 
-    def __init__(self, transport: asyncio.Transport, request: _HttpRequest):
+    def __init__(self, transport: asyncio.Transport, request: _HttpRequest, can_write: asyncio.Event | None = None):
         self._transport = transport
+        self._can_write = can_write  # cleared while the transport's buffer is full
         self._head_only = request.method == "HEAD"
         self._keep_alive = request.keep_alive
         self.started = False  # the status line was sent
@@ -467,13 +502,23 @@ class _HttpWriter:
         self._transport.write(b"0\r\n\r\n")
         self._finish()
 
+    async def drain(self) -> None:
+        """Wait while the client does not read (the transport paused writing)."""
+        if self._can_write is not None and not self._can_write.is_set():
+            await self._can_write.wait()
+
+    def raw(self, data: bytes) -> None:
+        """Write prepared bytes (the bench fast path builds its own chunks)."""
+        self.started = True
+        self._transport.write(data)
+
     def drop(self) -> None:
         """Close the connection now, mid-response if need be."""
         self._transport.close()
 
     def _start(self, status: int, headers: list[tuple[str, str]]) -> bytes:
         """Mark the response started; returns its status line and headers."""
-        lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", f"Date: {email.utils.formatdate(usegmt=True)}"]
+        lines = [f"HTTP/1.1 {status} {_PHRASES[status]}", f"Date: {_http_date()}"]
         lines += [f"{name}: {value}" for name, value in headers]
         if not self._keep_alive:
             lines.append("Connection: close")
@@ -498,6 +543,14 @@ class _Connection(asyncio.Protocol):
         self._buffer = bytearray()
         self._task: asyncio.Task | None = None
         self._transport: asyncio.Transport | None = None
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio skips TCP_NODELAY on sockets accepted from socket.create_server (proto 0);
@@ -528,11 +581,16 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
             return
         if request is not None:
+            if self._api._fake.bench and (answer := _bench_chat_at_once(request)) is not None:
+                self._transport.write(answer)  # the benchmark's fast path: no task, no writer
+                if not request.keep_alive:
+                    self._transport.close()
+                return self._dispatch_next()
             self._task = asyncio.get_running_loop().create_task(self._serve(request))
             self._task.add_done_callback(lambda _task: self._dispatch_next())
 
     async def _serve(self, request: _HttpRequest) -> None:
-        writer = _HttpWriter(self._transport, request)
+        writer = _HttpWriter(self._transport, request, self._can_write)
         try:
             await self._api.handle(request, writer)
         except Exception:
@@ -694,7 +752,15 @@ class _OllamaApi:
 
     async def handle(self, request: _HttpRequest, writer: _HttpWriter) -> None:
         body = _decode_json(request.body)
-        self._fake._record(RecordedRequest(request.method, request.path, body, request.headers))
+        if self._fake.bench:
+            if (
+                request.path == "/api/chat"
+                and isinstance(body, dict)
+                and str(body.get("model", "")).startswith("bench")
+            ):
+                return await _bench_chat(body, writer)
+        else:
+            self._fake._record(RecordedRequest(request.method, request.path, body, request.headers))
         if request.path.startswith("/api/blobs/"):
             return self._blob(request, writer)
         route = self._routes.get(request.path)
@@ -997,14 +1063,131 @@ class _OllamaApi:
         return entry if legacy else {**entry, "context_length": model.context_length}
 
 
+# --- The benchmark's fast path ---------------------------------------------------------------
+
+BENCH_TOKEN = "Tk "
+BENCH_CREATED_AT = "2026-01-01T00:00:00.000000000Z"
+_BENCH_PARAM_RE = re.compile(r"^(ttft|tps|n)(\d+(?:\.\d+)?)$")
+
+
+class BenchDefaults:
+    """Generation when the model name does not say (set by the command line)."""
+
+    ttft_ms = 0.0
+    tps = 0.0
+    tokens = 16
+
+
+def bench_generation(model: str, options: Any) -> tuple[float, float, int]:
+    """(ttft seconds, tokens per second or 0, token count) for a bench model name."""
+    ttft, tps, n = BenchDefaults.ttft_ms, BenchDefaults.tps, BenchDefaults.tokens
+    for part in model.split(":", 1)[0].split("-"):
+        match = _BENCH_PARAM_RE.match(part)
+        if match:
+            key, value = match.group(1), float(match.group(2))
+            if key == "ttft":
+                ttft = value
+            elif key == "tps":
+                tps = value
+            else:
+                n = int(value)
+    if isinstance(options, dict) and isinstance(options.get("num_predict"), int) and options["num_predict"] > 0:
+        n = min(n, options["num_predict"])
+    return ttft / 1000.0, tps, max(n, 1)
+
+
+def _bench_final(n: int, prompt_tokens: int, elapsed: float) -> dict:
+    ns = int(elapsed * 1e9)
+    return {
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": ns,
+        "load_duration": 0,
+        "prompt_eval_count": prompt_tokens,
+        "prompt_eval_duration": 0,
+        "eval_count": n,
+        "eval_duration": ns,
+    }
+
+
+def _bench_chat_at_once(request: _HttpRequest) -> bytes | None:
+    """The whole response to a non-streaming bench chat without delays, or None (not one)."""
+    if request.path != "/api/chat" or request.method != "POST":
+        return None
+    body = _decode_json(request.body)
+    if not isinstance(body, dict) or body.get("stream", True) or not str(body.get("model", "")).startswith("bench"):
+        return None
+    model = str(body["model"])
+    ttft, tps, n = bench_generation(model, body.get("options"))
+    if ttft or tps:
+        return None
+    messages = body.get("messages") or ()
+    prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages if isinstance(m, dict)) + 4
+    assistant = {"role": "assistant", "content": BENCH_TOKEN * n}
+    payload = _fast_dumps(
+        {"model": model, "created_at": BENCH_CREATED_AT, "message": assistant, **_bench_final(n, prompt_tokens, 0.0)}
+    )
+    head = f"HTTP/1.1 200 OK\r\nDate: {_http_date()}\r\nContent-Type: {JSON_TYPE}\r\nContent-Length: {len(payload)}\r\n"
+    return (head + ("\r\n" if request.keep_alive else "Connection: close\r\n\r\n")).encode("latin-1") + payload
+
+
+async def _bench_chat(body: dict, writer: _HttpWriter) -> None:
+    """/api/chat for a bench model: paced "Tk " tokens, one chunked write per token as Ollama does."""
+    model = str(body.get("model"))
+    ttft, tps, n = bench_generation(model, body.get("options"))
+    messages = body.get("messages") or ()
+    prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages if isinstance(m, dict)) + 4
+    started = time.perf_counter()
+    assistant = {"role": "assistant", "content": BENCH_TOKEN * n}
+    if not body.get("stream", True):
+        delay = ttft + (n / tps if tps > 0 else 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        final = _bench_final(n, prompt_tokens, time.perf_counter() - started)
+        return writer.send(
+            200, _go_json({"model": model, "created_at": BENCH_CREATED_AT, "message": assistant, **final}), JSON_TYPE
+        )
+    loop = asyncio.get_running_loop()
+    line = (
+        _go_json(
+            {
+                "model": model,
+                "created_at": BENCH_CREATED_AT,
+                "message": {**assistant, "content": BENCH_TOKEN},
+                "done": False,
+            }
+        )
+        + b"\n"
+    )
+    token_chunk = b"%x\r\n%s\r\n" % (len(line), line)
+    start = loop.time()
+    if ttft > 0:
+        await asyncio.sleep(ttft)
+    head = writer._start(200, [("Content-Type", NDJSON_TYPE), ("Transfer-Encoding", "chunked")])
+    writer.raw(head)
+    first_token_at = start + ttft
+    for i in range(n):
+        if tps > 0:
+            delay = first_token_at + i / tps - loop.time()
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+        await writer.drain()
+        writer.raw(token_chunk)
+    final = {"model": model, "created_at": BENCH_CREATED_AT, "message": {**assistant, "content": ""}}
+    last = _go_json({**final, **_bench_final(n, prompt_tokens, time.perf_counter() - started)}) + b"\n"
+    writer.raw(b"%x\r\n%s\r\n0\r\n\r\n" % (len(last), last))
+    writer._finish()
+
+
 # --- The public fake -------------------------------------------------------------------------
 
 
 class FakeOllama:
     """A fake Ollama server on 127.0.0.1, configurable from the test thread while it runs."""
 
-    def __init__(self, version: str = "0.33.0", port: int = 0):
+    def __init__(self, version: str = "0.33.0", port: int = 0, bench: bool = False):
         self.version = version
+        self.bench = bench  # the benchmark's mode: bench-model fast path, requests not recorded
         self.reply = Reply()
         self.responder: Callable[[str, dict], Reply | None] | None = None
         self.busy = False
@@ -1034,6 +1217,29 @@ class FakeOllama:
         if not ready.wait(timeout=5):
             raise RuntimeError("fake ollama did not start")
         return self
+
+    def serve_forever(self, host: str = "127.0.0.1", ready_file: str | None = None, use_uvloop: bool = True) -> None:
+        """Serve in this thread (the benchmark's upstream process) until interrupted."""
+        sock = socket.create_server((host, self._requested_port), backlog=4096)
+        self._port = sock.getsockname()[1]
+        ready = threading.Event()
+        runner = asyncio.run
+        if use_uvloop:
+            try:
+                import uvloop
+
+                runner = uvloop.run
+            except ImportError:
+                logger.warning("uvloop is not installed: using asyncio's default loop")
+        threading.Thread(target=self._announce, args=(ready, ready_file), daemon=True).start()
+        runner(self._serve(sock, ready))
+
+    def _announce(self, ready: threading.Event, ready_file: str | None) -> None:
+        ready.wait()
+        print(f"LISTENING {self._port}", flush=True)
+        if ready_file:
+            with open(ready_file, "w") as f:
+                f.write(str(self._port))
 
     def stop(self) -> None:
         """Stop serving; connections still open (even hung ones) are aborted."""
@@ -1225,7 +1431,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--model", action="append", default=[], help="a model to serve (repeatable)")
     parser.add_argument("--version", default="0.33.0", help="the version /api/version reports")
+    parser.add_argument("--bench", action="store_true", help="the benchmark's mode (see the module's docstring)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--ttft-ms", type=float, default=0.0, help="bench: delay before the first token (ms)")
+    parser.add_argument("--tps", type=float, default=0.0, help="bench: tokens per second (0: as fast as possible)")
+    parser.add_argument("--tokens", type=int, default=16, help="bench: tokens per reply")
+    parser.add_argument("--ready-file", help="bench: write the bound port here once listening")
+    parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args(argv)
+    if args.bench:
+        BenchDefaults.ttft_ms, BenchDefaults.tps, BenchDefaults.tokens = args.ttft_ms, args.tps, args.tokens
+        fake = FakeOllama(version=args.version, port=args.port, bench=True)
+        for name in ["bench", *args.model]:
+            fake.add_model(name, capabilities=("completion",))
+        with contextlib.suppress(KeyboardInterrupt):
+            fake.serve_forever(args.host, args.ready_file, not args.no_uvloop)
+        return
     with FakeOllama(version=args.version, port=args.port) as fake:
         for name in args.model:
             fake.add_model(name)

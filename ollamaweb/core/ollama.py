@@ -1,10 +1,12 @@
-"""The HTTP client for Ollama's native API: one pooled AsyncClient per event loop.
+"""The HTTP client for Ollama's native API: one connection pool per event loop.
 
-It is httpx2 (httpx's successor, which the openai SDK itself uses) rather than httpx 0.28: httpx's
-connection pool costs CPU per request that grows with the number of open connections (measured in
-bench/README.md: the gateway's CPU per request at concurrency 64 halved with httpx2). The API is
-the same. Every failure is raised as a gateway BackendError (or NotFound/InvalidRequest for the
-backend's 404/400), so callers never see an HTTP-library exception.
+The client is http11.py, a lean HTTP/1.1 client written for this hot path (it replaced httpx2, whose
+per-token parsing and pool bookkeeping dominated the relay's CPU; measured in bench/README.md).
+Every failure is raised as a gateway BackendError (or NotFound/InvalidRequest for the backend's
+404/400), so callers never see an HTTP-library exception.
+
+Streams are read in bulk: `stream()` yields an iterator of NDJSON objects whose `batches()` gives
+every object that arrived in one read as one list, so a relay can write them to its client at once.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ import httpx2 as httpx
 import orjson
 from django.conf import settings
 
+from . import http11
 from .errors import (
     BackendBusy,
     BackendError,
@@ -55,33 +58,52 @@ def parse_ollama_host(value: str) -> list[str]:
     return urls or [f"http://127.0.0.1:{DEFAULT_PORT}"]
 
 
+_pools: dict[asyncio.AbstractEventLoop, http11.Pool] = {}
+
+
+def http_pool() -> http11.Pool:
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None or pool.closed:
+        for stale in [other for other in _pools if other.is_closed()]:
+            del _pools[stale]
+        pool = _pools[loop] = http11.Pool(
+            max_connections=settings.OLLAMA_MAX_CONNECTIONS,
+            max_idle=min(settings.OLLAMA_MAX_CONNECTIONS, 256),
+            connect_timeout=settings.OLLAMA_CONNECT_TIMEOUT,
+            read_timeout=settings.OLLAMA_READ_TIMEOUT,
+            pool_timeout=settings.OLLAMA_POOL_TIMEOUT,
+        )
+    return pool
+
+
 _clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
 
 def http_client() -> httpx.AsyncClient:
+    """An httpx2 client, for the rare management calls that send raw bodies (blob uploads); the
+    request path uses http_pool()."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
         for stale in [other for other in _clients if other.is_closed()]:
             del _clients[stale]
-        client = httpx.AsyncClient(
+        client = _clients[loop] = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 connect=settings.OLLAMA_CONNECT_TIMEOUT,
                 read=settings.OLLAMA_READ_TIMEOUT,
                 write=10.0,
                 pool=settings.OLLAMA_POOL_TIMEOUT,
             ),
-            limits=httpx.Limits(
-                max_connections=settings.OLLAMA_MAX_CONNECTIONS,
-                max_keepalive_connections=min(settings.OLLAMA_MAX_CONNECTIONS, 256),
-            ),
             trust_env=False,
         )
-        _clients[loop] = client
     return client
 
 
 async def close_http_client():
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.aclose()
     client = _clients.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.aclose()
@@ -109,15 +131,19 @@ def error_for_status(status: int, message: str) -> GatewayError:
     return BackendRejected(message, status=status)
 
 
-def _transport_error(exc: httpx.HTTPError, base_url: str) -> BackendError:
+def _transport_error(exc: http11.HTTPError | httpx.HTTPError, base_url: str) -> BackendError:
     logger.warning("Ollama at %s: %s: %s", base_url, type(exc).__name__, exc)
-    if isinstance(exc, httpx.PoolTimeout):
+    if isinstance(exc, http11.PoolTimeout | httpx.PoolTimeout):
         return BackendBusy("All connections to the model backend are busy; try again shortly.")
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+    if isinstance(exc, http11.ConnectError | httpx.ConnectError | httpx.ConnectTimeout):
         return BackendUnavailable("The model backend is unreachable; try again later.")
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, http11.ReadTimeout | httpx.TimeoutException):
         return BackendTimeout("The model backend did not answer in time.")
     return BackendError("The model backend closed the connection unexpectedly.")
+
+
+def _header_lines(headers: dict) -> bytes:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
 
 
 def encode(payload) -> bytes:
@@ -133,59 +159,106 @@ class OllamaClient:
     def __init__(self, base_url: str, headers: dict | None = None):
         self.base_url = base_url.rstrip("/")
         self.headers = {"Content-Type": "application/json", **(headers or {})}
+        self._header_bytes = _header_lines(self.headers)
+
+    async def _send(self, method: str, path: str, payload) -> http11.Response:
+        pool = http_pool()
+        content = encode(payload) if payload is not None else None
+        try:
+            return await pool.request(pool.origin(self.base_url), method, path, self._header_bytes, content)
+        except http11.HTTPError as exc:
+            raise _transport_error(exc, self.base_url) from exc
 
     async def request(self, method: str, path: str, payload=None) -> dict:
         """Call a non-streaming endpoint and return its JSON object ({} for an empty body)."""
-        content = encode(payload) if payload is not None else None
+        response = await self._send(method, path, payload)
         try:
-            response = await http_client().request(method, self.base_url + path, content=content, headers=self.headers)
-        except httpx.HTTPError as exc:
+            body = await response.read()
+        except http11.HTTPError as exc:
             raise _transport_error(exc, self.base_url) from exc
-        if response.status_code != 200:
-            raise error_for_status(response.status_code, _error_message(response.content))
-        if not response.content:
+        finally:
+            response.close()
+        if response.status != 200:
+            raise error_for_status(response.status, _error_message(body))
+        if not body:
             return {}
         try:
-            return orjson.loads(response.content)
+            return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise BackendError("The model backend sent an invalid response.") from exc
 
     @asynccontextmanager
-    async def stream(self, path: str, payload: dict) -> AsyncIterator[AsyncIterator[dict]]:
-        """Open an NDJSON stream; yields an iterator of its objects.
+    async def stream(self, path: str, payload: dict) -> AsyncIterator["NDJSONStream"]:
+        """Open an NDJSON stream; yields an async iterator of its objects (see NDJSONStream).
 
         Leaving the block (normally, by error or by cancellation) closes the connection at
-        once, which makes Ollama stop generating.
+        once unless the stream was read to its end, which makes Ollama stop generating.
         """
-        request = http_client().build_request(
-            "POST", self.base_url + path, content=encode(payload), headers=self.headers
-        )
+        response = await self._send("POST", path, payload)
         try:
-            response = await http_client().send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, self.base_url) from exc
-        try:
-            if response.status_code != 200:
+            if response.status != 200:
                 try:
-                    body = await response.aread()
-                except httpx.HTTPError as exc:
+                    body = await response.read()
+                except http11.HTTPError as exc:
                     raise _transport_error(exc, self.base_url) from exc
-                raise error_for_status(response.status_code, _error_message(body))
-            yield self._lines(response)
+                raise error_for_status(response.status, _error_message(body))
+            yield NDJSONStream(response, self.base_url)
         finally:
-            await response.aclose()
+            response.close()
 
-    async def _lines(self, response: httpx.Response) -> AsyncIterator[dict]:
+
+class NDJSONStream:
+    """The objects of an NDJSON body: `async for obj in stream`, or `async for objs in stream.batches()`.
+
+    A batch is every complete line that arrived in one read from the socket, split at once
+    (bytes.split, then orjson per line): no per-line await, no per-line generator step.
+    A line {"error": ...} raises BackendError, as Ollama reports failures after the stream started.
+    """
+
+    __slots__ = ("_response", "_base_url")
+
+    def __init__(self, response: http11.Response, base_url: str):
+        self._response = response
+        self._base_url = base_url
+
+    async def batches(self) -> AsyncIterator[list[dict]]:
+        tail = b""
+        loads = orjson.loads
         try:
-            async for line in response.aiter_lines():
-                if not line.strip():
-                    continue
-                try:
-                    item = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    raise BackendError("The model backend sent an invalid stream line.") from exc
-                if isinstance(item, dict) and "error" in item:
-                    raise BackendError(f"Ollama backend error: {item['error']}")
+            while data := await self._response.read_some():
+                if tail:
+                    data = tail + data
+                lines = data.split(b"\n")
+                tail = lines.pop()
+                batch, failure = [], None
+                for line in lines:
+                    if not line or line.isspace():
+                        continue
+                    try:
+                        item = loads(line)
+                    except orjson.JSONDecodeError:
+                        failure = BackendError("The model backend sent an invalid stream line.")
+                        break
+                    if type(item) is dict and "error" in item:
+                        failure = BackendError(f"Ollama backend error: {item['error']}")
+                        break
+                    batch.append(item)
+                if batch:
+                    yield batch  # what came before a failure is delivered first
+                if failure is not None:
+                    raise failure
+        except http11.HTTPError as exc:
+            raise _transport_error(exc, self._base_url) from exc
+        if tail.strip():
+            try:
+                item = loads(tail)
+            except orjson.JSONDecodeError as exc:
+                raise BackendError("The model backend sent an invalid stream line.") from exc
+            if type(item) is dict and "error" in item:
+                raise BackendError(f"Ollama backend error: {item['error']}")
+            yield [item]
+
+    async def __aiter__(self) -> AsyncIterator[dict]:
+        async for batch in self.batches():
+            for item in batch:
                 yield item
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, self.base_url) from exc

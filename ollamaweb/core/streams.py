@@ -6,23 +6,27 @@ from collections.abc import AsyncIterator
 from .ollama import OllamaClient
 
 
-async def merged_streams(backend: OllamaClient, path: str, payloads: list[dict]) -> AsyncIterator[tuple[int, dict]]:
-    """Yield (i, object) from the streams of `payloads`, interleaved as they arrive.
+async def merged_batches(
+    backend: OllamaClient, path: str, payloads: list[dict]
+) -> AsyncIterator[tuple[int, list[dict]]]:
+    """Yield (i, objects) from the streams of `payloads`, interleaved as they arrive.
 
-    Closing this generator (or cancelling its consumer) closes every backend stream at once.
+    The objects of one batch arrived together from call `i` (one socket read), so a relay can
+    answer them with one write. Closing this generator (or cancelling its consumer) closes every
+    backend stream at once.
     """
     if len(payloads) == 1:
         async with backend.stream(path, payloads[0]) as lines:
-            async for item in lines:
-                yield 0, item
+            async for batch in lines.batches():
+                yield 0, batch
         return
     queue: asyncio.Queue = asyncio.Queue()
 
     async def pump(index: int, payload: dict):
         try:
             async with backend.stream(path, payload) as lines:
-                async for item in lines:
-                    await queue.put((index, item, None))
+                async for batch in lines.batches():
+                    await queue.put((index, batch, None))
             await queue.put((index, None, None))
         except Exception as exc:  # handed to the consumer, which re-raises it
             await queue.put((index, None, exc))
@@ -31,17 +35,28 @@ async def merged_streams(backend: OllamaClient, path: str, payloads: list[dict])
     try:
         running = len(tasks)
         while running:
-            index, item, error = await queue.get()
+            index, batch, error = await queue.get()
             if error is not None:
                 raise error
-            if item is None:
+            if batch is None:
                 running -= 1
             else:
-                yield index, item
+                yield index, batch
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def merged_streams(backend: OllamaClient, path: str, payloads: list[dict]) -> AsyncIterator[tuple[int, dict]]:
+    """Yield (i, object) from the streams of `payloads`, interleaved as they arrive (see merged_batches)."""
+    batches = merged_batches(backend, path, payloads)
+    try:
+        async for index, batch in batches:
+            for item in batch:
+                yield index, item
+    finally:
+        await batches.aclose()
 
 
 async def gather_or_cancel(coroutines):

@@ -14,6 +14,7 @@ HTML page), before any view runs.
 
 import asyncio
 import logging
+from contextlib import aclosing
 
 import orjson
 from django.conf import settings
@@ -72,6 +73,29 @@ class APIHandler(ASGIHandler):
             await self._respond_unless_disconnected(request, receive, send)
         finally:
             body_file.close()
+
+    async def send_response(self, response, send):
+        """Django's send_response, with streams relayed straight from their iterator.
+
+        Django wraps an async stream in two generators (`__aiter__`, `streaming_content`) and
+        re-chunks every part; the relay already yields bytes of sensible size, so each part goes
+        out as one ASGI message with nothing in between (a few µs per token at 1,000 streams).
+        """
+        iterator = getattr(response, "_iterator", None)
+        if (
+            not (response.streaming and getattr(response, "is_async", False) and hasattr(iterator, "aclose"))
+            or response.cookies
+        ):
+            return await super().send_response(response, send)
+        headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        async with aclosing(iterator) as parts:
+            async for part in parts:
+                if type(part) is not bytes:
+                    part = response.make_bytes(part)
+                if part:
+                    await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body"})
 
     async def _respond_unless_disconnected(self, request, receive, send):
         """Serve the request; if the client disconnects first, cancel it (streams stop at once)."""

@@ -12,7 +12,7 @@ from contextlib import aclosing
 from ollamaweb.core.errors import BackendError, GatewayError, ServerError
 from ollamaweb.core.native import has_output, usage_of
 from ollamaweb.core.sse import streaming_response
-from ollamaweb.core.streams import merged_streams
+from ollamaweb.core.streams import merged_batches
 from ollamaweb.usage.models import RequestLog
 
 logger = logging.getLogger(__name__)
@@ -42,21 +42,25 @@ async def _translated(pipeline, client, path, payloads, translator, prompt_estim
     started = charge = False
     status, error = 200, ""
     try:
-        async with aclosing(merged_streams(client, path, payloads)) as items:
-            async for index, chunk in items:
+        async with aclosing(merged_batches(client, path, payloads)) as batches:
+            async for index, batch in batches:  # what arrived together is written together
                 call = calls[index]
-                if chunk.get("done"):
-                    call.done = True
-                    call.prompt_tokens, call.completion_tokens = usage_of(chunk)
-                    record.add_durations(chunk)
-                    pipeline.backend_call.done(chunk)
-                elif has_output(chunk):
-                    call.pieces += 1
-                    pipeline.backend_call.first_token()
-                data = translator.feed(index, chunk)
-                if data:
+                out = []
+                for chunk in batch:
+                    if chunk.get("done"):
+                        call.done = True
+                        call.prompt_tokens, call.completion_tokens = usage_of(chunk)
+                        record.add_durations(chunk)
+                        pipeline.backend_call.done(chunk)
+                    elif has_output(chunk):
+                        call.pieces += 1
+                        pipeline.backend_call.first_token()
+                    data = translator.feed(index, chunk)
+                    if data:
+                        out.append(data)
+                if out:
                     started = True
-                    yield data
+                    yield out[0] if len(out) == 1 else b"".join(out)
         if not all(call.done for call in calls):
             raise BackendError(EARLY_END)
         yield translator.end(sum(c.prompt_tokens for c in calls), sum(c.completion_tokens for c in calls))

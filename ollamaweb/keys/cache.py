@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 
 from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.refreshed import REFRESH_AHEAD
 
 from .models import ApiKey
 
@@ -78,21 +79,44 @@ def _identity(key: ApiKey) -> KeyIdentity:
 
 
 class KeyCache:
+    """Keys in use are looked up again in the background shortly before their entry expires
+    (core/refreshed.py explains why), so a request seldom waits for the database; an entry is
+    never trusted longer than API_KEY_CACHE_TTL, and keys not used since their last lookup expire."""
+
     def __init__(self):
         self._entries: dict[str, tuple[float, KeyIdentity | None]] = {}
         self._loading: dict[str, asyncio.Future] = {}
+        self._used: set[str] = set()  # prefixes asked for since their last lookup
+        self._generation = 0  # bumped by invalidate(): a lookup that started before it is not cached
 
     async def get(self, prefix: str) -> KeyIdentity | None:
         entry = self._entries.get(prefix)
         if entry is not None and entry[0] > time.monotonic():
+            self._used.add(prefix)
             return entry[1]
+        identity = await asyncio.shield(self._start_load(prefix))
+        self._used.add(prefix)
+        return identity
+
+    def _start_load(self, prefix: str) -> asyncio.Future:
         loading = self._loading.get(prefix)
         if loading is None:  # one lookup per key, however many requests wait for it
             loading = self._loading[prefix] = asyncio.ensure_future(self._load(prefix))
-            loading.add_done_callback(lambda _: self._loading.pop(prefix, None))
-        return await asyncio.shield(loading)
+            loading.add_done_callback(lambda future: self._loaded(prefix, future))
+        return loading
+
+    def _loaded(self, prefix: str, future: asyncio.Future):
+        self._loading.pop(prefix, None)
+        if not future.cancelled() and future.exception() is None and settings.API_KEY_CACHE_TTL > 0:
+            future.get_loop().call_later(settings.API_KEY_CACHE_TTL * REFRESH_AHEAD, self._refresh_ahead, prefix)
+
+    def _refresh_ahead(self, prefix: str):
+        if prefix in self._used and prefix in self._entries:
+            self._used.discard(prefix)
+            self._start_load(prefix)
 
     async def _load(self, prefix: str) -> KeyIdentity | None:
+        generation = self._generation
         try:
             identity = await run_in_thread(_lookup, prefix)
         except DatabaseError:
@@ -103,16 +127,24 @@ class KeyCache:
             # change it meanwhile), and the database is asked again shortly.
             self._entries[prefix] = (time.monotonic() + STALE_RETRY_SECONDS, known[1])
             return known[1]
+        if generation != self._generation:  # the key changed while it was looked up: ask again next time
+            return identity
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
+            self._used.clear()
         self._entries[prefix] = (time.monotonic() + settings.API_KEY_CACHE_TTL, identity)
         return identity
 
     def invalidate(self, prefix: str | None = None):
+        self._generation += 1
         if prefix is None:
+            self._loading.clear()
             self._entries.clear()
+            self._used.clear()
         else:
             self._entries.pop(prefix, None)
+            self._used.discard(prefix)
+            self._loading.pop(prefix, None)
 
 
 key_cache = KeyCache()

@@ -10,6 +10,7 @@ comes back (see leases.py).
 import asyncio
 import time
 from collections import defaultdict
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.db import one_writer_thread, run_in_thread
 
 from . import leases
 from .checks import Check
@@ -59,6 +60,52 @@ def merge_deltas(many) -> dict[str, tuple[int, int]]:
 Settlement = tuple[str, dict[str, tuple[int, int]]]
 
 
+class _Batcher:
+    """Group commit: calls that arrive while a batch runs in the database thread go together in the next.
+
+    Each batch is one thread hop and one transaction however many requests it serves, so a burst
+    of 1,000 admissions costs a few hops instead of 1,000 one after the other through SQLite's
+    single writer thread (bench/README.md); a lone request still goes at once.
+    """
+
+    def __init__(self, run_many):
+        self._run_many = run_many  # sync: list of items -> list of results, in the same order
+        self._pending: dict = {}  # per event loop: [(item, future)]
+        self._running: set = set()
+
+    async def submit(self, item):
+        if not one_writer_thread():  # PostgreSQL: threads in parallel; one batch's row locks could deadlock another's
+            return (await run_in_thread(self._run_many, [item]))[0]
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.setdefault(loop, []).append((item, future))
+        if loop not in self._running:
+            self._running.add(loop)
+            loop.create_task(self._drain(loop))
+        return await future
+
+    async def _drain(self, loop):
+        try:
+            while batch := self._pending.pop(loop, None):
+                try:
+                    results = await run_in_thread(self._run_many, [item for item, _ in batch])
+                except BaseException as exc:  # every request of the batch sees the store's failure
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                for (_, future), result in zip(batch, results):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._running.discard(loop)
+            for _, future in self._pending.pop(loop, ()):  # only when cancelled: nothing is left behind
+                if not future.done():
+                    future.cancel()
+
+
 class DatabaseStore:
     name = "database"
 
@@ -77,8 +124,19 @@ class DatabaseStore:
     FREE_SLOT = f"UPDATE {TABLE} SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END, updated_at = %s WHERE key = %s"
     COUNTS = f"SELECT key, used + reserved FROM {TABLE} WHERE key IN (%s)"
 
+    def __init__(self):
+        self._reserving = _Batcher(self._reserve_many)
+        self._releasing = _Batcher(self._release_many)
+
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
-        return await run_in_thread(self._reserve, checks, member)
+        return await self._reserving.submit((checks, member))
+
+    def _reserve_many(self, batch: list[tuple[list[Check], str]]) -> list[Reservation]:
+        """Several requests' reservations in one transaction, each in its own savepoint."""
+        if len(batch) == 1:
+            return [self._reserve(*batch[0])]
+        with transaction.atomic():
+            return [self._reserve(checks, member) for checks, member in batch]
 
     def _reserve(self, checks: list[Check], member: str) -> Reservation:
         now = timezone.now()
@@ -102,13 +160,15 @@ class DatabaseStore:
         return {c.counter: c.limit - (counts.get(c.counter) or 0) for c in checks}
 
     async def release(self, checks: list[Check], member: str):
-        await run_in_thread(self._release, [c.counter for c in checks if c.kind == CONCURRENT], member)
+        await self._releasing.submit(([c.counter for c in checks if c.kind == CONCURRENT], member))
 
-    def _release(self, counters: list[str], member: str):
+    def _release_many(self, batch: list[tuple[list[str], str]]) -> list[None]:
         now = timezone.now()
         with transaction.atomic(), connection.cursor() as cursor:
-            for counter in leases.db_take_slot_holds(cursor, member, counters):  # unless the reaper freed it
-                cursor.execute(self.FREE_SLOT, [now, counter])
+            for counters, member in batch:
+                for counter in leases.db_take_slot_holds(cursor, member, counters):  # unless the reaper freed it
+                    cursor.execute(self.FREE_SLOT, [now, counter])
+        return [None] * len(batch)
 
     def settle_in_transaction(self, settlements: list[Settlement]):
         """Release reservations still held and add what was used; inside the log writer's transaction."""
@@ -191,6 +251,15 @@ end
 
 
 class RedisStore:
+    """Counters in Redis.
+
+    Each event loop has a client whose pool holds at most REDIS_MAX_CONNECTIONS connections, and a
+    semaphore of the same size in front of it: a burst of requests queues on the semaphore (FIFO,
+    no deadline) instead of on the pool, whose wait has a deadline and then fails as "No connection
+    available" — which admission would read as the store being down. A store that is really down
+    still fails fast: connecting and every command have their own 2 s timeouts.
+    """
+
     name = "redis"
     prefix = "ollamaweb:quota:"
 
@@ -199,30 +268,37 @@ class RedisStore:
         self._clients = {}
 
     def _client(self):
+        return self._for_loop()[0]
+
+    def _for_loop(self):
         import redis.asyncio as redis
 
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            pool = redis.BlockingConnectionPool.from_url(
-                self.url,
-                max_connections=settings.REDIS_MAX_CONNECTIONS,
-                timeout=5,
-                socket_timeout=2,
-                socket_connect_timeout=2,
+        entry = self._clients.get(loop)
+        if entry is None:
+            size = settings.REDIS_MAX_CONNECTIONS
+            pool = redis.ConnectionPool.from_url(
+                self.url, max_connections=size, socket_timeout=2, socket_connect_timeout=2
             )
-            client = redis.Redis(connection_pool=pool)
+            entry = (redis.Redis(connection_pool=pool), asyncio.Semaphore(size))
             self._clients = {other: c for other, c in self._clients.items() if not other.is_closed()}
-            self._clients[loop] = client
-        return client
+            self._clients[loop] = entry
+        return entry
+
+    @asynccontextmanager
+    async def _connection_slot(self):
+        """The client, once one of the pool's connections is ours to use."""
+        client, slots = self._for_loop()
+        async with slots:
+            yield client
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
-        client = self._client()
         args = [time.time(), member]
         for check in checks:
             args += [check.kind, check.limit, check.cost, check.ttl]
         args += [leases.redis_holds_key(self, member), self.prefix + leases.REDIS_INSTANCES, leases.instance_of(member)]
-        result = await client.eval(RESERVE_SCRIPT, len(checks), *[self.prefix + c.counter for c in checks], *args)
+        async with self._connection_slot() as client:
+            result = await client.eval(RESERVE_SCRIPT, len(checks), *[self.prefix + c.counter for c in checks], *args)
         failed_index = int(result[0])
         if failed_index:
             check = checks[failed_index - 1]
@@ -230,7 +306,7 @@ class RedisStore:
         return Reservation(remaining={c.counter: int(v) for c, v in zip(checks, result[1:])})
 
     async def release(self, checks: list[Check], member: str):
-        async with self._client().pipeline(transaction=False) as pipe:
+        async with self._connection_slot() as client, client.pipeline(transaction=False) as pipe:
             for check in checks:
                 if check.kind == CONCURRENT:
                     pipe.zrem(self.prefix + check.counter, member)
@@ -247,17 +323,18 @@ class RedisStore:
             for counter, (reserved, used) in deltas.items():
                 args += [holds, member, self.prefix + counter, reserved, used]
         if args:
-            await self._client().eval(SETTLE_SCRIPT, 0, *args)
+            async with self._connection_slot() as client:
+                await client.eval(SETTLE_SCRIPT, 0, *args)
 
     async def usage(self, counters: list[str]) -> dict[str, int]:
-        client = self._client()
         values = {}
-        for counter in counters:
-            key, kind = self.prefix + counter, CounterKey.parse(counter).kind
-            if kind == TOKENS:
-                values[counter] = int(await client.hget(key, "used") or 0)
-            elif kind == REQUESTS:
-                values[counter] = int(await client.get(key) or 0)
+        async with self._connection_slot() as client:
+            for counter in counters:
+                key, kind = self.prefix + counter, CounterKey.parse(counter).kind
+                if kind == TOKENS:
+                    values[counter] = int(await client.hget(key, "used") or 0)
+                elif kind == REQUESTS:
+                    values[counter] = int(await client.get(key) or 0)
         return values
 
 

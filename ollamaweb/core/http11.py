@@ -1,0 +1,531 @@
+"""A lean HTTP/1.1 client for Ollama backends: keep-alive connection pool, streamed bodies in bulk.
+
+Why not httpx2/httpcore2 (used before): the gateway's hot path is "relay one NDJSON line per token".
+Through httpx that cost ~110 µs of CPU per token (h11's line-by-line parsing, `aiter_lines`, several
+generator layers), and httpcore2's pool scans every pooled connection on each request start and
+stream close (`_assign_requests_to_connections`), which is quadratic when 1,000 streams open at once.
+Here the pool is O(1) per request (a LIFO dict of idle connections per origin, a FIFO of waiters),
+and a connection is an asyncio Protocol that parses chunked bodies in bulk: whatever arrived in one
+read is handed over as one piece, so a consumer splits NDJSON once per read, not once per line.
+
+Scope: what Ollama's API needs (methods with JSON bodies, Content-Length / chunked / close-delimited
+responses, keep-alive, http and https, read/connect/pool timeouts). Errors are this module's
+`HTTPError` subclasses; ollama.py maps them to gateway errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from urllib.parse import urlsplit
+
+MAX_HEAD = 64 * 1024
+HIGH_WATER = 256 * 1024  # unread body bytes at which the socket stops being read
+
+
+class HTTPError(Exception):
+    pass
+
+
+class ConnectError(HTTPError):
+    pass
+
+
+class ConnectTimeout(ConnectError):
+    pass
+
+
+class ReadTimeout(HTTPError):
+    pass
+
+
+class PoolTimeout(HTTPError):
+    pass
+
+
+class RemoteProtocolError(HTTPError):
+    """The server closed the connection early or sent something that is not HTTP/1.1."""
+
+
+class Origin:
+    """scheme://host:port, the request-target prefix, and the constant part of every request head."""
+
+    __slots__ = ("key", "scheme", "host", "port", "prefix", "ssl")
+
+    def __init__(self, base_url: str):
+        parts = urlsplit(base_url)
+        self.scheme = parts.scheme or "http"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if self.scheme == "https" else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.key = (self.scheme, self.host, self.port)
+        self.ssl = ssl.create_default_context() if self.scheme == "https" else None
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+# Parser states
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE, _DONE = range(8)
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time."""
+
+    def __init__(self, pool: Pool, origin_key):
+        self.pool = pool
+        self.origin_key = origin_key
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.reused = False
+        self._state = _DONE
+        self._buffer = b""  # unparsed bytes (head, chunk sizes)
+        self._remaining = 0  # of a Content-Length body or of the current chunk
+        self._pieces: list[bytes] = []  # body bytes not yet taken by the reader
+        self._unread = 0
+        self._paused = False
+        self._waiter: asyncio.Future | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._error: BaseException | None = None
+        self._got_bytes = False
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.keep_alive = True
+        self._head_only = False
+
+    # -- asyncio protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if self._state == _UNTIL_CLOSE:
+            self._state = _DONE
+        elif self._state != _DONE or self._waiter is not None:
+            self._error = RemoteProtocolError("The server closed the connection before the response was complete.")
+        self._wake()
+        self.pool._forget(self)
+
+    def pause_writing(self):  # request bodies are written at once; nothing to pause
+        pass
+
+    def resume_writing(self):
+        pass
+
+    def data_received(self, data: bytes):
+        self._got_bytes = True
+        if self._state == _DONE:
+            return  # bytes after a complete response: ignored, the connection will not be reused
+        try:
+            self._feed(data)
+        except (ValueError, IndexError):
+            self._error = RemoteProtocolError("The server sent an invalid HTTP response.")
+            self.keep_alive = False
+            self.transport.close()
+        self._wake()
+
+    # -- parsing -----------------------------------------------------------------------------
+
+    def _feed(self, data: bytes):
+        if self._buffer:
+            data = self._buffer + data
+            self._buffer = b""
+        state = self._state
+        pos, end = 0, len(data)
+        pieces = self._pieces
+        if state == _HEAD:
+            head_end = data.find(b"\r\n\r\n")
+            if head_end < 0:
+                if end > MAX_HEAD:
+                    raise ValueError("head too large")
+                self._buffer = data
+                return
+            state = self._parse_head(data[:head_end])
+            pos = head_end + 4
+        while pos < end or state in (_DONE,):
+            if state == _LENGTH:
+                take = min(self._remaining, end - pos)
+                pieces.append(data[pos : pos + take] if pos or take != end else data)
+                self._unread += take
+                self._remaining -= take
+                pos += take
+                if self._remaining == 0:
+                    state = _DONE
+            elif state == _CHUNK_SIZE:
+                line_end = data.find(b"\r\n", pos)
+                if line_end < 0:
+                    self._buffer = data[pos:]
+                    break
+                size = int(data[pos:line_end].split(b";", 1)[0], 16)
+                pos = line_end + 2
+                if size == 0:
+                    state = _TRAILER
+                else:
+                    self._remaining = size
+                    state = _CHUNK_DATA
+            elif state == _CHUNK_DATA:
+                take = min(self._remaining, end - pos)
+                pieces.append(data[pos : pos + take])
+                self._unread += take
+                self._remaining -= take
+                pos += take
+                if self._remaining == 0:
+                    state = _CHUNK_END
+            elif state == _CHUNK_END:
+                if end - pos < 2:
+                    self._buffer = data[pos:]
+                    break
+                if data[pos : pos + 2] != b"\r\n":
+                    raise ValueError("bad chunk end")
+                pos += 2
+                state = _CHUNK_SIZE
+            elif state == _TRAILER:
+                line_end = data.find(b"\r\n", pos)
+                if line_end < 0:
+                    self._buffer = data[pos:]
+                    break
+                if line_end == pos:  # the empty line that ends the trailers
+                    pos += 2
+                    state = _DONE
+                else:
+                    pos = line_end + 2
+            elif state == _UNTIL_CLOSE:
+                pieces.append(data[pos:] if pos else data)
+                self._unread += end - pos
+                pos = end
+            else:  # _DONE
+                if pos < end:
+                    self.keep_alive = False  # unexpected extra bytes
+                break
+        self._state = state
+        if self._unread > HIGH_WATER and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def _parse_head(self, head: bytes) -> int:
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        version, status, *_ = status_line.split(" ", 2)
+        if not version.startswith("HTTP/1."):
+            raise ValueError("not HTTP/1.x")
+        self.status = int(status)
+        headers = self.headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        connection = headers.get("connection", "").lower()
+        self.keep_alive = connection == "keep-alive" if version == "HTTP/1.0" else connection != "close"
+        if 100 <= self.status < 200:
+            raise ValueError("informational responses are not supported")
+        if self._head_only or self.status in (204, 304):
+            return _DONE
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return _CHUNK_SIZE
+        if "content-length" in headers:
+            self._remaining = int(headers["content-length"])
+            return _LENGTH if self._remaining else _DONE
+        self.keep_alive = False
+        return _UNTIL_CLOSE
+
+    # -- the reader's side -------------------------------------------------------------------
+
+    def _wake(self):
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _on_timeout(self):
+        self._timer = None
+        if self._error is None:
+            self._error = ReadTimeout("The server did not answer in time.")
+        self._wake()
+
+    async def _wait(self, timeout: float | None):
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        if timeout is not None:
+            self._timer = loop.call_later(timeout, self._on_timeout)
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:  # cancelled
+                self._waiter = None
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+
+    def start(self, request: bytes, head_only: bool):
+        self._state, self._buffer, self._pieces, self._unread = _HEAD, b"", [], 0
+        self._error, self._got_bytes, self._head_only = None, False, head_only
+        self.transport.write(request)
+
+    async def read_head(self, timeout: float | None):
+        while self._state == _HEAD:
+            if self._error is not None:
+                raise self._error
+            if self.closed:
+                raise RemoteProtocolError("The server closed the connection without answering.")
+            await self._wait(timeout)
+        if self._error is not None and not self._pieces and self._state != _DONE:
+            raise self._error
+
+    async def read_some(self, timeout: float | None) -> bytes:
+        """The body bytes received so far (all of them, joined), waiting for some; b"" at the end."""
+        while not self._pieces:
+            if self._state == _DONE:
+                return b""
+            if self._error is not None:
+                raise self._error
+            await self._wait(timeout)
+        pieces = self._pieces
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        self._pieces = []
+        self._unread = 0
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    @property
+    def complete(self) -> bool:
+        return self._state == _DONE and not self._pieces
+
+    def close(self):
+        self.keep_alive = False
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
+class Response:
+    __slots__ = ("status", "headers", "_connection", "_pool", "_timeout", "_released")
+
+    def __init__(self, connection: Connection, pool: Pool, timeout: float | None):
+        self.status = connection.status
+        self.headers = connection.headers
+        self._connection = connection
+        self._pool = pool
+        self._timeout = timeout
+        self._released = False
+
+    async def read_some(self) -> bytes:
+        """The next bytes of the body (everything that arrived together); b"" once it is complete."""
+        data = await self._connection.read_some(self._timeout)
+        if not data:
+            self.close()
+        return data
+
+    async def read(self) -> bytes:
+        parts = []
+        while data := await self.read_some():
+            parts.append(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self):
+        """Give the connection back (if the response was read to the end) or close it."""
+        if not self._released:
+            self._released = True
+            self._pool._release(self._connection)
+
+
+class Pool:
+    """Keep-alive connections to any number of origins, at most `max_connections` open at once.
+
+    Every operation is O(1) in the number of connections: idle connections are kept per origin in
+    an insertion-ordered dict (newest reused first, so surplus ones age out on the server's side),
+    and requests that find the pool full wait in FIFO order for a connection or a free slot.
+    """
+
+    def __init__(
+        self,
+        max_connections: int = 1024,
+        max_idle: int = 256,
+        connect_timeout: float | None = 5.0,
+        read_timeout: float | None = 300.0,
+        pool_timeout: float | None = 30.0,
+    ):
+        self.max_connections = max_connections
+        self.max_idle = max_idle
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.pool_timeout = pool_timeout
+        self._idle: dict[tuple, dict[Connection, None]] = {}
+        self._idle_count = 0
+        self._open = 0  # connections open or being opened
+        self._waiters: deque[tuple[tuple, asyncio.Future]] = deque()
+        self._origins: dict[str, Origin] = {}
+        self.closed = False
+        self.opened = 0  # connections opened so far (for tests and diagnostics)
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    def origin(self, base_url: str) -> Origin:
+        origin = self._origins.get(base_url)
+        if origin is None:
+            origin = self._origins[base_url] = Origin(base_url)
+        return origin
+
+    async def request(
+        self, origin: Origin, method: str, path: str, headers: bytes = b"", body: bytes | None = None
+    ) -> Response:
+        """Send a request; the response once its head arrived (read or close it to free the connection).
+
+        `headers` are extra header lines, each ending with CRLF.
+        """
+        body = body or b""
+        head = (
+            f"{method} {origin.prefix}{path} HTTP/1.1\r\nHost: {origin.host_header}\r\nContent-Length: {len(body)}\r\n"
+        ).encode("latin-1")
+        request = head + headers + b"\r\n" + body
+        for attempt in (0, 1):
+            connection = await self._acquire(origin)
+            try:
+                connection.start(request, method == "HEAD")
+                await connection.read_head(self.read_timeout)
+            except RemoteProtocolError:
+                self._release(connection)
+                # A reused connection the server closed while idle: send once more on a new one.
+                if attempt == 0 and connection.reused and not connection._got_bytes:
+                    continue
+                raise
+            except BaseException:
+                connection.close()
+                self._release(connection)
+                raise
+            return Response(connection, self, self.read_timeout)
+        raise AssertionError("unreachable")
+
+    # -- slots ------------------------------------------------------------------------------
+
+    async def _acquire(self, origin: Origin) -> Connection:
+        if self.closed:
+            raise PoolTimeout("The connection pool is closed.")
+        idle = self._idle.get(origin.key)
+        while idle:
+            connection, _ = idle.popitem()
+            self._idle_count -= 1
+            if not connection.closed:
+                connection.reused = True
+                return connection
+        if self._open >= self.max_connections and self._idle_count:
+            self._close_one_idle()  # idle connections to another origin make room
+        if self._open < self.max_connections:
+            return await self._connect(origin)
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (origin.key, waiter)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(self.pool_timeout):
+                connection = await waiter
+        except TimeoutError:
+            raise PoolTimeout("No connection to the backend became available in time.") from None
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                given = waiter.result()
+                if given is not None:
+                    self._release(given)
+                else:
+                    self._slot_freed()
+            else:
+                try:
+                    self._waiters.remove(entry)
+                except ValueError:
+                    pass
+            raise
+        if connection is None:  # a slot was freed for us: open a new connection (slot already counted)
+            self._open -= 1
+            return await self._connect(origin)
+        connection.reused = True
+        return connection
+
+    async def _connect(self, origin: Origin) -> Connection:
+        self._open += 1
+        self.opened += 1
+        loop = asyncio.get_running_loop()
+        connection = Connection(self, origin.key)
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await loop.create_connection(
+                    lambda: connection,
+                    origin.host,
+                    origin.port,
+                    ssl=origin.ssl,
+                    server_hostname=origin.host if origin.ssl else None,
+                )
+        except TimeoutError:
+            self._slot_freed()
+            raise ConnectTimeout(f"Connecting to {origin.host}:{origin.port} timed out.") from None
+        except OSError as exc:
+            self._slot_freed()
+            raise ConnectError(f"Cannot connect to {origin.host}:{origin.port}: {exc}") from exc
+        except BaseException:
+            self._slot_freed()
+            raise
+        return connection
+
+    def _release(self, connection: Connection):
+        """After a response: reuse the connection (next waiter first) or close it."""
+        if connection.closed:
+            return  # _forget has counted it
+        if not (connection.keep_alive and connection.complete) or self.closed:
+            connection.close()  # _forget follows from connection_lost
+            return
+        while self._waiters:
+            key, waiter = self._waiters.popleft()
+            if waiter.done():
+                continue
+            if key == connection.origin_key:
+                waiter.set_result(connection)
+                return
+            self._waiters.appendleft((key, waiter))
+            connection.close()  # its slot goes to the waiter for another origin (via _forget)
+            return
+        if self._idle_count >= self.max_idle:
+            connection.close()
+            return
+        self._idle.setdefault(connection.origin_key, {})[connection] = None
+        self._idle_count += 1
+
+    def _forget(self, connection: Connection):
+        """connection_lost: the connection's slot is free."""
+        idle = self._idle.get(connection.origin_key)
+        if idle is not None and idle.pop(connection, 0) is None:
+            self._idle_count -= 1
+        self._slot_freed()
+
+    def _slot_freed(self):
+        self._open -= 1
+        while self._waiters:
+            _key, waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._open += 1  # reserved for the waiter, which opens a connection
+                waiter.set_result(None)
+                return
+
+    def _close_one_idle(self):
+        for idle in self._idle.values():
+            if idle:
+                connection = next(iter(idle))
+                del idle[connection]
+                self._idle_count -= 1
+                connection.close()
+                return
+
+    async def aclose(self):
+        self.closed = True
+        for idle in self._idle.values():
+            for connection in list(idle):
+                connection.close()
+            idle.clear()
+        self._idle_count = 0
+        await asyncio.sleep(0)

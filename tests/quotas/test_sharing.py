@@ -1,0 +1,127 @@
+"""Quota admission under bursts: one policy read shared by waiting requests; Redis never runs out of connections."""
+
+import asyncio
+import time
+
+import pytest
+from django.conf import settings
+
+from ollamaweb.quotas import policy
+from ollamaweb.quotas.checks import Check
+from ollamaweb.quotas.counters import CONCURRENT, TOKENS, CounterKey, Scope
+from ollamaweb.quotas.models import QuotaPolicy
+from ollamaweb.quotas.stores import RedisStore
+from tests.services import redis_url_or_skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_at_expiry_shares_one_policy_read(monkeypatch):
+    QuotaPolicy.objects.create(user=None, api_key=None, model="", tokens_per_day=1000)
+    reads = []
+
+    def counting_read():
+        reads.append(1)
+        time.sleep(0.05)  # a slow database: every request of the burst arrives during the read
+        return policy.policies_by_scope(QuotaPolicy.objects.all())
+
+    monkeypatch.setattr(policy, "_policies_from_database", counting_read)
+    table = policy.PolicyTable()
+
+    async def burst():
+        return await asyncio.gather(*(table.limits_for(1, 2, "llama3") for _ in range(200)))
+
+    results = asyncio.run(burst())
+
+    assert len(reads) == 1
+    assert all(limits and limits[0].tokens_per_day == 1000 for limits in results)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invalidation_during_a_read_makes_the_next_request_read_again(monkeypatch):
+    reads = []
+
+    def counting_read():
+        reads.append(1)
+        return {}
+
+    monkeypatch.setattr(policy, "_policies_from_database", counting_read)
+    table = policy.PolicyTable()
+
+    async def scenario():
+        await table.limits_for(1, 2, "")
+        table.invalidate()
+        await table.limits_for(1, 2, "")
+        await table.limits_for(1, 2, "")  # fresh again: no third read
+
+    asyncio.run(scenario())
+    assert len(reads) == 2
+
+
+def test_a_burst_larger_than_the_redis_pool_is_admitted_without_store_errors(monkeypatch):
+    """500 reservations at once through 2 pooled connections: all admitted, never more than 2 connections."""
+    url = redis_url_or_skip()
+    monkeypatch.setattr(settings, "REDIS_MAX_CONNECTIONS", 2)
+    store = RedisStore(url)
+    scope = Scope("u", 987654)
+    tokens = CounterKey(scope, TOKENS, "d", "test-burst")
+    slot = CounterKey(scope, CONCURRENT)
+
+    async def burst():
+        client = store._client()
+        await client.delete(store.prefix + str(tokens), store.prefix + str(slot))
+        peak = 0
+
+        async def one(i):
+            nonlocal peak
+            checks = [Check(tokens, 10**9, 10, time.time() + 60, 60), Check(slot, 10**6, 1, time.time() + 60, 60)]
+            reservation = await store.reserve(checks, f"member-{i}")
+            pool = client.connection_pool
+            peak = max(peak, len(pool._in_use_connections) + len(pool._available_connections))
+            await store.release(checks, f"member-{i}")
+            return reservation
+
+        try:
+            return await asyncio.gather(*(one(i) for i in range(500))), peak
+        finally:
+            await client.delete(store.prefix + str(tokens), store.prefix + str(slot))
+            await client.aclose()
+
+    reservations, peak = asyncio.run(burst())
+
+    assert all(r.admitted for r in reservations)
+    assert peak <= 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_admissions_arriving_together_share_one_transaction_and_stay_exact(monkeypatch):
+    """300 reservations at once: a few batches, not 300 hops; a limit of 100 admits exactly 100; a
+    refused reservation leaves nothing behind (its savepoint is rolled back)."""
+    from ollamaweb.core.db import one_writer_thread
+    from ollamaweb.quotas.models import UsageCounter
+    from ollamaweb.quotas.stores import DatabaseStore
+
+    if not one_writer_thread():
+        pytest.skip("batching applies to SQLite only")
+    store = DatabaseStore()
+    batches = []
+    reserve_many = store._reserve_many
+
+    def counting(batch):
+        batches.append(len(batch))
+        return reserve_many(batch)
+
+    store._reserving._run_many = counting
+    scope = Scope("u", 4242)
+    tokens = CounterKey(scope, TOKENS, "d", "test-batch")
+    slot = CounterKey(scope, CONCURRENT)
+
+    async def burst():
+        checks = [Check(slot, 10**6, 1, time.time() + 60, 60), Check(tokens, 100 * 7, 7, time.time() + 60, 60)]
+        return await asyncio.gather(*(store.reserve(checks, f"m{i}") for i in range(300)))
+
+    reservations = asyncio.run(burst())
+
+    assert sum(r.admitted for r in reservations) == 100
+    assert sum(batches) == 300 and len(batches) < 30
+    assert UsageCounter.objects.get(key=str(tokens)).reserved == 700
+    assert UsageCounter.objects.get(key=str(slot)).used == 100  # refused ones took no slot
