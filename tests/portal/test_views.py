@@ -505,3 +505,17 @@ def test_invites_can_be_deleted_by_staff(staff):
     invite, _ = Invite.issue(staff, "x")
     response = client_for(staff).post(f"/staff/invites/{invite.pk}/delete/", follow=True)
     assert "no longer works" in text(response) and not Invite.objects.exists()
+
+
+def test_a_failed_request_shows_its_request_id_to_quote(alice):
+    from django.utils import timezone
+
+    from ollamaweb.usage.models import RequestLog
+
+    now = timezone.now()
+    RequestLog.objects.create(
+        request_id="req_0123456789abcdef01234567", created_at=now, finished_at=now, user=alice,
+        endpoint="chat.completions", requested_model="nope", status=404, error="The model 'nope' does not exist",
+        latency_ms=3.0,
+    )  # fmt: skip
+    assert "req_0123456789abcdef01234567" in client_for(alice).get("/requests/").content.decode()
