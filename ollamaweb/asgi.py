@@ -1,7 +1,7 @@
 """The ASGI application: `ollamaweb.asgi:application`.
 
 /v1 and /api requests go to a lean Django handler (gateway/handler.py: no middleware, no per-request
-thread); `HEAD /` and non-browser `GET /` get Ollama's "Ollama is running" (compat/ollama/probe.py);
+thread); `HEAD /` and non-browser `GET /` get Ollama's "Ollama is running" (gateway/probe.py);
 everything else goes to the portal's handler with the full middleware stack. Channels routes
 WebSockets; LifespanApp flushes request logs on shutdown.
 """
@@ -18,7 +18,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from compat.ollama import probe as ollama_probe  # noqa: E402
+from ollamaweb.gateway import probe as ollama_probe  # noqa: E402
 from ollamaweb.gateway.handler import APIHandler  # noqa: E402
 from ollamaweb.lifespan import LifespanApp  # noqa: E402
 from ollamaweb.portal.routing import websocket_urlpatterns  # noqa: E402

@@ -4,7 +4,7 @@ Inference (/api/chat, /api/generate, /api/embed, /api/embeddings) goes through t
 as /v1: keys, aliases, allow-lists, quotas, routing, failover, version adaptation, usage and the
 request log (endpoints `ollama.chat`, `ollama.generate`, `ollama.embed`, `ollama.embeddings`).
 Discovery (/api/tags, /api/show, /api/ps) needs a key and shows only what it may use; /api/version
-and `GET /` (see probe.py) answer without one, as probes. Model management needs a key with the
+and `GET /` (see ollamaweb/gateway/probe.py) answer without one, as probes. Model management needs a key with the
 "manage models" scope.
 """
 

@@ -1,6 +1,6 @@
 """The dependency rule, checked on the source: compat → ollamaweb apps → ollamaweb.core, never back.
 
-- nothing under ollamaweb/ imports compat (only the project's wiring, urls.py and asgi.py, does);
+- nothing under ollamaweb/ imports compat (only the project URLconf, urls.py, includes its routes);
 - ollamaweb.core imports no app and not the gateway;
 - domain apps do not import the gateway or the portal (the portal and the gateway sit on top);
 - the import graph between apps has no cycle.
@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-WIRING = {"ollamaweb.urls", "ollamaweb.asgi", "ollamaweb.settings"}
+WIRING = {"ollamaweb.urls"}  # the project URLconf includes compat.urls; nothing else may
 TOP = {"gateway", "portal"}  # packages that may depend on every domain app
 
 
