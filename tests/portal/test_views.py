@@ -7,11 +7,10 @@ needs its CSRF token; secrets are shown once and never stored.
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -23,8 +22,8 @@ from ollamaweb.portal.models import Invite
 from ollamaweb.portal.playground_keys import PLAYGROUND_KEY_NAME
 from ollamaweb.portal.security import CONTENT_SECURITY_POLICY
 from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
-from ollamaweb.quotas.policy import policy_table
-from ollamaweb.usage.models import RequestLog, UsageRollup
+from ollamaweb.usage.models import RequestLog
+from tests.portal.helpers import client_for, log, rollup
 
 User = get_user_model()
 DOWN = "127.0.0.1:9"  # nothing listens on the discard port: connection refused at once
@@ -42,71 +41,9 @@ USER_PAGES = [
 STAFF_PAGES = ["/staff/", "/staff/feed/", "/staff/invites/"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    cache.clear()  # the catalog and the overview's hourly numbers
-    policy_table.invalidate()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def backend(fake_ollama, settings):
-    settings.OLLAMA_HOST = fake_ollama.url
-    return fake_ollama
-
-
 @pytest.fixture
 def backend_down(settings):
     settings.OLLAMA_HOST = DOWN
-
-
-@pytest.fixture
-def alice(db):
-    return User.objects.create_user("alice", password="pw-alice-123")
-
-
-@pytest.fixture
-def bob(db):
-    return User.objects.create_user("bob", password="pw-bob-123")
-
-
-@pytest.fixture
-def staff(db):
-    return User.objects.create_user("root", password="pw-root-123", is_staff=True)
-
-
-def client_for(user, **kwargs):
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
-def log(user, key=None, minutes_ago=0, **fields):
-    now = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    values = {
-        "created_at": now,
-        "finished_at": now,
-        "user": user,
-        "api_key": key,
-        "key_prefix": key.prefix if key else "",
-        "endpoint": "chat.completions",
-        "requested_model": "llama3",
-        "resolved_model": "llama3:latest",
-        "status": 200,
-        "prompt_tokens": 10,
-        "completion_tokens": 5,
-        "latency_ms": 120.0,
-        **fields,
-    }
-    return RequestLog.objects.create(**values)
-
-
-def rollup(user, model="llama3", day=None, key_prefix="sk-test", **fields):
-    values = {"requests": 1, "prompt_tokens": 10, "completion_tokens": 5, "errors": 0, **fields}
-    return UsageRollup.objects.create(
-        day=day or timezone.localdate(), user=user, key_prefix=key_prefix, model=model, **values
-    )
 
 
 def text(response):
@@ -509,8 +446,6 @@ def test_invites_can_be_deleted_by_staff(staff):
 
 def test_a_failed_request_shows_its_request_id_to_quote(alice):
     from django.utils import timezone
-
-    from ollamaweb.usage.models import RequestLog
 
     now = timezone.now()
     RequestLog.objects.create(
