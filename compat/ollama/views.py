@@ -35,30 +35,30 @@ class OllamaView(GatewayView):
 # -- inference ----------------------------------------------------------------------------------
 
 
-class ChatView(OllamaView):
+class GenerationView(OllamaView):
+    """A generation route: the body is parsed by `parse`, sent to `path`, relayed as Ollama streams."""
+
+    http_method_names = ["post"]
+    parse = None
+    path = ""
+
+    async def post(self, request):
+        model, payload, stream = type(self).parse(self.pipeline.json_body())
+        generation = Generation(model, self.path, [payload], stream)
+        if stream:
+            return await self.pipeline.stream(generation, NativeStream(model))
+        [result] = await self.pipeline.complete(generation)
+        return json_response(native.render(result, model))
+
+
+class ChatView(GenerationView):
     endpoint = "ollama.chat"
-    http_method_names = ["post"]
-
-    async def post(self, request):
-        model, payload, stream = native.chat_request(self.pipeline.json_body())
-        generation = Generation(model, native.CHAT, [payload], stream)
-        if stream:
-            return await self.pipeline.stream(generation, NativeStream(model))
-        [result] = await self.pipeline.complete(generation)
-        return json_response(native.render(result, model))
+    parse, path = native.chat_request, native.CHAT
 
 
-class GenerateView(OllamaView):
+class GenerateView(GenerationView):
     endpoint = "ollama.generate"
-    http_method_names = ["post"]
-
-    async def post(self, request):
-        model, payload, stream = native.generate_request(self.pipeline.json_body())
-        generation = Generation(model, native.GENERATE, [payload], stream)
-        if stream:
-            return await self.pipeline.stream(generation, NativeStream(model))
-        [result] = await self.pipeline.complete(generation)
-        return json_response(native.render(result, model))
+    parse, path = native.generate_request, native.GENERATE
 
 
 class EmbedView(OllamaView):
