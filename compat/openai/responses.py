@@ -943,32 +943,16 @@ class ResponsesStream:
         index = len(self.output)
         item = function_call_item(call, self.namespaces, self.custom_tools)
         self.output.append(item)
-        if item["type"] == "custom_tool_call":
-            text = item["input"]
-            out = self._event(
-                "response.output_item.added", output_index=index, item=dict(item, status="in_progress", input="")
-            )
-            out += self._event(
-                "response.custom_tool_call_input.delta", item_id=item["id"], output_index=index, delta=text
-            )
-            out += self._event(
-                "response.custom_tool_call_input.done", item_id=item["id"], output_index=index, input=text
-            )
-            return out + self._event("response.output_item.done", output_index=index, item=item)
-        arguments = item["arguments"]
+        # A custom tool's input and a function's arguments stream alike, under their own event names.
+        custom = item["type"] == "custom_tool_call"
+        field, events = ("input", "custom_tool_call_input") if custom else ("arguments", "function_call_arguments")
+        text = item[field]
+        done = {field: text} if custom else {"name": item["name"], "arguments": text}
         out = self._event(
-            "response.output_item.added", output_index=index, item=dict(item, status="in_progress", arguments="")
+            "response.output_item.added", output_index=index, item=dict(item, status="in_progress", **{field: ""})
         )
-        out += self._event(
-            "response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=arguments
-        )
-        out += self._event(
-            "response.function_call_arguments.done",
-            item_id=item["id"],
-            output_index=index,
-            name=item["name"],
-            arguments=arguments,
-        )
+        out += self._event(f"response.{events}.delta", item_id=item["id"], output_index=index, delta=text)
+        out += self._event(f"response.{events}.done", item_id=item["id"], output_index=index, **done)
         return out + self._event("response.output_item.done", output_index=index, item=item)
 
     def end(self, prompt_tokens: int, completion_tokens: int) -> bytes:
