@@ -9,6 +9,7 @@ writes the journals of dead processes, skipping records already logged.
 """
 
 import fcntl
+import logging
 import os
 import secrets
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import orjson
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 
 class Journal:
@@ -25,13 +28,19 @@ class Journal:
         self._fd = None
         self._current: Path | None = None
         self._closed: list[Path] = []
+        self._broken = False
 
     def append(self, record):
-        if not settings.LOG_JOURNAL:
+        """Journal a record; never raises (a full or unwritable disk must not fail a request)."""
+        if not settings.LOG_JOURNAL or self._broken:
             return
-        if self._fd is None:
-            self._open_segment()
-        os.write(self._fd, orjson.dumps(record.to_json()) + b"\n")
+        try:
+            if self._fd is None:
+                self._open_segment()
+            os.write(self._fd, orjson.dumps(record.to_json()) + b"\n")
+        except OSError as exc:
+            self._broken = True  # the records still go to the database as usual
+            logger.error("request-log journal off for this process (%s): a SIGKILL may lose unwritten rows", exc)
 
     def rotate(self):
         """Start a new segment: what was appended so far is in the closed ones."""

@@ -105,3 +105,18 @@ def test_a_key_deleted_while_its_stream_runs_still_leaves_its_row(gateway, fake_
     row = RequestLog.objects.get()
     assert (row.api_key_id, row.key_prefix, row.user_id) == (None, key.prefix, key.user_id)
     assert row.prompt_tokens > 0 and row.completion_tokens == 8 and row.usage_source == "measured"
+
+
+def test_an_unwritable_journal_fails_no_request(client, gateway, fake_ollama, settings, tmp_path):
+    from ollamaweb.usage.writer import log_writer
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # the spool "folder" is a file: the journal cannot be opened
+    gateway.call(log_writer.flush())  # close the current segment, so the next record opens a new one
+    settings.LOG_SPOOL_DIR = str(blocked)
+    try:
+        for _ in range(3):
+            client.chat.completions.create(model="llama3", messages=HI)
+        assert settle_logs(gateway) == 3
+    finally:
+        log_writer._journal._broken = False
