@@ -5,8 +5,10 @@ Every filter is turned into an indexed condition before the log is read:
   become `user_id IN (...)` / `api_key_id IN (...)`;
 - a partial model search is matched against the model names of the rollups (one row per day,
   user, key and model, cached for a minute) and becomes `requested_model IN (...)`;
-- backend, endpoint, status and the time range are plain comparisons on indexed columns;
-- pages follow (created_at, id) cursors: no OFFSET and no COUNT over the log.
+- backend, endpoint, status and the time range are plain comparisons on indexed columns (error
+  classes on the partial index of errors);
+- pages follow (created_at, id) cursors: no OFFSET, and the count of matches stops at COUNT_LIMIT
+  ("more than 1,000"): an exact COUNT over millions of rows would read all of them.
 """
 
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from datetime import datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from ollamaweb.core.names import canonical
@@ -23,6 +26,7 @@ from ollamaweb.usage.models import RequestLog, UsageRollup
 from .stats import _cursor, _parse_cursor
 
 PAGE_SIZE = 50
+COUNT_LIMIT = 1000  # matches are counted up to this; beyond, the page says "more than"
 MATCH_LIMIT = 500  # at most this many users, keys or model names for one partial search
 SPLIT_LIMIT = 40  # an IN list up to this long is read as one index-ordered query per value
 MODEL_NAMES_CACHE = "ollamaweb:explorer:models"
@@ -134,10 +138,21 @@ def parse_filters(params, now: datetime | None = None) -> Filters:
 
 
 def model_names() -> list[str]:
-    """Every model name in the rollups (one row per day, user, key and model), cached for a minute."""
+    """Every model name in the rollups (one row per day, user, key and model), cached for a minute.
+
+    The rollups of a big log have millions of rows and a few dozen names: a DISTINCT would read
+    them all, so the query hops along the index on `model` from one name to the next instead.
+    """
     names = cache.get(MODEL_NAMES_CACHE)
     if names is None:
-        names = sorted(set(UsageRollup.objects.values_list("model", flat=True).distinct()))
+        table = connection.ops.quote_name(UsageRollup._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH RECURSIVE names(model) AS (SELECT MIN(model) FROM {table} UNION ALL"
+                f" SELECT (SELECT MIN(model) FROM {table} WHERE model > names.model) FROM names"
+                " WHERE names.model IS NOT NULL) SELECT model FROM names WHERE model IS NOT NULL"
+            )
+            names = [name for (name,) in cursor.fetchall()]
         cache.set(MODEL_NAMES_CACHE, names, 60)
     return names
 
@@ -190,12 +205,14 @@ def filtered(filters: Filters) -> list:
         rows = rows.filter(endpoint=filters.endpoint)
     if filters.status == "2xx":
         rows = rows.filter(status__lt=400)
-    elif filters.status == "4xx":
-        rows = rows.filter(status__gte=400, status__lt=500)
-    elif filters.status == "5xx":
-        rows = rows.filter(status__gte=500)
-    elif filters.status == "error":
+    elif filters.status in ("4xx", "5xx", "error"):
+        # `status >= 400` is spelled out for every error class: it is the condition of the partial
+        # index of errors in time order, which a database uses only when the query states it.
         rows = rows.filter(status__gte=400)
+        if filters.status == "4xx":
+            rows = rows.filter(status__lt=500)
+        elif filters.status == "5xx":
+            rows = rows.filter(status__gte=500)
     elif filters.status:
         rows = rows.filter(status=int(filters.status))
     if filters.since:
@@ -219,6 +236,18 @@ class ExplorerPage:
     older: str | None
     newer: str | None
     is_first: bool
+    matches: int = 0  # requests matching the filters, counted up to COUNT_LIMIT
+    more: bool = False  # more than COUNT_LIMIT match
+
+
+def count_matches(parts: list, limit: int) -> tuple[int, bool]:
+    """(matches, more than `limit`): each part counted with a LIMIT, so at most limit + 1 rows are read."""
+    total = 0
+    for part in parts:  # the parts are disjoint (one value each)
+        total += part.order_by()[: limit + 1 - total].count()
+        if total > limit:
+            return limit, True
+    return total, False
 
 
 def _page(parts: list, size: int, newest_first: bool) -> list[RequestLog]:
@@ -235,6 +264,7 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
     parts = filtered(filters)
     if not parts:
         return ExplorerPage([], None, None, True)
+    matches, more = count_matches(parts, COUNT_LIMIT)
     parts = [part.select_related("user", "api_key").only(*COLUMNS, "user__username", "api_key__name") for part in parts]
     after_cursor = _parse_cursor(after) if after and not before else None
     before_cursor = _parse_cursor(before)
@@ -246,7 +276,7 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
         found = found[:size][::-1]
         return ExplorerPage(
             found, _cursor(found[-1]) if found else None, _cursor(found[0]) if found and has_newer else None,
-            not has_newer,
+            not has_newer, matches, more,
         )  # fmt: skip
     if before_cursor:
         at, pk = before_cursor
@@ -259,6 +289,8 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
         _cursor(found[-1]) if found and has_older else None,
         _cursor(found[0]) if found and before_cursor else None,
         before_cursor is None,
+        matches,
+        more,
     )
 
 

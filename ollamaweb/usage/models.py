@@ -52,6 +52,8 @@ class RequestLog(models.Model):
             models.Index(fields=["backend", "created_at"]),
             models.Index(fields=["endpoint", "created_at"]),
             models.Index(fields=["api_key", "created_at"]),
+            # Errors (~2 % of the log) in time order: the explorer's status filters walk it.
+            models.Index(fields=["created_at"], condition=models.Q(status__gte=400), name="requestlog_errors"),
         ]
 
     def __str__(self):
@@ -88,7 +90,11 @@ class UsageRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["day", "user", "key_prefix", "model"], name="one_rollup_per_day_key_model")
         ]
-        indexes = [models.Index(fields=["user", "day"])]
+        indexes = [
+            models.Index(fields=["user", "day"]),
+            # The explorer's list of model names, read by skipping from one name to the next.
+            models.Index(fields=["model"], name="usagerollup_model"),
+        ]
 
     def __str__(self):
         return f"{self.day} {self.user_id} {self.model}: {self.requests} requests"

@@ -186,3 +186,44 @@ def test_the_overview_links_to_matching_requests(staff_client, rows, fake_ollama
 def test_bad_filters_are_explained_not_errors(staff_client, rows):
     page = staff_client.get("/staff/requests/?status=teapot&since=yesterday-ish").content.decode()
     assert "Unknown status filter" in page and "Could not read the time" in page
+
+
+def match_count(client, query=""):
+    html = client.get("/staff/requests/" + query).content.decode()
+    return re.search(r'<p class="match-count[^"]*">([^<]*)</p>', html).group(1)
+
+
+def test_the_count_of_matches_stops_at_the_limit(staff_client, rows, monkeypatch):
+    monkeypatch.setattr(explorer, "COUNT_LIMIT", 3)
+    assert match_count(staff_client) == "More than 3 requests"  # 5 rows: counting stopped at 4
+    assert match_count(staff_client, "?user=al") == "3 requests match"  # exactly the limit: no "more than"
+    assert match_count(staff_client, "?user=%3Dalice") == "2 requests match"
+    assert match_count(staff_client, "?status=5xx") == "1 request matches"
+    assert match_count(staff_client, "?user=nobody") == "0 requests match"
+    assert match_count(staff_client, "?model=l") == "3 requests match"  # one query per model (llama3, mistral:7b)
+    monkeypatch.setattr(explorer, "COUNT_LIMIT", 2)
+    assert match_count(staff_client, "?model=l") == "More than 2 requests match"  # the parts add up past the limit
+    monkeypatch.setattr(explorer, "COUNT_LIMIT", 5)
+    assert match_count(staff_client) == "5 requests"
+
+
+def test_paging_through_rows_of_one_instant(staff_client, people, monkeypatch):
+    """Rows with the same created_at are split across pages by id, with none lost or repeated."""
+    monkeypatch.setattr(explorer.explore, "__defaults__", (None, None, 2))
+    same = datetime.now(UTC) - timedelta(minutes=1)
+    made = [log(people["bob"], people["keys"]["bob"]).pk for _ in range(5)]
+    RequestLog.objects.filter(pk__in=made).update(created_at=same)
+    expected = sorted(made, reverse=True)
+    pages, query = [], ""
+    while True:
+        html = staff_client.get("/staff/requests/" + query).content.decode()
+        pages.append([int(i) for i in re.findall(r'href="/staff/requests/(\d+)/"', html)])
+        older = re.search(r'href="\?([^"]*before=[^"]+)" rel="next"', html)
+        if not older:
+            break
+        query = "?" + older.group(1).replace("&amp;", "&")
+    assert pages == [expected[0:2], expected[2:4], expected[4:]]
+    while newer := re.search(r'href="\?([^"]*after=[^"]+)" rel="prev"', html):  # and back, newer pages
+        html = staff_client.get("/staff/requests/?" + newer.group(1).replace("&amp;", "&")).content.decode()
+        pages.append([int(i) for i in re.findall(r'href="/staff/requests/(\d+)/"', html)])
+    assert pages[3:] == [expected[2:4], expected[0:2]]
