@@ -8,7 +8,8 @@ Every filter is turned into an indexed condition before the log is read:
 - backend, endpoint, status and the time range are plain comparisons on indexed columns (error
   classes on the partial index of errors);
 - pages follow (created_at, id) cursors: no OFFSET, and the count of matches stops at COUNT_LIMIT
-  ("more than 1,000"): an exact COUNT over millions of rows would read all of them.
+  ("more than 1,000") or after COUNT_BUDGET_MS (sparse matches: "more than" the rows shown): an
+  exact COUNT over millions of rows would read all of them.
 """
 
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from ollamaweb.core.budget import OverBudget, time_budget
 from ollamaweb.core.names import canonical
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.usage.models import RequestLog, UsageRollup
@@ -27,6 +29,7 @@ from .stats import _cursor, _parse_cursor
 
 PAGE_SIZE = 50
 COUNT_LIMIT = 1000  # matches are counted up to this; beyond, the page says "more than"
+COUNT_BUDGET_MS = 50  # a count that takes longer is dropped: the page says "more than" what it shows
 MATCH_LIMIT = 500  # at most this many users, keys or model names for one partial search
 SPLIT_LIMIT = 40  # an IN list up to this long is read as one index-ordered query per value
 MODEL_NAMES_CACHE = "ollamaweb:explorer:models"
@@ -236,17 +239,25 @@ class ExplorerPage:
     older: str | None
     newer: str | None
     is_first: bool
-    matches: int = 0  # requests matching the filters, counted up to COUNT_LIMIT
-    more: bool = False  # more than COUNT_LIMIT match
+    matches: int = 0  # requests matching the filters, counted up to COUNT_LIMIT (or the rows shown)
+    more: bool = False  # more than `matches` match
 
 
-def count_matches(parts: list, limit: int) -> tuple[int, bool]:
-    """(matches, more than `limit`): each part counted with a LIMIT, so at most limit + 1 rows are read."""
+def count_matches(parts: list, limit: int, budget_ms: int) -> tuple[int, bool] | None:
+    """(matches, more than `limit`), or None when counting took longer than `budget_ms`.
+
+    Each part is counted with a LIMIT (at most limit + 1 rows read); when matches are sparse the
+    database still reads every row it rejects on the way, hence the time budget.
+    """
     total = 0
-    for part in parts:  # the parts are disjoint (one value each)
-        total += part.order_by()[: limit + 1 - total].count()
-        if total > limit:
-            return limit, True
+    try:
+        with time_budget(budget_ms):
+            for part in parts:  # the parts are disjoint (one value each)
+                total += part.order_by()[: limit + 1 - total].count()
+                if total > limit:
+                    return limit, True
+    except OverBudget:
+        return None
     return total, False
 
 
@@ -264,7 +275,7 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
     parts = filtered(filters)
     if not parts:
         return ExplorerPage([], None, None, True)
-    matches, more = count_matches(parts, COUNT_LIMIT)
+    counted = count_matches(parts, COUNT_LIMIT, COUNT_BUDGET_MS)
     parts = [part.select_related("user", "api_key").only(*COLUMNS, "user__username", "api_key__name") for part in parts]
     after_cursor = _parse_cursor(after) if after and not before else None
     before_cursor = _parse_cursor(before)
@@ -276,7 +287,7 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
         found = found[:size][::-1]
         return ExplorerPage(
             found, _cursor(found[-1]) if found else None, _cursor(found[0]) if found and has_newer else None,
-            not has_newer, matches, more,
+            not has_newer, *(counted or (len(found), True)),
         )  # fmt: skip
     if before_cursor:
         at, pk = before_cursor
@@ -289,8 +300,7 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
         _cursor(found[-1]) if found and has_older else None,
         _cursor(found[0]) if found and before_cursor else None,
         before_cursor is None,
-        matches,
-        more,
+        *(counted or (len(found), has_older or before_cursor is not None)),
     )
 
 

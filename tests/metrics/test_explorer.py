@@ -1,6 +1,7 @@
 """The staff's request explorer: filters, keyset paging, drill-down links, permissions."""
 
 import re
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
+from ollamaweb.core.budget import OverBudget
 from ollamaweb.keys.services import issue_key
 from ollamaweb.portal import explorer
 from ollamaweb.usage.models import RequestLog, UsageRollup
@@ -227,3 +229,17 @@ def test_paging_through_rows_of_one_instant(staff_client, people, monkeypatch):
         html = staff_client.get("/staff/requests/?" + newer.group(1).replace("&amp;", "&")).content.decode()
         pages.append([int(i) for i in re.findall(r'href="/staff/requests/(\d+)/"', html)])
     assert pages[3:] == [expected[2:4], expected[0:2]]
+
+
+def test_a_count_over_its_time_budget_says_more_than_the_rows_shown(staff_client, rows, monkeypatch):
+    @contextmanager
+    def stopped(ms):  # the database stopped the count at its deadline
+        raise OverBudget
+        yield
+
+    monkeypatch.setattr(explorer, "time_budget", stopped)
+    monkeypatch.setattr(explorer.explore, "__defaults__", (None, None, 2))
+    assert match_count(staff_client) == "More than 2 requests"  # a full page with older rows
+    assert match_count(staff_client, "?user=%3Dalice") == "2 requests match"  # one page, all of them: exact
+    page = staff_client.get("/staff/requests/").content.decode()
+    assert len(re.findall(r'href="/staff/requests/(\d+)/"', page)) == 2  # the page itself is unaffected
