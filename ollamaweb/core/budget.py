@@ -16,14 +16,17 @@ def time_budget(ms: int):
 
     PostgreSQL: a statement_timeout for the block (set in a savepoint and set back after it);
     SQLite: a progress handler that interrupts the running statement at the deadline. Other
-    databases: no limit. Meant for reads only: a stopped block's writes are rolled back.
+    databases: no limit. Meant for reads only: a stopped block's writes are rolled back. A budget
+    already spent (`ms` <= 0) stops at once.
     """
+    if ms <= 0:
+        raise OverBudget
     if connection.vendor == "postgresql":
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SELECT current_setting('statement_timeout')")
                 (before,) = cursor.fetchone()
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{max(1, ms)}ms"])
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{ms}ms"])
                 yield
                 cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
         except OperationalError as exc:

@@ -7,11 +7,15 @@ Every filter is turned into an indexed condition before the log is read:
   user, key and model, cached for a minute) and becomes `requested_model IN (...)`;
 - backend, endpoint, status and the time range are plain comparisons on indexed columns (error
   classes on the partial index of errors);
-- pages follow (created_at, id) cursors: no OFFSET, and the count of matches stops at COUNT_LIMIT
+- pages follow (created_at, id) cursors (no OFFSET) and are read in growing time windows under a
+  time budget: a search for rare matches stops, says how far back it got, and its link continues it;
+- the count of matches stops at COUNT_LIMIT
   ("more than 1,000") or after COUNT_BUDGET_MS (sparse matches: "more than" the rows shown): an
   exact COUNT over millions of rows would read all of them.
 """
 
+import time as clock
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
@@ -30,6 +34,9 @@ from .stats import _cursor, _parse_cursor
 PAGE_SIZE = 50
 COUNT_LIMIT = 1000  # matches are counted up to this; beyond, the page says "more than"
 COUNT_BUDGET_MS = 50  # a count that takes longer is dropped: the page says "more than" what it shows
+PAGE_BUDGET_MS = 150  # a page's search stops after this (beyond its first window) and says how far it got
+FIRST_WINDOW = timedelta(hours=1)  # pages are read in time windows, this one first,
+WINDOW_GROWTH = 8  # then each one this many times longer
 MATCH_LIMIT = 500  # at most this many users, keys or model names for one partial search
 SPLIT_LIMIT = 40  # an IN list up to this long is read as one index-ordered query per value
 MODEL_NAMES_CACHE = "ollamaweb:explorer:models"
@@ -241,6 +248,7 @@ class ExplorerPage:
     is_first: bool
     matches: int = 0  # requests matching the filters, counted up to COUNT_LIMIT (or the rows shown)
     more: bool = False  # more than `matches` match
+    searched_to: datetime | None = None  # the search stopped here (time budget); the links continue it
 
 
 def count_matches(parts: list, limit: int, budget_ms: int) -> tuple[int, bool] | None:
@@ -270,37 +278,91 @@ def _page(parts: list, size: int, newest_first: bool) -> list[RequestLog]:
     return found[:size]
 
 
+def _walk(parts: list, size: int, newest_first: bool, origin: datetime, end: datetime, budget_ms: int):
+    """The first `size` rows of `parts` from `origin` towards `end`, read in time windows.
+
+    Filters that match few rows of the index they walk (a model on a backend that never served it)
+    would make one query read that index's whole range. So the log is read window by window, the
+    first FIRST_WINDOW long and each next one WINDOW_GROWTH times longer, until the page is full,
+    `end` is passed, or `budget_ms` is spent. Returns (rows, None), or (rows, edge) when the budget
+    stopped the search at `edge` (rows beyond it not read yet). The first window always runs.
+    """
+    deadline = clock.monotonic() + budget_ms / 1000
+    found, edge, span = [], origin, FIRST_WINDOW
+    while True:
+        bound = edge - span if newest_first else edge + span
+        last = bound <= end if newest_first else bound >= end
+        window = []
+        for part in parts:
+            if edge != origin:  # the first window is bounded by the cursor (in `parts`) alone
+                part = part.filter(created_at__lt=edge) if newest_first else part.filter(created_at__gte=edge)
+            if not last:
+                part = part.filter(created_at__gte=bound) if newest_first else part.filter(created_at__lt=bound)
+            window.append(part)
+        left_ms = int((deadline - clock.monotonic()) * 1000)
+        if edge != origin and left_ms <= 0:
+            return found, edge
+        try:
+            with time_budget(left_ms) if edge != origin else nullcontext():
+                found += _page(window, size - len(found), newest_first)
+        except OverBudget:
+            return found, edge
+        if len(found) >= size or last:
+            return found, None
+        edge, span = bound, span * WINDOW_GROWTH
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
 def explore(filters: Filters, before: str | None = None, after: str | None = None, size: int = PAGE_SIZE):
     """One page of matching requests, newest first, by (created_at, id) cursors."""
     parts = filtered(filters)
     if not parts:
         return ExplorerPage([], None, None, True)
+    oldest = RequestLog.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    if oldest is None:
+        return ExplorerPage([], None, None, True)
     counted = count_matches(parts, COUNT_LIMIT, COUNT_BUDGET_MS)
     parts = [part.select_related("user", "api_key").only(*COLUMNS, "user__username", "api_key__name") for part in parts]
     after_cursor = _parse_cursor(after) if after and not before else None
     before_cursor = _parse_cursor(before)
+    now = timezone.now()
     if after_cursor:
         at, pk = after_cursor
         parts = [part.filter(created_at__gte=at).exclude(created_at=at, pk__lte=pk) for part in parts]
-        found = _page(parts, size + 1, newest_first=False)
-        has_newer = len(found) > size
+        found, stopped = _walk(parts, size + 1, False, at, filters.until or now, PAGE_BUDGET_MS)
+        has_newer = len(found) > size or stopped is not None
         found = found[:size][::-1]
+        if stopped is not None and len(found) < size:  # rows from `stopped` on are not read yet
+            newer = f"{_micros(stopped) - 1}.{2**62}"
+        else:
+            newer = _cursor(found[0]) if found and has_newer else None
+        older = _cursor(found[-1]) if found else f"{_micros(at)}.{pk + 1}"
         return ExplorerPage(
-            found, _cursor(found[-1]) if found else None, _cursor(found[0]) if found and has_newer else None,
-            not has_newer, *(counted or (len(found), True)),
+            found, older, newer, not has_newer, *(counted or (len(found), True)),
+            stopped if len(found) < size else None,
         )  # fmt: skip
+    origin = now
     if before_cursor:
         at, pk = before_cursor
+        origin = at
         parts = [part.filter(created_at__lte=at).exclude(created_at=at, pk__gte=pk) for part in parts]
-    found = _page(parts, size + 1, newest_first=True)
+    found, stopped = _walk(parts, size + 1, True, origin, max(filters.since or oldest, oldest), PAGE_BUDGET_MS)
     has_older = len(found) > size
     found = found[:size]
+    if stopped is not None and not has_older:  # rows before `stopped` are not read yet
+        older = f"{_micros(stopped)}.0"
+    else:
+        older = _cursor(found[-1]) if found and has_older else None
     return ExplorerPage(
         found,
-        _cursor(found[-1]) if found and has_older else None,
+        older,
         _cursor(found[0]) if found and before_cursor else None,
         before_cursor is None,
-        *(counted or (len(found), has_older or before_cursor is not None)),
+        *(counted or (len(found), has_older or stopped is not None or before_cursor is not None)),
+        stopped if not has_older else None,
     )
 
 

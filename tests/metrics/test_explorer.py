@@ -1,7 +1,6 @@
 """The staff's request explorer: filters, keyset paging, drill-down links, permissions."""
 
 import re
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +8,6 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from ollamaweb.core.budget import OverBudget
 from ollamaweb.keys.services import issue_key
 from ollamaweb.portal import explorer
 from ollamaweb.usage.models import RequestLog, UsageRollup
@@ -232,14 +230,25 @@ def test_paging_through_rows_of_one_instant(staff_client, people, monkeypatch):
 
 
 def test_a_count_over_its_time_budget_says_more_than_the_rows_shown(staff_client, rows, monkeypatch):
-    @contextmanager
-    def stopped(ms):  # the database stopped the count at its deadline
-        raise OverBudget
-        yield
-
-    monkeypatch.setattr(explorer, "time_budget", stopped)
+    monkeypatch.setattr(explorer, "COUNT_BUDGET_MS", 0)  # every count stopped at its deadline
     monkeypatch.setattr(explorer.explore, "__defaults__", (None, None, 2))
     assert match_count(staff_client) == "More than 2 requests"  # a full page with older rows
     assert match_count(staff_client, "?user=%3Dalice") == "2 requests match"  # one page, all of them: exact
     page = staff_client.get("/staff/requests/").content.decode()
     assert len(re.findall(r'href="/staff/requests/(\d+)/"', page)) == 2  # the page itself is unaffected
+
+
+def test_a_search_out_of_time_says_how_far_it_got_and_goes_on(staff_client, rows, monkeypatch):
+    """Sparse matches: the page stops after its first window (1 hour) when its budget is spent."""
+    monkeypatch.setattr(explorer, "PAGE_BUDGET_MS", 0)
+    html = staff_client.get("/staff/requests/?user=%3Dbob").content.decode()
+    assert ids(staff_client, "?user=%3Dbob") == [rows["b1"].pk]  # the last hour only; "old" is 30 hours back
+    assert "Searched as far as" in html
+    older = re.search(r'href="\?([^"]*before=[^"]+)" rel="next"', html).group(1).replace("&amp;", "&")
+    monkeypatch.setattr(explorer, "PAGE_BUDGET_MS", 10_000)
+    html = staff_client.get("/staff/requests/?" + older).content.decode()
+    assert [int(i) for i in re.findall(r'href="/staff/requests/(\d+)/"', html)] == [rows["old"].pk]
+    assert "Searched as far as" not in html and 'rel="next"' not in html  # the whole log read: the end
+    newer = re.search(r'href="\?([^"]*after=[^"]+)" rel="prev"', html).group(1).replace("&amp;", "&")
+    assert ids(staff_client, "?" + newer) == [rows["b1"].pk]  # and back
+    assert "Searched as far as" not in staff_client.get("/staff/requests/?user=%3Dbob").content.decode()
