@@ -34,7 +34,7 @@ from .stats import _cursor, _parse_cursor
 PAGE_SIZE = 50
 COUNT_LIMIT = 1000  # matches are counted up to this; beyond, the page says "more than"
 COUNT_BUDGET_MS = 50  # a count that takes longer is dropped: the page says "more than" what it shows
-PAGE_BUDGET_MS = 150  # a page's search stops after this (beyond its first window) and says how far it got
+PAGE_BUDGET_MS = 100  # a page's search stops after this (beyond its first window) and says how far it got
 FIRST_WINDOW = timedelta(hours=1)  # pages are read in time windows, this one first,
 WINDOW_GROWTH = 8  # then each one this many times longer
 MATCH_LIMIT = 500  # at most this many users, keys or model names for one partial search

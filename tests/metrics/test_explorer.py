@@ -252,3 +252,8 @@ def test_a_search_out_of_time_says_how_far_it_got_and_goes_on(staff_client, rows
     newer = re.search(r'href="\?([^"]*after=[^"]+)" rel="prev"', html).group(1).replace("&amp;", "&")
     assert ids(staff_client, "?" + newer) == [rows["b1"].pk]  # and back
     assert "Searched as far as" not in staff_client.get("/staff/requests/?user=%3Dbob").content.decode()
+    monkeypatch.setattr(explorer, "PAGE_BUDGET_MS", 0)
+    monkeypatch.setattr(explorer, "COUNT_BUDGET_MS", 0)
+    html = staff_client.get("/staff/requests/?user=%3Dbob&model=mistral").content.decode()
+    assert re.findall(r'href="/staff/requests/(\d+)/"', html) == []  # nothing in the last hour, none counted
+    assert "Not counted" in match_count(staff_client, "?user=%3Dbob&model=mistral")
