@@ -651,32 +651,45 @@ class Bench:
 
     def scenario_metrics(self, on: Gateway, off: Gateway) -> dict:
         """Prometheus metrics on ("gateway" column) and off (OLLAMAWEB_METRICS=0, "direct" column),
-        measured alternately (off, on, off, on) and the better run of each kept, so drift in the
-        machine's load hits both alike."""
+        measured alternately (off, on, direct, off, on, direct, ...: max(2, --repeat) rounds) and the
+        better run of each kept, so drift in the machine's load hits both alike; the direct runs give
+        each its overhead."""
         c = self.profile.throughput_concurrency
-        runs = {"on": {}, "off": {}}
-        for _ in range(2):
-            for label, gateway in (("off", off), ("on", on)):
+        runs = {"on": {}, "off": {}, "direct": {}}
+        rounds = {"on": [], "off": []}  # every round's c=1 p50 overhead and CPU per request
+        for _ in range(max(2, self.args.repeat)):
+            round_ = {}
+            for label, gateway in (("off", off), ("on", on), ("direct", None)):
                 for name, kwargs in (("c1", {"concurrency": 1}), (f"c{c}", {"concurrency": c})):
-                    result = self.gw(gateway, model="bench-n16", **kwargs)
+                    if gateway is None:
+                        if name != "c1":
+                            continue
+                        result = self.load(self.upstream_url, api="ollama", model="bench-n16", **kwargs)
+                    else:
+                        result = self.gw(gateway, model="bench-n16", **kwargs)
+                    round_[label, name] = result
                     best = runs[label].get(name)
                     if best is None or result["latency_ms"]["mean"] < best["latency_ms"]["mean"]:
                         runs[label][name] = result
+            for label in ("on", "off"):
+                rounds[label].append({
+                    "overhead_p50_ms": round_[label, "c1"]["latency_ms"]["p50"]
+                    - round_["direct", "c1"]["latency_ms"]["p50"],
+                    "cpu_us_per_request": cpu_us(round_[label, f"c{c}"]),
+                })  # fmt: skip
         rows = []
         for q in ("p50", "p99"):
             rows.append(row(f"latency c=1 {q}, metrics on vs off", "ms", runs["on"]["c1"]["latency_ms"][q],
                             runs["off"]["c1"]["latency_ms"][q]))  # fmt: skip
+        for label in ("on", "off"):
+            rows.append(row(f"overhead c=1 p50 vs direct, metrics {label}", "ms", runs[label]["c1"]["latency_ms"]["p50"],
+                            runs["direct"]["c1"]["latency_ms"]["p50"]))  # fmt: skip
         rows.append(row(f"throughput c={c}, metrics on vs off", "req/s", runs["on"][f"c{c}"]["rps"],
                         runs["off"][f"c{c}"]["rps"], overhead=False))  # fmt: skip
-
-        def cpu_us(result):
-            served = result.get("sent_including_warmup") or 0
-            return 1e6 * result["server"]["cpu_s"] / served if served and result.get("server") else None
-
         rows.append(row(f"server CPU per request c={c}, metrics on vs off", "µs", cpu_us(runs["on"][f"c{c}"]),
                         cpu_us(runs["off"][f"c{c}"])))  # fmt: skip
         return {"title": "Prometheus metrics on (gateway column) vs OLLAMAWEB_METRICS=0 (direct column), same server",
-                "rows": rows, "runs": runs}  # fmt: skip
+                "rows": rows, "runs": runs, "rounds": rounds}  # fmt: skip
 
     def scenario_servers(self, gateways: list[Gateway]) -> dict:
         c = self.profile.throughput_concurrency
@@ -881,6 +894,12 @@ def cpu_per(run: dict, tokens: int, who: str = "server") -> float:
     """CPU seconds of `who` per request (tokens=1) or per token, over every request sent (warm-up included)."""
     sent = run.get("sent_including_warmup") or 0
     return run[who]["cpu_s"] / (sent * tokens) if sent and run.get(who) else float("nan")
+
+
+def cpu_us(result: dict) -> float | None:
+    """Server CPU per request served (warm-up included), µs."""
+    served = result.get("sent_including_warmup") or 0
+    return 1e6 * result["server"]["cpu_s"] / served if served and result.get("server") else None
 
 
 def row(metric: str, unit: str, gateway, direct, overhead=True) -> dict:
