@@ -397,6 +397,10 @@ LOG_JOURNAL = envbool("OLLAMAWEB_LOG_JOURNAL", True)
 QUOTA_STORE = os.environ.get("OLLAMAWEB_QUOTA_STORE", "auto")
 QUOTA_FAIL_OPEN = envbool("OLLAMAWEB_QUOTA_FAIL_OPEN", False)
 QUOTA_DEFAULT_MAX_TOKENS = envint("OLLAMAWEB_QUOTA_DEFAULT_MAX_TOKENS", 4096)
+# GPU-time quotas reserve an estimate of a call's GPU time: these milliseconds per prompt and per
+# output token until a model's calls have been measured (high on purpose), then what was measured.
+GPU_MS_PER_PROMPT_TOKEN = envfloat("OLLAMAWEB_GPU_MS_PER_PROMPT_TOKEN", 2.0)
+GPU_MS_PER_OUTPUT_TOKEN = envfloat("OLLAMAWEB_GPU_MS_PER_OUTPUT_TOKEN", 50.0)
 # Concurrency slots and token reservations held by a process that died without releasing them are
 # given back once its heartbeat (renewed every third of this) is this many seconds old (every store).
 QUOTA_LEASE_SECONDS = envint("OLLAMAWEB_QUOTA_LEASE_SECONDS", 15)

@@ -69,10 +69,6 @@ class LimitReached(GatewayError):
     code = "rate_limit_exceeded"
     retry_after = 1
 
-    def __init__(self, message, *, tokens_remaining: int | None = None, **kwargs):
-        super().__init__(message, **kwargs)
-        self.tokens_remaining = tokens_remaining
-
     @property
     def is_quota(self) -> bool:
         return self.code == "insufficient_quota"

@@ -164,6 +164,8 @@ class QuotaForm(forms.Form):
 
     tokens_per_day = forms.IntegerField(label="Tokens per day", min_value=0, required=False)
     tokens_per_month = forms.IntegerField(label="Tokens per month", min_value=0, required=False)
+    gpu_seconds_per_day = forms.IntegerField(label="GPU-seconds per day", min_value=0, required=False)
+    gpu_seconds_per_month = forms.IntegerField(label="GPU-seconds per month", min_value=0, required=False)
     requests_per_minute = forms.IntegerField(label="Requests per minute", min_value=0, required=False)
     max_concurrent = forms.IntegerField(label="Requests at once", min_value=0, required=False)
 

@@ -312,6 +312,7 @@ def test_team_page_shows_usage_of_team_keys_and_default_members(people, lab):
     UsageRollup.objects.create(
         day=today,
         user=people.admin,
+        team=lab,
         key_prefix=key.prefix,
         model="llama3",
         requests=2,
@@ -321,6 +322,7 @@ def test_team_page_shows_usage_of_team_keys_and_default_members(people, lab):
     UsageRollup.objects.create(
         day=today,
         user=people.member,
+        team=lab,
         key_prefix=personal.prefix,
         model="llama3",
         requests=1,
@@ -445,17 +447,19 @@ def test_team_usage_csv_for_team_admins(people, lab):
     UsageRollup.objects.create(
         day=day,
         user=people.admin,
+        team=lab,
         key_prefix=key.prefix,
         model="llama3",
         requests=2,
         prompt_tokens=10,
         completion_tokens=5,
+        gpu_ms=1500,
     )
     response = signed_in(people.admin).get(f"/teams/{lab.pk}/usage.csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     lines = response.content.decode().splitlines()
     assert lines[0].startswith("day,user,key_prefix,team_key,model")
-    assert lines[1] == f"{day.isoformat()},ann,{key.prefix},True,llama3,2,10,5,15,0"
+    assert lines[1] == f"{day.isoformat()},ann,{key.prefix},True,llama3,2,10,5,15,1.5,0"
     assert signed_in(people.member).get(f"/teams/{lab.pk}/usage.csv").status_code == 403
     assert signed_in(people.outsider).get(f"/teams/{lab.pk}/usage.csv").status_code == 404
 
@@ -562,18 +566,18 @@ def test_usage_by_team_in_csv_and_the_command(people, lab):
     key, _ = services.issue_team_key(people.staff, ops, "bot")
     personal, _ = issue_key(people.member, "laptop")  # max's default team is Lab
     today = timezone.localdate()
-    for user, prefix, tokens in ((people.staff, key.prefix, 100), (people.member, personal.prefix, 7)):
+    for user, team, prefix, tokens in ((people.staff, ops, key.prefix, 100), (people.member, lab, personal.prefix, 7)):
         UsageRollup.objects.create(
-            day=today, user=user, key_prefix=prefix, model="llama3", requests=1, prompt_tokens=tokens
+            day=today, user=user, team=team, key_prefix=prefix, model="llama3", requests=1, prompt_tokens=tokens
         )
     response = signed_in(people.staff).get("/teams/usage.csv")
     assert response.status_code == 200
     assert response.content.decode().splitlines() == [
-        "team,model,requests,prompt_tokens,completion_tokens,total_tokens,errors",
-        "Lab,llama3,1,7,0,7,0",
-        "Ops,llama3,1,100,0,100,0",
+        "team,model,requests,prompt_tokens,completion_tokens,total_tokens,gpu_seconds,errors",
+        "Lab,llama3,1,7,0,7,0.0,0",
+        "Ops,llama3,1,100,0,100,0.0,0",
     ]
     assert signed_in(people.admin).get("/teams/usage.csv").status_code == 403
     out = io.StringIO()
-    call_command("team", "--usage", "--format", "csv", "--since", today.isoformat(), stdout=out)
-    assert out.getvalue().splitlines()[1:] == ["Lab,llama3,1,7,0,7,0", "Ops,llama3,1,100,0,100,0"]
+    call_command("usage", "--by", "team", "--format", "csv", "--since", today.isoformat(), stdout=out)
+    assert out.getvalue().splitlines()[1:] == ["Lab,llama3,1,7,0,7,0.0,0", "Ops,llama3,1,100,0,100,0.0,0"]

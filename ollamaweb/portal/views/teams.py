@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
-from ollamaweb.teams.usage import CSV_COLUMNS, TEAM_COLUMNS, csv_rows, team_usage, usage_by_team
+from ollamaweb.usage.reports import TEAM_COLUMNS, TEAM_CSV_COLUMNS, team_csv_rows, team_usage, usage_by_team
 
 from ..forms import ApiKeyForm
 from ..security import page
@@ -153,8 +153,8 @@ def team_usage_csv(request, pk):
     filename = f"ollamaweb-team-{team.pk}-usage-{timezone.localdate().isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_rows(team))
+    writer.writerow(TEAM_CSV_COLUMNS)
+    writer.writerows(team_csv_rows(team))
     return response
 
 
