@@ -847,9 +847,9 @@ class ResponsesStream:
         return sse_event(payload)
 
     def _snapshot(self, status: str, **fields) -> dict:
-        return response_object(
-            self.response_id, self.created_at, self.model, self.settings, status=status, output=[], **fields
-        )
+        """The Response object as it stands (`output` empty unless given)."""
+        fields.setdefault("output", [])
+        return response_object(self.response_id, self.created_at, self.model, self.settings, status=status, **fields)
 
     def start(self) -> bytes:
         if self.started:
@@ -937,12 +937,8 @@ class ResponsesStream:
             out += self._open("message")
         out += self._close("incomplete" if incomplete else "completed")
         self.finished = True
-        self.response = response_object(
-            self.response_id,
-            self.created_at,
-            self.model,
-            self.settings,
-            status="incomplete" if incomplete else "completed",
+        self.response = self._snapshot(
+            "incomplete" if incomplete else "completed",
             output=self.output,
             usage=usage_object(prompt_tokens, completion_tokens),
             incomplete_details={"reason": "max_output_tokens"} if incomplete else None,
@@ -961,12 +957,8 @@ class ResponsesStream:
             item[shape.parts] = [shape.part(self.text)]
             self.open = None
         self.finished = True
-        self.response = response_object(
-            self.response_id,
-            self.created_at,
-            self.model,
-            self.settings,
-            status="failed",
+        self.response = self._snapshot(
+            "failed",
             output=self.output,
             usage=usage_object(*usage) if usage else None,
             error={"code": code, "message": message},
