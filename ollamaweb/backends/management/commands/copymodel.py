@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.audit.services import record
 from ollamaweb.backends.config import configured_backends
-from ollamaweb.backends.operations import TargetError, copy_model, on_each, refresh_models_now, run, select_targets
+from ollamaweb.backends.operations import TargetError, copy_model, on_each, record_outcomes, run, select_targets
 
 
 class Command(BaseCommand):
@@ -24,10 +23,7 @@ class Command(BaseCommand):
         except TargetError as exc:
             raise CommandError(str(exc)) from None
         outcomes = run(on_each(targets, copy_model, source, destination))
-        for o in outcomes:
-            after = {"destination": destination, "backend": o.target.name, "ok": o.ok, "error": o.message}
-            record(None, "model.copy", ("model", "", source), after=after, via="command")
-        refresh_models_now([o.target for o in outcomes if o.ok])
+        record_outcomes(outcomes, "model.copy", source, destination=destination)
         failed = [o for o in outcomes if not o.ok]
         for outcome in outcomes:
             if outcome.ok:

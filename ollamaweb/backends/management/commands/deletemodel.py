@@ -2,7 +2,6 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.audit.services import record
 from ollamaweb.backends.config import configured_backends
 from ollamaweb.backends.operations import (
     TargetError,
@@ -10,7 +9,7 @@ from ollamaweb.backends.operations import (
     find_model,
     human_size,
     on_each,
-    refresh_models_now,
+    record_outcomes,
     run,
     select_targets,
 )
@@ -61,10 +60,7 @@ class Command(BaseCommand):
                 raise CommandError("Cancelled: nothing deleted.")
 
         outcomes = run(on_each(having, delete_model, model))
-        for o in outcomes:
-            after = {"backend": o.target.name, "ok": o.ok, "error": o.message}
-            record(None, "model.delete", ("model", "", model), after=after, via="command")
-        refresh_models_now([o.target for o in outcomes if o.ok])
+        record_outcomes(outcomes, "model.delete", model)
         failed = [o for o in outcomes if not o.ok]
         for outcome in outcomes:
             if outcome.ok:
