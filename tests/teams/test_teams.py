@@ -20,7 +20,7 @@ from ollamaweb.keys.services import issue_key
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
 from ollamaweb.teams.policy import TeamDirectory, TeamInfo, load_directory, model_allowed, team_directory, team_for
-from tests.portal.helpers import client_for, rollup
+from tests.portal.helpers import client_for, csrf, rollup
 
 User = get_user_model()
 
@@ -201,10 +201,6 @@ def test_a_team_key_works_on_the_api(gateway, fake_ollama, transactional_db):
 
 
 # --- Portal pages -------------------------------------------------------------------------------------------
-
-
-def csrf(client, url):
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get(url).content.decode()).group(1)
 
 
 def post(client, team, action, data=None, status=302):
