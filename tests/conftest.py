@@ -69,6 +69,12 @@ def settle_logs(server, quiet_for=0.15, timeout=10):
     raise AssertionError("request logs did not settle")
 
 
+def only_log(server) -> RequestLog:
+    """The one request-log row, once the logs have settled."""
+    settle_logs(server)
+    return RequestLog.objects.get()
+
+
 @pytest.fixture
 def superuser(db):
     """A superuser, "boss", for the Django admin."""
