@@ -365,6 +365,8 @@ class Bench:
         self.notes: list[str] = []
         self.direct_cache: dict = {}
         self.others: list[float] = []
+        self.rounds = max(1, args.rounds) if args.baseline else 1
+        self.pg_databases: list[str] = []
 
     # infrastructure
 
@@ -500,7 +502,7 @@ class Bench:
             if db.url.startswith("sqlite"):
                 with contextlib.closing(sqlite3.connect(db.url.removeprefix("sqlite:///"))) as conn:
                     return conn.execute("select count(*) from usage_requestlog").fetchone()[0]
-            result = self.psql(PG_DB, "select count(*) from usage_requestlog")
+            result = self.psql(db.url.rsplit("/", 1)[1], "select count(*) from usage_requestlog")
             return int(result.stdout.strip()) if result.returncode == 0 else None
         except (sqlite3.Error, ValueError):
             return None
@@ -738,39 +740,48 @@ class Bench:
             # each measurement runs on both, one after the other (same machine state, same upstream).
             variants = [("", uv1, uv2, pg_gateways)]
             if baseline is not None:
-                # The baseline gets its own SQLite database, migrated by its own tree (its migrations may
-                # differ); with PostgreSQL both share the bench database (same migrations needed).
+                # The baseline gets its own databases (SQLite, PostgreSQL and a Redis database), migrated
+                # by its own tree: its migrations and cached formats may differ.
                 base_db = Database("sqlite", f"sqlite:///{self.tmp / 'baseline.sqlite3'}", extra_env=extra_env)
                 prepare_database(base_db, self.upstream_port, baseline)
                 twins = [g.twin(baseline, suffix, base_db) for g in (uv1, uv2)]
-                if pg_gateways:  # the shared PostgreSQL database also gets the baseline's tables
-                    manage(pg_gateways[0].db, self.upstream_port, "migrate", "--noinput", "-v0", root=baseline)
-                twins += [g.twin(baseline, suffix) for g in pg_gateways]
+                if pg_gateways:
+                    base_pg = self.prepare_postgres(f"{PG_DB}_baseline", 14, baseline)
+                    if base_pg.get("db") is None:
+                        raise RuntimeError(f"baseline's PostgreSQL database: {base_pg['skipped']}")
+                    twins += [g.twin(baseline, suffix, base_pg["db"]) for g in pg_gateways]
                 variants.append((suffix, twins[0], twins[1], twins[2:]))
                 gateways += twins[:2] if "2" in only else twins[:1]
                 pg_gateways = pg_gateways + twins[2:]
             self.log(f"starting {', '.join(g.name for g in gateways + pg_gateways)}")
             self.start_gateways(gateways + pg_gateways)
-            for label, g1, _g2, _ in variants:
-                if "1" in only:
-                    self.log(f"scenario 1{label}: latency overhead")
-                    self.results["1" + label] = self.scenario_1(g1)
-            for label, g1, g2, _ in variants:
-                if "2" in only:
-                    self.log(f"scenario 2{label}: throughput, SQLite")
-                    self.results["2" + label] = self.scenario_2(
-                        g1,
-                        g2,
-                        "Throughput, non-streaming chat, key auth + quotas + request logging on, SQLite (uvicorn)",
-                    )
-            for label, g1, _g2, _ in variants:
-                if "3" in only:
-                    self.log(f"scenario 3{label}: streaming")
-                    self.results["3" + label] = self.scenario_3(g1)
-            for label, g1, _g2, _ in variants:
-                if "4" in only:
-                    self.log(f"scenario 4{label}: {self.profile.open_streams} open streams")
-                    self.results["4" + label] = self.scenario_4(g1)
+            # With --baseline and --rounds N, scenarios 1-4 run N rounds, the trees' order swapped each
+            # round (ours first, then the baseline's first, ...), and each figure is the median of the rounds.
+            rounds: dict[str, list[dict]] = {}
+            for number in range(self.rounds):
+                order = variants if number % 2 == 0 else variants[::-1]
+                if self.rounds > 1:
+                    self.log(f"round {number + 1} of {self.rounds}")
+                for label, g1, _g2, _ in order:
+                    if "1" in only:
+                        self.log(f"scenario 1{label}: latency overhead")
+                        rounds.setdefault("1" + label, []).append(self.scenario_1(g1))
+                for label, g1, g2, _ in order:
+                    if "2" in only:
+                        self.log(f"scenario 2{label}: throughput, SQLite")
+                        title = (
+                            "Throughput, non-streaming chat, key auth + quotas + request logging on, SQLite (uvicorn)"
+                        )
+                        rounds.setdefault("2" + label, []).append(self.scenario_2(g1, g2, title))
+                for label, g1, _g2, _ in order:
+                    if "3" in only:
+                        self.log(f"scenario 3{label}: streaming")
+                        rounds.setdefault("3" + label, []).append(self.scenario_3(g1))
+                for label, g1, _g2, _ in order:
+                    if "4" in only:
+                        self.log(f"scenario 4{label}: {self.profile.open_streams} open streams")
+                        rounds.setdefault("4" + label, []).append(self.scenario_4(g1))
+            self.results.update({key: median_of_rounds(runs) for key, runs in rounds.items()})
             if "native" in only:
                 self.log("native: Ollama's /api/chat through the gateway")
                 self.results["native"] = self.scenario_native(uv1)
@@ -784,7 +795,7 @@ class Bench:
                 title = "Throughput as in (2) with PostgreSQL + Redis (uvicorn)"
                 if pg_gateways:
                     for label, _, _, pg in variants:
-                        self.log(f"scenario 5{label}: PostgreSQL ({PG_DB}) + Redis")
+                        self.log(f"scenario 5{label}: PostgreSQL + Redis")
                         self.results["5" + label] = self.scenario_2(*pg, title)
                         self.results["5" + label]["database"] = "PostgreSQL (psycopg pool) + Redis cache"
                     if "4" in only:
@@ -800,8 +811,8 @@ class Bench:
         finally:
             for proc in reversed(self.procs):
                 proc.stop()
-            if pg_gateways and not self.args.keep_db:
-                self.psql(PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+            for name in self.pg_databases if not self.args.keep_db else ():
+                self.psql(PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             if not self.args.keep_tmp:
                 shutil.rmtree(self.tmp, ignore_errors=True)
         machine["loadavg_end"] = os.getloadavg()
@@ -851,26 +862,25 @@ class Bench:
         return {"title": "The fake upstream alone (load generator -> /api/chat), for reference",
                 "rows": rows, "runs": runs}  # fmt: skip
 
-    def prepare_postgres(self) -> dict:
-        """{"db": Database} with a fresh migrated database and a key, or {"skipped": why}."""
+    def prepare_postgres(self, name: str = PG_DB, redis_db: int = 15, root: Path = ROOT) -> dict:
+        """{"db": Database} with a fresh database migrated by `root`'s tree and a key, or {"skipped": why}."""
         why = self.postgres_available()
         if why:
             return {"skipped": why}
-        created = self.psql(
-            PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)', f'CREATE DATABASE "{PG_DB}"'
-        )
+        created = self.psql(PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
         if created.returncode != 0:
-            return {"skipped": f"could not create database {PG_DB}: {created.stderr.strip()}"}
+            return {"skipped": f"could not create database {name}: {created.stderr.strip()}"}
+        self.pg_databases.append(name)
         db = Database(
             "postgresql",
-            f"postgres://{PG_HOST}:{PG_PORT}/{PG_DB}",
-            f"redis://{REDIS_HOST}:{REDIS_PORT}/15",
+            f"postgres://{PG_HOST}:{PG_PORT}/{name}",
+            f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}",
             extra_env=dict(item.split("=", 1) for item in self.args.env or ()),
         )
         try:
-            prepare_database(db, self.upstream_port)
+            prepare_database(db, self.upstream_port, root)
         except RuntimeError as exc:
-            return {"skipped": f"could not migrate {PG_DB}: {exc}"}
+            return {"skipped": f"could not migrate {name}: {exc}"}
         return {"db": db}
 
 
@@ -891,6 +901,25 @@ def row(metric: str, unit: str, gateway, direct, overhead=True) -> dict:
     if overhead and isinstance(gateway, int | float) and isinstance(direct, int | float):
         out["overhead"] = gateway - direct
     return out
+
+
+def median_of_rounds(rounds: list[dict]) -> dict:
+    """One scenario's result from several rounds: each row's gateway and direct figures are the
+    medians of the rounds' (the direct runs are shared, so only the gateway's vary); every round's
+    rows stay in "rounds"."""
+    if len(rounds) == 1:
+        return rounds[0]
+    combined = dict(rounds[0], rounds=[r["rows"] for r in rounds], runs=[r["runs"] for r in rounds])
+    combined["rows"] = []
+    for i, first in enumerate(rounds[0]["rows"]):
+        values = {}
+        for side in ("gateway", "direct"):
+            figures = [r["rows"][i][side] for r in rounds]
+            numbers = sorted(f for f in figures if isinstance(f, int | float))
+            values[side] = numbers[len(numbers) // 2] if len(numbers) == len(figures) else first[side]
+        combined["rows"].append(row(first["metric"], first["unit"], values["gateway"], values["direct"],
+                                    overhead="overhead" in first))  # fmt: skip
+    return combined
 
 
 def find(results: dict, scenario: str, metric: str) -> dict | None:
@@ -1038,6 +1067,13 @@ def main(argv=None) -> int:
         metavar="REF",
         help="Also run scenarios 1-5 on this git commit's tree, each right after the current tree's "
         "(rows 'N before'): before/after in one run.",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="With --baseline: run scenarios 1-4 N times, alternating which tree goes first, and report "
+        "each figure's median.",
     )
     parser.add_argument("--keep-db", action="store_true", help="Keep the PostgreSQL database after the run.")
     args = parser.parse_args(argv)
