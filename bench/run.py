@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import os
 import platform
@@ -414,7 +415,7 @@ class Bench:
 
     def _load_once(self, url: str, *, api: str, model: str, concurrency: int, stream=False, key="", expect_tokens=1,
                    requests_per_conn=0, sample: list[int] | None = None, duration=None, warmup=None,
-                   think_ms=0.0) -> dict:  # fmt: skip
+                   think_ms=0.0, headers=()) -> dict:  # fmt: skip
         out = self.tmp / f"load-{time.monotonic_ns()}.json"
         cmd = [PY, str(BENCH / "load.py"), "--url", url, "--api", api, "--model", model]
         cmd += ["--concurrency", str(concurrency), "--json", str(out), "--expect-tokens", str(expect_tokens)]
@@ -433,6 +434,8 @@ class Bench:
             cmd += ["--think-ms", str(think_ms)]
         if key:
             cmd += ["--api-key", key]
+        for header in headers:
+            cmd += ["--header", header]
         upstream_pids = [self.upstream.pid]
         pressure0, wall0, load0 = cpu_pressure_us(), time.perf_counter(), os.getloadavg()[0]
         busy0, own0 = machine_busy_s(), time.process_time()
@@ -680,6 +683,95 @@ class Bench:
         return {"title": "Prometheus metrics on (gateway column) vs OLLAMAWEB_METRICS=0 (direct column), same server",
                 "rows": rows, "runs": runs}  # fmt: skip
 
+    def scenario_peers(self, ours: Gateway) -> dict:
+        """Ours (one uvicorn process) beside LiteLLM's proxy and Portkey's gateway (bench/peers.py),
+        each with one process, on the same fake upstream; each row's direct figure is the upstream
+        API that peer calls (/api/chat, or /v1/chat/completions for Portkey)."""
+        import peers
+
+        p = self.profile
+        c = p.throughput_concurrency
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OLLAMAWEB_", "OLLAMA_"))}
+        systems = [
+            ("ollamaweb", "key auth + quotas (limits set) + request log, SQLite", ours.url, "ollama",
+             {"key": ours.db.api_key, "sample": ours.worker_pids()}),
+        ]  # fmt: skip
+        for make in (peers.litellm, peers.portkey):
+            try:
+                peer = make(free_port(), self.upstream_port, env, self.log)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                self.log(f"peers: {make.__name__} could not be installed: {exc}")
+                self.notes.append(f"peers: {make.__name__} could not be installed: {str(exc)[:300]}")
+                continue
+            proc = Proc(peer.name.split()[0].lower(), peer.cmd, peer.env, self.tmp, cwd=peer.cwd)
+            self.procs.append(proc)
+            wait_http(proc, peer.port, peer.ready_path, timeout=120)
+            url = f"http://127.0.0.1:{peer.port}/v1/chat/completions"
+            systems.append((peer.name, peer.what, url, peer.api,
+                            {"key": peer.key, "headers": peer.headers, "sample": proc.pids()}))  # fmt: skip
+        rows, runs = [], {}
+        upstream = f"http://127.0.0.1:{self.upstream_port}"
+
+        def direct(api: str, label: str, **kwargs) -> dict:
+            if api == "ollama":
+                return self.direct(label, **kwargs)
+            key = "openai-" + label
+            if key not in self.direct_cache:
+                self.direct_cache[key] = self.load(f"{upstream}/v1/chat/completions", api="openai", **kwargs)
+            return self.direct_cache[key]
+
+        n_fast = p.stream_tokens_fast
+        open_model = f"bench-tps{p.open_stream_tps}-n{p.open_stream_tokens}"
+        for name, what, url, api, extra in systems:
+            self.log(f"peers: {name}")
+            load = functools.partial(self.load, url, api="openai", **extra)
+            # First requests import and set up lazily (LiteLLM's take seconds): not measured.
+            load(model="bench-n16", concurrency=2, requests_per_conn=3)
+            load(model="bench-n16", concurrency=2, requests_per_conn=3, stream=True, expect_tokens=16)
+
+            r = runs[name] = {"what": what, "upstream_api": api}
+            r["c1"], d1 = (
+                load(model="bench-n16", concurrency=1),
+                direct(api, "chat-c1", model="bench-n16", concurrency=1),
+            )
+            r["c"], dc = (
+                load(model="bench-n16", concurrency=c),
+                direct(api, f"chat-c{c}", model="bench-n16", concurrency=c),
+            )
+            r["ttft"], dt = (load(model="bench-n16", concurrency=1, stream=True, expect_tokens=16),
+                             direct(api, "ttft", model="bench-n16", concurrency=1, stream=True, expect_tokens=16))  # fmt: skip
+            fast = dict(model=f"bench-tps2000-n{n_fast}", concurrency=1, stream=True, expect_tokens=n_fast)
+            r["fast"], df = load(**fast), direct(api, f"bench-tps2000-n{n_fast}", **fast)
+            many = dict(model=open_model, concurrency=p.open_streams, stream=True,
+                        expect_tokens=p.open_stream_tokens, requests_per_conn=1)  # fmt: skip
+            r["open"] = load(**many)
+            dm = direct(api, "open-streams", sample=[self.upstream.pid], **many)
+            for q in ("p50", "p99"):
+                rows.append(row(f"{name}: latency c=1 {q}", "ms", pick(r["c1"], "latency_ms", q),
+                                pick(d1, "latency_ms", q)))  # fmt: skip
+            rows.append(row(f"{name}: throughput c={c}", "req/s", r["c"]["rps"], dc["rps"], overhead=False))
+            rows.append(row(f"{name}: CPU per request c={c}", "ms", cpu_per(r["c"], 1) * 1000,
+                            cpu_per(dc, 1, "upstream") * 1000, overhead=False))  # fmt: skip
+            rows.append(row(f"{name}: TTFT c=1 p50", "ms", pick(r["ttft"], "ttft_ms", "p50"),
+                            pick(dt, "ttft_ms", "p50")))  # fmt: skip
+            rows.append(row(f"{name}: stream time ({n_fast} tokens at 2,000/s) p50", "ms",
+                            pick(r["fast"], "stream_duration_ms", "p50"), pick(df, "stream_duration_ms", "p50")))  # fmt: skip
+            rows.append(row(f"{name}: CPU per token at 2,000 tok/s", "µs", cpu_per(r["fast"], n_fast) * 1e6,
+                            cpu_per(df, n_fast, "upstream") * 1e6, overhead=False))  # fmt: skip
+            opened = r["open"]
+            grown = max(0, opened["server"]["peak_rss_kb"] - opened["server"]["baseline_rss_kb"])
+            rows.append(row(f"{name}: {p.open_streams} streams: errors", "", opened["errors"], dm["errors"],
+                            overhead=False))  # fmt: skip
+            rows.append(row(f"{name}: {p.open_streams} streams: TTFT p99", "ms", pick(opened, "ttft_ms", "p99"),
+                            pick(dm, "ttft_ms", "p99")))  # fmt: skip
+            rows.append(row(f"{name}: {p.open_streams} streams: stream time p50", "ms",
+                            pick(opened, "stream_duration_ms", "p50"), pick(dm, "stream_duration_ms", "p50")))  # fmt: skip
+            rows.append(row(f"{name}: {p.open_streams} streams: RSS per stream", "KB",
+                            grown / max(1, opened["max_open_responses"]), None, overhead=False))  # fmt: skip
+            rows.append(row(f"{name}: peak RSS", "MB", opened["server"]["peak_rss_kb"] / 1024, None, overhead=False))
+        return {"title": "Peers, one process each, same fake upstream: " + "; ".join(
+                    f"{name}: {what}" for name, what, *_ in systems), "rows": rows, "runs": runs}  # fmt: skip
+
     def scenario_servers(self, gateways: list[Gateway]) -> dict:
         c = self.profile.throughput_concurrency
         direct1 = self.direct("chat-c1", model="bench-n16", concurrency=1)
@@ -702,6 +794,8 @@ class Bench:
 
     def run(self) -> dict:
         only = set(self.args.only.split(",")) if self.args.only else set(SCENARIOS)
+        if self.args.peers:
+            only.add("peers")
         started = time.time()
         machine = machine_info()
         self.log(f"machine: {machine['cpu_model']}, {machine['cpus']} CPUs, load average {machine['loadavg_start']}")
@@ -791,6 +885,9 @@ class Bench:
             if "metrics" in only:
                 self.log("metrics: the same server with Prometheus metrics on and off")
                 self.results["metrics"] = self.scenario_metrics(uv1, no_metrics)
+            if "peers" in only:
+                self.log("peers: LiteLLM and Portkey beside ours")
+                self.results["peers"] = self.scenario_peers(uv1)
             if "5" in only:
                 title = "Throughput as in (2) with PostgreSQL + Redis (uvicorn)"
                 if pg_gateways:
@@ -901,6 +998,11 @@ def row(metric: str, unit: str, gateway, direct, overhead=True) -> dict:
     if overhead and isinstance(gateway, int | float) and isinstance(direct, int | float):
         out["overhead"] = gateway - direct
     return out
+
+
+def pick(run: dict, summary: str, q: str):
+    """A percentile of a load run's summary, None when nothing was measured."""
+    return (run.get(summary) or {}).get(q)
 
 
 def median_of_rounds(rounds: list[dict]) -> dict:
@@ -1074,6 +1176,12 @@ def main(argv=None) -> int:
         default=1,
         help="With --baseline: run scenarios 1-4 N times, alternating which tree goes first, and report "
         "each figure's median.",
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="Also run LiteLLM's proxy and Portkey's gateway (installed on first use into bench/.peers/ "
+        "from PyPI and npm) on the same upstream: the 'peers' scenario (alone: --peers --only peers).",
     )
     parser.add_argument("--keep-db", action="store_true", help="Keep the PostgreSQL database after the run.")
     args = parser.parse_args(argv)
