@@ -247,6 +247,7 @@ class Load:
         ]
         if args.api_key:
             headers.append(f"Authorization: Bearer {args.api_key}")
+        headers += args.header or ()
         return ("\r\n".join(headers) + "\r\n\r\n").encode() + payload
 
     def error(self, message: str):
@@ -391,6 +392,7 @@ def parse_args(argv=None):
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--expect-tokens", type=int, default=1, help="A stream with fewer tokens is an error.")
     parser.add_argument("--api-key", default=os.environ.get("BENCH_API_KEY", ""))
+    parser.add_argument("--header", action="append", metavar="'NAME: VALUE'", help="An extra request header.")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0, help="Measured seconds (after the warm-up).")
     parser.add_argument("--warmup", type=float, default=1.0)

@@ -53,7 +53,7 @@ async def measure(store, count: int):
         admitted = []
         t0 = time.process_time()
         for _ in range(count):
-            checks = plan_checks([limits], timezone.localtime(), 25, 86400)
+            checks = plan_checks([limits], timezone.localtime(), 25, 0, 86400)
             member = new_member()
             await store.reserve(checks, member)
             admitted.append((checks, member))

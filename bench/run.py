@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import os
 import platform
@@ -365,6 +366,8 @@ class Bench:
         self.notes: list[str] = []
         self.direct_cache: dict = {}
         self.others: list[float] = []
+        self.rounds = max(1, args.rounds) if args.baseline else 1
+        self.pg_databases: list[str] = []
 
     # infrastructure
 
@@ -412,7 +415,7 @@ class Bench:
 
     def _load_once(self, url: str, *, api: str, model: str, concurrency: int, stream=False, key="", expect_tokens=1,
                    requests_per_conn=0, sample: list[int] | None = None, duration=None, warmup=None,
-                   think_ms=0.0) -> dict:  # fmt: skip
+                   think_ms=0.0, headers=()) -> dict:  # fmt: skip
         out = self.tmp / f"load-{time.monotonic_ns()}.json"
         cmd = [PY, str(BENCH / "load.py"), "--url", url, "--api", api, "--model", model]
         cmd += ["--concurrency", str(concurrency), "--json", str(out), "--expect-tokens", str(expect_tokens)]
@@ -431,6 +434,8 @@ class Bench:
             cmd += ["--think-ms", str(think_ms)]
         if key:
             cmd += ["--api-key", key]
+        for header in headers:
+            cmd += ["--header", header]
         upstream_pids = [self.upstream.pid]
         pressure0, wall0, load0 = cpu_pressure_us(), time.perf_counter(), os.getloadavg()[0]
         busy0, own0 = machine_busy_s(), time.process_time()
@@ -500,7 +505,7 @@ class Bench:
             if db.url.startswith("sqlite"):
                 with contextlib.closing(sqlite3.connect(db.url.removeprefix("sqlite:///"))) as conn:
                     return conn.execute("select count(*) from usage_requestlog").fetchone()[0]
-            result = self.psql(PG_DB, "select count(*) from usage_requestlog")
+            result = self.psql(db.url.rsplit("/", 1)[1], "select count(*) from usage_requestlog")
             return int(result.stdout.strip()) if result.returncode == 0 else None
         except (sqlite3.Error, ValueError):
             return None
@@ -691,6 +696,95 @@ class Bench:
         return {"title": "Prometheus metrics on (gateway column) vs OLLAMAWEB_METRICS=0 (direct column), same server",
                 "rows": rows, "runs": runs, "rounds": rounds}  # fmt: skip
 
+    def scenario_peers(self, ours: Gateway) -> dict:
+        """Ours (one uvicorn process) beside LiteLLM's proxy and Portkey's gateway (bench/peers.py),
+        each with one process, on the same fake upstream; each row's direct figure is the upstream
+        API that peer calls (/api/chat, or /v1/chat/completions for Portkey)."""
+        import peers
+
+        p = self.profile
+        c = p.throughput_concurrency
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OLLAMAWEB_", "OLLAMA_"))}
+        systems = [
+            ("ollamaweb", "key auth + quotas (limits set) + request log, SQLite", ours.url, "ollama",
+             {"key": ours.db.api_key, "sample": ours.worker_pids()}),
+        ]  # fmt: skip
+        for make in (peers.litellm, peers.portkey):
+            try:
+                peer = make(free_port(), self.upstream_port, env, self.log)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                self.log(f"peers: {make.__name__} could not be installed: {exc}")
+                self.notes.append(f"peers: {make.__name__} could not be installed: {str(exc)[:300]}")
+                continue
+            proc = Proc(peer.name.split()[0].lower(), peer.cmd, peer.env, self.tmp, cwd=peer.cwd)
+            self.procs.append(proc)
+            wait_http(proc, peer.port, peer.ready_path, timeout=120)
+            url = f"http://127.0.0.1:{peer.port}/v1/chat/completions"
+            systems.append((peer.name, peer.what, url, peer.api,
+                            {"key": peer.key, "headers": peer.headers, "sample": proc.pids()}))  # fmt: skip
+        rows, runs = [], {}
+        upstream = f"http://127.0.0.1:{self.upstream_port}"
+
+        def direct(api: str, label: str, **kwargs) -> dict:
+            if api == "ollama":
+                return self.direct(label, **kwargs)
+            key = "openai-" + label
+            if key not in self.direct_cache:
+                self.direct_cache[key] = self.load(f"{upstream}/v1/chat/completions", api="openai", **kwargs)
+            return self.direct_cache[key]
+
+        n_fast = p.stream_tokens_fast
+        open_model = f"bench-tps{p.open_stream_tps}-n{p.open_stream_tokens}"
+        for name, what, url, api, extra in systems:
+            self.log(f"peers: {name}")
+            load = functools.partial(self.load, url, api="openai", **extra)
+            # First requests import and set up lazily (LiteLLM's take seconds): not measured.
+            load(model="bench-n16", concurrency=2, requests_per_conn=3)
+            load(model="bench-n16", concurrency=2, requests_per_conn=3, stream=True, expect_tokens=16)
+
+            r = runs[name] = {"what": what, "upstream_api": api}
+            r["c1"], d1 = (
+                load(model="bench-n16", concurrency=1),
+                direct(api, "chat-c1", model="bench-n16", concurrency=1),
+            )
+            r["c"], dc = (
+                load(model="bench-n16", concurrency=c),
+                direct(api, f"chat-c{c}", model="bench-n16", concurrency=c),
+            )
+            r["ttft"], dt = (load(model="bench-n16", concurrency=1, stream=True, expect_tokens=16),
+                             direct(api, "ttft", model="bench-n16", concurrency=1, stream=True, expect_tokens=16))  # fmt: skip
+            fast = dict(model=f"bench-tps2000-n{n_fast}", concurrency=1, stream=True, expect_tokens=n_fast)
+            r["fast"], df = load(**fast), direct(api, f"bench-tps2000-n{n_fast}", **fast)
+            many = dict(model=open_model, concurrency=p.open_streams, stream=True,
+                        expect_tokens=p.open_stream_tokens, requests_per_conn=1)  # fmt: skip
+            r["open"] = load(**many)
+            dm = direct(api, "open-streams", sample=[self.upstream.pid], **many)
+            for q in ("p50", "p99"):
+                rows.append(row(f"{name}: latency c=1 {q}", "ms", pick(r["c1"], "latency_ms", q),
+                                pick(d1, "latency_ms", q)))  # fmt: skip
+            rows.append(row(f"{name}: throughput c={c}", "req/s", r["c"]["rps"], dc["rps"], overhead=False))
+            rows.append(row(f"{name}: CPU per request c={c}", "ms", cpu_per(r["c"], 1) * 1000,
+                            cpu_per(dc, 1, "upstream") * 1000, overhead=False))  # fmt: skip
+            rows.append(row(f"{name}: TTFT c=1 p50", "ms", pick(r["ttft"], "ttft_ms", "p50"),
+                            pick(dt, "ttft_ms", "p50")))  # fmt: skip
+            rows.append(row(f"{name}: stream time ({n_fast} tokens at 2,000/s) p50", "ms",
+                            pick(r["fast"], "stream_duration_ms", "p50"), pick(df, "stream_duration_ms", "p50")))  # fmt: skip
+            rows.append(row(f"{name}: CPU per token at 2,000 tok/s", "µs", cpu_per(r["fast"], n_fast) * 1e6,
+                            cpu_per(df, n_fast, "upstream") * 1e6, overhead=False))  # fmt: skip
+            opened = r["open"]
+            grown = max(0, opened["server"]["peak_rss_kb"] - opened["server"]["baseline_rss_kb"])
+            rows.append(row(f"{name}: {p.open_streams} streams: errors", "", opened["errors"], dm["errors"],
+                            overhead=False))  # fmt: skip
+            rows.append(row(f"{name}: {p.open_streams} streams: TTFT p99", "ms", pick(opened, "ttft_ms", "p99"),
+                            pick(dm, "ttft_ms", "p99")))  # fmt: skip
+            rows.append(row(f"{name}: {p.open_streams} streams: stream time p50", "ms",
+                            pick(opened, "stream_duration_ms", "p50"), pick(dm, "stream_duration_ms", "p50")))  # fmt: skip
+            rows.append(row(f"{name}: {p.open_streams} streams: RSS per stream", "KB",
+                            grown / max(1, opened["max_open_responses"]), None, overhead=False))  # fmt: skip
+            rows.append(row(f"{name}: peak RSS", "MB", opened["server"]["peak_rss_kb"] / 1024, None, overhead=False))
+        return {"title": "Peers, one process each, same fake upstream: " + "; ".join(
+                    f"{name}: {what}" for name, what, *_ in systems), "rows": rows, "runs": runs}  # fmt: skip
+
     def scenario_servers(self, gateways: list[Gateway]) -> dict:
         c = self.profile.throughput_concurrency
         direct1 = self.direct("chat-c1", model="bench-n16", concurrency=1)
@@ -713,6 +807,8 @@ class Bench:
 
     def run(self) -> dict:
         only = set(self.args.only.split(",")) if self.args.only else set(SCENARIOS)
+        if self.args.peers:
+            only.add("peers")
         started = time.time()
         machine = machine_info()
         self.log(f"machine: {machine['cpu_model']}, {machine['cpus']} CPUs, load average {machine['loadavg_start']}")
@@ -751,39 +847,48 @@ class Bench:
             # each measurement runs on both, one after the other (same machine state, same upstream).
             variants = [("", uv1, uv2, pg_gateways)]
             if baseline is not None:
-                # The baseline gets its own SQLite database, migrated by its own tree (its migrations may
-                # differ); with PostgreSQL both share the bench database (same migrations needed).
+                # The baseline gets its own databases (SQLite, PostgreSQL and a Redis database), migrated
+                # by its own tree: its migrations and cached formats may differ.
                 base_db = Database("sqlite", f"sqlite:///{self.tmp / 'baseline.sqlite3'}", extra_env=extra_env)
                 prepare_database(base_db, self.upstream_port, baseline)
                 twins = [g.twin(baseline, suffix, base_db) for g in (uv1, uv2)]
-                if pg_gateways:  # the shared PostgreSQL database also gets the baseline's tables
-                    manage(pg_gateways[0].db, self.upstream_port, "migrate", "--noinput", "-v0", root=baseline)
-                twins += [g.twin(baseline, suffix) for g in pg_gateways]
+                if pg_gateways:
+                    base_pg = self.prepare_postgres(f"{PG_DB}_baseline", 14, baseline)
+                    if base_pg.get("db") is None:
+                        raise RuntimeError(f"baseline's PostgreSQL database: {base_pg['skipped']}")
+                    twins += [g.twin(baseline, suffix, base_pg["db"]) for g in pg_gateways]
                 variants.append((suffix, twins[0], twins[1], twins[2:]))
                 gateways += twins[:2] if "2" in only else twins[:1]
                 pg_gateways = pg_gateways + twins[2:]
             self.log(f"starting {', '.join(g.name for g in gateways + pg_gateways)}")
             self.start_gateways(gateways + pg_gateways)
-            for label, g1, _g2, _ in variants:
-                if "1" in only:
-                    self.log(f"scenario 1{label}: latency overhead")
-                    self.results["1" + label] = self.scenario_1(g1)
-            for label, g1, g2, _ in variants:
-                if "2" in only:
-                    self.log(f"scenario 2{label}: throughput, SQLite")
-                    self.results["2" + label] = self.scenario_2(
-                        g1,
-                        g2,
-                        "Throughput, non-streaming chat, key auth + quotas + request logging on, SQLite (uvicorn)",
-                    )
-            for label, g1, _g2, _ in variants:
-                if "3" in only:
-                    self.log(f"scenario 3{label}: streaming")
-                    self.results["3" + label] = self.scenario_3(g1)
-            for label, g1, _g2, _ in variants:
-                if "4" in only:
-                    self.log(f"scenario 4{label}: {self.profile.open_streams} open streams")
-                    self.results["4" + label] = self.scenario_4(g1)
+            # With --baseline and --rounds N, scenarios 1-4 run N rounds, the trees' order swapped each
+            # round (ours first, then the baseline's first, ...), and each figure is the median of the rounds.
+            rounds: dict[str, list[dict]] = {}
+            for number in range(self.rounds):
+                order = variants if number % 2 == 0 else variants[::-1]
+                if self.rounds > 1:
+                    self.log(f"round {number + 1} of {self.rounds}")
+                for label, g1, _g2, _ in order:
+                    if "1" in only:
+                        self.log(f"scenario 1{label}: latency overhead")
+                        rounds.setdefault("1" + label, []).append(self.scenario_1(g1))
+                for label, g1, g2, _ in order:
+                    if "2" in only:
+                        self.log(f"scenario 2{label}: throughput, SQLite")
+                        title = (
+                            "Throughput, non-streaming chat, key auth + quotas + request logging on, SQLite (uvicorn)"
+                        )
+                        rounds.setdefault("2" + label, []).append(self.scenario_2(g1, g2, title))
+                for label, g1, _g2, _ in order:
+                    if "3" in only:
+                        self.log(f"scenario 3{label}: streaming")
+                        rounds.setdefault("3" + label, []).append(self.scenario_3(g1))
+                for label, g1, _g2, _ in order:
+                    if "4" in only:
+                        self.log(f"scenario 4{label}: {self.profile.open_streams} open streams")
+                        rounds.setdefault("4" + label, []).append(self.scenario_4(g1))
+            self.results.update({key: median_of_rounds(runs) for key, runs in rounds.items()})
             if "native" in only:
                 self.log("native: Ollama's /api/chat through the gateway")
                 self.results["native"] = self.scenario_native(uv1)
@@ -793,11 +898,14 @@ class Bench:
             if "metrics" in only:
                 self.log("metrics: the same server with Prometheus metrics on and off")
                 self.results["metrics"] = self.scenario_metrics(uv1, no_metrics)
+            if "peers" in only:
+                self.log("peers: LiteLLM and Portkey beside ours")
+                self.results["peers"] = self.scenario_peers(uv1)
             if "5" in only:
                 title = "Throughput as in (2) with PostgreSQL + Redis (uvicorn)"
                 if pg_gateways:
                     for label, _, _, pg in variants:
-                        self.log(f"scenario 5{label}: PostgreSQL ({PG_DB}) + Redis")
+                        self.log(f"scenario 5{label}: PostgreSQL + Redis")
                         self.results["5" + label] = self.scenario_2(*pg, title)
                         self.results["5" + label]["database"] = "PostgreSQL (psycopg pool) + Redis cache"
                     if "4" in only:
@@ -813,8 +921,8 @@ class Bench:
         finally:
             for proc in reversed(self.procs):
                 proc.stop()
-            if pg_gateways and not self.args.keep_db:
-                self.psql(PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+            for name in self.pg_databases if not self.args.keep_db else ():
+                self.psql(PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             if not self.args.keep_tmp:
                 shutil.rmtree(self.tmp, ignore_errors=True)
         machine["loadavg_end"] = os.getloadavg()
@@ -864,26 +972,25 @@ class Bench:
         return {"title": "The fake upstream alone (load generator -> /api/chat), for reference",
                 "rows": rows, "runs": runs}  # fmt: skip
 
-    def prepare_postgres(self) -> dict:
-        """{"db": Database} with a fresh migrated database and a key, or {"skipped": why}."""
+    def prepare_postgres(self, name: str = PG_DB, redis_db: int = 15, root: Path = ROOT) -> dict:
+        """{"db": Database} with a fresh database migrated by `root`'s tree and a key, or {"skipped": why}."""
         why = self.postgres_available()
         if why:
             return {"skipped": why}
-        created = self.psql(
-            PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)', f'CREATE DATABASE "{PG_DB}"'
-        )
+        created = self.psql(PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
         if created.returncode != 0:
-            return {"skipped": f"could not create database {PG_DB}: {created.stderr.strip()}"}
+            return {"skipped": f"could not create database {name}: {created.stderr.strip()}"}
+        self.pg_databases.append(name)
         db = Database(
             "postgresql",
-            f"postgres://{PG_HOST}:{PG_PORT}/{PG_DB}",
-            f"redis://{REDIS_HOST}:{REDIS_PORT}/15",
+            f"postgres://{PG_HOST}:{PG_PORT}/{name}",
+            f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}",
             extra_env=dict(item.split("=", 1) for item in self.args.env or ()),
         )
         try:
-            prepare_database(db, self.upstream_port)
+            prepare_database(db, self.upstream_port, root)
         except RuntimeError as exc:
-            return {"skipped": f"could not migrate {PG_DB}: {exc}"}
+            return {"skipped": f"could not migrate {name}: {exc}"}
         return {"db": db}
 
 
@@ -910,6 +1017,30 @@ def row(metric: str, unit: str, gateway, direct, overhead=True) -> dict:
     if overhead and isinstance(gateway, int | float) and isinstance(direct, int | float):
         out["overhead"] = gateway - direct
     return out
+
+
+def pick(run: dict, summary: str, q: str):
+    """A percentile of a load run's summary, None when nothing was measured."""
+    return (run.get(summary) or {}).get(q)
+
+
+def median_of_rounds(rounds: list[dict]) -> dict:
+    """One scenario's result from several rounds: each row's gateway and direct figures are the
+    medians of the rounds' (the direct runs are shared, so only the gateway's vary); every round's
+    rows stay in "rounds"."""
+    if len(rounds) == 1:
+        return rounds[0]
+    combined = dict(rounds[0], rounds=[r["rows"] for r in rounds], runs=[r["runs"] for r in rounds])
+    combined["rows"] = []
+    for i, first in enumerate(rounds[0]["rows"]):
+        values = {}
+        for side in ("gateway", "direct"):
+            figures = [r["rows"][i][side] for r in rounds]
+            numbers = sorted(f for f in figures if isinstance(f, int | float))
+            values[side] = numbers[len(numbers) // 2] if len(numbers) == len(figures) else first[side]
+        combined["rows"].append(row(first["metric"], first["unit"], values["gateway"], values["direct"],
+                                    overhead="overhead" in first))  # fmt: skip
+    return combined
 
 
 def find(results: dict, scenario: str, metric: str) -> dict | None:
@@ -1057,6 +1188,19 @@ def main(argv=None) -> int:
         metavar="REF",
         help="Also run scenarios 1-5 on this git commit's tree, each right after the current tree's "
         "(rows 'N before'): before/after in one run.",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="With --baseline: run scenarios 1-4 N times, alternating which tree goes first, and report "
+        "each figure's median.",
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="Also run LiteLLM's proxy and Portkey's gateway (installed on first use into bench/.peers/ "
+        "from PyPI and npm) on the same upstream: the 'peers' scenario (alone: --peers --only peers).",
     )
     parser.add_argument("--keep-db", action="store_true", help="Keep the PostgreSQL database after the run.")
     args = parser.parse_args(argv)

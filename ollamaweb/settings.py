@@ -28,6 +28,15 @@ def envfloat(name, default):
     return float(value) if value.strip() else default
 
 
+def envstr(name, default=""):
+    return os.environ.get(name, default).strip()
+
+
+def envlist(name, default=""):
+    """A comma-separated list, without blanks."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
 def create_private_file(path, content: str = "") -> bool:
     """Create `path` readable and writable by its owner only (0600) if it does not exist yet.
 
@@ -65,10 +74,8 @@ def _secret_key(path):
 SECRET_KEY_FILE = _secret_key_file()
 SECRET_KEY = _secret_key(SECRET_KEY_FILE)
 DEBUG = envbool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = [
-    h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h.strip()
-]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 
 def _proxy_ssl_header(value: str):
@@ -216,8 +223,7 @@ AXES_FAILURE_LIMIT = envint("OLLAMAWEB_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envfloat("OLLAMAWEB_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [
     group.split("+") if "+" in group else group
-    for group in (g.strip() for g in os.environ.get("OLLAMAWEB_LOGIN_LOCKOUT_BY", "username+ip_address").split(","))
-    if group
+    for group in envlist("OLLAMAWEB_LOGIN_LOCKOUT_BY", "username+ip_address")
 ]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "ollamaweb.portal.views.account.locked_out"
@@ -296,20 +302,20 @@ AUTHENTICATION_BACKENDS = [
     "ollamaweb.sso.backend.LocalBackend",
 ]
 OLLAMAWEB_LOCAL_LOGIN = envbool("OLLAMAWEB_LOCAL_LOGIN", True)  # 0: only single sign-on (and no passwords)
-OIDC_ISSUER = os.environ.get("OLLAMAWEB_OIDC_ISSUER", "").strip()
-OIDC_DISCOVERY_URL = os.environ.get("OLLAMAWEB_OIDC_DISCOVERY_URL", "").strip()
-OIDC_RP_CLIENT_ID = os.environ.get("OLLAMAWEB_OIDC_CLIENT_ID", "").strip()
+OIDC_ISSUER = envstr("OLLAMAWEB_OIDC_ISSUER")
+OIDC_DISCOVERY_URL = envstr("OLLAMAWEB_OIDC_DISCOVERY_URL")
+OIDC_RP_CLIENT_ID = envstr("OLLAMAWEB_OIDC_CLIENT_ID")
 OIDC_RP_CLIENT_SECRET = os.environ.get("OLLAMAWEB_OIDC_CLIENT_SECRET", "")
-OIDC_RP_SCOPES = os.environ.get("OLLAMAWEB_OIDC_SCOPES", "openid email profile").strip()
-OIDC_RP_SIGN_ALGO = os.environ.get("OLLAMAWEB_OIDC_SIGN_ALGO", "RS256").strip()
-OIDC_USERNAME_CLAIM = os.environ.get("OLLAMAWEB_OIDC_USERNAME_CLAIM", "preferred_username").strip()
-OIDC_EMAIL_CLAIM = os.environ.get("OLLAMAWEB_OIDC_EMAIL_CLAIM", "email").strip()
-OIDC_GROUPS_CLAIM = os.environ.get("OLLAMAWEB_OIDC_GROUPS_CLAIM", "").strip()
+OIDC_RP_SCOPES = envstr("OLLAMAWEB_OIDC_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = envstr("OLLAMAWEB_OIDC_SIGN_ALGO", "RS256")
+OIDC_USERNAME_CLAIM = envstr("OLLAMAWEB_OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_EMAIL_CLAIM = envstr("OLLAMAWEB_OIDC_EMAIL_CLAIM", "email")
+OIDC_GROUPS_CLAIM = envstr("OLLAMAWEB_OIDC_GROUPS_CLAIM")
 OIDC_STAFF_GROUPS = os.environ.get("OLLAMAWEB_OIDC_STAFF_GROUPS", "")
 OIDC_TEAMS = os.environ.get("OLLAMAWEB_OIDC_TEAMS", "")  # "*" or "group=Team name,group2=Other team"
 OIDC_CREATE_USER = envbool("OLLAMAWEB_OIDC_CREATE_USERS", True)
 OIDC_LINK_BY_EMAIL = envbool("OLLAMAWEB_OIDC_LINK_BY_EMAIL", True)
-OIDC_LABEL = os.environ.get("OLLAMAWEB_OIDC_LABEL", "single sign-on").strip()
+OIDC_LABEL = envstr("OLLAMAWEB_OIDC_LABEL", "single sign-on")
 OIDC_USE_PKCE = envbool("OLLAMAWEB_OIDC_PKCE", True)
 OIDC_TIMEOUT = envfloat("OLLAMAWEB_OIDC_TIMEOUT", 10.0)
 OIDC_AUTHENTICATION_CALLBACK_URL = "portal:sso-callback"
@@ -319,7 +325,7 @@ AUDIT_TRUST_FORWARDED_FOR = envbool("OLLAMAWEB_AUDIT_TRUST_FORWARDED_FOR", False
 # Portal sign-up: "off" (default: accounts are made by an admin), "invite" (only with an invite
 # link from a staff member), or "approval" (anyone may sign up; the account stays inactive until
 # an admin activates it; invite links still give an active account at once).
-OLLAMAWEB_SELF_REGISTRATION = os.environ.get("OLLAMAWEB_SELF_REGISTRATION", "off").strip().lower() or "off"
+OLLAMAWEB_SELF_REGISTRATION = envstr("OLLAMAWEB_SELF_REGISTRATION", "off").lower() or "off"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("OLLAMAWEB_TIME_ZONE", "UTC")
@@ -397,6 +403,10 @@ LOG_JOURNAL = envbool("OLLAMAWEB_LOG_JOURNAL", True)
 QUOTA_STORE = os.environ.get("OLLAMAWEB_QUOTA_STORE", "auto")
 QUOTA_FAIL_OPEN = envbool("OLLAMAWEB_QUOTA_FAIL_OPEN", False)
 QUOTA_DEFAULT_MAX_TOKENS = envint("OLLAMAWEB_QUOTA_DEFAULT_MAX_TOKENS", 4096)
+# GPU-time quotas reserve an estimate of a call's GPU time: these milliseconds per prompt and per
+# output token until a model's calls have been measured (high on purpose), then what was measured.
+GPU_MS_PER_PROMPT_TOKEN = envfloat("OLLAMAWEB_GPU_MS_PER_PROMPT_TOKEN", 2.0)
+GPU_MS_PER_OUTPUT_TOKEN = envfloat("OLLAMAWEB_GPU_MS_PER_OUTPUT_TOKEN", 50.0)
 # Concurrency slots and token reservations held by a process that died without releasing them are
 # given back once its heartbeat (renewed every third of this) is this many seconds old (every store).
 QUOTA_LEASE_SECONDS = envint("OLLAMAWEB_QUOTA_LEASE_SECONDS", 15)

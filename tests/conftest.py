@@ -5,6 +5,7 @@ import openai
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from ollamaweb.backends.registry import registry
 from ollamaweb.catalog.aliases import alias_table
@@ -66,6 +67,26 @@ def settle_logs(server, quiet_for=0.15, timeout=10):
         last = count
         time.sleep(quiet_for)
     raise AssertionError("request logs did not settle")
+
+
+def only_log(server) -> RequestLog:
+    """The one request-log row, once the logs have settled."""
+    settle_logs(server)
+    return RequestLog.objects.get()
+
+
+@pytest.fixture
+def superuser(db):
+    """A superuser, "boss", for the Django admin."""
+    return get_user_model().objects.create_superuser("boss", email="boss@example.com", password="pw-boss-123")
+
+
+@pytest.fixture
+def admin_browser(superuser):
+    """Django's test client (no server), signed in as `superuser`."""
+    client = Client()
+    client.force_login(superuser)
+    return client
 
 
 @pytest.fixture

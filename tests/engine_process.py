@@ -11,6 +11,30 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+INSTALL_HINT = "engine dependencies not installed (bash engine/install.sh .venv/bin/python)"
+
+
+def require_engine_packages():
+    """Skip the calling test module unless the engine's packages are installed; the llama_cpp module."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason=INSTALL_HINT)
+    pytest.importorskip("onnxruntime", reason=INSTALL_HINT)
+    return llama_cpp
+
+
+def chatml(*turns) -> str:
+    """The prompt a ChatML model (smollm2) is given for these (role, content) turns."""
+    text = "".join(f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in turns)
+    return text + "<|im_start|>assistant\n"
+
+
+def prompt_tokens(model: str, prompt: str) -> int:
+    """How many tokens the engine counts for `prompt` with `model`'s own tokenizer."""
+    import llama_cpp
+
+    from engine.models import discover
+
+    vocab = llama_cpp.Llama(model_path=str(discover(models_dir="")[model].files[0]), vocab_only=True, verbose=False)
+    return len(vocab.tokenize(prompt.encode(), add_bos=True, special=True))
 
 
 def free_port() -> int:

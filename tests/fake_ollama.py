@@ -759,6 +759,12 @@ class _OllamaApi:
                 and str(body.get("model", "")).startswith("bench")
             ):
                 return await _bench_chat(body, writer)
+            if (
+                request.path == "/v1/chat/completions"
+                and isinstance(body, dict)
+                and str(body.get("model", "")).startswith("bench")
+            ):
+                return await _bench_openai_chat(body, writer)
         else:
             self._fake._record(RecordedRequest(request.method, request.path, body, request.headers))
         if request.path.startswith("/api/blobs/"):
@@ -1176,6 +1182,51 @@ async def _bench_chat(body: dict, writer: _HttpWriter) -> None:
     final = {"model": model, "created_at": BENCH_CREATED_AT, "message": {**assistant, "content": ""}}
     last = _go_json({**final, **_bench_final(n, prompt_tokens, time.perf_counter() - started)}) + b"\n"
     writer.raw(b"%x\r\n%s\r\n0\r\n\r\n" % (len(last), last))
+    writer._finish()
+
+
+async def _bench_openai_chat(body: dict, writer: _HttpWriter) -> None:
+    """Ollama's OpenAI-compatible /v1/chat/completions for a bench model (the peers of bench/peers.py
+    that speak it): the same paced "Tk " tokens, as one JSON or as server-sent events, one write per token."""
+    model = str(body.get("model"))
+    ttft, tps, n = bench_generation(model, {"num_predict": body.get("max_tokens")})
+    prompt_tokens = (
+        sum(len(str(m.get("content") or "").split()) for m in body.get("messages") or () if isinstance(m, dict)) + 4
+    )
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}
+    base = {"id": "chatcmpl-bench", "created": 1767225600, "model": model, "system_fingerprint": "fp_ollama"}
+    if not body.get("stream"):
+        delay = ttft + (n / tps if tps > 0 else 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        message = {"role": "assistant", "content": BENCH_TOKEN * n}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return writer.send(200, _go_json({**base, "object": "chat.completion", "choices": [choice], "usage": usage}),
+                           JSON_TYPE)  # fmt: skip
+
+    def event(delta: dict, finish: str | None = None, **extra) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        data = b"data: " + _go_json({**base, "object": "chat.completion.chunk", "choices": [choice], **extra}) + b"\n\n"
+        return b"%x\r\n%s\r\n" % (len(data), data)
+
+    loop = asyncio.get_running_loop()
+    token_chunk = event({"role": "assistant", "content": BENCH_TOKEN})
+    start = loop.time()
+    if ttft > 0:
+        await asyncio.sleep(ttft)
+    writer.raw(writer._start(200, [("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")]))
+    first_token_at = start + ttft
+    for i in range(n):
+        if tps > 0:
+            delay = first_token_at + i / tps - loop.time()
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+        await writer.drain()
+        writer.raw(token_chunk)
+    done = b"data: [DONE]\n\n"
+    writer.raw(
+        event({"role": "assistant", "content": ""}, "stop", usage=usage) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done)
+    )
     writer._finish()
 
 

@@ -204,13 +204,9 @@ def _message(message, param: str, tool_names: dict[str, str]) -> list[dict]:
         block_param = f"{param}.content.{i}"
         block = _object(block, block_param)
         kind = block.get("type")
-        if kind == "text":
-            texts.append(_text(block, block_param))
-        elif kind == "image":
-            images.append(_image(block, block_param))
-        elif kind == "document":
-            texts.append(_document(block, block_param))
-        elif kind == "thinking" and role == "assistant":
+        if _read_media(block, block_param, texts, images):
+            continue
+        if kind == "thinking" and role == "assistant":
             value = block.get("thinking")
             if not isinstance(value, str):
                 raise InvalidRequest(
@@ -245,6 +241,21 @@ def _message(message, param: str, tool_names: dict[str, str]) -> list[dict]:
             out["tool_calls"] = calls
         native = [*results, out]
     return native
+
+
+def _read_media(block: dict, param: str, texts: list, images: list) -> bool:
+    """Add a text, image or document block (in a message or a tool result) to `texts` or `images`;
+    False, adding nothing, for a block of another type."""
+    kind = block.get("type")
+    if kind == "text":
+        texts.append(_text(block, param))
+    elif kind == "image":
+        images.append(_image(block, param))
+    elif kind == "document":
+        texts.append(_document(block, param))
+    else:
+        return False
+    return True
 
 
 def _text(block: dict, param: str) -> str:
@@ -345,14 +356,8 @@ def _tool_result(block: dict, param: str, tool_names: dict[str, str]) -> dict:
         for i, part in enumerate(content):
             part_param = f"{param}.content.{i}"
             part = _object(part, part_param)
-            kind = part.get("type")
-            if kind == "text":
-                texts.append(_text(part, part_param))
-            elif kind == "image":
-                images.append(_image(part, part_param))
-            elif kind == "document":
-                texts.append(_document(part, part_param))
-            else:  # other result blocks (search results, tool references): the model reads their JSON
+            if not _read_media(part, part_param, texts, images):
+                # other result blocks (search results, tool references): the model reads their JSON
                 texts.append(orjson.dumps(part).decode())
         text = BLOCK_SEPARATOR.join(t for t in texts if t)
     else:

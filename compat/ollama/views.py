@@ -15,9 +15,10 @@ from django.http import HttpResponse
 
 from ollamaweb.backends import native_management as management
 from ollamaweb.backends.registry import registry
-from ollamaweb.core.errors import GatewayError, NotFound, PermissionDenied, ServerError
+from ollamaweb.core.errors import GatewayError, PermissionDenied, ServerError
 from ollamaweb.core.sse import streaming_response
 from ollamaweb.gateway import discovery
+from ollamaweb.gateway import views as gateway_views
 from ollamaweb.gateway.generation import Generation
 from ollamaweb.gateway.views import GatewayView, json_response
 
@@ -147,16 +148,11 @@ class VersionView(OllamaView):
         return json_response({"version": listing.newest_version(str(a.get("version") or "") for a in answers)})
 
 
-class UnknownRouteView(OllamaView):
+class UnknownRouteView(OllamaView, gateway_views.UnknownRouteView):
     """Any other /api path (including Ollama's account and experimental routes): 404."""
 
     endpoint = "ollama.unknown"
-    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
-
-    async def _not_found(self, request, *args, **kwargs):
-        raise NotFound(f"404 page not found ({request.method} {request.path})", code="unknown_url")
-
-    get = post = put = patch = delete = head = options = _not_found
+    message = "404 page not found ({method} {path})"
 
 
 # -- model management ---------------------------------------------------------------------------
@@ -166,6 +162,11 @@ class ManageView(OllamaView):
     def require_manage_scope(self):
         if not self.identity.can_manage_models:
             raise PermissionDenied(MANAGE_SCOPE, code="scope_missing")
+
+    def claim_model(self, model: str):
+        """Log `model` as the requested one and refuse it unless the key may use it."""
+        self.pipeline.record.requested_model = model
+        self.pipeline.check_model_allowed(model)
 
     def progress_response(self, lines, stream: bool):
         """Relay progress lines as NDJSON (or only the last one), with the first line ready first, so a
@@ -207,48 +208,38 @@ class ManageView(OllamaView):
         return respond()
 
 
-class PullView(ManageView):
-    endpoint = "ollama.pull"
+class ProgressView(ManageView):
+    """A route that relays Ollama's progress lines from `targets(model)` (pull, push, create)."""
+
     http_method_names = ["post"]
+    path = ""
+
+    async def targets(self, model: str) -> list:
+        return await management.enabled_targets()
 
     async def post(self, request):
         self.require_manage_scope()
         model, payload, stream = native.progress_request(self.pipeline.json_body())
-        self.pipeline.record.requested_model = model
-        self.pipeline.check_model_allowed(model)
-        targets = await management.enabled_targets()
+        self.claim_model(model)
+        targets = await self.targets(model)
         return await self.progress_response(
-            management.progress("/api/pull", {**payload, "model": model}, targets), stream
+            management.progress(self.path, {**payload, "model": model}, targets), stream
         )
 
 
-class PushView(ManageView):
-    endpoint = "ollama.push"
-    http_method_names = ["post"]
-
-    async def post(self, request):
-        self.require_manage_scope()
-        model, payload, stream = native.progress_request(self.pipeline.json_body())
-        self.pipeline.record.requested_model = model
-        self.pipeline.check_model_allowed(model)
-        target = await management.push_target(model)
-        return await self.progress_response(
-            management.progress("/api/push", {**payload, "model": model}, [target]), stream
-        )
+class PullView(ProgressView):
+    endpoint, path = "ollama.pull", "/api/pull"
 
 
-class CreateView(ManageView):
-    endpoint = "ollama.create"
-    http_method_names = ["post"]
+class PushView(ProgressView):
+    endpoint, path = "ollama.push", "/api/push"
 
-    async def post(self, request):
-        self.require_manage_scope()
-        model, payload, stream = native.progress_request(self.pipeline.json_body())
-        self.pipeline.record.requested_model = model
-        self.pipeline.check_model_allowed(model)
-        targets = await management.enabled_targets()
-        lines = management.progress("/api/create", {**payload, "model": model}, targets)
-        return await self.progress_response(lines, stream)
+    async def targets(self, model: str) -> list:
+        return [await management.push_target(model)]
+
+
+class CreateView(ProgressView):
+    endpoint, path = "ollama.create", "/api/create"
 
 
 class CopyView(ManageView):
@@ -258,8 +249,7 @@ class CopyView(ManageView):
     async def post(self, request):
         self.require_manage_scope()
         source, destination = native.copy_request(self.pipeline.json_body())
-        self.pipeline.record.requested_model = source
-        self.pipeline.check_model_allowed(source)
+        self.claim_model(source)
         self.pipeline.check_model_allowed(destination)
         self.pipeline.record.resolved_model = destination
         await management.copy(source, destination)
@@ -273,8 +263,7 @@ class DeleteView(ManageView):
     async def delete(self, request):
         self.require_manage_scope()
         model = native.delete_request(self.pipeline.json_body())
-        self.pipeline.record.requested_model = model
-        self.pipeline.check_model_allowed(model)
+        self.claim_model(model)
         await management.delete(model)
         return HttpResponse(status=200)
 

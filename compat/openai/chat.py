@@ -240,32 +240,6 @@ def chat_choice(native: dict, index: int, logprobs: bool) -> dict:
     }
 
 
-def chat_completion(completion_id: str, created: int, model: str, choices: list[dict], usage: dict) -> dict:
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "system_fingerprint": "fp_ollama",
-        "choices": choices,
-        "usage": usage,
-    }
-
-
-def chat_chunk(completion_id: str, created: int, model: str, choices: list[dict], usage: dict | None = None) -> dict:
-    chunk = {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": "fp_ollama",
-        "choices": choices,
-    }
-    if usage is not None:
-        chunk["usage"] = usage
-    return chunk
-
-
 class ChatStream:
     """Translates one choice's native stream objects into `choices[]` entries of chunks."""
 

@@ -216,6 +216,23 @@ def usage_body(prompt_tokens: int, completion_tokens: int) -> dict:
     }
 
 
+def choices_envelope(
+    object_type: str, completion_id: str, created: int, model: str, choices: list[dict], usage: dict | None = None
+) -> dict:
+    """The body around `choices` of a chat or text completion, or of a chunk of one (`usage` only when given)."""
+    body = {
+        "id": completion_id,
+        "object": object_type,
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_ollama",
+        "choices": choices,
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
 def finish_reason(done_reason, had_tool_calls=False) -> str:
     if done_reason == "length":
         return "length"

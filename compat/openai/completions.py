@@ -119,20 +119,6 @@ def completion_choice(native: dict, index: int, request: CompletionRequest, prom
     }
 
 
-def completion_body(completion_id: str, created: int, model: str, choices: list[dict], usage: dict | None) -> dict:
-    body = {
-        "id": completion_id,
-        "object": "text_completion",
-        "created": created,
-        "model": model,
-        "system_fingerprint": "fp_ollama",
-        "choices": choices,
-    }
-    if usage is not None:
-        body["usage"] = usage
-    return body
-
-
 class CompletionStream:
     """Translates one choice's native /api/generate stream into `choices[]` entries."""
 

@@ -679,32 +679,31 @@ def function_call_item(native_call: dict, namespaces: dict, custom_tools=frozens
     """A native tool call as a `function_call` item, or a `custom_tool_call` when it calls a custom
     tool (whose free-form text the model gave as the `input` argument)."""
     function = native_call.get("function") or {}
-    name = function.get("name", "")
-    if name in custom_tools:
-        arguments = function.get("arguments")
-        text = arguments.get("input") if isinstance(arguments, dict) else None
-        item = {
-            "id": new_item_id("custom_tool_call"),
-            "type": "custom_tool_call",
-            "status": status,
-            "call_id": native_call.get("id") or new_id("call_", 24),
-            "name": name,
-            "input": text if isinstance(text, str) else _arguments(arguments),
-        }
-        if name in namespaces:
-            item["namespace"], item["name"] = namespaces[name]
-        return item
+    name, arguments = function.get("name", ""), function.get("arguments")
+    kind = "custom_tool_call" if name in custom_tools else "function_call"
     item = {
-        "id": new_item_id("function_call"),
-        "type": "function_call",
+        "id": new_item_id(kind),
+        "type": kind,
         "status": status,
         "call_id": native_call.get("id") or new_id("call_", 24),
         "name": name,
-        "arguments": _arguments(function.get("arguments")),
     }
+    if kind == "custom_tool_call":
+        text = arguments.get("input") if isinstance(arguments, dict) else None
+        item["input"] = text if isinstance(text, str) else _arguments(arguments)
+    else:
+        item["arguments"] = _arguments(arguments)
     if name in namespaces:
         item["namespace"], item["name"] = namespaces[name]
     return item
+
+
+def _output_text(text: str) -> dict:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _summary_text(text: str) -> dict:
+    return {"type": "summary_text", "text": text}
 
 
 def message_item(text: str, status: str = "completed", item_id: str | None = None) -> dict:
@@ -713,13 +712,41 @@ def message_item(text: str, status: str = "completed", item_id: str | None = Non
         "type": "message",
         "status": status,
         "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        "content": [_output_text(text)],
     }
 
 
 def reasoning_item(text: str, item_id: str | None = None) -> dict:
-    summary = [{"type": "summary_text", "text": text}] if text else []
+    summary = [_summary_text(text)] if text else []
     return {"id": item_id or new_item_id("reasoning"), "type": "reasoning", "summary": summary}
+
+
+@dataclass(frozen=True)
+class _TextItem:
+    """How an item whose text streams (a reasoning item or an assistant message) carries it: in one
+    part of the list `parts`, indexed by `index_key` in the `part_events` and `text_events`."""
+
+    parts: str
+    part: object  # text -> the part
+    index_key: str
+    part_events: str
+    text_events: str
+    text_fields: dict  # sent with each text event besides the text
+
+
+_TEXT_ITEMS = {
+    "reasoning": _TextItem(
+        "summary",
+        _summary_text,
+        "summary_index",
+        "response.reasoning_summary_part",
+        "response.reasoning_summary_text",
+        {},
+    ),
+    "message": _TextItem(
+        "content", _output_text, "content_index", "response.content_part", "response.output_text", {"logprobs": []}
+    ),
+}
 
 
 def output_items(
@@ -820,9 +847,9 @@ class ResponsesStream:
         return sse_event(payload)
 
     def _snapshot(self, status: str, **fields) -> dict:
-        return response_object(
-            self.response_id, self.created_at, self.model, self.settings, status=status, output=[], **fields
-        )
+        """The Response object as it stands (`output` empty unless given)."""
+        fields.setdefault("output", [])
+        return response_object(self.response_id, self.created_at, self.model, self.settings, status=status, **fields)
 
     def start(self) -> bytes:
         if self.started:
@@ -851,92 +878,39 @@ class ResponsesStream:
         out = b""
         if self.open is None or self.open["type"] != kind:
             out += self._close() + self._open(kind)
-        item = self.open
-        index = len(self.output) - 1
         self.text += text
-        if kind == "reasoning":
-            return out + self._event(
-                "response.reasoning_summary_text.delta",
-                item_id=item["id"],
-                output_index=index,
-                summary_index=0,
-                delta=text,
-            )
-        return out + self._event(
-            "response.output_text.delta",
-            item_id=item["id"],
-            output_index=index,
-            content_index=0,
-            delta=text,
-            logprobs=[],
-        )
+        shape = _TEXT_ITEMS[kind]
+        return out + self._event(f"{shape.text_events}.delta", **self._part_ids(shape), delta=text, **shape.text_fields)
+
+    def _part_ids(self, shape: _TextItem) -> dict:
+        """The fields that locate the open item's one text part in its events."""
+        return {"item_id": self.open["id"], "output_index": len(self.output) - 1, shape.index_key: 0}
 
     def _open(self, kind: str) -> bytes:
-        index = len(self.output)
-        if kind == "reasoning":
-            item = {"id": new_item_id("reasoning"), "type": "reasoning", "summary": []}
-            part = {"type": "summary_text", "text": ""}
-            added = self._event("response.output_item.added", output_index=index, item=dict(item, summary=[]))
-            added += self._event(
-                "response.reasoning_summary_part.added",
-                item_id=item["id"],
-                output_index=index,
-                summary_index=0,
-                part=part,
-            )
-        else:
-            item = message_item("", "in_progress")
-            item["content"] = []
-            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            added = self._event("response.output_item.added", output_index=index, item=dict(item, content=[]))
-            added += self._event(
-                "response.content_part.added", item_id=item["id"], output_index=index, content_index=0, part=part
-            )
+        shape = _TEXT_ITEMS[kind]
+        item = message_item("", "in_progress") if kind == "message" else reasoning_item("")
+        item[shape.parts] = []
         self.output.append(item)
         self.open = item
         self.text = ""
-        return added
+        ids = self._part_ids(shape)
+        added = self._event("response.output_item.added", output_index=ids["output_index"], item=item)
+        return added + self._event(f"{shape.part_events}.added", **ids, part=shape.part(""))
 
     def _close(self, status: str = "completed") -> bytes:
         item = self.open
         if item is None:
             return b""
+        shape = _TEXT_ITEMS[item["type"]]
+        ids = self._part_ids(shape)
         self.open = None
-        index = len(self.output) - 1
-        text = self.text
-        if item["type"] == "reasoning":
-            part = {"type": "summary_text", "text": text}
-            item["summary"] = [part]
-            out = self._event(
-                "response.reasoning_summary_text.done",
-                item_id=item["id"],
-                output_index=index,
-                summary_index=0,
-                text=text,
-            )
-            out += self._event(
-                "response.reasoning_summary_part.done",
-                item_id=item["id"],
-                output_index=index,
-                summary_index=0,
-                part=part,
-            )
-        else:
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-            item["content"] = [part]
+        part = shape.part(self.text)
+        item[shape.parts] = [part]
+        if "status" in item:  # a message has one, a reasoning item none
             item["status"] = status
-            out = self._event(
-                "response.output_text.done",
-                item_id=item["id"],
-                output_index=index,
-                content_index=0,
-                text=text,
-                logprobs=[],
-            )
-            out += self._event(
-                "response.content_part.done", item_id=item["id"], output_index=index, content_index=0, part=part
-            )
-        return out + self._event("response.output_item.done", output_index=index, item=item)
+        out = self._event(f"{shape.text_events}.done", **ids, text=self.text, **shape.text_fields)
+        out += self._event(f"{shape.part_events}.done", **ids, part=part)
+        return out + self._event("response.output_item.done", output_index=ids["output_index"], item=item)
 
     def _function_call(self, call: dict) -> bytes:
         self.calls += 1
@@ -963,12 +937,8 @@ class ResponsesStream:
             out += self._open("message")
         out += self._close("incomplete" if incomplete else "completed")
         self.finished = True
-        self.response = response_object(
-            self.response_id,
-            self.created_at,
-            self.model,
-            self.settings,
-            status="incomplete" if incomplete else "completed",
+        self.response = self._snapshot(
+            "incomplete" if incomplete else "completed",
             output=self.output,
             usage=usage_object(prompt_tokens, completion_tokens),
             incomplete_details={"reason": "max_output_tokens"} if incomplete else None,
@@ -983,18 +953,12 @@ class ResponsesStream:
         if self.open is not None:
             item = self.open
             item["status"] = "incomplete"
-            if item["type"] == "reasoning":
-                item["summary"] = [{"type": "summary_text", "text": self.text}]
-            else:
-                item["content"] = [{"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}]
+            shape = _TEXT_ITEMS[item["type"]]
+            item[shape.parts] = [shape.part(self.text)]
             self.open = None
         self.finished = True
-        self.response = response_object(
-            self.response_id,
-            self.created_at,
-            self.model,
-            self.settings,
-            status="failed",
+        self.response = self._snapshot(
+            "failed",
             output=self.output,
             usage=usage_object(*usage) if usage else None,
             error={"code": code, "message": message},

@@ -5,15 +5,15 @@ from functools import partial
 
 from django.conf import settings
 
-from ollamaweb.core.errors import NotFound
 from ollamaweb.core.names import canonical, owner_of
 from ollamaweb.gateway import discovery
+from ollamaweb.gateway import views as gateway_views
 from ollamaweb.gateway.generation import Generation
 from ollamaweb.gateway.views import GatewayView, json_response
 
-from .chat import ChatStream, chat_choice, chat_chunk, chat_completion, parse_chat_request
-from .common import new_id, unix_time, usage_body
-from .completions import CompletionStream, completion_body, completion_choice, parse_completion_request
+from .chat import ChatStream, chat_choice, parse_chat_request
+from .common import choices_envelope, new_id, unix_time, usage_body
+from .completions import CompletionStream, completion_choice, parse_completion_request
 from .embeddings import embeddings_body, parse_embeddings_request
 from .models import merge_model_lists, model_object, models_from_tags
 from .protocol import openai_protocol
@@ -27,33 +27,46 @@ class OpenAIView(GatewayView):
     protocol = openai_protocol
 
 
-class ChatCompletionsView(OpenAIView):
+class ChoicesView(OpenAIView):
+    """A route whose answer is `choices`, one per backend call: one body, or a stream of chunks."""
+
+    http_method_names = ["post"]
+    id_prefix = ""
+    body_object = chunk_object = ""
+
+    async def respond(self, generation: Generation, streams, choices_of, include_usage: bool):
+        """`streams()` are the per-choice stream translators; `choices_of(results)` the choices of a body."""
+        completion_id, created, model = new_id(self.id_prefix), int(time.time()), generation.model
+        if generation.stream:
+            chunk = partial(choices_envelope, self.chunk_object, completion_id, created, model)
+            return await self.pipeline.stream(generation, ChoicesStream(streams(), chunk, include_usage))
+        choices = choices_of(await self.pipeline.complete(generation))
+        usage = usage_body(self.pipeline.record.prompt_tokens, self.pipeline.record.completion_tokens)
+        return json_response(choices_envelope(self.body_object, completion_id, created, model, choices, usage))
+
+
+class ChatCompletionsView(ChoicesView):
     """POST /v1/chat/completions over Ollama's /api/chat; `n` choices are n concurrent calls."""
 
     endpoint = "chat.completions"
-    http_method_names = ["post"]
+    id_prefix, body_object, chunk_object = "chatcmpl-", "chat.completion", "chat.completion.chunk"
 
     async def post(self, request):
         chat = parse_chat_request(self.pipeline.json_body(), settings.MAX_CHOICES)
         payloads = [{**chat.native} for _ in range(chat.n)]
-        generation = Generation(chat.model, "/api/chat", payloads, chat.stream, chat.client_user)
-        completion_id, created = new_id("chatcmpl-"), int(time.time())
-        if chat.stream:
-            choices = [ChatStream(i, chat.logprobs) for i in range(chat.n)]
-            envelope = partial(chat_chunk, completion_id, created, chat.model)
-            return await self.pipeline.stream(generation, ChoicesStream(choices, envelope, chat.include_usage))
-        results = await self.pipeline.complete(generation)
-        choices = [chat_choice(result, i, chat.logprobs) for i, result in enumerate(results)]
-        record = self.pipeline.record
-        usage = usage_body(record.prompt_tokens, record.completion_tokens)
-        return json_response(chat_completion(completion_id, created, chat.model, choices, usage))
+        return await self.respond(
+            Generation(chat.model, "/api/chat", payloads, chat.stream, chat.client_user),
+            lambda: [ChatStream(i, chat.logprobs) for i in range(chat.n)],
+            lambda results: [chat_choice(result, i, chat.logprobs) for i, result in enumerate(results)],
+            chat.include_usage,
+        )
 
 
-class CompletionsView(OpenAIView):
+class CompletionsView(ChoicesView):
     """POST /v1/completions over Ollama's /api/generate; each prompt × n is one backend call."""
 
     endpoint = "completions"
-    http_method_names = ["post"]
+    id_prefix, body_object, chunk_object = "cmpl-", "text_completion", "text_completion"
 
     async def post(self, request):
         completion = parse_completion_request(self.pipeline.json_body(), settings.MAX_CHOICES)
@@ -65,19 +78,14 @@ class CompletionsView(OpenAIView):
             for j in range(completion.n)
         ]
         payloads = [{"prompt": prompt, **completion.native} for _, prompt in calls]
-        generation = Generation(completion.model, "/api/generate", payloads, completion.stream, completion.client_user)
-        completion_id, created = new_id("cmpl-"), int(time.time())
-        if completion.stream:
-            choices = [CompletionStream(index, completion, prompt) for index, prompt in calls]
-            envelope = partial(completion_body, completion_id, created, completion.model)
-            return await self.pipeline.stream(generation, ChoicesStream(choices, envelope, completion.include_usage))
-        results = await self.pipeline.complete(generation)
-        choices = [
-            completion_choice(result, index, completion, prompt) for (index, prompt), result in zip(calls, results)
-        ]
-        record = self.pipeline.record
-        usage = usage_body(record.prompt_tokens, record.completion_tokens)
-        return json_response(completion_body(completion_id, created, completion.model, choices, usage))
+        return await self.respond(
+            Generation(completion.model, "/api/generate", payloads, completion.stream, completion.client_user),
+            lambda: [CompletionStream(index, completion, prompt) for index, prompt in calls],
+            lambda results: [
+                completion_choice(result, index, completion, prompt) for (index, prompt), result in zip(calls, results)
+            ],
+            completion.include_usage,
+        )
 
 
 class EmbeddingsView(OpenAIView):
@@ -133,13 +141,8 @@ class ModelDetailView(OpenAIView):
         return json_response(model_object(model, created, owner))
 
 
-class UnknownRouteView(OpenAIView):
-    """Any other /v1 path: an OpenAI-shaped 404 (after authentication, as OpenAI does)."""
+class UnknownRouteView(OpenAIView, gateway_views.UnknownRouteView):
+    """Any other /v1 path: an OpenAI-shaped 404."""
 
     endpoint = "unknown"
-    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
-
-    async def _not_found(self, request, *args, **kwargs):
-        raise NotFound(f"Invalid URL ({request.method} {request.path}).", code="unknown_url")
-
-    get = post = put = patch = delete = head = options = _not_found
+    message = "Invalid URL ({method} {path})."

@@ -103,6 +103,24 @@ def record(actor, action: str, target=None, before=None, after=None, request=Non
     )
 
 
+def save_audited(instance: models.Model, kind: str, *, actor=None, request=None, via="", **snapshot_options) -> None:
+    """Save `instance`; when what `snapshot_options` (fields, exclude) select of it changed, audit
+    `<kind>.create` or `<kind>.update` with the values before and after."""
+    old = type(instance)._default_manager.filter(pk=instance.pk).first() if instance.pk else None
+    before = snapshot(old, **snapshot_options)
+    instance.save()
+    after = snapshot(instance, **snapshot_options)
+    if before != after:
+        action = f"{kind}.create" if before is None else f"{kind}.update"
+        record(actor, action, instance, before=before, after=after, request=request, via=via)
+
+
+def record_deletes(actor, action: str, instances, *, request=None, via="", **snapshot_options) -> None:
+    """Audit `action` for each of `instances` about to be deleted (call it before deleting them)."""
+    for instance in instances:
+        record(actor, action, instance, before=snapshot(instance, **snapshot_options), request=request, via=via)
+
+
 async def arecord(*args, **kwargs) -> AuditEvent:
     """record() from async code (the admin's model-management pages)."""
     from asgiref.sync import sync_to_async

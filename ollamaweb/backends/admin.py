@@ -11,11 +11,14 @@ from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 from django.contrib import admin
+from django.db.models import Q
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timezone import localtime
+
+from ollamaweb.core.admin_base import ChoiceFilter, ServicesAdmin
 
 from . import services
 from .config import serving_backends
@@ -110,22 +113,13 @@ def loaded_rows(backend: Backend) -> list[dict]:
     return rows
 
 
-class StatusFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [("up", "Up"), ("down", "Down"), ("unknown", "Unknown")]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value == "up":
-            return queryset.filter(is_up=True)
-        if value == "down":
-            return queryset.filter(is_up=False)
-        if value == "unknown":
-            return queryset.filter(is_up__isnull=True)
-        return queryset
+class StatusFilter(ChoiceFilter):
+    title = parameter_name = "status"
+    conditions = {
+        "up": ("Up", Q(is_up=True)),
+        "down": ("Down", Q(is_up=False)),
+        "unknown": ("Unknown", Q(is_up__isnull=True)),
+    }
 
 
 class BackendEventInline(admin.TabularInline):
@@ -162,7 +156,7 @@ class BackendEventInline(admin.TabularInline):
 
 
 @admin.register(Backend)
-class BackendAdmin(admin.ModelAdmin):
+class BackendAdmin(ServicesAdmin):
     form = BackendForm
     list_display = (
         "name",
@@ -181,6 +175,8 @@ class BackendAdmin(admin.ModelAdmin):
     inlines = [BackendEventInline]
     change_list_template = "admin/backends/backend/change_list.html"
     change_form_template = "admin/backends/backend/change_form.html"
+    save_with = staticmethod(services.save_backend)
+    delete_with = staticmethod(services.remove_backends)
 
     def get_fieldsets(self, request, obj=None):
         config = (None, {"fields": ("name", "url", "enabled", "weight", "max_concurrent", "headers")})
@@ -201,15 +197,6 @@ class BackendAdmin(admin.ModelAdmin):
                 registry.state_of(config.name) or BackendState(config) for config in serving
             ]
         return super().changelist_view(request, extra_context)
-
-    def save_model(self, request, obj, form, change):
-        services.save_backend(obj, actor=request.user, request=request)
-
-    def delete_model(self, request, obj):
-        services.remove_backends([obj], actor=request.user, request=request)
-
-    def delete_queryset(self, request, queryset):
-        services.remove_backends(queryset, actor=request.user, request=request)
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []

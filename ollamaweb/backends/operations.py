@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 
+from ollamaweb.audit import services as audit
 from ollamaweb.core.errors import GatewayError
 from ollamaweb.core.names import canonical
 from ollamaweb.core.ollama import close_http_client
@@ -82,6 +83,10 @@ class OperationResult:
     message: str
     detail: dict | None = None
 
+    def audited(self, **after) -> dict:
+        """The audit log's `after` for this backend's outcome (with `after`, what the action made)."""
+        return {**after, "backend": self.target.name, "ok": self.ok, "error": self.message}
+
 
 async def on_each(targets: list[BackendConfig], operation, *args) -> list[OperationResult]:
     """Run `operation(target, *args)` on every target at once; one OperationResult per target, in order."""
@@ -127,6 +132,14 @@ def refresh_models_now(targets: list[BackendConfig]) -> None:
 
         for target, models in zip(targets, run(fetch_all())):
             save_models(target, models)
+
+
+def record_outcomes(outcomes: list[OperationResult], action: str, model: str, **after) -> None:
+    """From a command: audit each backend's outcome of `action` on `model`, and refresh the models of
+    the backends it changed."""
+    for outcome in outcomes:
+        audit.record(None, action, ("model", "", model), after=outcome.audited(**after), via="command")
+    refresh_models_now([o.target for o in outcomes if o.ok])
 
 
 def changed_in_this_process():

@@ -4,7 +4,7 @@ the others at their next health-check round (OLLAMAWEB_HEALTH_INTERVAL). Each ch
 
 from django.db import transaction
 
-from ollamaweb.audit.services import record, snapshot
+from ollamaweb.audit.services import record_deletes, save_audited
 
 from .models import Backend
 from .registry import registry
@@ -21,14 +21,8 @@ AUDITED_FIELDS = ("name", "url", "enabled", "weight", "max_concurrent", "headers
 
 def save_backend(backend: Backend, *, actor=None, request=None, via="") -> Backend:
     """Save a new or changed Backend (validated by its form or command)."""
-    old = Backend.objects.filter(pk=backend.pk).first() if backend.pk else None
-    before = snapshot(old, fields=AUDITED_FIELDS)
-    backend.save()
+    save_audited(backend, "backend", fields=AUDITED_FIELDS, actor=actor, request=request, via=via)
     _reload()
-    after = snapshot(backend, fields=AUDITED_FIELDS)
-    if before != after:
-        action = "backend.create" if before is None else "backend.update"
-        record(actor, action, backend, before=before, after=after, request=request, via=via)
     return backend
 
 
@@ -60,10 +54,7 @@ def set_backend(
 
 def remove_backends(backends, *, actor=None, request=None, via="") -> int:
     backends = list(backends)
-    for backend in backends:
-        target = ("backends.backend", str(backend.pk), str(backend))
-        before = snapshot(backend, fields=AUDITED_FIELDS)
-        record(actor, "backend.delete", target, before=before, request=request, via=via)
+    record_deletes(actor, "backend.delete", backends, fields=AUDITED_FIELDS, request=request, via=via)
     count = Backend.objects.filter(pk__in=[backend.pk for backend in backends]).delete()[0]
     _reload()
     return count

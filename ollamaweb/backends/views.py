@@ -58,6 +58,32 @@ async def model_suggestions() -> list[str]:
     return known_models([row async for row in Backend.objects.all()])
 
 
+async def form_page(model_admin, request, template: str, title: str, form, **extra):
+    """A model-management form page, suggesting the model names the backends reported."""
+    context = await model_admin.page_context(request, title, form=form, suggestions=await model_suggestions(), **extra)
+    return TemplateResponse(request, template, context)
+
+
+def initial_from_query(request, targets, **fields) -> dict:
+    """A form's initial data: `fields` (name → default) from the query string, and the backend it names
+    (or the default one)."""
+    initial = {name: request.GET.get(name, default) for name, default in fields.items()}
+    return {**initial, "backend": request.GET.get("backend") or default_backend(targets)}
+
+
+async def report_outcomes(request, outcomes, action: str, model: str, done: str, failed: str, **after):
+    """Audit `action` on `model` for each backend's outcome and tell the staff member (`done` and `failed`
+    are messages the backend's name ends); a backend that changed has its model list refreshed."""
+    for outcome in outcomes:
+        backend = outcome.target.name
+        await arecord(request.user, action, ("model", "", model), after=outcome.audited(**after), request=request)
+        if outcome.ok:
+            messages.success(request, f"{done} {backend}.")
+            await pulls.after_change(outcome.target)
+        else:
+            messages.error(request, f"{failed} {backend}: {outcome.message}")
+
+
 async def pull_view(model_admin, request):
     targets = await aconfigured_backends()
     if request.method == "POST":
@@ -73,20 +99,9 @@ async def pull_view(model_admin, request):
             )
             return HttpResponseRedirect(reverse("admin:backends_backend_pull_job", args=[batch]))
     else:
-        initial = {
-            "model": request.GET.get("model", ""),
-            "backend": request.GET.get("backend") or default_backend(targets),
-        }
-        form = PullForm(initial=initial, targets=targets)
+        form = PullForm(initial=initial_from_query(request, targets, model=""), targets=targets)
     recent = [job async for job in PullJob.objects.order_by("-created_at")[:20]]
-    context = await model_admin.page_context(
-        request,
-        "Pull a model",
-        form=form,
-        recent=recent,
-        suggestions=await model_suggestions(),
-    )
-    return TemplateResponse(request, "admin/backends/pull.html", context)
+    return await form_page(model_admin, request, "admin/backends/pull.html", "Pull a model", form, recent=recent)
 
 
 async def pull_job_view(model_admin, request, batch):
@@ -161,22 +176,11 @@ async def copy_view(model_admin, request):
                 await real_copy(request, form.cleaned_data["targets"], source, destination)
             return HttpResponseRedirect(request.path)
     else:
-        form = CopyForm(
-            initial={
-                "source": request.GET.get("source", ""),
-                "backend": request.GET.get("backend") or default_backend(targets),
-                "mode": request.GET.get("mode", "alias"),
-            },
-            targets=targets,
-        )
-    context = await model_admin.page_context(
-        request,
-        "Copy a model",
-        form=form,
-        suggestions=await model_suggestions(),
-        aliases_url=reverse("admin:catalog_modelalias_changelist"),
+        form = CopyForm(initial=initial_from_query(request, targets, source="", mode="alias"), targets=targets)
+    aliases_url = reverse("admin:catalog_modelalias_changelist")
+    return await form_page(
+        model_admin, request, "admin/backends/copy.html", "Copy a model", form, aliases_url=aliases_url
     )
-    return TemplateResponse(request, "admin/backends/copy.html", context)
 
 
 async def create_alias(request, source, destination):
@@ -199,14 +203,8 @@ async def create_alias(request, source, destination):
 
 async def real_copy(request, targets, source, destination):
     outcomes = await on_each(targets, copy_model, source, destination)
-    for outcome in outcomes:
-        after = {"destination": destination, "backend": outcome.target.name, "ok": outcome.ok, "error": outcome.message}
-        await arecord(request.user, "model.copy", ("model", "", source), after=after, request=request)
-        if outcome.ok:
-            messages.success(request, f"Copied {source} to {destination} on {outcome.target.name}.")
-            await pulls.after_change(outcome.target)
-        else:
-            messages.error(request, f"Could not copy {source} on {outcome.target.name}: {outcome.message}")
+    done, failed = f"Copied {source} to {destination} on", f"Could not copy {source} on"
+    await report_outcomes(request, outcomes, "model.copy", source, done, failed, destination=destination)
 
 
 async def delete_model_view(model_admin, request):
@@ -230,13 +228,7 @@ async def delete_model_view(model_admin, request):
                 )
                 checks = None
     else:
-        form = DeleteForm(
-            initial={
-                "model": request.GET.get("model", ""),
-                "backend": request.GET.get("backend") or default_backend(targets),
-            },
-            targets=targets,
-        )
+        form = DeleteForm(initial=initial_from_query(request, targets, model=""), targets=targets)
     rows = None
     if checks is not None:
         rows = [
@@ -248,25 +240,16 @@ async def delete_model_view(model_admin, request):
             }
             for c in checks
         ]
-    context = await model_admin.page_context(
-        request,
-        "Delete a model",
-        form=form,
-        checks=rows,
-        suggestions=await model_suggestions(),
+    return await form_page(
+        model_admin, request, "admin/backends/delete_model.html", "Delete a model", form, checks=rows
     )
-    return TemplateResponse(request, "admin/backends/delete_model.html", context)
 
 
 async def delete_everywhere(request, targets, model):
     if not targets:
         messages.error(request, "Nothing deleted: no backend was confirmed.")
         return
-    for outcome in await on_each(targets, delete_model, model):
-        after = {"backend": outcome.target.name, "ok": outcome.ok, "error": outcome.message}
-        await arecord(request.user, "model.delete", ("model", "", model), after=after, request=request)
-        if outcome.ok:
-            messages.success(request, f"Deleted {model} from {outcome.target.name}.")
-            await pulls.after_change(outcome.target)
-        else:
-            messages.error(request, f"Could not delete {model} from {outcome.target.name}: {outcome.message}")
+    outcomes = await on_each(targets, delete_model, model)
+    await report_outcomes(
+        request, outcomes, "model.delete", model, f"Deleted {model} from", f"Could not delete {model} from"
+    )

@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from ollamaweb.core.admin_base import ServicesAdmin
+
 from . import services
 from .models import CatalogSettings, ModelAlias
 
@@ -33,22 +35,15 @@ class ModelAliasForm(forms.ModelForm):
 
 
 @admin.register(ModelAlias)
-class ModelAliasAdmin(admin.ModelAdmin):
+class ModelAliasAdmin(ServicesAdmin):
     form = ModelAliasForm
     list_display = ("name", "target", "description", "updated_at")
     search_fields = ("name", "target", "description")
     list_filter = ("target",)
     readonly_fields = ("created_at", "updated_at")
     ordering = ("name",)
-
-    def save_model(self, request, obj, form, change):
-        services.save_alias(obj, actor=request.user, request=request)
-
-    def delete_model(self, request, obj):
-        services.delete_aliases([obj], actor=request.user, request=request)
-
-    def delete_queryset(self, request, queryset):
-        services.delete_aliases(queryset, actor=request.user, request=request)
+    save_with = staticmethod(services.save_alias)
+    delete_with = staticmethod(services.delete_aliases)
 
 
 class CatalogSettingsForm(forms.ModelForm):

@@ -4,7 +4,7 @@ every process's cache, and audited (`actor`, `request`, `via` go to ollamaweb.au
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ollamaweb.audit.services import record, snapshot
+from ollamaweb.audit.services import record, record_deletes, save_audited
 from ollamaweb.core.names import canonical
 
 from .aliases import alias_table
@@ -93,22 +93,14 @@ def set_alias(
 
 def save_alias(alias: ModelAlias, *, actor=None, request=None, via="") -> ModelAlias:
     """Save an alias edited in a form that already ran check_alias."""
-    old = ModelAlias.objects.filter(pk=alias.pk).first() if alias.pk else None
-    before = snapshot(old, fields=AUDITED_FIELDS)
-    alias.save()
+    save_audited(alias, "alias", fields=AUDITED_FIELDS, actor=actor, request=request, via=via)
     _forget_aliases()
-    after = snapshot(alias, fields=AUDITED_FIELDS)
-    if before != after:
-        action = "alias.create" if before is None else "alias.update"
-        record(actor, action, alias, before=before, after=after, request=request, via=via)
     return alias
 
 
 def delete_aliases(aliases, *, actor=None, request=None, via="") -> int:
     aliases = list(aliases)
-    for alias in aliases:
-        target = ("catalog.modelalias", str(alias.pk), str(alias))
-        record(actor, "alias.delete", target, before=snapshot(alias, fields=AUDITED_FIELDS), request=request, via=via)
+    record_deletes(actor, "alias.delete", aliases, fields=AUDITED_FIELDS, request=request, via=via)
     count = ModelAlias.objects.filter(pk__in=[alias.pk for alias in aliases]).delete()[0]
     _forget_aliases()
     return count

@@ -22,6 +22,11 @@ from urllib.parse import urlsplit
 
 MAX_HEAD = 64 * 1024
 HIGH_WATER = 256 * 1024  # unread body bytes at which the socket stops being read
+# A streamed body is handed over at most once per STREAM_LINGER seconds: a fast stream's tokens
+# arrive one per socket read (Ollama writes each), and relaying each alone costs a wake-up, a parse
+# and a send per token. 5 ms is below what a reader can see (a 60 Hz frame is 16 ms); the first
+# bytes, and any after a pause longer than that, go at once (bench/README.md, issue 14).
+STREAM_LINGER = 0.005
 
 
 class HTTPError(Exception):
@@ -96,6 +101,8 @@ class Connection(asyncio.Protocol):
         self.headers: dict[str, str] = {}
         self.keep_alive = True
         self._head_only = False
+        self._holding = False  # read_some(linger=...) is gathering what arrives before handing it over
+        self._handed_at = float("-inf")  # loop time read_some last handed bytes over
 
     # -- asyncio protocol --------------------------------------------------------------------
 
@@ -234,6 +241,8 @@ class Connection(asyncio.Protocol):
     # -- the reader's side -------------------------------------------------------------------
 
     def _wake(self):
+        if self._holding and self._state != _DONE and self._error is None and self._unread < HIGH_WATER:
+            return  # more bytes while lingering: they join the held ones
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -263,8 +272,31 @@ class Connection(asyncio.Protocol):
                     self._timer.cancel()
                     self._timer = None
 
+    def _end_hold(self):
+        self._timer = None
+        self._holding = False
+        self._wake()
+
+    async def _hold(self, until: float):
+        """Wait until `until` (loop time) while bytes accumulate; the end of the body, an error or
+        HIGH_WATER unread bytes end it sooner."""
+        loop = asyncio.get_running_loop()
+        self._holding = True
+        self._waiter = waiter = loop.create_future()
+        self._timer = loop.call_at(until, self._end_hold)
+        try:
+            await waiter
+        finally:
+            self._holding = False
+            if self._waiter is waiter:  # cancelled
+                self._waiter = None
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+
     def start(self, request: bytes, head_only: bool):
         self._state, self._buffer, self._pieces, self._unread = _HEAD, b"", [], 0
+        self._handed_at = float("-inf")
         self._error, self._got_bytes, self._head_only = None, False, head_only
         self.transport.write(request)
 
@@ -278,14 +310,26 @@ class Connection(asyncio.Protocol):
         if self._error is not None and not self._pieces and self._state != _DONE:
             raise self._error
 
-    async def read_some(self, timeout: float | None) -> bytes:
-        """The body bytes received so far (all of them, joined), waiting for some; b"" at the end."""
+    async def read_some(self, timeout: float | None, linger: float = 0.0) -> bytes:
+        """The body bytes received so far (all of them, joined), waiting for some; b"" at the end.
+
+        With `linger` (seconds), bytes are handed over at most once per `linger`: a call that comes
+        sooner after the last hand-over waits out the rest of it, gathering what arrives meanwhile
+        (a fast stream's tokens then cost one wake-up, parse and write per `linger`, not per token).
+        The first bytes, and bytes after a pause longer than `linger`, are handed over at once.
+        """
         while not self._pieces:
             if self._state == _DONE:
                 return b""
             if self._error is not None:
                 raise self._error
             await self._wait(timeout)
+        if linger:
+            now = asyncio.get_running_loop().time()
+            until = self._handed_at + linger
+            if now < until and self._state != _DONE and self._error is None and self._unread < HIGH_WATER:
+                await self._hold(until)
+            self._handed_at = max(now, until)
         pieces = self._pieces
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self._pieces = []
@@ -316,16 +360,18 @@ class Response:
         self._timeout = timeout
         self._released = False
 
-    async def read_some(self) -> bytes:
-        """The next bytes of the body (everything that arrived together); b"" once it is complete."""
-        data = await self._connection.read_some(self._timeout)
+    async def read_some(self, linger: float = STREAM_LINGER) -> bytes:
+        """The next bytes of a streamed body (everything that arrived together, at most one
+        hand-over per `linger` seconds: see Connection.read_some); b"" once it is complete."""
+        data = await self._connection.read_some(self._timeout, linger)
         if not data:
             self.close()
         return data
 
     async def read(self) -> bytes:
+        """The whole body."""
         parts = []
-        while data := await self.read_some():
+        while data := await self.read_some(0.0):
             parts.append(data)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 

@@ -37,6 +37,7 @@ from ollamaweb.core.tasks import spawn
 from ollamaweb.core.versions import adapt_request, adapt_result, has, required_features
 from ollamaweb.metrics import tracing
 from ollamaweb.quotas import limiter
+from ollamaweb.quotas.policy import Payer
 from ollamaweb.teams.policy import model_allowed, team_directory, team_for
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.records import UsageRecord
@@ -44,6 +45,7 @@ from ollamaweb.usage.writer import log_writer
 
 from .estimate import prompt_estimate
 from .generation import Generation
+from .gpu_time import Rates, gpu_rates
 from .images import inline_remote_images
 from .relay import EARLY_END, relay
 
@@ -99,10 +101,21 @@ def _num_predict(payload: dict, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
 
-def _how_to_fit(remaining: int, prompt: int) -> str:
-    if remaining <= prompt:
-        return f" This prompt needs about {prompt} tokens: shorten it, or wait until the quota resets."
-    return f" Ask for at most {remaining - prompt} completion tokens (max_tokens) to fit."
+def _room(refusal: limiter.LimitExceeded, prompt: int, rates: Rates, calls: int) -> int | None:
+    """The completion tokens that fit in what the refusing token or GPU-time quota has left
+    (None: the refusal was not such a quota)."""
+    if refusal.remaining is None:
+        return None
+    if refusal.limit.startswith("gpu"):
+        return rates.output_tokens_within(refusal.remaining, prompt, calls)
+    return refusal.remaining - prompt
+
+
+def _how_to_fit(room: int, prompt: int, refusal: limiter.LimitExceeded) -> str:
+    if room < 1:
+        needs = f"about {prompt} tokens" if not refusal.limit.startswith("gpu") else "more GPU time than remains"
+        return f" This prompt needs {needs}: shorten it, or wait until the quota resets."
+    return f" Ask for at most {room} completion tokens (max_tokens) to fit."
 
 
 class Call:
@@ -129,9 +142,10 @@ class Pipeline:
         self.request = request
         self.protocol = protocol
         self.identity = None
-        self.team = None  # the team charged (teams.policy.team_for), once the model is resolved
+        self.team = None  # the team charged (teams.policy.team_for), once authenticated
         self.record = UsageRecord(endpoint=endpoint, method=request.method)
         self.stream_owns_record = False  # a started stream settles its own record when it ends
+        self.calls = 1  # backend calls the request makes (n choices: several)
         self._body = self._body_error = None
         self.backend_call = None  # the current attempt on a backend (tracing.BackendCall)
         tracing.start_request(self.record, getattr(protocol, "name", ""), request.headers)
@@ -140,10 +154,18 @@ class Pipeline:
 
     async def authenticate(self):
         self.identity = identity = await self.protocol.authenticate(self.request)
+        self.team = team_for(identity, await team_directory.get())
         self.record.user_id = identity.user_id
         self.record.key_id = identity.key_id
         self.record.key_prefix = identity.prefix
+        self.record.team_id = self.team.id if self.team is not None else None
         return identity
+
+    @property
+    def payer(self) -> Payer:
+        identity = self.identity
+        team_id = self.team.id if self.team is not None else None
+        return Payer(identity.user_id, identity.key_id, team_id, team_key=identity.team_id is not None)
 
     async def read_body(self):
         """Parse a JSON body ahead of the view (large ones in a worker thread, so one big request
@@ -179,9 +201,9 @@ class Pipeline:
         if allowed and canonical(requested) not in {canonical(name) for name in allowed}:
             raise PermissionDenied(f"This API key is not allowed to use the model '{requested}'.")
 
-    async def check_team_allows(self, requested: str, target: str):
+    def check_team_allows(self, requested: str, target: str):
         """The team the request is charged to (teams.policy.team_for) must allow the model or its alias."""
-        self.team = team = team_for(self.identity, await team_directory.get())
+        team = self.team
         if not model_allowed(team, requested, target):
             raise PermissionDenied(f"Your team {team.name} is not allowed to use the model '{requested}'.")
 
@@ -190,7 +212,7 @@ class Pipeline:
         self.record.requested_model = requested
         self.check_model_allowed(requested)
         target = await alias_table.resolve(requested)
-        await self.check_team_allows(requested, target)
+        self.check_team_allows(requested, target)
         self.record.resolved_model = target
         return target
 
@@ -199,20 +221,22 @@ class Pipeline:
 
     # -- admit -----------------------------------------------------------------------------
 
-    async def admit(self, model: str, tokens: int):
-        """Reserve `tokens` and request slots in the caller's quotas, or raise a 429 (or 503)."""
+    async def admit(self, model: str, tokens: int, gpu_ms: int = 0):
+        """Reserve `tokens`, `gpu_ms` and request slots in the caller's quotas, or raise a 429 (or 503)."""
+        try:
+            return await self._reserve(model, tokens, gpu_ms)
+        except limiter.LimitExceeded as exc:
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: limiter.LimitExceeded) -> LimitReached:
+        tracing.refused(self.record, exc.limit)
+        return LimitReached(exc.message, code=exc.kind, retry_after=exc.retry_after, headers=exc.headers)
+
+    async def _reserve(self, model: str, tokens: int, gpu_ms: int):
+        """admit(), but a refusal is left as the quotas' LimitExceeded (what remains, of which limit)."""
         try:
             with tracing.stage(self.record, "admission"):
-                self.record.admission = await limiter.admit(self.identity.user_id, self.identity.key_id, model, tokens)
-        except limiter.LimitExceeded as exc:
-            tracing.refused(self.record, exc.limit)
-            raise LimitReached(
-                exc.message,
-                code=exc.kind,
-                retry_after=exc.retry_after,
-                headers=exc.headers,
-                tokens_remaining=exc.tokens_remaining,
-            ) from None
+                self.record.admission = await limiter.admit(self.payer, model, tokens, gpu_ms)
         except limiter.QuotaStoreUnavailable:
             tracing.refused(self.record, "store_unavailable")
             raise Unavailable(
@@ -222,31 +246,34 @@ class Pipeline:
         return self.record.admission
 
     async def admit_generation(self, generation: Generation, model: str):
-        """Admit the calls' prompts plus their completion budgets.
+        """Admit the calls' prompts plus their completion budgets, in tokens and in GPU time.
 
-        When a token quota applies, each call's completion budget is sent to the backend as
-        `num_predict` (QUOTA_DEFAULT_MAX_TOKENS when the client set none), so a request cannot
-        outrun what it reserved; when less remains than asked, the budget shrinks to what is
-        left, so a small quota still allows short answers.
+        When a token or GPU-time quota applies, each call's completion budget is sent to the
+        backend as `num_predict` (QUOTA_DEFAULT_MAX_TOKENS when the client set none), so a request
+        cannot outrun what it reserved; when less remains than asked, the budget shrinks to what
+        is left, so a small quota still allows short answers. GPU time is estimated from the
+        model's measured speed (gpu_time.py) and settled to what Ollama measured.
         """
         payloads = generation.payloads
+        self.calls = calls = len(payloads)
         prompt = sum(prompt_estimate(generation.path, payload) for payload in payloads)
+        rates = gpu_rates.for_model(model)
         default_budget = settings.QUOTA_DEFAULT_MAX_TOKENS if generation.generates else 0
         budget = min(max(_num_predict(payload, default_budget) for payload in payloads), MAX_COMPLETION_BUDGET)
-        for _ in range(3):  # each retry fits a tighter limit (day, month, per model)
+        for _ in range(5):  # each retry fits a tighter limit (tokens, GPU time; day, month, per model)
             try:
-                admission = await self.admit(model, prompt + budget * len(payloads))
+                gpu_ms = rates.estimate(prompt, budget * calls, calls)
+                admission = await self._reserve(model, prompt + budget * calls, gpu_ms)
                 break
-            except LimitReached as refusal:
-                room = (
-                    None if refusal.tokens_remaining is None else (refusal.tokens_remaining - prompt) // len(payloads)
-                )
-                if not generation.generates or room is None or room < 1 or room >= budget:
-                    if refusal.tokens_remaining is not None and generation.generates:
-                        refusal.message += _how_to_fit(refusal.tokens_remaining, prompt)
-                    raise
-                budget = room
-        if admission is not None and admission.limits_tokens and generation.generates:
+            except limiter.LimitExceeded as exc:
+                refusal = self._refused(exc)
+                room = _room(exc, prompt, rates, calls)
+                if not generation.generates or room is None or room < calls or room // calls >= budget:
+                    if room is not None and generation.generates:
+                        refusal.message += _how_to_fit(room, prompt, exc)
+                    raise refusal from None
+                budget = room // calls
+        if admission is not None and admission.caps_output and generation.generates:
             for payload in payloads:
                 options = payload.get("options") or {}
                 payload["options"] = {**options, "num_predict": min(budget, _num_predict(payload, budget))}
@@ -380,6 +407,7 @@ class Pipeline:
         """
         if not self.record.finish(status, error):
             return
+        gpu_rates.learn(self.record, self.calls)
         if self.record.admission is not None and self.record.admission.holds_slots:
             spawn(limiter.release(self.record.admission))
         log_writer.submit(self.record)

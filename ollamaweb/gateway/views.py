@@ -7,7 +7,7 @@ import orjson
 from django.http import HttpResponse
 from django.views import View
 
-from ollamaweb.core.errors import GatewayError, MethodNotAllowed, ServerError
+from ollamaweb.core.errors import GatewayError, MethodNotAllowed, NotFound, ServerError
 
 from .pipeline import Pipeline
 
@@ -68,3 +68,16 @@ class GatewayView(View):
             response[name] = value
         response.error_message = logged_message
         return response
+
+
+class UnknownRouteView(GatewayView):
+    """Any other path under a protocol's prefix: a 404 `unknown_url` in the protocol's shape (after
+    authentication, as the real APIs do). Subclasses word `message` (formatted with method and path)."""
+
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+    message = "{method} {path}"
+
+    async def _not_found(self, request, *args, **kwargs):
+        raise NotFound(self.message.format(method=request.method, path=request.path), code="unknown_url")
+
+    get = post = put = patch = delete = head = options = _not_found

@@ -9,6 +9,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from ollamaweb.core.admin_base import ChoiceFilter, ServicesAdmin
+
 from . import services
 from .models import ApiKey, OllamaPublicKey
 
@@ -58,26 +60,20 @@ class ApiKeyForm(forms.ModelForm):
         fields = ("user", "name", "expires_at", "allowed_models", "revoked")
 
 
-class KeyStatusFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
-
-    def queryset(self, request, queryset):
-        now = timezone.now()
-        if self.value() == "active":
-            return queryset.filter(revoked=False).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        if self.value() == "expired":
-            return queryset.filter(revoked=False, expires_at__lte=now)
-        if self.value() == "revoked":
-            return queryset.filter(revoked=True)
-        return queryset
+class KeyStatusFilter(ChoiceFilter):
+    title = parameter_name = "status"
+    conditions = {
+        "active": (
+            "active",
+            lambda: Q(revoked=False) & (Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())),
+        ),
+        "expired": ("expired", lambda: Q(revoked=False, expires_at__lte=timezone.now())),
+        "revoked": ("revoked", Q(revoked=True)),
+    }
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ServicesAdmin):
     """Keys are listed by prefix only; a new key's secret is shown once, on the page that answers its creation.
 
     The secret is rendered straight into that response (never stored, never put in a message: Django's
@@ -107,6 +103,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     )
     autocomplete_fields = ("user", "team")
     actions = ["revoke_keys", "grant_manage_models", "revoke_manage_models"]
+    delete_with = staticmethod(services.delete_keys)
     form = ApiKeyForm
 
     def get_autocomplete_fields(self, request):
@@ -188,12 +185,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         count = services.revoke_keys(queryset, actor=request.user, request=request)
         self.message_user(request, f"Revoked {count} key(s).")
 
-    def delete_model(self, request, obj):
-        services.delete_keys([obj], actor=request.user, request=request)
-
-    def delete_queryset(self, request, queryset):
-        services.delete_keys(queryset, actor=request.user, request=request)
-
     @admin.action(description="Allow selected keys to manage models")
     def grant_manage_models(self, request, queryset):
         for key in queryset:
@@ -208,7 +199,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(OllamaPublicKey)
-class OllamaPublicKeyAdmin(admin.ModelAdmin):
+class OllamaPublicKeyAdmin(ServicesAdmin):
     """Users register their keys in the portal; here staff can see and delete them."""
 
     list_display = ("fingerprint", "name", "user", "api_key", "created_at")
@@ -220,11 +211,7 @@ class OllamaPublicKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    delete_with = staticmethod(services.delete_ollama_keys)
+
     def save_model(self, request, obj, form, change):
         services.save_ollama_key(obj)
-
-    def delete_model(self, request, obj):
-        services.delete_ollama_keys([obj], actor=request.user, request=request)
-
-    def delete_queryset(self, request, queryset):
-        services.delete_ollama_keys(queryset, actor=request.user, request=request)

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ollamaweb.audit.services import record, snapshot
+from ollamaweb.audit.services import record, record_deletes, snapshot
 
 from . import hashing
 from .cache import key_cache, shared_key
@@ -98,9 +98,7 @@ def revoke_key(key: ApiKey, *, actor=None, request=None, via="") -> bool:
 
 def delete_keys(keys, *, actor=None, request=None, via="") -> int:
     keys = list(keys)
-    for key in keys:
-        target = ("keys.apikey", str(key.pk), str(key))
-        record(actor, "key.delete", target, before=snapshot(key), request=request, via=via)
+    record_deletes(actor, "key.delete", keys, request=request, via=via)
     ApiKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
     forget_keys(key.prefix for key in keys)
     return len(keys)
@@ -138,9 +136,7 @@ def save_user(user, *, actor=None, request=None, via="") -> None:
 
 def delete_users(users, *, actor=None, request=None, via="") -> int:
     users = list(users)
-    for user in users:
-        before = snapshot(user, exclude=USER_AUDIT_EXCLUDE)
-        record(actor, "user.delete", ("auth.user", str(user.pk), str(user)), before=before, request=request, via=via)
+    record_deletes(actor, "user.delete", users, exclude=USER_AUDIT_EXCLUDE, request=request, via=via)
     prefixes = list(ApiKey.objects.filter(user__in=users).values_list("prefix", flat=True))
     get_user_model().objects.filter(pk__in=[user.pk for user in users]).delete()
     forget_keys(prefixes)
@@ -199,9 +195,7 @@ def save_ollama_key(key: OllamaPublicKey) -> OllamaPublicKey:
 
 def delete_ollama_keys(keys, *, actor=None, request=None, via="") -> int:
     keys = list(keys)
-    for key in keys:
-        target = ("keys.ollamapublickey", str(key.pk), str(key))
-        record(actor, "ollama_key.delete", target, before=snapshot(key), request=request, via=via)
+    record_deletes(actor, "ollama_key.delete", keys, request=request, via=via)
     OllamaPublicKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
     forget_ollama_keys(key.public_key for key in keys)
     return len(keys)

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from .zones import zone_choices
@@ -18,6 +19,18 @@ EXPIRY_CHOICES = [
     ("365", "In 1 year"),
 ]
 MAX_ALLOWED_MODELS = 100
+
+
+def submit(form, field: str, write):
+    """What `write(form.cleaned_data)` returns if the form is valid and the write succeeds, else None;
+    a ValidationError the write raises (a service refusing the change) is shown on `field`."""
+    if not form.is_valid():
+        return None
+    try:
+        return write(form.cleaned_data)
+    except ValidationError as exc:
+        form.add_error(field, exc)
+        return None
 
 
 class ApiKeyForm(forms.Form):
@@ -164,6 +177,8 @@ class QuotaForm(forms.Form):
 
     tokens_per_day = forms.IntegerField(label="Tokens per day", min_value=0, required=False)
     tokens_per_month = forms.IntegerField(label="Tokens per month", min_value=0, required=False)
+    gpu_seconds_per_day = forms.IntegerField(label="GPU-seconds per day", min_value=0, required=False)
+    gpu_seconds_per_month = forms.IntegerField(label="GPU-seconds per month", min_value=0, required=False)
     requests_per_minute = forms.IntegerField(label="Requests per minute", min_value=0, required=False)
     max_concurrent = forms.IntegerField(label="Requests at once", min_value=0, required=False)
 

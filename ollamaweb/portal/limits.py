@@ -14,14 +14,15 @@ from django.db.models import Q
 
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.quotas.checks import next_month
-from ollamaweb.quotas.counters import DAY, KEY, MONTH, TOKENS, USER, CounterKey, Scope
+from ollamaweb.quotas.counters import DAY, GPU, KEY, MONTH, TOKENS, USER, CounterKey, Scope
 from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import ScopeLimits, merged, policies_by_scope
+from ollamaweb.quotas.policy import DEFAULT, ScopeLimits, merged, policies_by_scope
 from ollamaweb.quotas.stores import current_store
 
 from .zones import quota_now
 
 logger = logging.getLogger(__name__)
+GPU_UNIT = ("GPU-seconds", 1000)
 
 
 @dataclass
@@ -29,9 +30,10 @@ class LimitRow:
     label: str  # what the limit applies to: "All models", "Model llama3", "Key sk-abc… (laptop)"
     period: str  # "Today" / "This month" / "Per minute" / "At once"
     limit: int
-    used: int | None = None  # tokens; None for rate and concurrency limits
+    used: float | None = None  # tokens or GPU-seconds; None for rate and concurrency limits
     resets_at: datetime | None = None
     unit: str = "tokens"
+    per_unit: int = 1  # counter units per unit shown (GPU time is counted in milliseconds)
 
     @property
     def percent(self) -> float:
@@ -54,22 +56,22 @@ def _scopes(user) -> list[tuple[str, ScopeLimits]]:
     keys = {key.pk: key for key in ApiKey.objects.usable().filter(user=user)}
     policies = policies_by_scope(
         QuotaPolicy.objects.filter(
-            Q(user=user, api_key=None) | Q(user=None, api_key=None) | Q(api_key_id__in=list(keys))
+            Q(user=user, api_key=None) | Q(user=None, api_key=None, team=None) | Q(api_key_id__in=list(keys))
         )
     )
-    default, own = policies.get((None, None, "")), policies.get((user.pk, None, ""))
+    default, own = policies.get((DEFAULT, None, "")), policies.get((USER, user.pk, ""))
     scopes = [("All models", merged(Scope(USER, user.pk), default, own))]
-    models = sorted({model for (_, key_id, model) in policies if model and key_id is None})
+    models = sorted({model for (owner, _, model) in policies if model and owner in (DEFAULT, USER)})
     for model in models:
         scope = merged(
-            Scope(USER, user.pk, model), policies.get((None, None, model)), policies.get((user.pk, None, model))
+            Scope(USER, user.pk, model), policies.get((DEFAULT, None, model)), policies.get((USER, user.pk, model))
         )
         scopes.append((f"Model {model}", scope))
-    for (_, key_id, model), _policy in sorted(policies.items(), key=lambda item: (item[0][1] or 0, item[0][2])):
-        if key_id is not None:
-            key = keys[key_id]
-            label = f"Key “{key.name or 'unnamed'}” ({key.prefix}…)" + (f", model {model}" if model else "")
-            scopes.append((label, merged(Scope(KEY, key_id, model), policies.get((None, key_id, model)))))
+    key_policies = sorted((key_id, model) for (owner, key_id, model) in policies if owner == KEY)
+    for key_id, model in key_policies:
+        key = keys[key_id]
+        label = f"Key “{key.name or 'unnamed'}” ({key.prefix}…)" + (f", model {model}" if model else "")
+        scopes.append((label, merged(Scope(KEY, key_id, model), policies.get((KEY, key_id, model)))))
     return [(label, scope) for label, scope in scopes if not scope.empty]
 
 
@@ -82,6 +84,12 @@ def _rows_for(label: str, scope: ScopeLimits, now: datetime) -> list[tuple[Limit
     if scope.tokens_per_month is not None:
         counter = str(CounterKey(scope.scope, TOKENS, MONTH, f"{now:%Y-%m}"))
         rows.append((LimitRow(label, "This month", scope.tokens_per_month, 0, month_end), counter))
+    if scope.gpu_seconds_per_day is not None:
+        counter = str(CounterKey(scope.scope, GPU, DAY, f"{now:%Y-%m-%d}"))
+        rows.append((LimitRow(label, "Today", scope.gpu_seconds_per_day, 0, day_end, *GPU_UNIT), counter))
+    if scope.gpu_seconds_per_month is not None:
+        counter = str(CounterKey(scope.scope, GPU, MONTH, f"{now:%Y-%m}"))
+        rows.append((LimitRow(label, "This month", scope.gpu_seconds_per_month, 0, month_end, *GPU_UNIT), counter))
     if scope.requests_per_minute is not None:
         rows.append((LimitRow(label, "Per minute", scope.requests_per_minute, unit="requests"), None))
     if scope.max_concurrent is not None:
@@ -104,7 +112,7 @@ def _with_usage(rows: list[tuple[LimitRow, str | None]]) -> str:
         return "Current usage against limits is unavailable right now."
     for row, counter in rows:
         if counter:
-            row.used = used.get(counter, 0)
+            row.used = used.get(counter, 0) / row.per_unit
     return ""
 
 

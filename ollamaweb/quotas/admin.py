@@ -3,9 +3,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.teams.models import Team
 
 from . import services
-from .counters import KEY, CounterKey, Scope
+from .counters import KEY, TEAM, CounterKey, Scope
 from .models import QuotaPolicy, UsageCounter
 
 
@@ -13,6 +14,9 @@ def owner_name(scope: Scope) -> str:
     if scope.owner == KEY:
         key = ApiKey.objects.filter(pk=scope.owner_id).select_related("user").first()
         return f"key {key.prefix}… ({key.name or 'unnamed'}) of {key.user}" if key else f"deleted key #{scope.owner_id}"
+    if scope.owner == TEAM:
+        team = Team.objects.filter(pk=scope.owner_id).first()
+        return f"team {team.name}" if team else f"deleted team #{scope.owner_id}"
     user = get_user_model().objects.filter(pk=scope.owner_id).first()
     return user.get_username() if user else f"deleted user #{scope.owner_id}"
 
@@ -22,11 +26,13 @@ class ScopeFilter(admin.SimpleListFilter):
     parameter_name = "scope"
 
     def lookups(self, request, model_admin):
-        return [("everyone", "everyone (defaults)"), ("user", "a user"), ("key", "an API key")]
+        return [("everyone", "everyone (defaults)"), ("user", "a user"), ("key", "an API key"), ("team", "a team")]
 
     def queryset(self, request, queryset):
         if self.value() == "everyone":
-            return queryset.filter(user__isnull=True, api_key__isnull=True)
+            return queryset.filter(user__isnull=True, api_key__isnull=True, team__isnull=True)
+        if self.value() == "team":
+            return queryset.filter(team__isnull=False)
         if self.value() == "user":
             return queryset.filter(user__isnull=False)
         if self.value() == "key":
@@ -39,7 +45,12 @@ class CounterKindFilter(admin.SimpleListFilter):
     parameter_name = "kind"
 
     def lookups(self, request, model_admin):
-        return [("t", "tokens (day/month)"), ("r", "requests per minute"), ("c", "in flight")]
+        return [
+            ("t", "tokens (day/month)"),
+            ("gpu", "GPU time (day/month)"),
+            ("r", "requests per minute"),
+            ("c", "in flight"),
+        ]
 
     def queryset(self, request, queryset):
         return queryset.filter(key__startswith=f"{self.value()}:") if self.value() else queryset
@@ -52,14 +63,16 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
         "model",
         "tokens_per_day",
         "tokens_per_month",
+        "gpu_seconds_per_day",
+        "gpu_seconds_per_month",
         "requests_per_minute",
         "max_concurrent",
         "updated_at",
     )
     list_filter = (ScopeFilter, "model")
-    list_select_related = ("user", "api_key")
-    search_fields = ("user__username", "api_key__prefix", "model")
-    autocomplete_fields = ("user",)
+    list_select_related = ("user", "api_key", "team")
+    search_fields = ("user__username", "api_key__prefix", "team__name", "model")
+    autocomplete_fields = ("user", "team")
     raw_id_fields = ("api_key",)
 
     def get_form(self, request, obj=None, **kwargs):

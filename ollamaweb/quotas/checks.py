@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .counters import CONCURRENT, DAY, MONTH, REQUESTS, TOKENS, CounterKey
+from .counters import CONCURRENT, DAY, GPU, MONTH, REQUESTS, TOKENS, CounterKey
 from .policy import ScopeLimits
 
 
@@ -29,8 +29,9 @@ def next_month(day: datetime) -> datetime:
     return (first + timedelta(days=32)).replace(day=1)
 
 
-def plan_checks(scopes: list[ScopeLimits], now: datetime, tokens: int, lease_seconds: int) -> list[Check]:
-    """Checks for a request that may cost `tokens`, at local time `now` (aware, in the quota time zone)."""
+def plan_checks(scopes: list[ScopeLimits], now: datetime, tokens: int, gpu_ms: int, lease_seconds: int) -> list[Check]:
+    """Checks for a request that may cost `tokens` and `gpu_ms` milliseconds of GPU time, at local
+    time `now` (aware, in the quota time zone)."""
     day_end = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     month_end = next_month(now)
     minute_end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -42,6 +43,12 @@ def plan_checks(scopes: list[ScopeLimits], now: datetime, tokens: int, lease_sec
         if s.tokens_per_month is not None:
             key = CounterKey(s.scope, TOKENS, MONTH, f"{now:%Y-%m}")
             checks.append(Check(key, s.tokens_per_month, tokens, month_end.timestamp(), 32 * 86400))
+        if s.gpu_seconds_per_day is not None:
+            key = CounterKey(s.scope, GPU, DAY, f"{now:%Y-%m-%d}")
+            checks.append(Check(key, s.gpu_seconds_per_day * 1000, gpu_ms, day_end.timestamp(), 2 * 86400))
+        if s.gpu_seconds_per_month is not None:
+            key = CounterKey(s.scope, GPU, MONTH, f"{now:%Y-%m}")
+            checks.append(Check(key, s.gpu_seconds_per_month * 1000, gpu_ms, month_end.timestamp(), 32 * 86400))
         if s.requests_per_minute is not None:
             key = CounterKey(s.scope, REQUESTS, "", f"{now:%Y%m%d%H%M}")
             checks.append(Check(key, s.requests_per_minute, 1, minute_end.timestamp(), 120))

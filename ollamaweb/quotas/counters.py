@@ -1,18 +1,24 @@
-"""Quota counter keys as a type: who is counted (a user or a key, maybe on one model), what, and when.
+"""Quota counter keys as a type: who is counted (a user, a key or a team, maybe on one model), what,
+and when.
 
 The stores keep counters under the string form (`t:u5:d:2026-12-03`, `t:k7:m:llama3:latest:m:2026-12`,
-`r:u5:202612031405`, `c:u5`); only this module builds or reads that form.
+`r:u5:202612031405`, `c:u5`, `gpu:team3:m:2026-12`); only this module builds or reads that form.
 """
 
+import re
 from dataclasses import dataclass
 
 from ollamaweb.core.names import canonical
 
-TOKENS, REQUESTS, CONCURRENT = "tokens", "requests", "concurrent"
+TOKENS, GPU, REQUESTS, CONCURRENT = "tokens", "gpu", "requests", "concurrent"
+# Kinds counted per day or month, reserved on admission and settled to what was used. GPU time
+# is counted in milliseconds (limits are set in GPU-seconds).
+METERED = (TOKENS, GPU)
 DAY, MONTH = "d", "m"
-_KIND_CODES = {TOKENS: "t", REQUESTS: "r", CONCURRENT: "c"}
+_KIND_CODES = {TOKENS: "t", GPU: "gpu", REQUESTS: "r", CONCURRENT: "c"}
 _KINDS = {code: kind for kind, code in _KIND_CODES.items()}
-USER, KEY = "u", "k"
+USER, KEY, TEAM = "u", "k", "team"
+_OWNER = re.compile(r"([a-z]+)(\d+)")
 
 
 def kind_of(counter: str) -> str:
@@ -29,7 +35,7 @@ def prefix_of(kind: str) -> str:
 class Scope:
     """What a limit counts: one user's or one key's requests, all models or one (canonical) model."""
 
-    owner: str  # USER or KEY
+    owner: str  # USER, KEY or TEAM
     owner_id: int
     model: str = ""
 
@@ -44,23 +50,31 @@ class Scope:
     @classmethod
     def parse(cls, text: str) -> "Scope":
         head, _, model = text.partition(":m:")
-        return cls(head[0], int(head[1:]), model)
+        match = _OWNER.fullmatch(head)
+        if match is None:
+            raise ValueError(f"not a counter scope: {text!r}")
+        return cls(match[1], int(match[2]), model)
 
     @property
     def is_key(self) -> bool:
         return self.owner == KEY
 
+    @property
+    def whose(self) -> str:
+        """For refusal messages: `your`, `this API key's`, `your team's`."""
+        return {KEY: "this API key's", TEAM: "your team's"}.get(self.owner, "your")
+
 
 @dataclass(frozen=True, slots=True)
 class CounterKey:
     scope: Scope
-    kind: str  # TOKENS, REQUESTS or CONCURRENT
-    period: str = ""  # DAY or MONTH for tokens
+    kind: str  # TOKENS, GPU, REQUESTS or CONCURRENT
+    period: str = ""  # DAY or MONTH for the METERED kinds
     start: str = ""  # 2026-12-03 (day), 2026-12 (month), 202612031405 (the minute of a request count)
 
     def __str__(self) -> str:
         code = _KIND_CODES[self.kind]
-        if self.kind == TOKENS:
+        if self.kind in METERED:
             return f"{code}:{self.scope}:{self.period}:{self.start}"
         if self.kind == REQUESTS:
             return f"{code}:{self.scope}:{self.start}"
@@ -70,7 +84,7 @@ class CounterKey:
     def parse(cls, text: str) -> "CounterKey":
         code, _, rest = text.partition(":")
         kind = _KINDS[code]
-        if kind == TOKENS:
+        if kind in METERED:
             scope, period, start = rest.rsplit(":", 2)
             return cls(Scope.parse(scope), kind, period, start)
         if kind == REQUESTS:
@@ -79,14 +93,15 @@ class CounterKey:
         return cls(Scope.parse(rest), kind)
 
     @classmethod
-    def tokens_prefix(cls, owner: str, owner_id: int) -> str:
-        """The start shared by every token counter of an owner (all periods, all models)."""
-        return f"{_KIND_CODES[TOKENS]}:{owner}{owner_id}:"
+    def metered_prefix(cls, kind: str, owner: str, owner_id: int) -> str:
+        """The start shared by every counter of a METERED kind of an owner (all periods, all models)."""
+        return f"{_KIND_CODES[kind]}:{owner}{owner_id}:"
 
     @property
     def period_words(self) -> str:
-        if self.kind == TOKENS:
-            return f"tokens on {self.start}" if self.period == DAY else f"tokens in {self.start}"
+        if self.kind in METERED:
+            what = "tokens" if self.kind == TOKENS else "GPU time"
+            return f"{what} on {self.start}" if self.period == DAY else f"{what} in {self.start}"
         if self.kind == REQUESTS:
             s = self.start
             return f"requests in the minute {s[:4]}-{s[4:6]}-{s[6:8]} {s[8:10]}:{s[10:12]}"
@@ -95,7 +110,7 @@ class CounterKey:
     @property
     def period_name(self) -> str:
         """For refusal messages: daily, monthly, per minute, at once."""
-        if self.kind == TOKENS:
+        if self.kind in METERED:
             return "daily" if self.period == DAY else "monthly"
         return "per minute" if self.kind == REQUESTS else "at once"
 

@@ -32,7 +32,7 @@ from django.utils import timezone
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.tasks import spawn
 
-from .counters import CONCURRENT, TOKENS, kind_of, prefix_of
+from .counters import CONCURRENT, METERED, kind_of, prefix_of
 from .models import QuotaHold, QuotaInstance, UsageCounter
 
 logger = logging.getLogger(__name__)
@@ -60,8 +60,8 @@ def instance_of(member: str) -> str:
 
 
 def held(checks) -> list:
-    """The checks that leave a hold: token reservations and concurrency slots (not request counts)."""
-    return [check for check in checks if check.kind in (TOKENS, CONCURRENT)]
+    """The checks that leave a hold: reservations (tokens, GPU time) and concurrency slots (not request counts)."""
+    return [check for check in checks if check.kind in METERED or check.kind == CONCURRENT]
 
 
 def heartbeat_interval() -> float:
@@ -92,15 +92,15 @@ def db_take_slot_holds(cursor, member: str, counters: list[str]) -> list[str]:
     return [row[0] for row in cursor.fetchall()]
 
 
-def db_take_token_holds(cursor, members: list[str]) -> set[tuple[str, str]]:
-    """Delete these requests' token holds; the (member, counter) pairs that were still there."""
+def db_take_reserved_holds(cursor, members: list[str]) -> set[tuple[str, str]]:
+    """Delete these requests' reservation holds (tokens, GPU time); the (member, counter) pairs still there."""
     taken = set()
     for start in range(0, len(members), 500):
         chunk = members[start : start + 500]
         cursor.execute(
-            f"DELETE FROM {HOLDS} WHERE member IN ({', '.join(['%s'] * len(chunk))}) AND counter LIKE %s "
+            f"DELETE FROM {HOLDS} WHERE member IN ({', '.join(['%s'] * len(chunk))}) AND counter NOT LIKE %s "
             "RETURNING member, counter",
-            [*chunk, prefix_of(TOKENS) + "%"],
+            [*chunk, prefix_of(CONCURRENT) + "%"],
         )
         taken.update(cursor.fetchall())
     return taken

@@ -1,8 +1,8 @@
 """Admitting a request against its quotas (reserve), and releasing what it held afterwards.
 
-Token reservations are settled to the exact counts by the request-log writer, in the same
-transaction that writes the log row (see ollamaweb/usage/writer.py), so every request is
-settled exactly once.
+Token and GPU-time reservations are settled to the measured amounts by the request-log writer,
+in the same transaction that writes the log row (see ollamaweb/usage/writer.py), so every
+request is settled exactly once.
 """
 
 import logging
@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from .calendar import quota_now
 from .checks import Check, duration, plan_checks
-from .counters import CONCURRENT, REQUESTS, TOKENS
+from .counters import CONCURRENT, GPU, METERED, REQUESTS, TOKENS
 from .leases import lease_keeper, new_member
-from .policy import policy_table
+from .policy import Payer, policy_table
 from .stores import current_store
 
 logger = logging.getLogger(__name__)
@@ -54,35 +54,37 @@ class Admission:
         return any(check.kind == CONCURRENT for check in self.checks)
 
     @property
-    def limits_tokens(self) -> bool:
-        return any(check.kind == TOKENS for check in self.checks)
+    def caps_output(self) -> bool:
+        """Whether a token or GPU-time quota applies, so the output must stay within what was reserved."""
+        return any(check.kind in METERED for check in self.checks)
 
-    def settlement(self, actual_tokens: int) -> dict[str, tuple[int, int]]:
-        """{token counter: (reserved to release, tokens used)} once the request used `actual_tokens`."""
-        return {check.counter: (check.cost, actual_tokens) for check in self.checks if check.kind == TOKENS}
+    def settlement(self, tokens: int, gpu_ms: int) -> dict[str, tuple[int, int]]:
+        """{metered counter: (reserved to release, amount used)} once the request used `tokens` and `gpu_ms`."""
+        used = {TOKENS: tokens, GPU: gpu_ms}
+        return {check.counter: (check.cost, used[check.kind]) for check in self.checks if check.kind in METERED}
 
 
 class LimitExceeded(Exception):
     """A limit refused the request; `kind` is OpenAI's error type for it."""
 
-    def __init__(self, message, kind, retry_after, headers, tokens_remaining=None, limit: str = ""):
+    def __init__(self, message, kind, retry_after, headers, remaining=None, limit: str = ""):
         super().__init__(message)
         self.message, self.kind, self.retry_after, self.headers = message, kind, retry_after, headers
-        self.tokens_remaining = tokens_remaining  # for a token quota: what was left before this request
-        self.limit = limit  # the limit that refused: tokens_per_day, tokens_per_month, requests_per_minute, ...
+        self.remaining = remaining  # for a token or GPU-time quota: what was left before this request
+        self.limit = limit  # the limit that refused: tokens_per_day, gpu_seconds_per_month, requests_per_minute, ...
 
 
 class QuotaStoreUnavailable(Exception):
     pass
 
 
-async def admit(user_id: int, key_id: int, model: str, tokens: int) -> Admission | None:
-    """Reserve `tokens` and a request/concurrency slot in every applicable limit, or raise."""
-    scopes = await policy_table.limits_for(user_id, key_id, model)
+async def admit(payer: Payer, model: str, tokens: int, gpu_ms: int = 0) -> Admission | None:
+    """Reserve `tokens`, `gpu_ms` and a request/concurrency slot in every applicable limit, or raise."""
+    scopes = await policy_table.limits_for(payer, model)
     if not scopes:
         return None
     # The quota calendar is the server's zone, whatever zone a (portal) request has activated.
-    checks = plan_checks(scopes, quota_now(), tokens, SLOT_BACKSTOP_SECONDS)
+    checks = plan_checks(scopes, quota_now(), tokens, gpu_ms, SLOT_BACKSTOP_SECONDS)
     member = new_member()
     store = current_store()
     lease_keeper.ensure_running()
@@ -113,16 +115,21 @@ def _limit_exceeded(check: Check, admission: Admission) -> LimitExceeded:
     now = time.time()
     key = check.key
     retry_after = max(1, int(check.reset_at - now + 0.999)) if check.kind != CONCURRENT else 1
-    whose = "this API key's" if key.scope.is_key else "your"
+    whose = key.scope.whose
     on_model = f" for model {key.scope.model}" if key.scope.model else ""
-    if check.kind == TOKENS:
+    if check.kind in METERED:
         remaining = max(0, admission.remaining.get(check.counter, 0))
         resets = datetime.fromtimestamp(check.reset_at, tz=timezone.get_current_timezone())
+        if check.kind == TOKENS:
+            quota, amounts = "token", (f"{check.limit} tokens", f"{check.cost} tokens", f"{remaining}")
+        else:
+            quota, amounts = "GPU-time", (_seconds(check.limit), _seconds(check.cost), _seconds(remaining))
         message = (
-            f"You exceeded {whose} {key.period_name} token quota{on_model} ({check.limit} tokens): this request may use "
-            f"up to {check.cost} tokens and {remaining} remain. The quota resets at {resets.isoformat(timespec='minutes')}."
+            f"You exceeded {whose} {key.period_name} {quota} quota{on_model} ({amounts[0]}): this request may use "
+            f"up to {amounts[1]} and {amounts[2]} remain. The quota resets at {resets.isoformat(timespec='minutes')}."
         )
-        limit = "tokens_per_day" if key.period_name == "daily" else "tokens_per_month"
+        unit = "tokens" if check.kind == TOKENS else "gpu_seconds"
+        limit = f"{unit}_per_day" if key.period_name == "daily" else f"{unit}_per_month"
         return LimitExceeded(message, "insufficient_quota", retry_after, admission.headers(now), remaining, limit=limit)
     elif check.kind == REQUESTS:
         message = f"Rate limit reached: {whose} limit{on_model} is {check.limit} requests per minute. Try again in {retry_after}s."
@@ -133,6 +140,10 @@ def _limit_exceeded(check: Check, admission: Admission) -> LimitExceeded:
         kind = "rate_limit_exceeded"
         limit = "max_concurrent"
     return LimitExceeded(message, kind, retry_after, admission.headers(now), limit=limit)
+
+
+def _seconds(milliseconds: int) -> str:
+    return f"{milliseconds / 1000:,.1f} GPU-seconds"
 
 
 async def release(admission: Admission):

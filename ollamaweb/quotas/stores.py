@@ -23,7 +23,7 @@ from ollamaweb.core.db import one_writer_thread, run_in_thread
 
 from . import leases
 from .checks import Check
-from .counters import CONCURRENT, REQUESTS, TOKENS, CounterKey
+from .counters import CONCURRENT, METERED, REQUESTS, CounterKey
 from .models import UsageCounter
 
 
@@ -45,7 +45,7 @@ class _Refused(Exception):
 
 
 def merge_deltas(many) -> dict[str, tuple[int, int]]:
-    """Settlements ({token counter: (reserved to release, tokens used)}) added up."""
+    """Settlements ({metered counter: (reserved to release, amount used)}) added up."""
     total = defaultdict(lambda: [0, 0])
     for deltas in many:
         for counter, (reserved, used) in deltas.items():
@@ -54,7 +54,7 @@ def merge_deltas(many) -> dict[str, tuple[int, int]]:
     return {counter: (reserved, used) for counter, (reserved, used) in total.items()}
 
 
-# A settlement: (the request's member, {token counter: (reserved to release, tokens used)}). The
+# A settlement: (the request's member, {metered counter: (reserved to release, amount used)}). The
 # reservation is released only if its hold is still there (the reaper may have given it back
 # already); records written before holds existed have no member and release as they are.
 Settlement = tuple[str, dict[str, tuple[int, int]]]
@@ -117,7 +117,7 @@ class DatabaseStore:
 
     TABLE = UsageCounter._meta.db_table
     CREATE = f"INSERT INTO {TABLE} (key, used, reserved, updated_at) VALUES (%s, 0, 0, %s) ON CONFLICT (key) DO NOTHING"
-    RESERVE_TOKENS = (
+    RESERVE = (
         f"UPDATE {TABLE} SET reserved = reserved + %s, updated_at = %s WHERE key = %s AND used + reserved + %s <= %s"
     )
     TAKE_SLOT = f"UPDATE {TABLE} SET used = used + %s, updated_at = %s WHERE key = %s AND used + %s <= %s"
@@ -144,7 +144,7 @@ class DatabaseStore:
             with transaction.atomic(), connection.cursor() as cursor:
                 for check in checks:  # in counter order: concurrent reservations lock rows alike
                     cursor.execute(self.CREATE, [check.counter, now])
-                    query = self.RESERVE_TOKENS if check.kind == TOKENS else self.TAKE_SLOT
+                    query = self.RESERVE if check.kind in METERED else self.TAKE_SLOT
                     cursor.execute(query, [check.cost, now, check.counter, check.cost, check.limit])
                     if cursor.rowcount != 1:
                         raise _Refused(check)
@@ -176,7 +176,7 @@ class DatabaseStore:
         held = set()
         if members:
             with connection.cursor() as cursor:
-                held = leases.db_take_token_holds(cursor, members)
+                held = leases.db_take_reserved_holds(cursor, members)
         deltas = merge_deltas(
             {counter: (reserved if not member or (member, counter) in held else 0, used)}
             for member, deltas in settlements
@@ -205,7 +205,7 @@ for i = 1, #KEYS do
   local base = 2 + (i - 1) * 4
   local kind, limit, cost = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
   local value
-  if kind == 'tokens' then
+  if kind == 'tokens' or kind == 'gpu' then
     value = tonumber(redis.call('HGET', KEYS[i], 'used') or '0') + tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
   elseif kind == 'requests' then
     value = tonumber(redis.call('GET', KEYS[i]) or '0')
@@ -222,7 +222,7 @@ local left = {0}
 for i = 1, #KEYS do
   local base = 2 + (i - 1) * 4
   local kind, limit, cost, ttl = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
-  if kind == 'tokens' then
+  if kind == 'tokens' or kind == 'gpu' then
     redis.call('HINCRBY', KEYS[i], 'reserved', cost)
     redis.call('HSET', holds, member .. ' ' .. KEYS[i], cost)
   elseif kind == 'requests' then
@@ -331,7 +331,7 @@ class RedisStore:
         async with self._connection_slot() as client:
             for counter in counters:
                 key, kind = self.prefix + counter, CounterKey.parse(counter).kind
-                if kind == TOKENS:
+                if kind in METERED:
                     values[counter] = int(await client.hget(key, "used") or 0)
                 elif kind == REQUESTS:
                     values[counter] = int(await client.get(key) or 0)

@@ -8,7 +8,7 @@ from ollamaweb.keys import services as key_services
 from ollamaweb.quotas.calendar import quota_today
 from ollamaweb.quotas.counters import USER, Scope
 from ollamaweb.quotas.models import QuotaPolicy
-from ollamaweb.quotas.policy import policies_by_scope, scope_limits
+from ollamaweb.quotas.policy import Payer, policies_by_scope, scope_limits
 from ollamaweb.quotas.services import reset_period_usage
 
 from .formatting import readable_ms
@@ -196,8 +196,10 @@ class UsageUserAdmin(UserAdmin):
         if not user.pk:
             return "-"
         today = quota_today()
-        policies = policies_by_scope(QuotaPolicy.objects.filter(api_key=None))
-        limits = next((s for s in scope_limits(policies, user.pk, 0, "") if s.scope == Scope(USER, user.pk)), None)
+        policies = policies_by_scope(QuotaPolicy.objects.filter(api_key=None, team=None))
+        limits = next(
+            (s for s in scope_limits(policies, Payer(user.pk, 0), "") if s.scope == Scope(USER, user.pk)), None
+        )
         rows = []
         for label, since, limit in (
             ("Today", today, limits and limits.tokens_per_day),

@@ -11,4 +11,7 @@ def readable_ms(value) -> str:
     if value < 60_000:
         return f"{value / 1000:.1f} s"
     minutes, seconds = divmod(int(value / 1000), 60)
-    return f"{minutes} min {seconds} s"
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:,} h {minutes} min"

@@ -19,6 +19,9 @@ class RequestLog(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL)
     key_prefix = models.CharField(max_length=12, blank=True)
+    team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.SET_NULL, help_text="The team the request was charged to."
+    )
     endpoint = models.CharField(max_length=64)
     method = models.CharField(max_length=8, default="POST")
     requested_model = models.CharField(max_length=200, blank=True)
@@ -34,6 +37,10 @@ class RequestLog(models.Model):
     load_duration_ms = models.FloatField(null=True, blank=True)
     prompt_eval_duration_ms = models.FloatField(null=True, blank=True)
     eval_duration_ms = models.FloatField(null=True, blank=True)
+    gpu_ms = models.PositiveBigIntegerField(
+        default=0,
+        help_text="GPU time charged, milliseconds: total_duration, or for a request cut short the time a backend worked on it.",
+    )
     ttft_ms = models.FloatField(null=True, blank=True, help_text="Time to first token, milliseconds.")
     latency_ms = models.FloatField(help_text="Total time until the last byte, milliseconds.")
     client_user = models.CharField(max_length=256, blank=True, help_text="The request's `user` field.")
@@ -52,6 +59,7 @@ class RequestLog(models.Model):
             models.Index(fields=["backend", "created_at"]),
             models.Index(fields=["endpoint", "created_at"]),
             models.Index(fields=["api_key", "created_at"]),
+            models.Index(fields=["team", "created_at"]),
             # Errors (~2 % of the log) in time order: the explorer's status filters walk it.
             models.Index(fields=["created_at"], condition=models.Q(status__gte=400), name="requestlog_errors"),
         ]
@@ -74,24 +82,38 @@ USAGE_SOURCE_ORDER = [
 
 
 class UsageRollup(models.Model):
-    """Requests and tokens per user, key, model and day, kept up to date as requests settle."""
+    """Requests, tokens and GPU time per user, team, key, model and day, kept up to date as requests settle."""
 
     day = models.DateField()
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_rollups")
+    team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     key_prefix = models.CharField(max_length=12)
     model = models.CharField(max_length=200)
     requests = models.PositiveBigIntegerField(default=0)
     errors = models.PositiveBigIntegerField(default=0)
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
+    gpu_ms = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-day", "user", "model"]
+        # One row per (day, user, team, key, model); a NULL team is one value here (two partial
+        # constraints, since SQLite has no NULLS NOT DISTINCT).
         constraints = [
-            models.UniqueConstraint(fields=["day", "user", "key_prefix", "model"], name="one_rollup_per_day_key_model")
+            models.UniqueConstraint(
+                fields=["day", "user", "key_prefix", "model"],
+                condition=models.Q(team__isnull=True),
+                name="one_rollup_per_day_key_model",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "user", "team", "key_prefix", "model"],
+                condition=models.Q(team__isnull=False),
+                name="one_team_rollup_per_day_key_model",
+            ),
         ]
         indexes = [
             models.Index(fields=["user", "day"]),
+            models.Index(fields=["team", "day"]),
             # The explorer's list of model names, read by skipping from one name to the next.
             models.Index(fields=["model"], name="usagerollup_model"),
         ]

@@ -13,6 +13,7 @@ from .models import USAGE_SOURCE_ORDER, RequestLog
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 MAX_COUNT = 2**31 - 1  # the log's integer columns
+MAX_GPU_MS = 2**53  # exact in every store (and in JSON)
 
 
 def storable(value: str, length: int) -> str:
@@ -41,6 +42,7 @@ class UsageRecord:
     user_id: int | None = None
     key_id: int | None = None
     key_prefix: str = ""
+    team_id: int | None = None  # the team charged (teams.policy.team_for)
     requested_model: str = ""
     resolved_model: str = ""
     backend: str = ""
@@ -51,6 +53,7 @@ class UsageRecord:
     completion_tokens: int = 0
     usage_source: str = RequestLog.UsageSource.NONE
     durations_ns: dict = field(default_factory=dict)  # Ollama's *_duration, summed over the calls
+    gpu_ms: int = 0  # GPU time charged, set when finished (charged_gpu_ms)
     ttft_ms: float | None = None
     status: int = 0
     error: str = ""
@@ -58,7 +61,7 @@ class UsageRecord:
     finished: bool = False
     finished_at: datetime | None = None
     admission: object = None  # the quota Admission to settle, if limits applied
-    settlement: dict = field(default_factory=dict)  # {token counter: (reserved, used)}, set when finished
+    settlement: dict = field(default_factory=dict)  # {metered counter: (reserved, used)}, set when finished
     settlement_store: str = ""  # the quota store that holds those counters
     settlement_member: str = ""  # the admission's member, whose holds the settlement takes (quotas/leases.py)
     # Observability (not stored in the log row; read by usage hooks such as the Prometheus metrics).
@@ -109,8 +112,19 @@ class UsageRecord:
         self.status = status
         self.error = error
         self.latency_ms = (time.perf_counter() - self.started) * 1000
+        self.gpu_ms = self.charged_gpu_ms()
         self._make_storable()
         return True
+
+    def charged_gpu_ms(self) -> int:
+        """Ollama's total_duration when it reported one; for a generation cut short (the client
+        left, the backend broke off) the time from the first backend call to the last one's end."""
+        total = self.durations_ns.get("total_duration")
+        if total is not None:
+            return min(round(total / 1e6), MAX_GPU_MS)
+        cut_short = self.usage_source in (RequestLog.UsageSource.COUNTED, RequestLog.UsageSource.ESTIMATED)
+        backend_ms = self.backend_ms
+        return min(round(backend_ms), MAX_GPU_MS) if cut_short and backend_ms is not None else 0
 
     def _make_storable(self):
         """Every text as any database (and the rollups, feed and metrics) can take it."""
@@ -129,6 +143,7 @@ class UsageRecord:
             "user_id": self.user_id,
             "api_key_id": self.key_id,
             "key_prefix": storable(self.key_prefix, 12),
+            "team_id": self.team_id,
             "endpoint": storable(self.endpoint, 64),
             "method": storable(self.method, 8),
             "requested_model": storable(self.requested_model, 200),
@@ -141,6 +156,7 @@ class UsageRecord:
             "completion_tokens": min(self.completion_tokens, MAX_COUNT),
             "usage_source": self.usage_source,
             **{name: None if ns is None else ns / 1e6 for name, ns in durations.items()},
+            "gpu_ms": self.gpu_ms,
             "ttft_ms": self.ttft_ms,
             "latency_ms": self.latency_ms,
             "client_user": storable(self.client_user, 256),
@@ -148,9 +164,9 @@ class UsageRecord:
         }
 
     _JSON_FIELDS = (
-        "endpoint", "method", "request_id", "user_id", "key_id", "key_prefix", "requested_model", "resolved_model",
-        "backend", "stream", "client_user", "prompt_tokens", "completion_tokens", "usage_source", "durations_ns",
-        "ttft_ms", "status", "error", "latency_ms", "response_id", "settlement", "settlement_store",
+        "endpoint", "method", "request_id", "user_id", "key_id", "key_prefix", "team_id", "requested_model",
+        "resolved_model", "backend", "stream", "client_user", "prompt_tokens", "completion_tokens", "usage_source",
+        "durations_ns", "gpu_ms", "ttft_ms", "status", "error", "latency_ms", "response_id", "settlement", "settlement_store",
         "settlement_member",
     )  # fmt: skip
 

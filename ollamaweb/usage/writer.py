@@ -27,6 +27,7 @@ from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.tasks import spawn
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.quotas.stores import store_named
+from ollamaweb.teams.models import Team
 
 from . import hooks
 from .journal import Journal, orphaned_segments
@@ -64,18 +65,15 @@ def write_batch(records: list[UsageRecord]):
 
 
 def _forget_missing_owners(records):
-    """A key or user deleted while its request ran: the row keeps the key prefix, not the link."""
+    """A key, user or team deleted while its request ran: the row keeps the key prefix, not the link."""
     from django.contrib.auth import get_user_model
 
-    key_ids = {r.key_id for r in records if r.key_id is not None}
-    user_ids = {r.user_id for r in records if r.user_id is not None}
-    keys = set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True)) if key_ids else set()
-    users = set(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True)) if user_ids else set()
-    for record in records:
-        if record.key_id is not None and record.key_id not in keys:
-            record.key_id = None
-        if record.user_id is not None and record.user_id not in users:
-            record.user_id = None
+    for attribute, model in (("key_id", ApiKey), ("user_id", get_user_model()), ("team_id", Team)):
+        ids = {getattr(r, attribute) for r in records} - {None}
+        existing = set(model.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+        for record in records:
+            if getattr(record, attribute) not in existing:
+                setattr(record, attribute, None)
 
 
 def insert_rows(records: list[UsageRecord]):
@@ -168,7 +166,7 @@ class LogWriter:
 
     def submit(self, record: UsageRecord):
         if record.admission is not None:
-            record.settlement = record.admission.settlement(record.total_tokens)
+            record.settlement = record.admission.settlement(record.total_tokens, record.gpu_ms)
             record.settlement_store = record.admission.store.name
             record.settlement_member = record.admission.member
         hooks.request_finished(record)

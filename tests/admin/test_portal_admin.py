@@ -2,9 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
 from django.utils import timezone
 
 from ollamaweb.keys.services import issue_key, revoke_key
@@ -15,18 +13,6 @@ from ollamaweb.usage.models import RequestLog
 from tests.services import redis_url_or_skip
 
 User = get_user_model()
-
-
-@pytest.fixture
-def boss(db):
-    return User.objects.create_superuser("boss", email="boss@example.com", password="pw-boss-123")
-
-
-@pytest.fixture
-def admin_browser(boss):
-    client = Client()
-    client.force_login(boss)
-    return client
 
 
 def counters_for(user, key, now):

@@ -10,7 +10,7 @@ from ollamaweb.catalog import services as catalog
 from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas import services as quotas
 from ollamaweb.usage.models import RequestLog
-from tests.conftest import settle_logs
+from tests.conftest import only_log, settle_logs
 from tests.fake_ollama import Reply
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
@@ -41,11 +41,6 @@ def claude(gateway, api_key):
 
 def natives(fake, path="/api/chat"):
     return [r.json for r in fake.requests if r.path == path]
-
-
-def only_log(gateway) -> RequestLog:
-    settle_logs(gateway)
-    return RequestLog.objects.get()
 
 
 # --- create ---------------------------------------------------------------------------------

@@ -5,24 +5,14 @@ import pytest
 
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
-from tests.engine_process import running_engine
+from tests.engine_process import chatml, prompt_tokens, require_engine_packages
 
-INSTALL_HINT = "engine dependencies not installed (bash engine/install.sh .venv/bin/python)"
-llama_cpp = pytest.importorskip("llama_cpp", reason=INSTALL_HINT)
-pytest.importorskip("onnxruntime", reason=INSTALL_HINT)
-
-from engine.models import discover  # noqa: E402  (needs the packages checked above)
+require_engine_packages()
 
 pytestmark = pytest.mark.realmodel
 CHAT = "smollm2:135m"
 SYSTEM = "You are a terse assistant."
 QUESTION = [{"role": "user", "content": "Name three colors."}]
-
-
-@pytest.fixture(scope="module")
-def engine_url(tmp_path_factory):
-    with running_engine(tmp_path_factory.mktemp("engine")) as url:
-        yield url
 
 
 @pytest.fixture
@@ -35,9 +25,8 @@ def claude(gateway, engine_url, settings, api_key, monkeypatch):
 
 def test_messages_and_count_tokens_agree_with_the_tokenizer(claude, gateway):
     count = claude.messages.count_tokens(model=CHAT, system=SYSTEM, messages=QUESTION)
-    vocab = llama_cpp.Llama(model_path=str(discover(models_dir="")[CHAT].files[0]), vocab_only=True, verbose=False)
-    prompt = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{QUESTION[0]['content']}<|im_end|>\n<|im_start|>assistant\n"
-    assert count.input_tokens == len(vocab.tokenize(prompt.encode(), add_bos=True, special=True))
+    prompt = chatml(("system", SYSTEM), ("user", QUESTION[0]["content"]))
+    assert count.input_tokens == prompt_tokens(CHAT, prompt)
 
     message = claude.messages.create(model=CHAT, system=SYSTEM, messages=QUESTION, max_tokens=24)
     assert message.content[0].type == "text" and message.content[0].text.strip()

@@ -10,7 +10,7 @@ from ollamaweb.keys import services
 from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog
-from tests.conftest import settle_logs
+from tests.conftest import only_log, settle_logs
 from tests.fake_ollama import Reply
 
 
@@ -37,11 +37,6 @@ def manager(gateway, user):
 
 def native_requests(fake, path):
     return [r.json for r in fake.requests if r.path == path]
-
-
-def only_log(gateway):
-    settle_logs(gateway)
-    return RequestLog.objects.get()
 
 
 # -- inference ----------------------------------------------------------------------------------

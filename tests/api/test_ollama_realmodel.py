@@ -7,20 +7,12 @@ import pytest
 
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
-from tests.engine_process import running_engine
+from tests.engine_process import require_engine_packages
 
-INSTALL_HINT = "engine dependencies not installed (bash engine/install.sh .venv/bin/python)"
-pytest.importorskip("llama_cpp", reason=INSTALL_HINT)
-pytest.importorskip("onnxruntime", reason=INSTALL_HINT)
+require_engine_packages()
 
 pytestmark = pytest.mark.realmodel
 CHAT, EMBED = "smollm2:135m", "all-minilm"
-
-
-@pytest.fixture(scope="module")
-def engine_url(tmp_path_factory):
-    with running_engine(tmp_path_factory.mktemp("engine")) as url:
-        yield url
 
 
 @pytest.fixture

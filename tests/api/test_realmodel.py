@@ -9,31 +9,14 @@ import pytest
 
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
-from tests.engine_process import running_engine
+from tests.engine_process import chatml, prompt_tokens, require_engine_packages
 
-INSTALL_HINT = "engine dependencies not installed (bash engine/install.sh .venv/bin/python)"
-llama_cpp = pytest.importorskip("llama_cpp", reason=INSTALL_HINT)
-pytest.importorskip("onnxruntime", reason=INSTALL_HINT)
-
-from engine.models import discover  # noqa: E402  (needs the packages checked above)
+require_engine_packages()
 
 pytestmark = pytest.mark.realmodel
 CHAT, EMBED = "smollm2:135m", "all-minilm"
 SYSTEM = "You are a terse assistant."
 QUESTION = [{"role": "user", "content": "Name three colors."}]
-
-
-@pytest.fixture(scope="module")
-def engine_url(tmp_path_factory):
-    with running_engine(tmp_path_factory.mktemp("engine")) as url:
-        yield url
-
-
-@pytest.fixture
-def real(gateway, engine_url, settings):
-    """The gateway with the engine as its only backend."""
-    settings.OLLAMA_HOST = engine_url
-    return gateway
 
 
 def test_chat_gives_real_text_and_exact_usage(real, client):
@@ -47,9 +30,8 @@ def test_chat_gives_real_text_and_exact_usage(real, client):
     )
     text = completion.choices[0].message.content
     assert text.strip() and completion.choices[0].finish_reason in ("stop", "length")
-    vocab = llama_cpp.Llama(model_path=str(discover(models_dir="")[CHAT].files[0]), vocab_only=True, verbose=False)
-    prompt = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{QUESTION[0]['content']}<|im_end|>\n<|im_start|>assistant\n"
-    assert completion.usage.prompt_tokens == len(vocab.tokenize(prompt.encode(), add_bos=True, special=True))
+    prompt = chatml(("system", SYSTEM), ("user", QUESTION[0]["content"]))
+    assert completion.usage.prompt_tokens == prompt_tokens(CHAT, prompt)
     assert completion.usage.completion_tokens == len(completion.choices[0].logprobs.content)
     settle_logs(real)
     log = RequestLog.objects.get()

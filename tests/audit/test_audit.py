@@ -19,6 +19,7 @@ from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas.models import QuotaPolicy
+from tests.portal.helpers import csrf
 
 User = get_user_model()
 SECRET_HEADER = "Bearer very-secret-proxy-token"
@@ -35,19 +36,10 @@ def dumped(event: AuditEvent) -> str:
 
 
 @pytest.fixture
-def staff(db):
-    return User.objects.create_superuser("boss", email="boss@example.com", password="pw-boss-123")
-
-
-@pytest.fixture
-def admin_client(staff):
+def admin_client(superuser):
     client = Client(REMOTE_ADDR="10.1.2.3")
-    client.force_login(staff)
+    client.force_login(superuser)
     return client
-
-
-def csrf(client, url):
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get(url).content.decode()).group(1)
 
 
 # --- Pure parts ---------------------------------------------------------------------------------
@@ -81,8 +73,8 @@ def test_scrub_removes_secrets_keeps_the_rest():
     assert value["hashed_key"] == "abc123"  # the input is not changed
 
 
-def test_rows_are_immutable(db, staff):
-    event = record(staff, "test.thing", "something", after={"a": 1})
+def test_rows_are_immutable(db, superuser):
+    event = record(superuser, "test.thing", "something", after={"a": 1})
     with pytest.raises(ImmutableError):
         event.save()
     with pytest.raises(ImmutableError):
@@ -130,7 +122,7 @@ def test_sign_in_and_failed_sign_in_are_recorded_without_the_password(db):
 # --- Admin actions ---------------------------------------------------------------------------------
 
 
-def test_admin_key_create_revoke_delete(admin_client, staff):
+def test_admin_key_create_revoke_delete(admin_client, superuser):
     owner = User.objects.create_user("alice")
     url = "/admin/keys/apikey/add/"
     response = admin_client.post(
@@ -139,7 +131,7 @@ def test_admin_key_create_revoke_delete(admin_client, staff):
     assert response.status_code == 302, response.content.decode()[:2000]
     key = ApiKey.objects.get(name="ci")
     created = only("key.create")
-    assert created.actor == staff and created.ip == "10.1.2.3" and created.source == "admin"
+    assert created.actor == superuser and created.ip == "10.1.2.3" and created.source == "admin"
     assert created.target_id == str(key.pk) and created.after["prefix"] == key.prefix
     assert created.after["hashed_key"] == REDACTED and key.hashed_key not in dumped(created)
 
@@ -161,7 +153,7 @@ def test_admin_key_create_revoke_delete(admin_client, staff):
     assert deleted.before["prefix"] == key.prefix and deleted.target_id == str(key.pk)
 
 
-def test_admin_user_activate_deactivate(admin_client, staff):
+def test_admin_user_activate_deactivate(admin_client, superuser):
     bob = User.objects.create_user("bob", is_active=False)
     changelist = "/admin/auth/user/"
     admin_client.post(
@@ -324,12 +316,16 @@ def test_portal_key_actions_are_recorded(db):
     assert only("key.revoke").actor == user
 
 
-def test_audit_page_is_for_staff_with_filters(db, admin_client, staff):
+def test_audit_page_is_for_staff_with_filters(db, admin_client, superuser):
     alice = User.objects.create_user("alice", password="pw-alice-123")
     record(
-        staff, "key.revoke", ("keys.apikey", "1", "sk-abc… (ci)"), before={"revoked": False}, after={"revoked": True}
+        superuser,
+        "key.revoke",
+        ("keys.apikey", "1", "sk-abc… (ci)"),
+        before={"revoked": False},
+        after={"revoked": True},
     )
-    record(staff, "alias.create", ("catalog.modelalias", "2", "gpt-4o → llama3"), after={"target": "llama3"})
+    record(superuser, "alias.create", ("catalog.modelalias", "2", "gpt-4o → llama3"), after={"target": "llama3"})
     record(alice, "key.create", ("keys.apikey", "3", "sk-def… (laptop)"))
 
     member = Client()
@@ -350,8 +346,8 @@ def test_audit_page_is_for_staff_with_filters(db, admin_client, staff):
     assert 'data-action="alias.create"' in html and "key.revoke" not in html.split("<tbody>")[1]
 
 
-def test_admin_audit_pages_are_read_only(admin_client, staff):
-    event = record(staff, "test.thing", "x")
+def test_admin_audit_pages_are_read_only(admin_client, superuser):
+    event = record(superuser, "test.thing", "x")
     assert admin_client.get("/admin/audit/auditevent/").status_code == 200
     assert admin_client.get(f"/admin/audit/auditevent/{event.pk}/change/").status_code == 200
     assert admin_client.get("/admin/audit/auditevent/add/").status_code == 403
@@ -366,7 +362,7 @@ def test_snapshot_is_json_and_scrubbed(db):
     assert data["hashed_key"] == REDACTED and data["user"] == user.pk and secret not in json.dumps(data)
 
 
-def test_manage_models_scope_and_ollama_keys_are_recorded(admin_client, staff, tmp_path):
+def test_manage_models_scope_and_ollama_keys_are_recorded(admin_client, superuser, tmp_path):
     from ollamaweb.keys import services as key_services
     from tests.ollama_cli import make_ollama_home
 
@@ -382,8 +378,8 @@ def test_manage_models_scope_and_ollama_keys_are_recorded(admin_client, staff, t
         },
     )
     event = only("key.manage_models_grant")
-    assert event.actor == staff and event.ip == "10.1.2.3" and event.after == {"can_manage_models": True}
-    key_services.grant_manage_models(key, staff)  # no change, no row
+    assert event.actor == superuser and event.ip == "10.1.2.3" and event.after == {"can_manage_models": True}
+    key_services.grant_manage_models(key, superuser)  # no change, no row
     assert AuditEvent.objects.filter(action__startswith="key.manage_models").count() == 1
 
     public = key_services.register_ollama_key(alice, key, make_ollama_home(tmp_path).read_text())

@@ -10,8 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from ollamaweb.core.ollama import close_http_client
-from ollamaweb.usage.models import RequestLog
-from tests.conftest import settle_logs
+from tests.conftest import only_log
 from tests.fake_ollama import BUSY_MESSAGE, Reply
 
 HELLO = [{"role": "user", "content": "Say hello"}]
@@ -23,11 +22,6 @@ CLOSED_MESSAGE = "The model backend closed the connection unexpectedly."
 def user(transactional_db):
     """alice without a password (hashing one costs ~0.3 s a test; these tests only use API keys)."""
     return get_user_model().objects.create_user("alice")
-
-
-def only_log(gateway) -> RequestLog:
-    settle_logs(gateway)
-    return RequestLog.objects.get()
 
 
 @pytest.fixture

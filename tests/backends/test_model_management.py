@@ -400,18 +400,6 @@ def test_backends_command_add_list_remove(db, settings):
 
 
 @pytest.fixture
-def staff(db):
-    return User.objects.create_superuser("boss", email="boss@example.com", password="pw-boss-123")
-
-
-@pytest.fixture
-def browser(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
 def gpu(db):
     now = timezone.now()
     backend = Backend.objects.create(
@@ -456,15 +444,15 @@ def gpu(db):
     return backend
 
 
-def page(browser, url, status=200):
-    response = browser.get(url)
+def page(admin_browser, url, status=200):
+    response = admin_browser.get(url)
     assert response.status_code == status, (url, response.status_code)
     return response.content.decode()
 
 
-def test_backend_list_shows_health_at_a_glance(browser, gpu):
+def test_backend_list_shows_health_at_a_glance(admin_browser, gpu):
     Backend.objects.create(name="gpu2", url="gpu2", enabled=False)  # never checked
-    html = page(browser, "/admin/backends/backend/")
+    html = page(admin_browser, "/admin/backends/backend/")
     row = html.split(f'class="field-name"><a href="/admin/backends/backend/{gpu.pk}/change/">gpu1')[1]
     row = row.split("</tr>")[0]
     assert 'ow-badge ow-up">up<' in row and "0.33.0" in row and "12 ms" in row and " s ago<" in row
@@ -478,13 +466,13 @@ def test_backend_list_shows_health_at_a_glance(browser, gpu):
         assert f'href="{link}"' in html
     assert "s3cret" not in html and "research-secret" not in html
 
-    assert "gpu2" not in page(browser, "/admin/backends/backend/?status=up")
-    assert "gpu2" in page(browser, "/admin/backends/backend/?status=unknown")
-    assert "gpu2" in page(browser, "/admin/backends/backend/?q=gpu2")
+    assert "gpu2" not in page(admin_browser, "/admin/backends/backend/?status=up")
+    assert "gpu2" in page(admin_browser, "/admin/backends/backend/?status=unknown")
+    assert "gpu2" in page(admin_browser, "/admin/backends/backend/?q=gpu2")
 
 
-def test_backend_page_shows_models_loaded_models_errors_and_history(browser, gpu):
-    html = page(browser, f"/admin/backends/backend/{gpu.pk}/change/")
+def test_backend_page_shows_models_loaded_models_errors_and_history(admin_browser, gpu):
+    html = page(admin_browser, f"/admin/backends/backend/{gpu.pk}/change/")
 
     present = html.split("Models present (2)")[1].split("</table>")[0]
     assert "llama3:latest" in present and "4.7 GB" in present and "46.0 MB" in present
@@ -502,7 +490,7 @@ def test_backend_page_shows_models_loaded_models_errors_and_history(browser, gpu
     assert "********" in html
 
 
-def test_masked_headers_are_kept_and_can_be_replaced(browser, gpu):
+def test_masked_headers_are_kept_and_can_be_replaced(admin_browser, gpu):
     form = {
         "name": "gpu1",
         "url": "http://gpu1:11434",
@@ -515,12 +503,12 @@ def test_masked_headers_are_kept_and_can_be_replaced(browser, gpu):
         "events-MIN_NUM_FORMS": "0",
         "events-MAX_NUM_FORMS": "0",
     }
-    response = browser.post(f"/admin/backends/backend/{gpu.pk}/change/", form)
+    response = admin_browser.post(f"/admin/backends/backend/{gpu.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:3000]
     gpu.refresh_from_db()
     assert gpu.headers == {"Authorization": SECRET, "X-New": "v1"} and gpu.weight == 2  # X-Team removed
 
-    response = browser.post(
+    response = admin_browser.post(
         f"/admin/backends/backend/{gpu.pk}/change/", {**form, "headers": json.dumps({"Unknown": "********"})}
     )
     assert response.status_code == 200 and "Give a value for the header" in response.content.decode()
@@ -745,7 +733,7 @@ def test_disabled_backends_are_only_used_by_name(db, settings, fake_ollama):
         run("pull", "qwen3:8b", "--backend", "spare")
 
 
-def test_pull_jobs_are_listed_read_only(browser):
+def test_pull_jobs_are_listed_read_only(admin_browser):
     job = PullJob.objects.create(
         batch="7b0e4f7e-7a55-4b43-9d3f-4d1c9e6c1a11",
         model="llama3",
@@ -755,13 +743,13 @@ def test_pull_jobs_are_listed_read_only(browser):
         error="boom",
         percent=12.0,
     )
-    html = page(browser, "/admin/backends/pulljob/")
+    html = page(admin_browser, "/admin/backends/pulljob/")
     assert "llama3" in html and 'ow-badge ow-error">error<' in html and "12%" in html
     assert 'href="/admin/backends/backend/pull/"' in html and "/admin/backends/pulljob/add/" not in html
-    detail = page(browser, f"/admin/backends/pulljob/{job.pk}/change/")
+    detail = page(admin_browser, f"/admin/backends/pulljob/{job.pk}/change/")
     assert "boom" in detail and f'href="/admin/backends/backend/pull/{job.batch}/"' in detail
     assert 'name="_save"' not in detail
-    assert 'href="/admin/backends/pulljob/"' in page(browser, "/admin/")
+    assert 'href="/admin/backends/pulljob/"' in page(admin_browser, "/admin/")
 
 
 # --- The job page in a browser ---------------------------------------------------------------------

@@ -130,7 +130,7 @@ def usage_logs(transactional_db):
     now = datetime.now(UTC)
     old = now - timedelta(days=10)
 
-    def record(user, model, status, prompt, completion, when=now):
+    def record(user, model, status, prompt, completion, when=now, gpu_seconds=0.0):
         usage = UsageRecord(
             endpoint="chat.completions",
             created_at=when,
@@ -139,13 +139,14 @@ def usage_logs(transactional_db):
             requested_model=model,
         )
         usage.add_usage(prompt, completion)
+        usage.add_durations({"total_duration": int(gpu_seconds * 1e9)})
         usage.finish(status, "" if status < 400 else "failed")
         return usage
 
     write_batch(
         [
-            record(alice, "llama3", 200, 10, 5),
-            record(alice, "llama3", 200, 20, 7),
+            record(alice, "llama3", 200, 10, 5, gpu_seconds=1.5),
+            record(alice, "llama3", 200, 20, 7, gpu_seconds=2.25),
             record(alice, "llama3", 500, 0, 0),
             record(alice, "all-minilm", 200, 8, 0),
             record(bob, "llama3", 200, 3, 4, when=old),
@@ -159,20 +160,24 @@ def usage_logs(transactional_db):
 
 ALICE_LLAMA3 = {
     "user": "alice",
+    "team": "",
     "model": "llama3",
     "requests": 3,
     "prompt_tokens": 30,
     "completion_tokens": 12,
     "total_tokens": 42,
+    "gpu_seconds": 3.75,
     "errors": 1,
 }
 ALICE_MINILM = {
     "user": "alice",
+    "team": "",
     "model": "all-minilm",
     "requests": 1,
     "prompt_tokens": 8,
     "completion_tokens": 0,
     "total_tokens": 8,
+    "gpu_seconds": 0.0,
     "errors": 0,
 }
 
@@ -184,11 +189,13 @@ def test_usage_json(usage_logs):
         ("alice", "llama3"): ALICE_LLAMA3,
         ("bob", "llama3"): {
             "user": "bob",
+            "team": "",
             "model": "llama3",
             "requests": 2,
             "prompt_tokens": 3,
             "completion_tokens": 4,
             "total_tokens": 7,
+            "gpu_seconds": 0.0,
             "errors": 1,
         },
     }
@@ -202,11 +209,13 @@ def test_usage_filters(usage_logs):
     assert recent == [
         {
             "user": "bob",
+            "team": "",
             "model": "llama3",
             "requests": 1,
             "prompt_tokens": 0,
             "completion_tokens": 0,
             "total_tokens": 0,
+            "gpu_seconds": 0.0,
             "errors": 1,
         }
     ]
@@ -225,14 +234,14 @@ def test_usage_table(usage_logs):
     assert len(lines) == 4
     # The dashes under the header give each column's position; every cell sits in its column.
     columns = [match.span() for match in re.finditer(r"-+", lines[1])]
-    assert len(columns) == 7 and set(lines[1].replace(" ", "")) == {"-"}
+    assert len(columns) == 9 and set(lines[1].replace(" ", "")) == {"-"}
 
     def cells(line):
         return [line[start:end].strip() for start, end in columns]
 
     assert cells(lines[0]) == list(ALICE_LLAMA3)
-    assert cells(lines[2]) == ["alice", "all-minilm", "1", "8", "0", "8", "0"]
-    assert cells(lines[3]) == ["alice", "llama3", "3", "30", "12", "42", "1"]
+    assert cells(lines[2]) == ["alice", "", "all-minilm", "1", "8", "0", "8", "0.0", "0"]
+    assert cells(lines[3]) == ["alice", "", "llama3", "3", "30", "12", "42", "3.75", "1"]
 
 
 # --- ensureadmin -------------------------------------------------------------------------------

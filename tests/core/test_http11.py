@@ -107,6 +107,47 @@ def test_chunked_parsing_survives_any_split(size):
     assert connection.complete and connection.keep_alive
 
 
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def test_a_lingering_reader_gets_what_arrives_meanwhile_in_one_piece():
+    """read_some(linger=L): the first bytes at once; a read sooner than L after the last hand-over
+    waits out the rest of L and gets everything that arrived meanwhile; the end of the body, or
+    bytes after a pause longer than L, are handed over at once."""
+    linger = 0.1
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        connection = http11.Connection(http11.Pool(), ("http", "h", 1))
+        connection.connection_made(_Transport())
+        connection.start(b"POST /api/chat HTTP/1.1\r\n\r\n", head_only=False)
+        connection.data_received(CHUNKED.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n" + _chunk(b"a\n"))
+        await connection.read_head(1)
+        t0 = loop.time()
+        reads = [(await connection.read_some(1, linger), loop.time() - t0)]
+        connection.data_received(_chunk(b"b\n"))
+        loop.call_later(0.02, connection.data_received, _chunk(b"c\n"))
+        reads.append((await connection.read_some(1, linger), loop.time() - t0))
+        await asyncio.sleep(linger * 1.5)  # a pause: what comes next goes at once
+        connection.data_received(_chunk(b"d\n"))
+        started = loop.time()
+        reads.append((await connection.read_some(1, linger), loop.time() - started))
+        loop.call_later(0.02, connection.data_received, _chunk(b"e\n") + b"0\r\n\r\n")
+        started = loop.time()
+        reads.append((await connection.read_some(1, linger), loop.time() - started))
+        reads.append((await connection.read_some(1, linger), 0.0))
+        return reads, connection
+
+    reads, connection = asyncio.run(scenario())
+    (first, first_at), (second, second_at), (third, third_wait), (last, last_wait), (end, _) = reads
+    assert first == b"a\n" and first_at < linger / 2
+    assert second == b"b\nc\n" and second_at >= linger * 0.9
+    assert third == b"d\n" and third_wait < linger / 2
+    assert last == b"e\n" and last_wait < linger * 0.8  # the body ended: no waiting out the linger
+    assert end == b"" and connection.complete
+
+
 def test_the_pool_never_opens_more_than_its_limit_and_serves_waiters(fake):
     fake.reply = Reply(content="a b c", token_delay=0.02)
 

@@ -8,8 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from ollamaweb.gateway.estimate import prompt_estimate
-from ollamaweb.usage.models import RequestLog
-from tests.conftest import settle_logs
+from tests.conftest import only_log
 from tests.fake_ollama import Reply
 
 HELLO = [{"role": "user", "content": "Say hello"}]
@@ -21,11 +20,6 @@ LONG = " ".join(f"word{i}" for i in range(100))  # 100 tokens: 5 s at token_dela
 def user(transactional_db):
     """alice without a password (hashing one costs ~0.3 s a test; these tests only use API keys)."""
     return get_user_model().objects.create_user("alice")
-
-
-def only_log(gateway) -> RequestLog:
-    settle_logs(gateway)
-    return RequestLog.objects.get()
 
 
 def read_events_then_leave(gateway, secret, body, count):

@@ -1,5 +1,6 @@
 """Shared set-up for the portal's view tests (Django's test client, no server)."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from django.test import Client
@@ -12,6 +13,11 @@ def client_for(user, **kwargs):
     client = Client(**kwargs)
     client.force_login(user)
     return client
+
+
+def csrf(client, url):
+    """The CSRF token of the form on the page at `url`."""
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get(url).content.decode()).group(1)
 
 
 def text(response):

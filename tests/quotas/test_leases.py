@@ -290,7 +290,7 @@ class Traffic:
 
 def checks_for(user_id, tokens):
     limits = ScopeLimits(Scope("u", user_id), tokens_per_day=1000, max_concurrent=2)
-    return plan_checks([limits], timezone.localtime(), tokens, 86400)
+    return plan_checks([limits], timezone.localtime(), tokens, 0, 86400)
 
 
 @pytest.fixture(params=["database", "redis"])

@@ -7,10 +7,8 @@ tests again with DATABASE_URL=postgres://…); the `store` fixture also runs eac
 import asyncio
 import time
 
-import httpx
 import openai
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 
 from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
@@ -18,53 +16,9 @@ from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog, UsageRollup
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
-from tests.services import redis_url_or_skip
+from tests.quotas.helpers import COST, HI, fire, set_policy
 
 pytestmark = pytest.mark.stores
-
-HI = [{"role": "user", "content": "hi"}]
-# The gateway reserves estimate(prompt) + max_tokens: 8 per message + 6 bytes ("user", "hi") / 3 = 10, plus 20.
-COST = 30
-
-
-@pytest.fixture(params=["database", "redis"])
-def store(request, gateway):
-    """Run the test with quota counters in the database, then in Redis."""
-    if request.param != "redis":
-        yield request.param
-        return
-    import redis
-
-    url = redis_url_or_skip()
-    client = redis.Redis.from_url(url)
-
-    def forget_counters():
-        for key in client.scan_iter("ollamaweb:quota:*"):
-            client.delete(key)
-
-    forget_counters()
-    settings.REDIS_URL = url
-    yield request.param
-    settings.REDIS_URL = ""
-    forget_counters()
-
-
-def set_policy(user=None, **limits):
-    QuotaPolicy.objects.update_or_create(user=user, api_key=None, model=limits.pop("model", ""), defaults=limits)
-    policy_table.invalidate()
-
-
-async def fire(url, secret, count, body=None, stream=False):
-    """`count` concurrent chat requests; returns the responses (status, headers, json)."""
-    body = body or {"model": "llama3", "messages": HI, "max_tokens": 20, "stream": stream}
-    limits = httpx.Limits(max_connections=count)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-
-        async def one():
-            response = await http.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {secret}"})
-            return response.status_code, response.headers, response.content
-
-        return await asyncio.gather(*(one() for _ in range(count)))
 
 
 def wait_for_minute_headroom(seconds=8):

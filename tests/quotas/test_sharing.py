@@ -10,6 +10,7 @@ from ollamaweb.quotas import policy
 from ollamaweb.quotas.checks import Check
 from ollamaweb.quotas.counters import CONCURRENT, TOKENS, CounterKey, Scope
 from ollamaweb.quotas.models import QuotaPolicy
+from ollamaweb.quotas.policy import Payer
 from ollamaweb.quotas.stores import RedisStore
 from tests.services import redis_url_or_skip
 
@@ -28,7 +29,7 @@ def test_a_burst_at_expiry_shares_one_policy_read(monkeypatch):
     table = policy.PolicyTable()
 
     async def burst():
-        return await asyncio.gather(*(table.limits_for(1, 2, "llama3") for _ in range(200)))
+        return await asyncio.gather(*(table.limits_for(Payer(1, 2), "llama3") for _ in range(200)))
 
     results = asyncio.run(burst())
 
@@ -48,10 +49,10 @@ def test_an_invalidation_during_a_read_makes_the_next_request_read_again(monkeyp
     table = policy.PolicyTable()
 
     async def scenario():
-        await table.limits_for(1, 2, "")
+        await table.limits_for(Payer(1, 2), "")
         table.invalidate()
-        await table.limits_for(1, 2, "")
-        await table.limits_for(1, 2, "")  # fresh again: no third read
+        await table.limits_for(Payer(1, 2), "")
+        await table.limits_for(Payer(1, 2), "")  # fresh again: no third read
 
     asyncio.run(scenario())
     assert len(reads) == 2

@@ -20,7 +20,7 @@ from ollamaweb.keys.services import issue_key
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
 from ollamaweb.teams.policy import TeamDirectory, TeamInfo, load_directory, model_allowed, team_directory, team_for
-from ollamaweb.usage.models import UsageRollup
+from tests.portal.helpers import client_for, csrf, rollup
 
 User = get_user_model()
 
@@ -203,16 +203,6 @@ def test_a_team_key_works_on_the_api(gateway, fake_ollama, transactional_db):
 # --- Portal pages -------------------------------------------------------------------------------------------
 
 
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def csrf(client, url):
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get(url).content.decode()).group(1)
-
-
 def post(client, team, action, data=None, status=302):
     url = f"/teams/{team.pk}/"
     response = client.post(f"/teams/{team.pk}/{action}/", {"csrfmiddlewaretoken": csrf(client, url), **(data or {})})
@@ -222,7 +212,7 @@ def post(client, team, action, data=None, status=302):
 
 def test_team_admin_manages_members_and_keys_in_the_portal(people, lab, settings):
     settings.OLLAMA_HOST = "127.0.0.1:9"  # the model list is unknown: a text field for models
-    ann = signed_in(people.admin)
+    ann = client_for(people.admin)
     html = ann.get("/teams/").content.decode()
     assert 'data-team="Lab"' in html and "team admin" in html and "Create a team" not in html
     html = ann.get(f"/teams/{lab.pk}/").content.decode()
@@ -256,14 +246,14 @@ def test_team_admin_manages_members_and_keys_in_the_portal(people, lab, settings
 
 
 def test_members_only_look_and_outsiders_see_nothing(people, lab):
-    max_ = signed_in(people.member)
+    max_ = client_for(people.member)
     html = max_.get(f"/teams/{lab.pk}/").content.decode()
     assert 'data-member="ann"' in html and "Add a member" not in html and "Create a team key" not in html
     post(max_, lab, "add-member", {"username": "otto", "role": "admin"}, status=403)
     post(max_, lab, "create-key", {"name": "x"}, status=403)
     assert not Membership.objects.filter(user=people.outsider).exists()
 
-    otto = signed_in(people.outsider)
+    otto = client_for(people.outsider)
     assert otto.get(f"/teams/{lab.pk}/").status_code == 404
     post(otto, lab, "default", status=404)
     assert Client().get(f"/teams/{lab.pk}/").status_code == 302  # to the sign-in page
@@ -272,7 +262,7 @@ def test_members_only_look_and_outsiders_see_nothing(people, lab):
 def test_a_member_chooses_their_default_team(people, lab):
     ops = services.create_team(people.staff, "Ops")
     services.add_member(people.staff, ops, people.member)
-    max_ = signed_in(people.member)
+    max_ = client_for(people.member)
     html = max_.get("/teams/").content.decode()
     assert html.count("Make default") == 1
     post(max_, ops, "default")
@@ -280,7 +270,7 @@ def test_a_member_chooses_their_default_team(people, lab):
 
 
 def test_staff_create_edit_and_delete_teams_in_the_portal(people):
-    boss = signed_in(people.staff)
+    boss = client_for(people.staff)
     response = boss.post(
         "/teams/",
         {
@@ -293,7 +283,7 @@ def test_staff_create_edit_and_delete_teams_in_the_portal(people):
     team = Team.objects.get(name="Vision")
     assert response.status_code == 302 and response.headers["location"] == f"/teams/{team.pk}/"
     assert team.allowed_models == ["llama3", "llava"]
-    assert signed_in(people.member).post("/teams/", {"name": "x"}).status_code == 403
+    assert client_for(people.member).post("/teams/", {"name": "x"}).status_code == 403
 
     post(boss, team, "update", {"name": "Vision", "description": "cameras", "allowed_models": "llava"})
     team.refresh_from_db()
@@ -309,34 +299,12 @@ def test_team_page_shows_usage_of_team_keys_and_default_members(people, lab):
     personal, _ = issue_key(people.member, "laptop")
     elsewhere, _ = issue_key(people.outsider, "other")
     today = timezone.localdate()
-    UsageRollup.objects.create(
-        day=today,
-        user=people.admin,
-        key_prefix=key.prefix,
-        model="llama3",
-        requests=2,
-        prompt_tokens=100,
-        completion_tokens=23,
+    rollup(
+        people.admin, day=today, team=lab, key_prefix=key.prefix, prompt_tokens=100, completion_tokens=23, requests=2
     )
-    UsageRollup.objects.create(
-        day=today,
-        user=people.member,
-        key_prefix=personal.prefix,
-        model="llama3",
-        requests=1,
-        prompt_tokens=1000,
-        completion_tokens=0,
-    )
-    UsageRollup.objects.create(
-        day=today,
-        user=people.outsider,
-        key_prefix=elsewhere.prefix,
-        model="llama3",
-        requests=5,
-        prompt_tokens=5000,
-        completion_tokens=0,
-    )
-    html = signed_in(people.admin).get(f"/teams/{lab.pk}/").content.decode()
+    rollup(people.member, day=today, team=lab, key_prefix=personal.prefix, prompt_tokens=1000, completion_tokens=0)
+    rollup(people.outsider, day=today, key_prefix=elsewhere.prefix, prompt_tokens=5000, completion_tokens=0, requests=5)
+    html = client_for(people.admin).get(f"/teams/{lab.pk}/").content.decode()
     today_card = html.split("team-today")[1].split("</div>")[0]
     assert "1,123" in today_card and "3 requests" in today_card
     keys_table = html.split('class="data team-keys"')[1].split("</table>")[0]
@@ -348,7 +316,7 @@ def test_team_page_shows_usage_of_team_keys_and_default_members(people, lab):
 def test_teams_in_the_django_admin_go_through_the_services(people, lab):
     people.staff.is_superuser = True
     people.staff.save()
-    boss = signed_in(people.staff)
+    boss = client_for(people.staff)
     assert boss.get("/admin/teams/team/").status_code == 200
     url = "/admin/teams/team/add/"
     data = {
@@ -442,22 +410,15 @@ def test_the_charged_teams_models_are_enforced_on_the_api(gateway, fake_ollama, 
 def test_team_usage_csv_for_team_admins(people, lab):
     key, _ = services.issue_team_key(people.admin, lab, "bot")
     day = timezone.localdate()
-    UsageRollup.objects.create(
-        day=day,
-        user=people.admin,
-        key_prefix=key.prefix,
-        model="llama3",
-        requests=2,
-        prompt_tokens=10,
-        completion_tokens=5,
-    )
-    response = signed_in(people.admin).get(f"/teams/{lab.pk}/usage.csv")
+    rollup(people.admin, day=day, team=lab, key_prefix=key.prefix, requests=2, prompt_tokens=10, completion_tokens=5,
+           gpu_ms=1500)  # fmt: skip
+    response = client_for(people.admin).get(f"/teams/{lab.pk}/usage.csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     lines = response.content.decode().splitlines()
     assert lines[0].startswith("day,user,key_prefix,team_key,model")
-    assert lines[1] == f"{day.isoformat()},ann,{key.prefix},True,llama3,2,10,5,15,0"
-    assert signed_in(people.member).get(f"/teams/{lab.pk}/usage.csv").status_code == 403
-    assert signed_in(people.outsider).get(f"/teams/{lab.pk}/usage.csv").status_code == 404
+    assert lines[1] == f"{day.isoformat()},ann,{key.prefix},True,llama3,2,10,5,15,1.5,0"
+    assert client_for(people.member).get(f"/teams/{lab.pk}/usage.csv").status_code == 403
+    assert client_for(people.outsider).get(f"/teams/{lab.pk}/usage.csv").status_code == 404
 
 
 def test_team_command(people):
@@ -527,7 +488,7 @@ def test_team_key_models_from_the_catalog_checkboxes(people, lab, settings, fake
 
     cache.clear()
     settings.OLLAMA_HOST = fake_ollama.url
-    ann = signed_in(people.admin)
+    ann = client_for(people.admin)
     html = ann.get(f"/teams/{lab.pk}/").content.decode()
     assert 'value="llama3:latest"' in html  # the backend's models as checkboxes
     post(ann, lab, "create-key", {"name": "bot", "models": ["llama3:latest"], "other_models": "gpt-4o"}, status=200)
@@ -562,18 +523,16 @@ def test_usage_by_team_in_csv_and_the_command(people, lab):
     key, _ = services.issue_team_key(people.staff, ops, "bot")
     personal, _ = issue_key(people.member, "laptop")  # max's default team is Lab
     today = timezone.localdate()
-    for user, prefix, tokens in ((people.staff, key.prefix, 100), (people.member, personal.prefix, 7)):
-        UsageRollup.objects.create(
-            day=today, user=user, key_prefix=prefix, model="llama3", requests=1, prompt_tokens=tokens
-        )
-    response = signed_in(people.staff).get("/teams/usage.csv")
+    for user, team, prefix, tokens in ((people.staff, ops, key.prefix, 100), (people.member, lab, personal.prefix, 7)):
+        rollup(user, day=today, team=team, key_prefix=prefix, prompt_tokens=tokens, completion_tokens=0)
+    response = client_for(people.staff).get("/teams/usage.csv")
     assert response.status_code == 200
     assert response.content.decode().splitlines() == [
-        "team,model,requests,prompt_tokens,completion_tokens,total_tokens,errors",
-        "Lab,llama3,1,7,0,7,0",
-        "Ops,llama3,1,100,0,100,0",
+        "team,model,requests,prompt_tokens,completion_tokens,total_tokens,gpu_seconds,errors",
+        "Lab,llama3,1,7,0,7,0.0,0",
+        "Ops,llama3,1,100,0,100,0.0,0",
     ]
-    assert signed_in(people.admin).get("/teams/usage.csv").status_code == 403
+    assert client_for(people.admin).get("/teams/usage.csv").status_code == 403
     out = io.StringIO()
-    call_command("team", "--usage", "--format", "csv", "--since", today.isoformat(), stdout=out)
-    assert out.getvalue().splitlines()[1:] == ["Lab,llama3,1,7,0,7,0", "Ops,llama3,1,100,0,100,0"]
+    call_command("usage", "--by", "team", "--format", "csv", "--since", today.isoformat(), stdout=out)
+    assert out.getvalue().splitlines()[1:] == ["Lab,llama3,1,7,0,7,0.0,0", "Ops,llama3,1,100,0,100,0.0,0"]

@@ -24,9 +24,10 @@ def test_usage_command_reads_rollups_of_real_requests(gateway, client, fake_olla
     out = StringIO()
     call_command("usage", "--format", "json", stdout=out)
     rows = {row["model"]: row for row in json.loads(out.getvalue())}
+    # GPU time is the fake's total_duration (1 ms load + 3 × 0.2 ms prompt + 4 × 10 ms output), per request in ms.
     assert rows["llama3"] == {
-        "user": "alice", "model": "llama3", "requests": 2, "prompt_tokens": 6,
-        "completion_tokens": 8, "total_tokens": 14, "errors": 0,
+        "user": "alice", "team": "", "model": "llama3", "requests": 2, "prompt_tokens": 6,
+        "completion_tokens": 8, "total_tokens": 14, "gpu_seconds": 2 * 0.042, "errors": 0,
     }  # fmt: skip
     assert rows["all-minilm"]["requests"] == 1
 

@@ -27,6 +27,12 @@ def ms(value):
 
 
 @register.filter
+def seconds(value):
+    """Seconds, readable: 85 ms, 1.2 s, 2 min 5 s."""
+    return readable_ms(None if value is None else float(value) * 1000)
+
+
+@register.filter
 def until(moment: datetime | None):
     """A short, human duration from now until `moment`: 'in 5 h 3 min'."""
     if moment is None:

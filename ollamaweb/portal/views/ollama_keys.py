@@ -6,13 +6,13 @@ registered key acts as one of the user's API keys (its allowed models, scope and
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ollamaweb.keys import services
 from ollamaweb.keys.models import ApiKey, OllamaPublicKey
 
+from ..forms import submit
 from ..playground_keys import PLAYGROUND_KEY_NAME
 from ..security import page
 
@@ -46,20 +46,16 @@ def ollama_keys(request):
     form = OllamaKeyForm(request.POST or None, user=request.user)
     status = 200
     if request.method == "POST":
-        if form.is_valid():
-            try:
-                key = services.register_ollama_key(
-                    request.user,
-                    form.cleaned_data["api_key"],
-                    form.cleaned_data["public_key"],
-                    form.cleaned_data["name"],
-                    request=request,
-                )
-            except ValidationError as exc:
-                form.add_error("public_key", exc)
-            else:
-                messages.success(request, f"Registered Ollama key {key.fingerprint}.")
-                return redirect("portal:ollama-keys")
+        key = submit(
+            form,
+            "public_key",
+            lambda data: services.register_ollama_key(
+                request.user, data["api_key"], data["public_key"], data["name"], request=request
+            ),
+        )
+        if key is not None:
+            messages.success(request, f"Registered Ollama key {key.fingerprint}.")
+            return redirect("portal:ollama-keys")
         status = 400
     context = {
         "section": "keys",

@@ -17,9 +17,9 @@ from django.views.decorators.http import require_POST
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
-from ollamaweb.teams.usage import CSV_COLUMNS, TEAM_COLUMNS, csv_rows, team_usage, usage_by_team
+from ollamaweb.usage.reports import TEAM_COLUMNS, TEAM_CSV_COLUMNS, team_csv_rows, team_usage, usage_by_team
 
-from ..forms import ApiKeyForm
+from ..forms import ApiKeyForm, submit
 from ..security import page
 from .keys import known_model_names
 
@@ -72,20 +72,16 @@ def teams(request):
     if request.method == "POST":
         if not services.is_staff(request.user):
             raise PermissionDenied("Only staff create teams.")
-        if form.is_valid():
-            try:
-                team = services.create_team(
-                    request.user,
-                    form.cleaned_data["name"],
-                    form.cleaned_data["description"],
-                    form.cleaned_data["allowed_models"],
-                    request=request,
-                )
-            except ValidationError as exc:
-                form.add_error("name", exc)
-            else:
-                messages.success(request, f"Created the team {team.name}.")
-                return redirect("portal:team", pk=team.pk)
+        team = submit(
+            form,
+            "name",
+            lambda data: services.create_team(
+                request.user, data["name"], data["description"], data["allowed_models"], request=request
+            ),
+        )
+        if team is not None:
+            messages.success(request, f"Created the team {team.name}.")
+            return redirect("portal:team", pk=team.pk)
     context = {
         "section": "teams",
         "memberships": services.memberships_of(request.user),
@@ -153,8 +149,8 @@ def team_usage_csv(request, pk):
     filename = f"ollamaweb-team-{team.pk}-usage-{timezone.localdate().isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_rows(team))
+    writer.writerow(TEAM_CSV_COLUMNS)
+    writer.writerows(team_csv_rows(team))
     return response
 
 

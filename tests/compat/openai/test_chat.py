@@ -9,12 +9,11 @@ from compat.openai.chat import (
     ChatRequest,
     ChatStream,
     chat_choice,
-    chat_chunk,
-    chat_completion,
     logprob_entry,
     parse_chat_request,
     tool_call,
 )
+from compat.openai.common import choices_envelope
 from compat.openai.messages import RemoteImage
 from compat.openai.protocol import error_type
 from ollamaweb.core.errors import InvalidRequest
@@ -747,38 +746,10 @@ def test_chat_choice_logprobs():
 # --- envelopes ------------------------------------------------------------------------------
 
 
-def test_chat_completion_envelope():
-    choice = {"index": 0, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}
-    usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
-    assert chat_completion("chatcmpl-1", 1700000000, "llama3", [choice], usage) == {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1700000000,
-        "model": "llama3",
-        "system_fingerprint": "fp_ollama",
-        "choices": [choice],
-        "usage": usage,
-    }
-
-
-def test_chat_chunk_envelope():
-    assert chat_chunk("chatcmpl-1", 1700000000, "llama3", [{"index": 0}]) == {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": "llama3",
-        "system_fingerprint": "fp_ollama",
-        "choices": [{"index": 0}],
-    }
-    usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
-    chunk = chat_chunk("chatcmpl-1", 1700000000, "llama3", [], usage)
-    assert chunk["choices"] == [] and chunk["usage"] == usage
-
-
 def test_chat_chunk_serializes_like_openai():
     stream = ChatStream(0, False)
     stream.feed({"message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop"})
-    body = orjson.dumps(chat_chunk("id", 1, "m", [stream.finish()]))
+    body = orjson.dumps(choices_envelope("chat.completion.chunk", "id", 1, "m", [stream.finish()]))
     assert b'"delta":{}' in body and b'"finish_reason":"stop"' in body
 
 

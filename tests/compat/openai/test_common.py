@@ -7,6 +7,7 @@ import pytest
 
 from compat.openai.common import (
     check_logit_bias,
+    choices_envelope,
     finish_reason,
     get_bool,
     get_int,
@@ -134,6 +135,23 @@ def test_finish_reason(done_reason, tools, expected):
 
 def test_finish_reason_defaults_to_no_tool_calls():
     assert finish_reason("stop") == "stop"
+
+
+@pytest.mark.parametrize("object_type", ["chat.completion", "chat.completion.chunk", "text_completion"])
+def test_choices_envelope(object_type):
+    choice = {"index": 0, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}
+    usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+    assert choices_envelope(object_type, "chatcmpl-1", 1700000000, "llama3", [choice], usage) == {
+        "id": "chatcmpl-1",
+        "object": object_type,
+        "created": 1700000000,
+        "model": "llama3",
+        "system_fingerprint": "fp_ollama",
+        "choices": [choice],
+        "usage": usage,
+    }
+    assert "usage" not in choices_envelope(object_type, "cmpl-1", 1, "m", [], None)
+    assert "usage" not in choices_envelope(object_type, "cmpl-1", 1, "m", [])
 
 
 def test_estimate_tokens_rounds_up_by_four_characters():

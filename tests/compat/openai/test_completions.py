@@ -6,7 +6,6 @@ from compat.openai.completions import (
     CompletionLogprobs,
     CompletionRequest,
     CompletionStream,
-    completion_body,
     completion_choice,
     parse_completion_request,
 )
@@ -315,21 +314,6 @@ def test_completion_choice_logprobs_requested_but_none_returned():
         "top_logprobs": [],
         "text_offset": [],
     }
-
-
-def test_completion_body():
-    choice = {"text": "x", "index": 0, "logprobs": None, "finish_reason": "stop"}
-    usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
-    assert completion_body("cmpl-1", 1700000000, "llama3", [choice], usage) == {
-        "id": "cmpl-1",
-        "object": "text_completion",
-        "created": 1700000000,
-        "model": "llama3",
-        "system_fingerprint": "fp_ollama",
-        "choices": [choice],
-        "usage": usage,
-    }
-    assert "usage" not in completion_body("cmpl-1", 1, "m", [], None)
 
 
 # --- CompletionStream -----------------------------------------------------------------------

@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.audit.services import record
-from ollamaweb.backends.config import configured_backends
-from ollamaweb.backends.operations import TargetError, copy_model, on_each, refresh_models_now, run, select_targets
+from ollamaweb.backends.management.targets import add_target_arguments, chosen_targets
+from ollamaweb.backends.operations import copy_model, on_each, record_outcomes, run
 
 
 class Command(BaseCommand):
@@ -14,20 +13,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("source")
         parser.add_argument("destination")
-        which = parser.add_mutually_exclusive_group()
-        which.add_argument("--backend", metavar="NAME")
-        which.add_argument("--all", action="store_true", help="copy on every enabled backend")
+        add_target_arguments(parser, "copy on every enabled backend")
 
     def handle(self, *args, source, destination, backend, all, **options):
-        try:
-            targets = select_targets(configured_backends(), backend, all)
-        except TargetError as exc:
-            raise CommandError(str(exc)) from None
+        targets = chosen_targets(backend, all)
         outcomes = run(on_each(targets, copy_model, source, destination))
-        for o in outcomes:
-            after = {"destination": destination, "backend": o.target.name, "ok": o.ok, "error": o.message}
-            record(None, "model.copy", ("model", "", source), after=after, via="command")
-        refresh_models_now([o.target for o in outcomes if o.ok])
+        record_outcomes(outcomes, "model.copy", source, destination=destination)
         failed = [o for o in outcomes if not o.ok]
         for outcome in outcomes:
             if outcome.ok:

@@ -2,17 +2,14 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ollamaweb.audit.services import record
-from ollamaweb.backends.config import configured_backends
+from ollamaweb.backends.management.targets import add_target_arguments, chosen_targets
 from ollamaweb.backends.operations import (
-    TargetError,
     delete_model,
     find_model,
     human_size,
     on_each,
-    refresh_models_now,
+    record_outcomes,
     run,
-    select_targets,
 )
 
 
@@ -25,17 +22,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("model")
-        which = parser.add_mutually_exclusive_group()
-        which.add_argument("--backend", metavar="NAME")
-        which.add_argument("--all", action="store_true", help="delete from every enabled backend that has it")
+        add_target_arguments(parser, "delete from every enabled backend that has it")
         parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
     def handle(self, *args, model, backend, all, yes, **options):
         stdin = options.get("stdin", sys.stdin)
-        try:
-            targets = select_targets(configured_backends(), backend, all)
-        except TargetError as exc:
-            raise CommandError(str(exc)) from None
+        targets = chosen_targets(backend, all)
 
         checks = run(on_each(targets, find_model, model))
         having = [c.target for c in checks if c.ok and c.detail]
@@ -61,10 +53,7 @@ class Command(BaseCommand):
                 raise CommandError("Cancelled: nothing deleted.")
 
         outcomes = run(on_each(having, delete_model, model))
-        for o in outcomes:
-            after = {"backend": o.target.name, "ok": o.ok, "error": o.message}
-            record(None, "model.delete", ("model", "", model), after=after, via="command")
-        refresh_models_now([o.target for o in outcomes if o.ok])
+        record_outcomes(outcomes, "model.delete", model)
         failed = [o for o in outcomes if not o.ok]
         for outcome in outcomes:
             if outcome.ok:

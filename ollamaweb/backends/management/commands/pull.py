@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ollamaweb.audit.services import record
-from ollamaweb.backends.config import configured_backends
-from ollamaweb.backends.operations import TargetError, refresh_models_now, run, select_targets
+from ollamaweb.backends.management.targets import add_target_arguments, chosen_targets
+from ollamaweb.backends.operations import refresh_models_now, run
 from ollamaweb.backends.pulls import PullFailed, TerminalProgress, pull
 
 
@@ -14,15 +14,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("model", help="e.g. llama3.2, qwen3:8b, hf.co/org/repo:tag")
-        which = parser.add_mutually_exclusive_group()
-        which.add_argument("--backend", metavar="NAME", help="the backend to pull on")
-        which.add_argument("--all", action="store_true", help="pull on every enabled backend")
+        add_target_arguments(parser, "pull on every enabled backend", "the backend to pull on")
 
     def handle(self, *args, model, backend, all, **options):
-        try:
-            targets = select_targets(configured_backends(), backend, all)
-        except TargetError as exc:
-            raise CommandError(str(exc)) from None
+        targets = chosen_targets(backend, all)
         try:
             failures = run(self.pull_all(model, targets))
         except KeyboardInterrupt:

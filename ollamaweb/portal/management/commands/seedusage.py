@@ -35,7 +35,7 @@ ERRORS = [
 COLUMNS = (
     "created_at", "finished_at", "user_id", "api_key_id", "key_prefix", "endpoint", "method", "requested_model",
     "resolved_model", "status", "error", "stream", "prompt_tokens", "completion_tokens", "usage_source", "ttft_ms",
-    "latency_ms", "client_user",
+    "latency_ms", "client_user", "gpu_ms",
 )  # fmt: skip
 
 
@@ -78,7 +78,7 @@ class Command(BaseCommand):
         done = 0
         while done < rows:
             count = min(options["batch"], rows - done)
-            values, totals = [], defaultdict(lambda: [0, 0, 0, 0])
+            values, totals = [], defaultdict(lambda: [0, 0, 0, 0, 0])
             for _ in range(count):
                 user, key = rng.choice(list(zip(users, keys)))
                 model = rng.choice(models)
@@ -90,17 +90,19 @@ class Command(BaseCommand):
                 completion = 0 if failed or embed else rng.randint(1, 800)
                 latency = rng.uniform(20, 200) if embed else rng.uniform(150, 20000)
                 stream = not embed and rng.random() < 0.6
+                gpu_ms = 0 if failed else round(latency * 0.9)
                 values.append((
                     adapt(created), adapt(created + timedelta(milliseconds=latency)), user.pk, key.pk, key.prefix,
                     "embeddings" if embed else "chat.completions", "POST", model, model, status, error, stream,
                     prompt, completion, "none" if failed else "measured", None if embed or failed else latency / 10,
-                    latency, "", *extra_values,
+                    latency, "", gpu_ms, *extra_values,
                 ))  # fmt: skip
-                total = totals[(timezone.localdate(created), user.pk, key.prefix, model)]
+                total = totals[(timezone.localdate(created), user.pk, None, key.prefix, model)]
                 total[0] += 1
                 total[1] += status >= 400
                 total[2] += prompt
                 total[3] += completion
+                total[4] += gpu_ms
             with transaction.atomic():
                 with connection.cursor() as cursor:
                     cursor.executemany(sql, values)

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ollamaweb.quotas import services
 from ollamaweb.quotas.models import LIMIT_FIELDS
+from ollamaweb.teams.models import Team
 
 EVERYONE = "*"
 UNCHANGED = object()
@@ -23,24 +24,34 @@ def limit_value(text: str):
 
 
 class Command(BaseCommand):
-    help = "Set a user's limits (USERNAME '*' sets the default for everyone); 0 or none clears one."
+    help = (
+        "Set a user's limits (USERNAME '*' sets the default for everyone) or a team's (--team NAME); "
+        "0 or none clears one. GPU time is in seconds."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("username", help="A username, or * for the default policy.")
+        parser.add_argument("username", nargs="?", help="A username, or * for the default policy.")
+        parser.add_argument("--team", help="Set the limits of this team (for its whole use together).")
         for name in LIMIT_FIELDS:
             parser.add_argument(f"--{name.replace('_', '-')}", type=limit_value, default=UNCHANGED)
         parser.add_argument("--model", default="", help="Limit only this backend model.")
 
-    def handle(self, username, model, **options):
+    def handle(self, username, team, model, **options):
+        if bool(username) == bool(team):
+            raise CommandError("Name a user (or * for everyone), or a team with --team.")
         user = None
-        if username != EVERYONE:
+        if team:
+            name, team = team, Team.objects.filter(name=team).first()
+            if team is None:
+                raise CommandError(f"No team named {name}.")
+        elif username != EVERYONE:
             try:
                 user = get_user_model().objects.get(username=username)
             except get_user_model().DoesNotExist:
                 raise CommandError(f"No user named {username}.") from None
         limits = {name: options[name] for name in LIMIT_FIELDS if options[name] is not UNCHANGED}
         try:
-            policy = services.set_limits(user=user, model=model, via="command", **limits)
+            policy = services.set_limits(user=user, team=team, model=model, via="command", **limits)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         limits = ", ".join(f"{name}={getattr(policy, name) or 'unlimited'}" for name in LIMIT_FIELDS)

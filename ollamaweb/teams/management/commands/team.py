@@ -1,19 +1,16 @@
-import csv
-from datetime import date
-
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
-from ollamaweb.teams.usage import TEAM_COLUMNS, usage_by_team
 
 
 class Command(BaseCommand):
     help = (
         "Teams from the command line: --list; NAME --create; NAME [--add USER[:admin]]... [--remove USER]... "
-        "[--models m1,m2 | --all-models] [--description TEXT]; NAME --delete; NAME alone shows the team."
+        "[--models m1,m2 | --all-models] [--description TEXT]; NAME --delete; NAME alone shows the team. "
+        "Usage per team: manage.py usage --by team."
     )
 
     def add_arguments(self, parser):
@@ -26,13 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--models", help="comma-separated models or aliases the team may use")
         parser.add_argument("--all-models", action="store_true", help="let the team use every model")
         parser.add_argument("--description")
-        parser.add_argument("--usage", action="store_true", help="requests and tokens per team and model")
-        parser.add_argument("--since", help="with --usage: from this day on (YYYY-MM-DD)")
-        parser.add_argument("--format", choices=("table", "csv"), default="table", help="with --usage")
 
     def handle(self, *args, name, list, create, delete, add, remove, models, all_models, description, **options):
-        if options["usage"]:
-            return self.usage(options["since"], options["format"])
         if list or not name:
             for team in Team.objects.all():
                 members = ", ".join(f"{m.user.get_username()}{' (admin)' if m.is_admin else ''}" for m in
@@ -70,22 +62,6 @@ class Command(BaseCommand):
         team.refresh_from_db()
         self.stdout.write(f"{team.name}: models {', '.join(team.allowed_models) or 'all'}; "
                           f"{team.memberships.count()} member(s).")  # fmt: skip
-
-    def usage(self, since, format):
-        try:
-            since_day = date.fromisoformat(since) if since else None
-        except ValueError:
-            raise CommandError("--since must be a date like 2026-11-25.") from None
-        rows = usage_by_team(since_day)
-        if format == "csv":
-            writer = csv.DictWriter(self.stdout, fieldnames=TEAM_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-            return
-        cells = [TEAM_COLUMNS] + [tuple(str(row[c]) for c in TEAM_COLUMNS) for row in rows]
-        widths = [max(len(line[i]) for line in cells) for i in range(len(TEAM_COLUMNS))]
-        for line in cells:
-            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
 
     def _user(self, username):
         user = get_user_model().objects.filter(username=username).first()

@@ -1,0 +1,49 @@
+"""Helpers of the quota tests: policies, and bursts of concurrent requests."""
+
+import asyncio
+
+import httpx
+import redis
+from asgiref.sync import async_to_sync
+
+from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
+from ollamaweb.quotas.policy import policy_table
+from ollamaweb.quotas.stores import RedisStore, current_store
+
+HI = [{"role": "user", "content": "hi"}]
+# The gateway reserves estimate(prompt) + max_tokens: 8 per message + 6 bytes ("user", "hi") / 3 = 10, plus 20.
+COST = 30
+
+
+def set_policy(user=None, team=None, api_key=None, **limits):
+    """The limits of everyone's (no user, team or key), a user's, a team's or a key's policy."""
+    model = limits.pop("model", "")
+    QuotaPolicy.objects.update_or_create(user=user, team=team, api_key=api_key, model=model, defaults=limits)
+    policy_table.invalidate()
+
+
+async def fire(url, secret, count, body=None, stream=False):
+    """`count` concurrent chat requests; returns the responses (status, headers, json)."""
+    body = body or {"model": "llama3", "messages": HI, "max_tokens": 20, "stream": stream}
+    limits = httpx.Limits(max_connections=count)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+
+        async def one():
+            response = await http.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {secret}"})
+            return response.status_code, response.headers, response.content
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def counters(prefix: str) -> dict[str, int]:
+    """{counter: used} of the counters starting with `prefix`, in the store the gateway uses."""
+    store = current_store()
+    if isinstance(store, RedisStore):
+        client = redis.Redis.from_url(store.url)
+        try:
+            names = [key.decode().removeprefix(store.prefix) for key in client.scan_iter(store.prefix + prefix + "*")]
+        finally:
+            client.close()
+    else:
+        names = list(UsageCounter.objects.filter(key__startswith=prefix).values_list("key", flat=True))
+    return async_to_sync(store.usage)(names) if names else {}
