@@ -431,6 +431,8 @@ TOKEN_ID_ENCODING = os.environ.get("OLLAMAWEB_TOKEN_ENCODING", "cl100k_base")
 # set, /metrics wants `Authorization: Bearer <token>`, without one it is open. Traces: OTEL_* vars.
 METRICS_ENABLED = envbool("OLLAMAWEB_METRICS", True)
 METRICS_TOKEN = os.environ.get("OLLAMAWEB_METRICS_TOKEN", "")
+# The request metrics' `team` label names at most this many teams per process (the rest: "other"; 0: no team label values).
+METRICS_MAX_TEAMS = envint("OLLAMAWEB_METRICS_MAX_TEAMS", 50)
 # Alerts (webhooks configured in the admin): seconds between evaluation rounds in each process
 # (0 turns the background task off), delivery attempts, the first retry's delay (doubling), timeout.
 ALERT_INTERVAL = envfloat("OLLAMAWEB_ALERT_INTERVAL", 10.0)

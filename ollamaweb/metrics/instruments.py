@@ -5,7 +5,9 @@ Every value comes from the finished UsageRecord that the usage app hands to its 
 and no protocol or view knows about Prometheus. Label values are bounded: endpoints, models and
 backends beyond the first LABEL_LIMIT distinct values of a process are reported as "other", and a
 model is only named when a backend served it or it is known to the backends (a client sending random
-model names cannot grow the label set).
+model names cannot grow the label set). The `team` label (requests, tokens, GPU seconds, request
+duration) is the charged team's name, "" for none, and at most METRICS_MAX_TEAMS teams per process
+(the rest "other"; 0: always "").
 
 With PROMETHEUS_MULTIPROC_DIR set (several uvicorn workers), prometheus_client keeps the values in
 memory-mapped files in that folder and /metrics adds up every worker's (see views.py).
@@ -13,6 +15,7 @@ memory-mapped files in that folder and /metrics adds up every worker's (see view
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from prometheus_client import Counter, Histogram
 
 from ollamaweb.core.names import canonical
@@ -26,18 +29,18 @@ WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 REQUESTS = Counter(
     "ollamaweb_requests",
-    "Requests served, by protocol, endpoint, model (canonical name), backend and status class.",
-    ["protocol", "endpoint", "model", "backend", "status_class"],
+    "Requests served, by protocol, endpoint, model (canonical name), backend, status class and team charged.",
+    ["protocol", "endpoint", "model", "backend", "status_class", "team"],
 )
 TOKENS = Counter(
     "ollamaweb_tokens",
     "Tokens processed: direction=in (prompt) or out (completion), as Ollama reported them.",
-    ["protocol", "model", "backend", "direction"],
+    ["protocol", "model", "backend", "direction", "team"],
 )
 GPU_SECONDS = Counter(
     "ollamaweb_gpu_seconds",
     "Backend time of generations (Ollama's total_duration), seconds.",
-    ["model", "backend"],
+    ["model", "backend", "team"],
 )
 GPU_PHASE_SECONDS = Counter(
     "ollamaweb_gpu_phase_seconds",
@@ -53,7 +56,7 @@ TTFT = Histogram(
 LATENCY = Histogram(
     "ollamaweb_request_duration_seconds",
     "Time from the request's arrival to its last byte, seconds.",
-    ["protocol", "endpoint", "model", "status_class"],
+    ["protocol", "endpoint", "model", "status_class", "team"],
     buckets=LATENCY_BUCKETS,
 )
 OVERHEAD = Histogram(
@@ -125,6 +128,7 @@ endpoints = BoundedLabel(50)
 models = BoundedLabel()
 backends = BoundedLabel(100)
 protocols = BoundedLabel(10)
+teams = BoundedLabel(settings.METRICS_MAX_TEAMS)
 
 
 def known_model(name: str) -> bool:
@@ -144,24 +148,40 @@ def model_label(record) -> str:
     return OTHER
 
 
+def team_label(record) -> str:
+    """The charged team's name ("" for none), bounded to METRICS_MAX_TEAMS teams per process."""
+    if record.team_id is None or teams.limit <= 0:
+        return ""
+    team = _team_directory().teams.get(record.team_id)
+    return teams(team.name) if team is not None else OTHER  # None: deleted since the request began
+
+
+def _team_directory():
+    """The teams snapshot the request path just used to charge the request (teams.policy): read as
+    it is, without a refresh, since this hook runs in the event loop and must not wait."""
+    from ollamaweb.teams.policy import team_directory
+
+    return team_directory._table._value
+
+
 def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status < 600 else "unknown"
 
 
 class _Children:
-    """The labelled children of one (protocol, endpoint, model, backend, status class), looked up once:
+    """The labelled children of one (protocol, endpoint, model, backend, status class, team), looked up once:
     `Metric.labels()` validates and locks on every call, a cached child costs one dict lookup."""
 
     __slots__ = ("requests", "latency", "overhead", "tokens_in", "tokens_out", "ttft", "gpu", "load", "prompt", "eval")
 
-    def __init__(self, protocol, endpoint, model, backend, klass):
-        self.requests = REQUESTS.labels(protocol, endpoint, model, backend, klass)
-        self.latency = LATENCY.labels(protocol, endpoint, model, klass)
+    def __init__(self, protocol, endpoint, model, backend, klass, team):
+        self.requests = REQUESTS.labels(protocol, endpoint, model, backend, klass, team)
+        self.latency = LATENCY.labels(protocol, endpoint, model, klass, team)
         self.overhead = OVERHEAD.labels(protocol, endpoint)
-        self.tokens_in = TOKENS.labels(protocol, model, backend, "in")
-        self.tokens_out = TOKENS.labels(protocol, model, backend, "out")
+        self.tokens_in = TOKENS.labels(protocol, model, backend, "in", team)
+        self.tokens_out = TOKENS.labels(protocol, model, backend, "out", team)
         self.ttft = TTFT.labels(protocol, model, backend)
-        self.gpu = GPU_SECONDS.labels(model, backend)
+        self.gpu = GPU_SECONDS.labels(model, backend, team)
         self.load = GPU_PHASE_SECONDS.labels(model, backend, "load")
         self.prompt = GPU_PHASE_SECONDS.labels(model, backend, "prompt_eval")
         self.eval = GPU_PHASE_SECONDS.labels(model, backend, "eval")
@@ -178,7 +198,7 @@ def observe(record):
     backend = backends(record.backend) if record.backend else "none"
     status = record.status
     klass = f"{status // 100}xx" if 100 <= status < 600 else "unknown"
-    key = (protocol, endpoint, model, backend, klass)
+    key = (protocol, endpoint, model, backend, klass, team_label(record))
     children = _children.get(key)
     if children is None:
         children = _children[key] = _Children(*key)
