@@ -1,8 +1,10 @@
 """The staff's request explorer: filtered, keyset-paged reads of the request log.
 
 Every filter is turned into an indexed condition before the log is read:
-- partial user and key-name searches (a leading `=` asks for the exact name) are looked up in the (small) user and key tables first and
-  become `user_id IN (...)` / `api_key_id IN (...)`;
+- partial user, team and key-name searches (a leading `=` asks for the exact name) are looked up in
+  the (small) user, team and key tables first and become `user_id IN (...)` / `team_id IN (...)` /
+  `api_key_id IN (...)`; the team is the one each request was charged to (RequestLog.team), not
+  the user's teams of today;
 - a partial model search is matched against the model names of the rollups (one row per day,
   user, key and model, cached for a minute) and becomes `requested_model IN (...)`;
 - backend, endpoint, status and the time range are plain comparisons on indexed columns (error
@@ -27,6 +29,7 @@ from django.utils import timezone
 from ollamaweb.core.budget import OverBudget, time_budget
 from ollamaweb.core.names import canonical
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.teams.models import Team
 from ollamaweb.usage.models import RequestLog, UsageRollup
 
 from .stats import _cursor, _parse_cursor
@@ -54,7 +57,7 @@ ENDPOINTS = (
     "responses", "responses.retrieve", "responses.delete", "responses.input_items", "unknown",
 )  # fmt: skip
 COLUMNS = (
-    "request_id", "total_duration_ms", "created_at", "finished_at", "user", "api_key", "key_prefix", "endpoint", "method", "requested_model",
+    "request_id", "total_duration_ms", "created_at", "finished_at", "user", "team", "api_key", "key_prefix", "endpoint", "method", "requested_model",
     "resolved_model", "backend", "status", "error", "stream", "prompt_tokens", "completion_tokens", "usage_source",
     "ttft_ms", "latency_ms", "client_user",
 )  # fmt: skip
@@ -64,6 +67,7 @@ COLUMNS = (
 class Filters:
     request_id: str = ""
     user: str = ""
+    team: str = ""
     key: str = ""
     model: str = ""
     backend: str = ""
@@ -76,7 +80,7 @@ class Filters:
 
     @property
     def active(self) -> bool:
-        return any((self.request_id, self.user, self.key, self.model, self.backend, self.endpoint, self.status, self.range,
+        return any((self.request_id, self.user, self.team, self.key, self.model, self.backend, self.endpoint, self.status, self.range,
                     self.since, self.until))  # fmt: skip
 
     def query(self) -> dict:
@@ -84,6 +88,7 @@ class Filters:
         values = {
             "request_id": self.request_id,
             "user": self.user,
+            "team": self.team,
             "key": self.key,
             "model": self.model,
             "backend": self.backend,
@@ -120,6 +125,7 @@ def parse_filters(params, now: datetime | None = None) -> Filters:
     filters = Filters(
         request_id=params.get("request_id", "").strip()[:40],
         user=params.get("user", "").strip()[:150],
+        team=params.get("team", "").strip()[:100],
         key=params.get("key", "").strip()[:100],
         model=params.get("model", "").strip()[:200],
         backend=params.get("backend", "").strip()[:100],
@@ -199,6 +205,9 @@ def filtered(filters: Filters) -> list:
             .values_list("pk", flat=True)[:MATCH_LIMIT]
         )
         lists.append(("user_id", users))
+    if filters.team:
+        teams = Team.objects.filter(**text_match("name", filters.team)).values_list("pk", flat=True)[:MATCH_LIMIT]
+        lists.append(("team_id", list(teams)))
     if filters.key:
         if filters.key.startswith("sk-"):
             keys = ApiKey.objects.filter(prefix__startswith=filters.key[:12])
@@ -325,7 +334,10 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
     if oldest is None:
         return ExplorerPage([], None, None, True)
     counted = count_matches(parts, COUNT_LIMIT, COUNT_BUDGET_MS)
-    parts = [part.select_related("user", "api_key").only(*COLUMNS, "user__username", "api_key__name") for part in parts]
+    parts = [
+        part.select_related("user", "team", "api_key").only(*COLUMNS, "user__username", "team__name", "api_key__name")
+        for part in parts
+    ]
     after_cursor = _parse_cursor(after) if after and not before else None
     before_cursor = _parse_cursor(before)
     now = timezone.now()

@@ -257,3 +257,23 @@ def test_a_search_out_of_time_says_how_far_it_got_and_goes_on(staff_client, rows
     html = staff_client.get("/staff/requests/?user=%3Dbob&model=mistral").content.decode()
     assert re.findall(r'href="/staff/requests/(\d+)/"', html) == []  # nothing in the last hour, none counted
     assert "Not counted" in match_count(staff_client, "?user=%3Dbob&model=mistral")
+
+
+def test_the_team_filter_reads_the_team_each_request_was_charged_to(staff_client, people, rows):
+    from ollamaweb.teams.models import Team
+
+    research, support = Team.objects.create(name="research"), Team.objects.create(name="support desk")
+    # Charged at the time: a1 to research, b1 to support desk; a2 to no team. Nothing about who is
+    # in which team today matters (none of them is a member of anything here).
+    RequestLog.objects.filter(pk=rows["a1"].pk).update(team=research)
+    RequestLog.objects.filter(pk__in=[rows["b1"].pk, rows["f1"].pk]).update(team=support)
+    assert ids(staff_client, "?team=research") == [rows["a1"].pk]
+    assert ids(staff_client, "?team=s") == [rows["a1"].pk, rows["f1"].pk, rows["b1"].pk]  # partial: both teams
+    assert ids(staff_client, "?team=%3Dsupport desk") == [rows["f1"].pk, rows["b1"].pk]  # exact
+    assert ids(staff_client, "?team=%3Dsupport") == []
+    assert ids(staff_client, "?team=nobody") == []
+    assert ids(staff_client, "?team=support&status=5xx") == [rows["f1"].pk]
+    page = staff_client.get("/staff/requests/?team=support").content.decode()
+    assert 'href="?team=%3Dsupport%20desk"' in page  # each row links to its team's requests
+    detail = staff_client.get(f"/staff/requests/{rows['b1'].pk}/").content.decode()
+    assert "support desk" in detail

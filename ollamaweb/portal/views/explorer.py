@@ -32,7 +32,7 @@ def requests(request):
 
 @page(staff=True)
 def request_detail(request, pk):
-    row = get_object_or_404(RequestLog.objects.select_related("user", "api_key"), pk=pk)
+    row = get_object_or_404(RequestLog.objects.select_related("user", "team", "api_key"), pk=pk)
     return render(
         request,
         "portal/staff/request_detail.html",
