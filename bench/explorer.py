@@ -7,7 +7,7 @@ one this script filled before, which is reused), migrates it and fills it with `
 rows in the database itself (PostgreSQL: generate_series; SQLite: a recursive CTE; secondary
 indexes dropped during the fill and rebuilt after, then ANALYZE): 400 users with 1-3 keys each
 (7 key names), 37 models, 16 backends (each model on 3), every endpoint, ~2 % errors of 7 kinds,
-over 180 days up to now, traffic skewed towards some keys and models; the rollups are built from
+24 teams (7 users in 8 in one, charged to it), over 180 days up to now, traffic skewed towards some keys and models; the rollups are built from
 the log. Then it times each explorer query (first call, then the median of --repeat) through
 Django's test client as a signed-in staff member: the server time of the whole page, and the part
 of it spent executing SQL (on SQLite rows are read as they are fetched, so that part is low).
@@ -33,6 +33,10 @@ LAST = "smith jones garcia muller rossi dubois novak silva kowalski jensen".spli
     "nguyen", "kim", "ivanova", "larsen", "costa", "berg", "moreau", "santos", "weber", "lopez",
 ]  # fmt: skip
 KEY_NAMES = ["laptop", "ci", "notebook", "prod-service", "staging", "scripts", "eval"]
+TEAMS = (
+    "research platform support data-science mobile web infra security ml-ops sales-eng docs qa billing search"
+    " ads growth design analytics devrel robotics vision finance-tools hr-tools legal-tech"
+).split()
 MODELS = [
     f"{family}:{size}"
     for family, sizes in (
@@ -109,8 +113,9 @@ def fill(rows: int):
 
     postgres = connection.vendor == "postgresql"
     keys = make_people()
+    team_of = make_teams()
     with connection.cursor() as cursor:
-        pick_tables(cursor, keys)
+        pick_tables(cursor, keys, team_of)
         table = RequestLog._meta.db_table
         indexes = drop_indexes(cursor, table, postgres)
         now = timezone.now()
@@ -131,11 +136,11 @@ def fill(rows: int):
         print(f"  {len(indexes)} indexes rebuilt in {time.perf_counter() - started:.0f} s", flush=True)
         day = "(created_at AT TIME ZONE 'UTC')::date" if postgres else "date(created_at)"
         cursor.execute(
-            "INSERT INTO usage_usagerollup (day, user_id, key_prefix, model, requests, errors, prompt_tokens,"
-            " completion_tokens)"
-            f" SELECT {day}, user_id, key_prefix, requested_model, count(*),"
-            " sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END), sum(prompt_tokens), sum(completion_tokens)"
-            f" FROM {table} WHERE user_id IS NOT NULL GROUP BY 1, 2, 3, 4"
+            "INSERT INTO usage_usagerollup (day, user_id, team_id, key_prefix, model, requests, errors, prompt_tokens,"
+            " completion_tokens, gpu_ms)"
+            f" SELECT {day}, user_id, team_id, key_prefix, requested_model, count(*),"
+            " sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END), sum(prompt_tokens), sum(completion_tokens), sum(gpu_ms)"
+            f" FROM {table} WHERE user_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
         )
         for name in ("bench_key", "bench_model", "bench_backend"):
             cursor.execute(f"DROP TABLE {name}")
@@ -162,11 +167,30 @@ def make_people() -> list:
     return keys
 
 
-def pick_tables(cursor, keys):
-    """Small lookup tables the fill joins on: index → key, model, backend."""
-    cursor.execute("CREATE TABLE bench_key (idx integer PRIMARY KEY, key_id integer, user_id integer, prefix text)")
-    cursor.executemany("INSERT INTO bench_key VALUES (%s, %s, %s, %s)",
-                       [(i, k.pk, k.user_id, k.prefix) for i, k in enumerate(keys)])  # fmt: skip
+def make_teams() -> dict[int, int]:
+    """24 teams; every user but one in eight is in one (their default team): user id → team id."""
+    from django.contrib.auth import get_user_model
+
+    from ollamaweb.teams.services import add_member, create_team
+
+    staff, _ = get_user_model().objects.get_or_create(username="explorer-bench", defaults={"is_staff": True})
+    teams = [create_team(staff, name) for name in TEAMS]
+    team_of = {}
+    users = get_user_model().objects.filter(is_staff=False).order_by("pk")
+    for i, user in enumerate(user for n, user in enumerate(users) if n % 8):
+        team = teams[i % len(teams)]
+        add_member(staff, team, user)
+        team_of[user.pk] = team.pk
+    return team_of
+
+
+def pick_tables(cursor, keys, team_of: dict[int, int]):
+    """Small lookup tables the fill joins on: index → key (with its user's team), model, backend."""
+    cursor.execute(
+        "CREATE TABLE bench_key (idx integer PRIMARY KEY, key_id integer, user_id integer, prefix text, team_id integer)"
+    )
+    cursor.executemany("INSERT INTO bench_key VALUES (%s, %s, %s, %s, %s)",
+                       [(i, k.pk, k.user_id, k.prefix, team_of.get(k.user_id)) for i, k in enumerate(keys)])  # fmt: skip
     cursor.execute("CREATE TABLE bench_model (idx integer PRIMARY KEY, name text, embed integer)")
     cursor.executemany(
         "INSERT INTO bench_model VALUES (%s, %s, %s)",
@@ -232,6 +256,7 @@ def insert_sql(table: str, postgres: bool, start_us: int, step_us: int) -> str:
         "created_at": created,
         "finished_at": finished,
         "user_id": "k.user_id",
+        "team_id": "k.team_id",
         "api_key_id": "k.key_id",
         "key_prefix": "k.prefix",
         "endpoint": endpoint,
@@ -249,6 +274,7 @@ def insert_sql(table: str, postgres: bool, start_us: int, step_us: int) -> str:
         "ttft_ms": f"CASE WHEN {ok} AND s.d < {ENDPOINTS[0][2]} THEN 40 + s.g * 400 ELSE NULL END",
         "total_duration_ms": f"CASE WHEN {ok} AND NOT {no_model} THEN lat.ms * 0.9 ELSE NULL END",
         "latency_ms": "lat.ms",
+        "gpu_ms": f"CASE WHEN {ok} AND NOT {no_model} THEN {floor('lat.ms * 0.9')} ELSE 0 END",
     }
     if not postgres:
         values["stream"] = f"CASE WHEN {values['stream']} THEN 1 ELSE 0 END"
@@ -329,6 +355,9 @@ def queries() -> list[tuple[str, str]]:
         ("a user, partial (`anna`: 20 users)", q(user="anna")),
         ("a user, partial (`a`: 334 users)", q(user="a")),
         ("a user that does not exist", q(user="nobody")),
+        ("a team, exact (`=research`)", q(team="=research")),
+        ("a team, partial (`s`: 15 teams)", q(team="s")),
+        ("a team's errors", q(team="=research", status="error")),
         ("a key name, partial (`laptop`: 132 keys)", q(key="laptop")),
         ("a key name, exact (`=ci`)", q(key="=ci")),
         ("a model, exact", q(model="=" + model)),

@@ -39,7 +39,8 @@ COUNT_LIMIT = 1000  # matches are counted up to this; beyond, the page says "mor
 COUNT_BUDGET_MS = 50  # a count that takes longer is dropped: the page says "more than" what it shows
 PAGE_BUDGET_MS = 100  # a page's search stops after this (beyond its first window) and says how far it got
 FIRST_WINDOW = timedelta(hours=1)  # pages are read in time windows, this one first,
-WINDOW_GROWTH = 8  # then each one this many times longer
+WINDOW_GROWTH = 8  # then each one this many times longer;
+WINDOW_PAGES = 4  # on a sparse log the first window is longer: as long as the log takes to gather this many pages
 MATCH_LIMIT = 500  # at most this many users, keys or model names for one partial search
 SPLIT_LIMIT = 40  # an IN list up to this long is read as one index-ordered query per value
 MODEL_NAMES_CACHE = "ollamaweb:explorer:models"
@@ -287,17 +288,27 @@ def _page(parts: list, size: int, newest_first: bool) -> list[RequestLog]:
     return found[:size]
 
 
-def _walk(parts: list, size: int, newest_first: bool, origin: datetime, end: datetime, budget_ms: int):
+def _first_window(oldest: datetime, now: datetime, size: int) -> timedelta:
+    """FIRST_WINDOW, or longer on a sparse log: the time in which the whole log gathers WINDOW_PAGES
+    pages of rows on average (its ids count its rows closely enough, from two index reads)."""
+    newest_pk = RequestLog.objects.order_by("-pk").values_list("pk", flat=True).first()
+    oldest_pk = RequestLog.objects.order_by("pk").values_list("pk", flat=True).first()
+    rows = max(1, (newest_pk or 0) - (oldest_pk or 0) + 1)
+    return max(FIRST_WINDOW, (now - oldest) * min(1.0, WINDOW_PAGES * size / rows))
+
+
+def _walk(parts: list, size: int, newest_first: bool, origin: datetime, end: datetime, budget_ms: int,
+          first_window: timedelta = FIRST_WINDOW):  # fmt: skip
     """The first `size` rows of `parts` from `origin` towards `end`, read in time windows.
 
     Filters that match few rows of the index they walk (a model on a backend that never served it)
     would make one query read that index's whole range. So the log is read window by window, the
-    first FIRST_WINDOW long and each next one WINDOW_GROWTH times longer, until the page is full,
+    first `first_window` long and each next one WINDOW_GROWTH times longer, until the page is full,
     `end` is passed, or `budget_ms` is spent. Returns (rows, None), or (rows, edge) when the budget
     stopped the search at `edge` (rows beyond it not read yet). The first window always runs.
     """
     deadline = clock.monotonic() + budget_ms / 1000
-    found, edge, span = [], origin, FIRST_WINDOW
+    found, edge, span = [], origin, first_window
     while True:
         bound = edge - span if newest_first else edge + span
         last = bound <= end if newest_first else bound >= end
@@ -333,6 +344,8 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
     oldest = RequestLog.objects.order_by("created_at").values_list("created_at", flat=True).first()
     if oldest is None:
         return ExplorerPage([], None, None, True)
+    now = timezone.now()
+    first_window = _first_window(oldest, now, size)
     counted = count_matches(parts, COUNT_LIMIT, COUNT_BUDGET_MS)
     parts = [
         part.select_related("user", "team", "api_key").only(*COLUMNS, "user__username", "team__name", "api_key__name")
@@ -340,11 +353,10 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
     ]
     after_cursor = _parse_cursor(after) if after and not before else None
     before_cursor = _parse_cursor(before)
-    now = timezone.now()
     if after_cursor:
         at, pk = after_cursor
         parts = [part.filter(created_at__gte=at).exclude(created_at=at, pk__lte=pk) for part in parts]
-        found, stopped = _walk(parts, size + 1, False, at, filters.until or now, PAGE_BUDGET_MS)
+        found, stopped = _walk(parts, size + 1, False, at, filters.until or now, PAGE_BUDGET_MS, first_window)
         has_newer = len(found) > size or stopped is not None
         found = found[:size][::-1]
         if stopped is not None and len(found) < size:  # rows from `stopped` on are not read yet
@@ -361,7 +373,9 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
         at, pk = before_cursor
         origin = at
         parts = [part.filter(created_at__lte=at).exclude(created_at=at, pk__gte=pk) for part in parts]
-    found, stopped = _walk(parts, size + 1, True, origin, max(filters.since or oldest, oldest), PAGE_BUDGET_MS)
+    found, stopped = _walk(
+        parts, size + 1, True, origin, max(filters.since or oldest, oldest), PAGE_BUDGET_MS, first_window
+    )
     has_older = len(found) > size
     found = found[:size]
     if stopped is not None and not has_older:  # rows before `stopped` are not read yet

@@ -241,6 +241,7 @@ def test_a_count_over_its_time_budget_says_more_than_the_rows_shown(staff_client
 def test_a_search_out_of_time_says_how_far_it_got_and_goes_on(staff_client, rows, monkeypatch):
     """Sparse matches: the page stops after its first window (1 hour) when its budget is spent."""
     monkeypatch.setattr(explorer, "PAGE_BUDGET_MS", 0)
+    monkeypatch.setattr(explorer, "WINDOW_PAGES", 0)  # a first window of 1 hour, however sparse the log
     html = staff_client.get("/staff/requests/?user=%3Dbob").content.decode()
     assert ids(staff_client, "?user=%3Dbob") == [rows["b1"].pk]  # the last hour only; "old" is 30 hours back
     assert "Searched as far as" in html
@@ -277,3 +278,11 @@ def test_the_team_filter_reads_the_team_each_request_was_charged_to(staff_client
     assert 'href="?team=%3Dsupport%20desk"' in page  # each row links to its team's requests
     detail = staff_client.get(f"/staff/requests/{rows['b1'].pk}/").content.decode()
     assert "support desk" in detail
+
+
+def test_a_sparse_log_is_read_in_one_window(staff_client, rows, monkeypatch):
+    """Five rows over 30 hours: the first window spans the whole log, so no budget can cut it short."""
+    monkeypatch.setattr(explorer, "PAGE_BUDGET_MS", 0)
+    html = staff_client.get("/staff/requests/?user=%3Dbob").content.decode()
+    assert [int(i) for i in re.findall(r'href="/staff/requests/(\d+)/"', html)] == [rows["b1"].pk, rows["old"].pk]
+    assert "Searched as far as" not in html
