@@ -298,7 +298,7 @@ def _first_window(oldest: datetime, now: datetime, size: int) -> timedelta:
 
 
 def _walk(parts: list, size: int, newest_first: bool, origin: datetime, end: datetime, budget_ms: int,
-          first_window: timedelta = FIRST_WINDOW):  # fmt: skip
+          first_window: timedelta):  # fmt: skip
     """The first `size` rows of `parts` from `origin` towards `end`, read in time windows.
 
     Filters that match few rows of the index they walk (a model on a backend that never served it)
@@ -368,7 +368,7 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
             found, older, newer, not has_newer, *(counted or (len(found), True)),
             stopped if len(found) < size else None,
         )  # fmt: skip
-    origin = now
+    origin = min(filters.until, now) if filters.until else now
     if before_cursor:
         at, pk = before_cursor
         origin = at
