@@ -341,7 +341,8 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
     parts = filtered(filters)
     if not parts:
         return ExplorerPage([], None, None, True)
-    oldest = RequestLog.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    times = RequestLog.objects.values_list("created_at", flat=True)
+    oldest, newest = times.order_by("created_at").first(), times.order_by("-created_at").first()
     if oldest is None:
         return ExplorerPage([], None, None, True)
     now = timezone.now()
@@ -368,7 +369,7 @@ def explore(filters: Filters, before: str | None = None, after: str | None = Non
             found, older, newer, not has_newer, *(counted or (len(found), True)),
             stopped if len(found) < size else None,
         )  # fmt: skip
-    origin = min(filters.until, now) if filters.until else now
+    origin = min(filters.until or now, now, newest)  # the first window starts at the newest row (a quiet log)
     if before_cursor:
         at, pk = before_cursor
         origin = at

@@ -286,3 +286,13 @@ def test_a_sparse_log_is_read_in_one_window(staff_client, rows, monkeypatch):
     html = staff_client.get("/staff/requests/?user=%3Dbob").content.decode()
     assert [int(i) for i in re.findall(r'href="/staff/requests/(\d+)/"', html)] == [rows["b1"].pk, rows["old"].pk]
     assert "Searched as far as" not in html
+
+
+def test_a_log_quiet_for_hours_is_read_from_its_newest_row(staff_client, people, monkeypatch):
+    """The first window starts at the newest request, not at now: nothing for 3 hours costs nothing."""
+    monkeypatch.setattr(explorer, "PAGE_BUDGET_MS", 0)
+    monkeypatch.setattr(explorer, "WINDOW_PAGES", 0)  # a first window of 1 hour
+    made = [log(people["bob"], people["keys"]["bob"], minutes_ago=180 + m).pk for m in (0, 10, 20)]
+    html = staff_client.get("/staff/requests/").content.decode()
+    assert [int(i) for i in re.findall(r'href="/staff/requests/(\d+)/"', html)] == made
+    assert "Searched as far as" not in html
