@@ -57,6 +57,7 @@ def dashboard(request):
         "month_end": month_end,
         "limits": limits,
         "limits_error": limits_error,
+        "team_limits": any(row.shared for row in limits),
         "recent": stats.user_requests(user, size=10).rows,
         "active_keys": ApiKey.objects.usable().filter(user=user).count(),
         "chart_days": CHART_DAYS,
