@@ -64,3 +64,11 @@ def test_staff_set_team_limits_and_the_gateway_holds_the_team_to_them(gateway, f
     expect(team_limits.get_by_label("Tokens per day")).to_have_count(0)
     screenshot(page, "25-team-limits", docs=True)
     assert page.errors == []
+
+    phone = new_page(390, 844)  # the staff's page, form included, fits a phone
+    sign_in(phone, "boss", "pw-boss-123")
+    phone.goto(f"/teams/{lab.pk}/")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    assert phone.locator("#limits td[data-label='Resets']").first.is_visible()
+    screenshot(phone, "phone-team-limits")
+    assert phone.errors == []

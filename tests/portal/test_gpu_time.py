@@ -35,7 +35,7 @@ def test_usage_page_charts_gpu_time_per_day(alice, bob):
     assert "Total 6.5 GPU minutes over 30 periods; highest 6 in one period." in chart
     label = today.strftime("%b %-d")
     assert f"{label}: 6 GPU minutes (llama3:latest: 5; qwen3:8b: 1)" in chart
-    assert "(minutes; what Ollama measured for your requests)" in html
+    assert 'GPU time per day <span class="muted small">(minutes)</span>' in html
     rows = {
         row.group(1): visible(row.group(0))
         for row in re.finditer(r'<tr>\s*<th scope="row"><time datetime="([\d-]+)">.*?</tr>', html, re.S)
