@@ -118,8 +118,11 @@ def _limits_context(request, team, form) -> dict:
     if staff and form is None:
         form = _limits_form(team, request.GET.get("limits_model", "")[:200])
     model = (form["model"].value() or "").strip() if form else ""
-    policy = _team_policy(team, model) if model else None
-    used = rows_by_field(limits, f"Model {policy.model}" if policy else "" if model else "All models")
+    policy = _team_policy(team, model)
+    if policy is None:  # a model with no team policy yet: nothing is counted against it
+        used = {}
+    else:
+        used = rows_by_field(limits, f"Model {policy.model}" if policy.model else "All models")
     return {
         "limits": limits,
         "limits_error": error,
