@@ -55,6 +55,9 @@ logger = logging.getLogger(__name__)
 RETRY_ON_ANOTHER_BACKEND = (BackendUnavailable, BackendBusy, BackendTimeout)
 
 MAX_COMPLETION_BUDGET = 2**31 - 1  # keeps reservations within every store's integers
+# Reservations tried with a shrinking completion budget before a refusal stands (others may take
+# what remained between two tries).
+ADMISSION_ATTEMPTS = 5
 # How Ollama refuses `think` for a model without the thinking capability.
 THINK_UNSUPPORTED = "does not support thinking"
 
@@ -260,15 +263,16 @@ class Pipeline:
         rates = gpu_rates.for_model(model)
         default_budget = settings.QUOTA_DEFAULT_MAX_TOKENS if generation.generates else 0
         budget = min(max(_num_predict(payload, default_budget) for payload in payloads), MAX_COMPLETION_BUDGET)
-        for _ in range(5):  # each retry fits a tighter limit (tokens, GPU time; day, month, per model)
+        for attempt in range(ADMISSION_ATTEMPTS):  # each retry fits a tighter limit (tokens, GPU time; day, month)
             try:
                 gpu_ms = rates.estimate(prompt, budget * calls, calls)
                 admission = await self._reserve(model, prompt + budget * calls, gpu_ms)
                 break
             except limiter.LimitExceeded as exc:
-                refusal = self._refused(exc)
                 room = _room(exc, prompt, rates, calls)
-                if not generation.generates or room is None or room < calls or room // calls >= budget:
+                shrinks = generation.generates and room is not None and calls <= room and room // calls < budget
+                if not shrinks or attempt == ADMISSION_ATTEMPTS - 1:
+                    refusal = self._refused(exc)
                     if room is not None and generation.generates:
                         refusal.message += _how_to_fit(room, prompt, exc)
                     raise refusal from None

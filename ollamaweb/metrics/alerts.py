@@ -1,5 +1,5 @@
-"""Alerts to webhooks: a backend going down or coming back, a user passing 80 % and 100 % of a token
-quota, the error rate above a webhook's threshold.
+"""Alerts to webhooks: a backend going down or coming back, a user or team passing 80 % and 100 % of a
+token or GPU-time quota, the error rate above a webhook's threshold.
 
 Conditions become Alert rows whose unique `key` names the condition (the backend event, the user,
 period and threshold, the error-rate episode), so each alert is raised once however many processes
@@ -10,6 +10,7 @@ exponential back-off, never on a request's path. Webhooks are configured in the 
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx2 as httpx
@@ -26,8 +27,8 @@ from .services import claim_due, raise_alert, record_outcome, set_condition
 
 logger = logging.getLogger(__name__)
 
-THRESHOLDS = (100, 80)  # percent of a token quota, highest first
-MAX_PENDING_USERS = 100_000  # users whose quotas wait for the next round
+THRESHOLDS = (100, 80)  # percent of a token or GPU-time quota, highest first
+MAX_PENDING_OWNERS = 100_000  # users and teams whose quotas wait for the next round
 
 
 # --- Conditions (ORM; called from threads) ---------------------------------------------------------
@@ -55,57 +56,97 @@ def backend_event_saved(sender, instance, created, **kwargs):
     )
 
 
-def user_token_limits(user_id: int) -> dict[str, int]:
-    """The user's own token limits (the default policy overridden by theirs), all models."""
-    from ollamaweb.quotas.models import QuotaPolicy
+@dataclass(frozen=True)
+class QuotaOwner:
+    """Whose quotas an alert watches: a user (their personal keys) or a team (all its use)."""
 
+    kind: str  # "user" or "team"
+    id: int
+
+    def policies(self):
+        from ollamaweb.quotas.models import QuotaPolicy
+
+        mine = QuotaPolicy.objects.filter(api_key=None, model="")
+        if self.kind == "team":
+            return mine.filter(team_id=self.id)
+        # The default for everyone, then the user's own, which overrides it field by field.
+        return mine.filter(Q(user=None, team=None) | Q(user_id=self.id)).order_by(F("user_id").asc(nulls_first=True))
+
+    def rollups(self):
+        from ollamaweb.keys.models import ApiKey
+        from ollamaweb.usage.models import UsageRollup
+
+        if self.kind == "team":
+            return UsageRollup.objects.filter(team_id=self.id)
+        team_keys = ApiKey.objects.filter(team__isnull=False).values("prefix")  # the team's use, not the user's
+        return UsageRollup.objects.filter(user_id=self.id).exclude(key_prefix__in=team_keys)
+
+    def name(self) -> str:
+        from django.contrib.auth import get_user_model
+
+        from ollamaweb.teams.models import Team
+
+        if self.kind == "team":
+            name = Team.objects.filter(pk=self.id).values_list("name", flat=True).first()
+            return f"Team {name}"
+        return get_user_model().objects.filter(pk=self.id).values_list("username", flat=True).first() or ""
+
+
+# limit → (what it counts, per day or month, its sum over rollups, the unit of the sum)
+WATCHED_LIMITS = {
+    "tokens_per_day": ("token", "daily", Sum(F("prompt_tokens") + F("completion_tokens")), "tokens"),
+    "tokens_per_month": ("token", "monthly", Sum(F("prompt_tokens") + F("completion_tokens")), "tokens"),
+    "gpu_seconds_per_day": ("GPU-time", "daily", Sum("gpu_ms") / 1000.0, "GPU-seconds"),
+    "gpu_seconds_per_month": ("GPU-time", "monthly", Sum("gpu_ms") / 1000.0, "GPU-seconds"),
+}
+
+
+def quota_limits(owner: QuotaOwner) -> dict[str, int]:
+    """The owner's token and GPU-time limits on all models."""
     limits = {}
-    for policy in QuotaPolicy.objects.filter(Q(user=None) | Q(user_id=user_id), api_key=None, model="").order_by(
-        F("user_id").asc(nulls_first=True)
-    ):
-        for name in ("tokens_per_day", "tokens_per_month"):
+    for policy in owner.policies():
+        for name in WATCHED_LIMITS:
             if getattr(policy, name) is not None:
                 limits[name] = getattr(policy, name)
     return limits
 
 
-def check_quotas(user_ids, webhooks, today=None):
-    """Raise an alert for each user past 80 % or 100 % of a token quota (once per period and threshold).
+def check_quotas(owners, webhooks, today=None):
+    """Raise an alert for each user or team past 80 % or 100 % of a token or GPU-time quota (once
+    per period and threshold).
 
     Usage comes from the rollups (as written by the log writer), in the quota calendar's time zone.
     """
-    from django.contrib.auth import get_user_model
-
-    from ollamaweb.usage.models import UsageRollup
-
     today = today or timezone.localdate()
-    periods = {
-        "tokens_per_day": ("daily", today, today.isoformat()),
-        "tokens_per_month": ("monthly", today.replace(day=1), today.strftime("%Y-%m")),
-    }
-    for user_id in user_ids:
-        limits = user_token_limits(user_id)
-        for name, limit in limits.items():
+    starts = {"daily": (today, today.isoformat()), "monthly": (today.replace(day=1), today.strftime("%Y-%m"))}
+    for owner in owners:
+        for name, limit in quota_limits(owner).items():
             if not limit:
                 continue
-            label, since, period = periods[name]
-            used = (
-                UsageRollup.objects.filter(user_id=user_id, day__gte=since, day__lte=today).aggregate(
-                    tokens=Sum(F("prompt_tokens") + F("completion_tokens"))
-                )["tokens"]
-                or 0
-            )
+            what, label, total, unit = WATCHED_LIMITS[name]
+            since, period = starts[label]
+            used = owner.rollups().filter(day__gte=since, day__lte=today).aggregate(used=total)["used"] or 0
             percent = used * 100 / limit
             reached = next((t for t in THRESHOLDS if percent >= t), None)
             if reached is None:
                 continue
-            username = get_user_model().objects.filter(pk=user_id).values_list("username", flat=True).first()
+            who = owner.name()
+            whose = "its" if owner.kind == "team" else "their"
+            used_text = f"{used:,}" if unit == "tokens" else f"{used:,.1f}"
+            prefix = "u" if owner.kind == "user" else "team"
             raise_alert(
                 Alert.QUOTA,
-                f"quota:u{user_id}:{name}:{period}:{reached}",
-                f"{username} has used {percent:.0f} % of their {label} token quota",
-                f"{used:,} of {limit:,} tokens ({period}).",
-                {"user": username, "limit": name, "period": period, "used": used, "quota": limit, "threshold": reached},
+                f"quota:{prefix}{owner.id}:{name}:{period}:{reached}",
+                f"{who} has used {percent:.0f} % of {whose} {label} {what} quota",
+                f"{used_text} of {limit:,} {unit} ({period}).",
+                {
+                    owner.kind: who.removeprefix("Team "),
+                    "limit": name,
+                    "period": period,
+                    "used": used,
+                    "quota": limit,
+                    "threshold": reached,
+                },  # fmt: skip
                 webhooks,
             )
 
@@ -149,14 +190,14 @@ def check_error_rates(webhooks, now=None):
         raise_alert(Alert.ERROR_RATE, f"{key}:{'high' if high else 'clear'}:{stamp}", title, text, details, [webhook])
 
 
-def evaluate(user_ids):
+def evaluate(owners):
     """One round of the conditions that are polled (backend changes come by signal)."""
     webhooks = list(AlertWebhook.objects.filter(enabled=True))
     if not webhooks:
         return
     quota = [w for w in webhooks if w.on_quota]
-    if quota and user_ids:
-        check_quotas(user_ids, quota)
+    if quota and owners:
+        check_quotas(owners, quota)
     errors = [w for w in webhooks if w.on_error_rate]
     if errors:
         check_error_rates(errors)
@@ -197,15 +238,20 @@ class AlertRunner:
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._users: set[int] = set()
+        self._owners: set[QuotaOwner] = set()  # users and teams whose quotas are checked next round
         self._last_error = ""
 
     def note(self, record):
-        """A usage hook: remember users who used tokens (their quotas are checked next round)."""
-        if record.user_id is not None and (record.prompt_tokens or record.completion_tokens):
-            if len(self._users) < MAX_PENDING_USERS:  # (bounded: nobody drains it when rounds are off)
-                self._users.add(record.user_id)
+        """A usage hook: remember the users and teams who used tokens or GPU time (checked next round)."""
+        if record.prompt_tokens or record.completion_tokens or record.gpu_ms:
+            for kind, owner_id in (("user", record.user_id), ("team", record.team_id)):
+                if owner_id is not None:
+                    self.check_next_round(QuotaOwner(kind, owner_id))
         self.ensure_running()
+
+    def check_next_round(self, owner: QuotaOwner):
+        if len(self._owners) < MAX_PENDING_OWNERS:  # (bounded: nobody drains it when rounds are off)
+            self._owners.add(owner)
 
     def ensure_running(self):
         if settings.ALERT_INTERVAL <= 0:
@@ -244,8 +290,8 @@ class AlertRunner:
                 self._last_error = str(exc)
 
     async def run_once(self) -> int:
-        users, self._users = self._users, set()
-        await run_in_thread(evaluate, users)
+        owners, self._owners = self._owners, set()
+        await run_in_thread(evaluate, owners)
         return await deliver_due()
 
     async def stop(self):

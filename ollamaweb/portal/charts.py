@@ -43,6 +43,24 @@ def integer_step(value: float, lines: int = 4) -> int:
         magnitude *= 10
 
 
+def amount(value: float) -> str:
+    """1234 → 1,234; 12.3456 → 12.35 (for tooltips and descriptions)."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+TIME_UNITS = (("hours", 3600), ("minutes", 60), ("seconds", 1))
+
+
+def time_unit(highest_seconds: float) -> tuple[str, int]:
+    """The unit a chart of durations reads best in: hours from 2 h up, minutes from 2 min, else seconds."""
+    for name, size in TIME_UNITS:
+        if highest_seconds >= 2 * size:
+            return name, size
+    return "seconds", 1
+
+
 def compact(value: float) -> str:
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
@@ -81,7 +99,7 @@ def stacked_bars(
         format_html('<title id="{}-t">{}</title>', chart_id, title),
         format_html(
             '<desc id="{}-d">Total {} {} over {} periods; highest {} in one period.</desc>',
-            chart_id, f"{sum(totals):,}", unit, len(labels), f"{max(totals, default=0):,}",
+            chart_id, amount(sum(totals)), unit, len(labels), amount(max(totals, default=0)),
         ),
     ]  # fmt: skip
     for fraction in (0, 0.25, 0.5, 0.75, 1):
@@ -109,8 +127,8 @@ def stacked_bars(
                     '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>', f1(x), f1(y), f1(bar_w), f1(h), colour
                 )
             )
-            breakdown.append(f"{name}: {value:,}")
-        tip = f"{label}: {totals[i]:,} {unit}" + (f" ({'; '.join(breakdown)})" if len(breakdown) > 1 else "")
+            breakdown.append(f"{name}: {amount(value)}")
+        tip = f"{label}: {amount(totals[i])} {unit}" + (f" ({'; '.join(breakdown)})" if len(breakdown) > 1 else "")
         # A full-height transparent hit area so small bars still show their tooltip.
         parts.append(
             format_html(

@@ -172,19 +172,52 @@ class UserCreateForm(forms.ModelForm):
         return cleaned
 
 
+BIG_LIMIT, SMALL_LIMIT = 10**15, 2**31 - 1  # what the columns hold (a bigger number is refused, not a 500)
+
+
+def _limit(label: str, maximum: int = BIG_LIMIT):
+    return forms.IntegerField(label=label, min_value=0, max_value=maximum, required=False)
+
+
 class QuotaForm(forms.Form):
     """A user's own limits; an empty field inherits the default for everyone."""
 
-    tokens_per_day = forms.IntegerField(label="Tokens per day", min_value=0, required=False)
-    tokens_per_month = forms.IntegerField(label="Tokens per month", min_value=0, required=False)
-    gpu_seconds_per_day = forms.IntegerField(label="GPU-seconds per day", min_value=0, required=False)
-    gpu_seconds_per_month = forms.IntegerField(label="GPU-seconds per month", min_value=0, required=False)
-    requests_per_minute = forms.IntegerField(label="Requests per minute", min_value=0, required=False)
-    max_concurrent = forms.IntegerField(label="Requests at once", min_value=0, required=False)
+    empty_means = "default"  # the fields' placeholder
+
+    tokens_per_day = _limit("Tokens per day")
+    tokens_per_month = _limit("Tokens per month")
+    gpu_seconds_per_day = _limit("GPU-seconds per day")
+    gpu_seconds_per_month = _limit("GPU-seconds per month")
+    requests_per_minute = _limit("Requests per minute", SMALL_LIMIT)
+    max_concurrent = _limit("Requests at once", SMALL_LIMIT)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
             field.widget.attrs.setdefault("inputmode", "numeric")
-            field.widget.attrs.setdefault("placeholder", "default")
+            field.widget.attrs.setdefault("placeholder", self.empty_means)
+
+
+class TeamLimitsForm(QuotaForm):
+    """A team's limits on all models or on one model; an empty field is no limit (teams inherit nothing)."""
+
+    empty_means = "no limit"
+    field_order = ("model",)
+
+    model = forms.CharField(
+        label="Model",
+        max_length=200,
+        required=False,
+        help_text="Empty: all models together. A model name limits only that model (on top of the above).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].widget.attrs.update(placeholder="all models", inputmode="text", autocomplete="off")
+
+    def clean_model(self):
+        name = self.cleaned_data["model"].strip()
+        if any(ch.isspace() for ch in name):
+            raise forms.ValidationError(f"“{name[:40]}” is not a model name.")
+        return name

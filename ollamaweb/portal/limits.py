@@ -1,4 +1,4 @@
-"""A user's quota limits as the portal shows them.
+"""A user's and a team's quota limits as the portal shows them.
 
 Limits come from QuotaPolicy merged as the gateway merges them (quotas/policy.py); "used" comes
 from the quota counters themselves (the same store the gateway reserves against), so an admin's
@@ -14,10 +14,11 @@ from django.db.models import Q
 
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.quotas.checks import next_month
-from ollamaweb.quotas.counters import DAY, GPU, KEY, MONTH, TOKENS, USER, CounterKey, Scope
+from ollamaweb.quotas.counters import DAY, GPU, KEY, MONTH, TEAM, TOKENS, USER, CounterKey, Scope
 from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import DEFAULT, ScopeLimits, merged, policies_by_scope
 from ollamaweb.quotas.stores import current_store
+from ollamaweb.teams.policy import charged_team
 
 from .zones import quota_now
 
@@ -27,13 +28,19 @@ GPU_UNIT = ("GPU-seconds", 1000)
 
 @dataclass
 class LimitRow:
-    label: str  # what the limit applies to: "All models", "Model llama3", "Key sk-abc… (laptop)"
+    label: str  # what it applies to: "All models", "Model llama3", "Key sk-abc… (laptop)", "Team Lab"
     period: str  # "Today" / "This month" / "Per minute" / "At once"
     limit: int
     used: float | None = None  # tokens or GPU-seconds; None for rate and concurrency limits
     resets_at: datetime | None = None
     unit: str = "tokens"
     per_unit: int = 1  # counter units per unit shown (GPU time is counted in milliseconds)
+    shared: bool = False  # a team's limit: `used` is the whole team's use
+
+    @property
+    def gpu(self) -> bool:
+        """A GPU-time limit (limit and used in seconds)."""
+        return self.unit == GPU_UNIT[0]
 
     @property
     def percent(self) -> float:
@@ -75,6 +82,19 @@ def _scopes(user) -> list[tuple[str, ScopeLimits]]:
     return [(label, scope) for label, scope in scopes if not scope.empty]
 
 
+def _team_scopes(team, prefix: str = "") -> list[tuple[str, ScopeLimits]]:
+    """(label, limits) for the team on all models, then on each model it has a policy for.
+
+    A team's policy stands alone (the default policy is for people, not teams)."""
+    policies = sorted(QuotaPolicy.objects.filter(team=team), key=lambda policy: (bool(policy.model), policy.model))
+    scopes = []
+    for policy in policies:
+        on = f"model {policy.model}" if policy.model else "all models"
+        label = f"{prefix}, {on}" if prefix else on[0].upper() + on[1:]
+        scopes.append((label, merged(Scope(TEAM, team.pk, policy.model), policy)))
+    return [(label, scope) for label, scope in scopes if not scope.empty]
+
+
 def _rows_for(label: str, scope: ScopeLimits, now: datetime) -> list[tuple[LimitRow, str | None]]:
     day_end, month_end = period_bounds(now)
     rows: list[tuple[LimitRow, str | None]] = []
@@ -94,6 +114,8 @@ def _rows_for(label: str, scope: ScopeLimits, now: datetime) -> list[tuple[Limit
         rows.append((LimitRow(label, "Per minute", scope.requests_per_minute, unit="requests"), None))
     if scope.max_concurrent is not None:
         rows.append((LimitRow(label, "At once", scope.max_concurrent, unit="requests in flight"), None))
+    for row, _ in rows:
+        row.shared = scope.scope.owner == TEAM
     return rows
 
 
@@ -116,17 +138,40 @@ def _with_usage(rows: list[tuple[LimitRow, str | None]]) -> str:
     return ""
 
 
-def limits_for(user, now: datetime | None = None) -> tuple[list[LimitRow], str]:
-    """The user's limit rows with current usage, and an error message if counters were unreadable.
+_FIELDS = {
+    ("Today", False): "tokens_per_day", ("This month", False): "tokens_per_month",
+    ("Today", True): "gpu_seconds_per_day", ("This month", True): "gpu_seconds_per_month",
+}  # fmt: skip
 
-    Periods are the quota calendar's (the server's zone), whatever zone the page shows times in.
-    """
+
+def rows_by_field(rows: list[LimitRow], label: str) -> dict[str, LimitRow]:
+    """The metered rows of one scope (a label) by the QuotaPolicy field they show, for quota forms."""
+    return {_FIELDS[row.period, row.gpu]: row for row in rows if row.label == label and row.resets_at}
+
+
+def _limit_rows(scopes, now: datetime | None) -> tuple[list[LimitRow], str]:
     now = now or quota_now()
     rows: list[tuple[LimitRow, str | None]] = []
-    for label, scope in _scopes(user):
+    for label, scope in scopes:
         rows += _rows_for(label, scope, now)
     error = _with_usage(rows)
     return [row for row, _ in rows], error
+
+
+def limits_for(user, now: datetime | None = None) -> tuple[list[LimitRow], str]:
+    """The user's limit rows with current usage, and an error message if counters were unreadable.
+
+    Besides the user's and their keys' own limits, those of the team their personal keys are
+    charged to (teams.policy.team_for), labelled with its name, with the whole team's usage.
+    Periods are the quota calendar's (the server's zone), whatever zone the page shows times in.
+    """
+    team = charged_team(user)
+    return _limit_rows(_scopes(user) + (_team_scopes(team, f"Team {team.name}") if team else []), now)
+
+
+def team_limits(team, now: datetime | None = None) -> tuple[list[LimitRow], str]:
+    """The team's limit rows (all models, each model) with the team's usage against them."""
+    return _limit_rows(_team_scopes(team), now)
 
 
 def key_limits(keys, now: datetime | None = None) -> tuple[dict[int, list[LimitRow]], str]:

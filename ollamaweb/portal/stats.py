@@ -44,11 +44,12 @@ class DailySeries:
     models: list[str]  # series order; the last may be "other"
     tokens: dict[str, list[int]]  # model → value per day
     requests: dict[str, list[int]]
-    totals: dict  # over the whole range: requests, tokens, prompt, completion, errors
+    gpu_ms: dict[str, list[int]]  # GPU time charged, in milliseconds
+    totals: dict  # over the whole range: requests, tokens, prompt, completion, errors, gpu_ms
 
 
 def daily_usage(user, days: int = 30, today: date | None = None) -> DailySeries:
-    """Tokens and requests per day and model over the last `days` days (from the rollups)."""
+    """Tokens, requests and GPU time per day and model over the last `days` days (from the rollups)."""
     today = today or quota_today()
     start = today - timedelta(days=days - 1)
     name_of = model_namer()
@@ -60,21 +61,23 @@ def daily_usage(user, days: int = 30, today: date | None = None) -> DailySeries:
             prompt=Sum("prompt_tokens"),
             completion=Sum("completion_tokens"),
             errors_sum=Sum("errors"),
+            gpu=Sum("gpu_ms"),
         )
     )
     per_model_tokens: dict[str, int] = defaultdict(int)
     cells = []
-    totals = {"requests": 0, "tokens": 0, "prompt": 0, "completion": 0, "errors": 0}
+    totals = {"requests": 0, "tokens": 0, "prompt": 0, "completion": 0, "errors": 0, "gpu_ms": 0}
     for row in rows:
         tokens = row["prompt"] + row["completion"]
         model = name_of(row["model"])
         per_model_tokens[model] += tokens or row["requests_sum"]
-        cells.append((row["day"], model, tokens, row["requests_sum"]))
+        cells.append((row["day"], model, tokens, row["requests_sum"], row["gpu"]))
         totals["requests"] += row["requests_sum"]
         totals["tokens"] += tokens
         totals["prompt"] += row["prompt"]
         totals["completion"] += row["completion"]
         totals["errors"] += row["errors_sum"]
+        totals["gpu_ms"] += row["gpu"]
     ranked = sorted(per_model_tokens, key=lambda m: (-per_model_tokens[m], m))
     shown = ranked[:TOP_SERIES] if len(ranked) <= TOP_SERIES + 1 else ranked[: TOP_SERIES - 1]
     models = shown + (["other"] if len(ranked) > len(shown) else [])
@@ -82,16 +85,21 @@ def daily_usage(user, days: int = 30, today: date | None = None) -> DailySeries:
     index = {day: i for i, day in enumerate(day_list)}
     tokens = {m: [0] * days for m in models}
     requests = {m: [0] * days for m in models}
-    for day, model, tok, req in cells:
+    gpu_ms = {m: [0] * days for m in models}
+    for day, model, tok, req, gpu in cells:
         series = model if model in tokens and model != "other" else "other"
         tokens[series][index[day]] += tok
         requests[series][index[day]] += req
-    return DailySeries(day_list, models, tokens, requests, totals)
+        gpu_ms[series][index[day]] += gpu
+    return DailySeries(day_list, models, tokens, requests, gpu_ms, totals)
 
 
 def period_totals(user, since: date) -> dict:
     totals = UsageRollup.objects.filter(user=user, day__gte=since).aggregate(
-        requests=Sum("requests"), tokens=Sum(F("prompt_tokens") + F("completion_tokens")), errors=Sum("errors")
+        requests=Sum("requests"),
+        tokens=Sum(F("prompt_tokens") + F("completion_tokens")),
+        errors=Sum("errors"),
+        gpu_ms=Sum("gpu_ms"),
     )
     return {name: value or 0 for name, value in totals.items()}
 
@@ -300,3 +308,22 @@ def top_usage(since: date, limit: int = 8) -> dict:
         "totals": {k: v or 0 for k, v in totals.items()},
         "active_users": active_users,
     }
+
+
+def top_gpu_time(since: date, limit: int = 8) -> dict:
+    """Top users and teams by GPU time since a day, each with its share of all GPU time (from the rollups)."""
+    rollups = UsageRollup.objects.filter(day__gte=since, gpu_ms__gt=0)
+    total = rollups.aggregate(gpu=Sum("gpu_ms"))["gpu"] or 0
+    amounts = {"gpu": Sum("gpu_ms"), "requests_sum": Sum("requests")}
+    users = rollups.values("user", "user__username").annotate(**amounts).order_by("-gpu", "user__username")
+    teams = (
+        rollups.filter(team__isnull=False)
+        .values("team", "team__name")
+        .annotate(**amounts)
+        .order_by("-gpu", "team__name")
+    )
+    rows = {"users": list(users[:limit]), "teams": list(teams[:limit])}
+    for row in rows["users"] + rows["teams"]:
+        row["gpu_seconds"] = row["gpu"] / 1000
+        row["share"] = 100 * row["gpu"] / total
+    return {**rows, "total_seconds": total / 1000}

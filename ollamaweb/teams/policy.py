@@ -58,6 +58,10 @@ def model_allowed(team: TeamInfo | None, requested: str, resolved: str = "") -> 
     return bool(names & {canonical(name) for name in team.allowed_models})
 
 
+# A user's personal keys are charged to their default membership's team, else their oldest one's.
+DEFAULT_FIRST = ("-is_default", "id")
+
+
 def load_directory() -> TeamDirectory:
     """A snapshot from the database (two small queries)."""
     from .models import Membership, Team
@@ -66,10 +70,17 @@ def load_directory() -> TeamDirectory:
         t.pk: TeamInfo(t.pk, t.name, frozenset(str(m) for m in t.allowed_models or ())) for t in Team.objects.all()
     }
     defaults: dict[int, int] = {}
-    # A user's default membership, else their oldest one.
-    for user_id, team_id in Membership.objects.order_by("-is_default", "id").values_list("user_id", "team_id"):
+    for user_id, team_id in Membership.objects.order_by(*DEFAULT_FIRST).values_list("user_id", "team_id"):
         defaults.setdefault(user_id, team_id)
     return TeamDirectory(teams, defaults)
+
+
+def charged_team(user):
+    """The Team a user's personal keys are charged to (as team_for() decides), or None; one query."""
+    from .models import Membership
+
+    membership = Membership.objects.filter(user=user).select_related("team").order_by(*DEFAULT_FIRST).first()
+    return membership.team if membership else None
 
 
 class TeamDirectoryCache:

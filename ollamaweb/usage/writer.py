@@ -154,6 +154,7 @@ def _storable_json(value):
 class LogWriter:
     def __init__(self):
         self._pending: list[UsageRecord] = []
+        self._in_flight = 0  # records of batches being written (pending leaves them before they are settled)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._database_down_since: float | None = None
@@ -210,22 +211,31 @@ class LogWriter:
         self._journal.rotate()
         while self._pending:
             batch, self._pending = self._pending[: settings.LOG_BATCH_SIZE], self._pending[settings.LOG_BATCH_SIZE :]
+            self._in_flight += len(batch)
             try:
-                self.set_aside_total += await run_in_thread(write_resiliently, batch)
-            except Exception as exc:
-                self._pending[:0] = batch
-                self._database_is_down(exc)
-                self._spill_overflow()
-                return False
-            self._database_down_since = None
-            settled = settlements_of(batch)
-            for name, settlements in settled.items():
-                try:
-                    await store_named(name).settle(settlements)
-                except Exception:
-                    logger.exception("could not settle the quota counters of %d requests", len(settlements))
-            await hooks.batch_written(batch)
+                if not await self._write(batch):
+                    return False
+            finally:
+                self._in_flight -= len(batch)
         self._journal.forget_closed()
+        return True
+
+    async def _write(self, batch: list[UsageRecord]) -> bool:
+        """One batch: its rows (and database settlements), then its Redis settlements and hooks."""
+        try:
+            self.set_aside_total += await run_in_thread(write_resiliently, batch)
+        except Exception as exc:
+            self._pending[:0] = batch
+            self._database_is_down(exc)
+            self._spill_overflow()
+            return False
+        self._database_down_since = None
+        for name, settlements in settlements_of(batch).items():
+            try:
+                await store_named(name).settle(settlements)
+            except Exception:
+                logger.exception("could not settle the quota counters of %d requests", len(settlements))
+        await hooks.batch_written(batch)
         return True
 
     def _database_is_down(self, exc: Exception):
@@ -332,7 +342,8 @@ class LogWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Records not yet written and settled (waiting, or in a batch being written)."""
+        return len(self._pending) + self._in_flight
 
 
 def not_yet_logged(records: list[UsageRecord]) -> list[UsageRecord]:

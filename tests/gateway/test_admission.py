@@ -85,3 +85,25 @@ def test_every_response_carries_its_request_id(client, gateway, fake_ollama):
     assert answer.request_id == answer.headers["x-request-id"] == ids[200]
     assert missing.value.request_id == ids[404]
     assert ids[200].startswith("req_") and ids[200] != ids[404]
+
+
+def test_a_quota_that_keeps_shrinking_under_a_request_is_a_429_not_a_crash(client, gateway, fake_ollama, monkeypatch):
+    """Each try fits what remained at the last one, and others keep taking it: after the last try
+    the refusal stands (one refusal counted), in the client's protocol shape."""
+    from ollamaweb.gateway import pipeline
+    from ollamaweb.metrics import tracing
+    from ollamaweb.quotas import limiter
+
+    tries, refusals = [], []
+
+    async def always_a_little_less(payer, model, tokens, gpu_ms=0):
+        tries.append(tokens)
+        raise limiter.LimitExceeded("over", "insufficient_quota", 1, {}, remaining=tokens - 1, limit="tokens_per_day")
+
+    monkeypatch.setattr(limiter, "admit", always_a_little_less)
+    monkeypatch.setattr(tracing, "refused", lambda record, limit: refusals.append(limit))
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(model="llama3", messages=HI, max_tokens=100)
+    assert refused.value.status_code == 429 and refused.value.body["code"] == "insufficient_quota"
+    assert len(tries) == pipeline.ADMISSION_ATTEMPTS and tries == sorted(tries, reverse=True)
+    assert refusals == ["tokens_per_day"]

@@ -12,7 +12,7 @@ import pytest
 from ollamaweb.backends.health import check_all
 from ollamaweb.backends.registry import registry
 from ollamaweb.backends.services import set_backend
-from ollamaweb.metrics.alerts import alert_runner, send_test_alert
+from ollamaweb.metrics.alerts import QuotaOwner, alert_runner, send_test_alert
 from ollamaweb.metrics.models import Alert, AlertDelivery, AlertWebhook
 from ollamaweb.quotas.services import set_limits
 from tests.conftest import settle_logs
@@ -136,7 +136,9 @@ def test_quota_alerts_at_80_and_100_percent_once_per_period(gateway, client, use
     set_limits(user=user, tokens_per_day=1000)  # room for one more request ...
     spend_and_check(1)  # 126 of 1000: below 80 % of the new limit
     set_limits(user=user, tokens_per_day=120)  # ... now 126 of 120: past 100 %
-    alert_runner._users.add(user.pk)  # (a refused request uses no tokens, so it does not queue a check)
+    alert_runner.check_next_round(
+        QuotaOwner("user", user.pk)
+    )  # (a refused request uses no tokens, so it does not queue a check)
     delivered(gateway, receiver, 2)
     assert [b["details"]["threshold"] for b in receiver.bodies] == [80, 100]
     assert receiver.bodies[1]["details"]["used"] == 126
@@ -212,16 +214,43 @@ def test_the_background_task_delivers_without_a_request_waiting(gateway, client,
     gateway.call(alert_runner.stop())
 
 
+def test_a_teams_gpu_time_quota_alerts_for_the_team(gateway, user, receiver, fake_ollama):
+    """A team past 80 % of its GPU-time quota: one alert naming the team, from every member's use."""
+    from django.contrib.auth import get_user_model
+
+    from ollamaweb.keys.services import issue_key
+    from ollamaweb.teams import services as teams
+
+    hook(receiver, format="json", on_backend=False, on_error_rate=False)
+    bob = get_user_model().objects.create_user("bob")
+    lab = teams.create_team(None, "Lab")
+    for member in (user, bob):
+        teams.add_member(None, lab, member)
+    set_limits(team=lab, gpu_seconds_per_day=1)
+    fake_ollama.reply = Reply(content="ok", prompt_eval_count=5, eval_count=42)  # 1 + 1 + 420 ms of GPU time
+    for member in (user, bob):
+        _, secret = issue_key(member, "laptop")
+        openai.OpenAI(base_url=gateway.url + "/v1/", api_key=secret, max_retries=0).chat.completions.create(
+            model="llama3", messages=HI
+        )
+    settle_logs(gateway)
+    delivered(gateway, receiver, 1)
+    (body,) = receiver.bodies
+    assert body["title"] == "Team Lab has used 84 % of its daily GPU-time quota"
+    assert body["details"]["team"] == "Lab" and body["details"]["threshold"] == 80
+    assert body["details"]["used"] == pytest.approx(0.844)
+
+
 def test_no_webhook_no_alert(gateway, client, user, fake_ollama):
     set_limits(user=user, tokens_per_day=50)
     fake_ollama.reply = Reply(content="ok", prompt_eval_count=30, eval_count=30)  # 60 of 50: past 100 %
     client.chat.completions.create(model="llama3", messages=HI, max_tokens=5)
     settle_logs(gateway)
-    alert_runner._users.add(user.pk)
+    alert_runner.check_next_round(QuotaOwner("user", user.pk))
     run_round(gateway)
     assert Alert.objects.count() == 0
     AlertWebhook.objects.create(name="late", url="http://127.0.0.1:9/", on_backend=False, on_error_rate=False)
-    alert_runner._users.add(user.pk)
+    alert_runner.check_next_round(QuotaOwner("user", user.pk))
     run_round(gateway)
     assert Alert.objects.get().details["threshold"] == 100  # the same check does alert with a webhook
 

@@ -1,6 +1,7 @@
 """Helpers of the quota tests: policies, and bursts of concurrent requests."""
 
 import asyncio
+import time
 
 import httpx
 import redis
@@ -33,6 +34,14 @@ async def fire(url, secret, count, body=None, stream=False):
             return response.status_code, response.headers, response.content
 
         return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def counters_when(prefix: str, count: int, timeout: float = 5.0) -> dict[str, int]:
+    """counters(prefix) once there are `count` of them (Redis counters settle after the log rows)."""
+    deadline = time.monotonic() + timeout
+    while len(found := counters(prefix)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
 
 
 def counters(prefix: str) -> dict[str, int]:

@@ -64,6 +64,8 @@ def _overview_numbers() -> dict:
         "quota_zone": str(quota_zone()),
         "today_totals": stats.day_totals(today),
         "week_top": stats.top_usage(today - timedelta(days=6)),
+        "week_gpu": stats.top_gpu_time(today - timedelta(days=6)),
+        "week_start": today - timedelta(days=6),
         "errors": stats.recent_errors(),
         "rpm_chart": charts.stacked_bars(
             "chart-rpm",

@@ -1,6 +1,6 @@
-"""Teams in the portal: everyone sees their teams; team admins manage members and team keys;
-staff create, edit and delete teams and manage any of them. Every write goes through
-ollamaweb.teams.services (which writes the audit rows)."""
+"""Teams in the portal: everyone sees their teams and their team's limits; team admins manage members
+and team keys; staff create, edit and delete teams, set their limits and manage any of them. Every
+write goes through ollamaweb.teams.services or ollamaweb.quotas.services (which write the audit rows)."""
 
 import csv
 import datetime
@@ -14,12 +14,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ollamaweb.core.names import canonical
 from ollamaweb.keys.models import ApiKey
+from ollamaweb.quotas.models import LIMIT_FIELDS, QuotaPolicy
+from ollamaweb.quotas.services import delete_policies, set_limits
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
 from ollamaweb.usage.reports import TEAM_COLUMNS, TEAM_CSV_COLUMNS, team_csv_rows, team_usage, usage_by_team
 
-from ..forms import ApiKeyForm, submit
+from ..forms import ApiKeyForm, TeamLimitsForm, submit
+from ..limits import rows_by_field, team_limits
 from ..security import page
 from .keys import known_model_names
 
@@ -91,7 +95,46 @@ def teams(request):
     return render(request, "portal/teams.html", context, status=400 if form.errors else 200)
 
 
-def _team_context(request, team, membership, **extra):
+def _team_policy(team, model: str = "") -> QuotaPolicy | None:
+    """The team's policy on all models (""), or on the model named (`llama3` or `llama3:latest`)."""
+    wanted = canonical(model) if model else ""
+    for policy in QuotaPolicy.objects.filter(team=team):
+        if (canonical(policy.model) if policy.model else "") == wanted:
+            return policy
+    return None
+
+
+def _limits_form(team, model: str = "") -> TeamLimitsForm:
+    policy = _team_policy(team, model)
+    initial = {"model": policy.model if policy else model}
+    if policy:
+        initial.update({name: getattr(policy, name) for name in LIMIT_FIELDS})
+    return TeamLimitsForm(initial=initial)
+
+
+def _limits_context(request, team, form) -> dict:
+    limits, error = team_limits(team)
+    staff = services.is_staff(request.user)
+    if staff and form is None:
+        form = _limits_form(team, request.GET.get("limits_model", "")[:200])
+    model = (form["model"].value() or "").strip() if form else ""
+    policy = _team_policy(team, model)
+    if policy is None:  # a model with no team policy yet: nothing is counted against it
+        used = {}
+    else:
+        used = rows_by_field(limits, f"Model {policy.model}" if policy.model else "All models")
+    return {
+        "limits": limits,
+        "limits_error": error,
+        "limits_form": form if staff else None,
+        "limit_fields": [(form[name], used.get(name)) for name in LIMIT_FIELDS] if staff else [],
+        "model_policies": sorted(
+            QuotaPolicy.objects.filter(team=team).exclude(model="").values_list("model", flat=True)
+        ),
+    }
+
+
+def _team_context(request, team, membership, limits_form=None, **extra):
     manager = services.can_manage(request.user, team)
     context = {
         "section": "teams",
@@ -112,6 +155,7 @@ def _team_context(request, team, membership, **extra):
             }
         ),
         "roles": Membership.Role.choices,
+        **_limits_context(request, team, limits_form),
     }
     context.update(extra)
     return context
@@ -219,6 +263,14 @@ def team_action(request, pk, action):
                 request=request,
             )
             messages.success(request, f"Saved the team {team.name}.")
+        elif action == "limits":
+            if not services.is_staff(request.user):
+                raise PermissionDenied("Only staff set a team's limits.")
+            form = TeamLimitsForm(post)
+            if not form.is_valid():
+                context = _team_context(request, team, membership, limits_form=form)
+                return render(request, "portal/team.html", context, status=400)
+            _save_limits(request, team, form.cleaned_data)
         elif action == "delete":
             name = team.name
             services.delete_team(request.user, team, request=request)
@@ -229,3 +281,19 @@ def team_action(request, pk, action):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("portal:team", pk=team.pk)
+
+
+def _save_limits(request, team, data):
+    """The team's limits on all models or one model; every field empty removes that policy."""
+    existing = _team_policy(team, data["model"])
+    model = existing.model if existing else data["model"]
+    on = f"on model {model}" if model else "on all models"
+    limits = {name: data[name] for name in LIMIT_FIELDS}
+    if any(value is not None for value in limits.values()):
+        set_limits(team=team, model=model, actor=request.user, request=request, **limits)
+        messages.success(request, f"Saved the limits of {team.name} {on}.")
+    elif existing:
+        delete_policies([existing], actor=request.user, request=request)
+        messages.success(request, f"Removed the limits of {team.name} {on}: no team limit applies there now.")
+    else:
+        messages.info(request, f"{team.name} has no limits {on}; every field was empty, so nothing changed.")

@@ -20,11 +20,15 @@ def _chart_context(series: stats.DailySeries) -> dict:
     colours = {name: charts.colour_for(i, name) for i, name in enumerate(series.models)}
     tokens = [(name, colours[name], series.tokens[name]) for name in series.models]
     requests = [(name, colours[name], series.requests[name]) for name in series.models]
+    daily_gpu = [sum(series.gpu_ms[m][i] for m in series.models) / 1000 for i in range(len(series.days))]
+    unit, seconds = charts.time_unit(max(daily_gpu, default=0))
+    gpu = [(name, colours[name], [ms / 1000 / seconds for ms in series.gpu_ms[name]]) for name in series.models]
     table = [
         {
             "day": day,
             "tokens": sum(series.tokens[m][i] for m in series.models),
             "requests": sum(series.requests[m][i] for m in series.models),
+            "gpu_seconds": daily_gpu[i],
             "by_model": [
                 (m, series.tokens[m][i], series.requests[m][i]) for m in series.models if series.requests[m][i]
             ],
@@ -36,6 +40,10 @@ def _chart_context(series: stats.DailySeries) -> dict:
         "requests_chart": charts.stacked_bars(
             "chart-requests", "Requests per day, by model", labels, requests, "requests"
         ),
+        "gpu_chart": charts.stacked_bars(
+            "chart-gpu", f"GPU time per day, by model, in {unit}", labels, gpu, f"GPU {unit}", integer=False
+        ),
+        "gpu_unit": unit,
         "legend": charts.legend([(name, colours[name]) for name in series.models]),
         "chart_table": [row for row in reversed(table) if row["requests"]],
         "range_totals": series.totals,
@@ -57,6 +65,7 @@ def dashboard(request):
         "month_end": month_end,
         "limits": limits,
         "limits_error": limits_error,
+        "team_limits": any(row.shared for row in limits),
         "recent": stats.user_requests(user, size=10).rows,
         "active_keys": ApiKey.objects.usable().filter(user=user).count(),
         "chart_days": CHART_DAYS,

@@ -20,7 +20,7 @@ from ollamaweb.usage.models import UsageRollup
 
 from .. import stats
 from ..forms import QuotaForm, UserCreateForm
-from ..limits import key_limits, limits_for
+from ..limits import key_limits, limits_for, rows_by_field
 from ..playground_keys import PLAYGROUND_KEY_NAME
 from ..security import page
 from ..services import create_user, invite_path
@@ -82,8 +82,7 @@ def _quota_rows(user, form_policy):
     default = QuotaPolicy.objects.filter(user=None, api_key=None, model="").first()
     effective = merged(f"u{user.pk}", default, form_policy)
     limit_rows, error = limits_for(user)
-    used = {row.period: row for row in limit_rows if row.label == "All models"}
-    periods = {"tokens_per_day": "Today", "tokens_per_month": "This month"}
+    used = rows_by_field(limit_rows, "All models")
     rows = []
     for name in LIMIT_FIELDS:
         rows.append(
@@ -92,7 +91,7 @@ def _quota_rows(user, form_policy):
                 "own": getattr(form_policy, name, None) if form_policy else None,
                 "default": getattr(default, name, None) if default else None,
                 "effective": getattr(effective, name),
-                "usage": used.get(periods.get(name, "")),
+                "usage": used.get(name),
             }
         )
     return rows, limit_rows, error
@@ -166,9 +165,11 @@ def user_quota(request, pk):
         return _render_detail(request, person, policy, form, status=400)
     limits = {name: form.cleaned_data[name] for name in LIMIT_FIELDS}
     if any(value is not None for value in limits.values()):
-        set_limits(user=person, **limits)
+        set_limits(user=person, actor=request.user, request=request, **limits)
     else:  # every field empty: the user has no policy of their own (the default applies)
-        delete_policies(QuotaPolicy.objects.filter(user=person, api_key=None, model=""))
+        delete_policies(
+            QuotaPolicy.objects.filter(user=person, api_key=None, model=""), actor=request.user, request=request
+        )
     messages.success(request, f"Saved the limits of {person.get_username()}.")
     return redirect("portal:user", person.pk)
 
@@ -201,8 +202,8 @@ def user_key_quota(request, pk, key):
         return redirect("portal:user", pk)
     limits = {name: form.cleaned_data[name] for name in LIMIT_FIELDS}
     if any(value is not None for value in limits.values()):
-        set_limits(api_key=api_key, **limits)
+        set_limits(api_key=api_key, actor=request.user, request=request, **limits)
     else:
-        delete_policies(QuotaPolicy.objects.filter(api_key=api_key, model=""))
+        delete_policies(QuotaPolicy.objects.filter(api_key=api_key, model=""), actor=request.user, request=request)
     messages.success(request, f"Saved the limits of key “{api_key.name or 'unnamed'}”.")
     return redirect("portal:user", pk)
