@@ -35,6 +35,11 @@ class RefreshedTable:
         self._used = False  # read by a request since the last refresh
         self._generation = 0  # bumped by invalidate(): a read that started before it is not fresh
 
+    @property
+    def last(self):
+        """The copy as it is, without a refresh (for code that must not wait, such as usage hooks)."""
+        return self._value
+
     async def get(self):
         self._used = True
         if time.monotonic() < self._fresh_until:

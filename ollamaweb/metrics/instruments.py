@@ -19,6 +19,7 @@ from django.conf import settings
 from prometheus_client import Counter, Histogram
 
 from ollamaweb.core.names import canonical
+from ollamaweb.teams.policy import team_directory
 
 LABEL_LIMIT = 200
 OTHER = "other"
@@ -152,16 +153,9 @@ def team_label(record) -> str:
     """The charged team's name ("" for none), bounded to METRICS_MAX_TEAMS teams per process."""
     if record.team_id is None or teams.limit <= 0:
         return ""
-    team = _team_directory().teams.get(record.team_id)
+    # The snapshot the request was just charged by: this hook runs in the event loop and must not wait.
+    team = team_directory.last.teams.get(record.team_id)
     return teams(team.name) if team is not None else OTHER  # None: deleted since the request began
-
-
-def _team_directory():
-    """The teams snapshot the request path just used to charge the request (teams.policy): read as
-    it is, without a refresh, since this hook runs in the event loop and must not wait."""
-    from ollamaweb.teams.policy import team_directory
-
-    return team_directory._table._value
 
 
 def status_class(status: int) -> str:

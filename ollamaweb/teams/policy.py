@@ -93,6 +93,11 @@ class TeamDirectoryCache:
     async def get(self) -> TeamDirectory:
         return await self._table.get()
 
+    @property
+    def last(self) -> TeamDirectory:
+        """The snapshot requests were last charged by, without a refresh."""
+        return self._table.last
+
     def invalidate(self):
         self._table.invalidate()
 

@@ -228,12 +228,12 @@ def test_a_teams_gpu_time_quota_alerts_for_the_team(gateway, user, receiver, fak
         teams.add_member(None, lab, member)
     set_limits(team=lab, gpu_seconds_per_day=1)
     fake_ollama.reply = Reply(content="ok", prompt_eval_count=5, eval_count=42)  # 1 + 1 + 420 ms of GPU time
-    for member in (user, bob):
+    for member in (user, bob):  # one after the other: the second fits in what the first left
         _, secret = issue_key(member, "laptop")
         openai.OpenAI(base_url=gateway.url + "/v1/", api_key=secret, max_retries=0).chat.completions.create(
-            model="llama3", messages=HI
+            model="llama3", messages=HI, max_tokens=10
         )
-    settle_logs(gateway)
+        settle_logs(gateway)
     delivered(gateway, receiver, 1)
     (body,) = receiver.bodies
     assert body["title"] == "Team Lab has used 84 % of its daily GPU-time quota"
