@@ -27,6 +27,8 @@ HIGH_WATER = 256 * 1024  # unread body bytes at which the socket stops being rea
 # and a send per token. 5 ms is below what a reader can see (a 60 Hz frame is 16 ms); the first
 # bytes, and any after a pause longer than that, go at once (bench/README.md, issue 14).
 STREAM_LINGER = 0.005
+PAUSE_AFTER = 0.05  # a body read for less long is never held with paused reads (see Connection._hold)
+DRAIN_WAIT = 0.001  # after a hold with paused reads: how long the first read after it may take
 
 
 class HTTPError(Exception):
@@ -74,6 +76,9 @@ class Origin:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+_NEVER = float("inf")
+_NEVER_HANDED = float("-inf")
+
 # Parser states
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE, _DONE = range(8)
 
@@ -92,9 +97,11 @@ class Connection(asyncio.Protocol):
         self._remaining = 0  # of a Content-Length body or of the current chunk
         self._pieces: list[bytes] = []  # body bytes not yet taken by the reader
         self._unread = 0
-        self._paused = False
+        self._paused = False  # reading stopped: HIGH_WATER unread bytes, or holding with paused reads
         self._waiter: asyncio.Future | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # ends a hold
+        self._deadline_timer: asyncio.TimerHandle | None = None  # the read timeout (see _wait)
+        self._deadline = 0.0  # loop time by which the awaited bytes must come
         self._error: BaseException | None = None
         self._got_bytes = False
         self.status = 0
@@ -102,7 +109,10 @@ class Connection(asyncio.Protocol):
         self.keep_alive = True
         self._head_only = False
         self._holding = False  # read_some(linger=...) is gathering what arrives before handing it over
-        self._handed_at = float("-inf")  # loop time read_some last handed bytes over
+        self._hold_paused = False  # ... with the socket's reading paused (see _hold)
+        self._draining = False  # ... and now reading again: the next bytes end it
+        self._first_handed_at = 0.0  # loop time of the body's first hand-over
+        self._handed_at = _NEVER_HANDED  # loop time read_some last handed bytes over
 
     # -- asyncio protocol --------------------------------------------------------------------
 
@@ -111,6 +121,8 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.closed = True
+        self._hold_paused = False  # a hold ends at once
+        self.stop_timer()
         if self._state == _UNTIL_CLOSE:
             self._state = _DONE
         elif self._state != _DONE or self._waiter is not None:
@@ -241,62 +253,96 @@ class Connection(asyncio.Protocol):
     # -- the reader's side -------------------------------------------------------------------
 
     def _wake(self):
-        if self._holding and self._state != _DONE and self._error is None and self._unread < HIGH_WATER:
+        if self._holding and self._hold_paused:
+            return  # only the hold's timer ends a hold with paused reads (or closing, cancelling)
+        if (
+            self._holding
+            and not self._draining
+            and self._state != _DONE
+            and self._error is None
+            and self._unread < HIGH_WATER
+        ):
             return  # more bytes while lingering: they join the held ones
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _on_timeout(self):
-        self._timer = None
+    def _check_deadline(self):
+        """The read timeout's one timer per connection: it fires at the earliest deadline it was
+        set for and, if a later wait moved the deadline, sets itself again for that one."""
+        self._deadline_timer = None
+        if self._waiter is None or self.closed:
+            return  # nobody waits: the next wait sets the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            if self._deadline != _NEVER:
+                self._deadline_timer = loop.call_at(self._deadline, self._check_deadline)
+            return
         if self._error is None:
             self._error = ReadTimeout("The server did not answer in time.")
         self._wake()
 
     async def _wait(self, timeout: float | None):
+        """Wait for bytes (or the end, or an error), at most `timeout` seconds.
+
+        A stream waits once per read: rather than a timer set up and cancelled for each, the
+        connection keeps one and only moves its deadline (_check_deadline)."""
         loop = asyncio.get_running_loop()
         self._waiter = waiter = loop.create_future()
-        if timeout is not None:
-            self._timer = loop.call_later(timeout, self._on_timeout)
+        self._deadline = _NEVER if timeout is None else loop.time() + timeout
+        if self._deadline_timer is None and timeout is not None:
+            self._deadline_timer = loop.call_at(self._deadline, self._check_deadline)
         try:
             await waiter
         finally:
             if self._waiter is waiter:  # cancelled
                 self._waiter = None
-                if self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
 
     def _end_hold(self):
         self._timer = None
+        if self._hold_paused:  # what waits in the kernel comes first: the next read ends the hold
+            self._hold_paused = self._paused = False
+            self._draining = True
+            self.transport.resume_reading()
+            self._timer = asyncio.get_running_loop().call_later(DRAIN_WAIT, self._end_hold)
+            return
         self._holding = False
         self._wake()
 
-    async def _hold(self, until: float):
+    async def _hold(self, until: float, pause: bool):
         """Wait until `until` (loop time) while bytes accumulate; the end of the body, an error or
-        HIGH_WATER unread bytes end it sooner."""
+        HIGH_WATER unread bytes end it sooner.
+
+        With `pause`, the socket is not even read meanwhile: what arrives waits in the kernel, and
+        when the time is up reading resumes and the hold ends with the next read (or DRAIN_WAIT
+        later if nothing came), so one system call and one parse take everything. The end of the
+        body is then only seen when the hold ends."""
         loop = asyncio.get_running_loop()
+        if pause and not self._paused:
+            self._paused = self._hold_paused = True
+            self.transport.pause_reading()
         self._holding = True
         self._waiter = waiter = loop.create_future()
         self._timer = loop.call_at(until, self._end_hold)
         try:
             await waiter
         finally:
-            self._holding = False
+            self._holding = self._draining = False
             if self._waiter is waiter:  # cancelled
                 self._waiter = None
-                if self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._hold_paused:  # ended early (cancelled, closed): read again
+                self._hold_paused = self._paused = False
+                if not self.closed:
+                    self.transport.resume_reading()
 
     def start(self, request: bytes, head_only: bool):
         self._state, self._buffer, self._pieces, self._unread = _HEAD, b"", [], 0
-        self._handed_at = float("-inf")
+        self._handed_at = _NEVER_HANDED
         self._error, self._got_bytes, self._head_only = None, False, head_only
         self.transport.write(request)
 
@@ -310,7 +356,7 @@ class Connection(asyncio.Protocol):
         if self._error is not None and not self._pieces and self._state != _DONE:
             raise self._error
 
-    async def read_some(self, timeout: float | None, linger: float = 0.0) -> bytes:
+    async def read_some(self, timeout: float | None, linger: float = 0.0, pause: bool = False) -> bytes:
         """The body bytes received so far (all of them, joined), waiting for some; b"" at the end.
 
         With `linger` (seconds), bytes are handed over at most once per `linger`: a call that comes
@@ -326,9 +372,13 @@ class Connection(asyncio.Protocol):
             await self._wait(timeout)
         if linger:
             now = asyncio.get_running_loop().time()
+            if self._handed_at == _NEVER_HANDED:
+                self._first_handed_at = now
             until = self._handed_at + linger
             if now < until and self._state != _DONE and self._error is None and self._unread < HIGH_WATER:
-                await self._hold(until)
+                # Only a body that has been coming for a while is held with paused reads: a short
+                # burst (a few tokens at once) is not kept waiting for a linger at its end.
+                await self._hold(until, pause and now - self._first_handed_at >= PAUSE_AFTER)
             self._handed_at = max(now, until)
         pieces = self._pieces
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
@@ -345,8 +395,14 @@ class Connection(asyncio.Protocol):
 
     def close(self):
         self.keep_alive = False
+        self.stop_timer()
         if self.transport is not None and not self.closed:
             self.transport.close()
+
+    def stop_timer(self):
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
 
 
 class Response:
@@ -360,10 +416,11 @@ class Response:
         self._timeout = timeout
         self._released = False
 
-    async def read_some(self, linger: float = STREAM_LINGER) -> bytes:
+    async def read_some(self, linger: float = STREAM_LINGER, pause: bool = False) -> bytes:
         """The next bytes of a streamed body (everything that arrived together, at most one
-        hand-over per `linger` seconds: see Connection.read_some); b"" once it is complete."""
-        data = await self._connection.read_some(self._timeout, linger)
+        hand-over per `linger` seconds, with the socket unread meanwhile if `pause`: see
+        Connection.read_some); b"" once it is complete."""
+        data = await self._connection.read_some(self._timeout, linger, pause)
         if not data:
             self.close()
         return data

@@ -12,12 +12,13 @@ async def merged_batches(
     """Yield (i, objects) from the streams of `payloads`, interleaved as they arrive.
 
     The objects of one batch arrived together from call `i` (one socket read), so a relay can
-    answer them with one write. Closing this generator (or cancelling its consumer) closes every
+    answer them with one write (and gathers a fast stream's bytes with the socket unread: see
+    NDJSONStream.batches). Closing this generator (or cancelling its consumer) closes every
     backend stream at once.
     """
     if len(payloads) == 1:
         async with backend.stream(path, payloads[0]) as lines:
-            async for batch in lines.batches():
+            async for batch in lines.batches(pause=True):
                 yield 0, batch
         return
     queue: asyncio.Queue = asyncio.Queue()
@@ -25,7 +26,7 @@ async def merged_batches(
     async def pump(index: int, payload: dict):
         try:
             async with backend.stream(path, payload) as lines:
-                async for batch in lines.batches():
+                async for batch in lines.batches(pause=True):
                     await queue.put((index, batch, None))
             await queue.put((index, None, None))
         except Exception as exc:  # handed to the consumer, which re-raises it

@@ -8,6 +8,7 @@ derived from SECRET_KEY so a stolen database alone cannot be used to test guesse
 import hashlib
 import hmac
 import secrets
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -16,7 +17,12 @@ PREFIX_LENGTH = 12
 
 
 def _hmac_key() -> bytes:
-    return hashlib.sha256(b"ollamaweb api key v1:" + settings.SECRET_KEY.encode()).digest()
+    return _hmac_key_for(settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=4)
+def _hmac_key_for(secret_key: str) -> bytes:
+    return hashlib.sha256(b"ollamaweb api key v1:" + secret_key.encode()).digest()
 
 
 def new_secret() -> str:
@@ -24,7 +30,7 @@ def new_secret() -> str:
 
 
 def hash_secret(secret: str) -> str:
-    return hmac.new(_hmac_key(), secret.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_hmac_key(), secret.encode(), "sha256").hex()
 
 
 def matches(secret: str, hashed: str) -> bool:

@@ -2,12 +2,13 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from .counters import CONCURRENT, DAY, GPU, MONTH, REQUESTS, TOKENS, CounterKey
 from .policy import ScopeLimits
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a request builds several, and frozen fields are slow to set
 class Check:
     key: CounterKey
     limit: int
@@ -17,7 +18,8 @@ class Check:
     counter: str = ""  # the key's string form, as the stores keep it
 
     def __post_init__(self):
-        object.__setattr__(self, "counter", str(self.key))
+        if not self.counter:
+            self.counter = str(self.key)
 
     @property
     def kind(self) -> str:
@@ -29,33 +31,44 @@ def next_month(day: datetime) -> datetime:
     return (first + timedelta(days=32)).replace(day=1)
 
 
-def plan_checks(scopes: list[ScopeLimits], now: datetime, tokens: int, gpu_ms: int, lease_seconds: int) -> list[Check]:
+def plan_checks(scopes, now: datetime, tokens: int, gpu_ms: int, lease_seconds: int) -> list[Check]:
     """Checks for a request that may cost `tokens` and `gpu_ms` milliseconds of GPU time, at local
     time `now` (aware, in the quota time zone)."""
-    day_end = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    month_end = next_month(now)
-    minute_end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    checks = []
+    costs = {TOKENS: tokens, GPU: gpu_ms, REQUESTS: 1, CONCURRENT: 1}
+    slot_ends = now.timestamp() + lease_seconds
+    return [
+        Check(key, limit, costs[key.kind], slot_ends if reset_at is None else reset_at, ttl or lease_seconds, counter)
+        for key, limit, reset_at, ttl, counter in _planned(tuple(scopes), now.replace(second=0, microsecond=0))
+    ]
+
+
+@lru_cache(maxsize=256)
+def _planned(scopes: tuple[ScopeLimits, ...], minute: datetime) -> tuple[tuple, ...]:
+    """(key, limit, reset_at, ttl, counter) of each check, in counter order, for requests made in
+    this minute (concurrency slots: reset_at and ttl None, they depend on the request's time).
+    Every counter and period end only depends on the minute, so this is worked out once a minute."""
+    day_end = (minute + timedelta(days=1)).replace(hour=0, minute=0).timestamp()
+    month_end = next_month(minute).timestamp()
+    minute_end = (minute + timedelta(minutes=1)).timestamp()
+    day, month = f"{minute:%Y-%m-%d}", f"{minute:%Y-%m}"
+    planned = []
     for s in scopes:
         if s.tokens_per_day is not None:
-            key = CounterKey(s.scope, TOKENS, DAY, f"{now:%Y-%m-%d}")
-            checks.append(Check(key, s.tokens_per_day, tokens, day_end.timestamp(), 2 * 86400))
+            planned.append((CounterKey(s.scope, TOKENS, DAY, day), s.tokens_per_day, day_end, 2 * 86400))
         if s.tokens_per_month is not None:
-            key = CounterKey(s.scope, TOKENS, MONTH, f"{now:%Y-%m}")
-            checks.append(Check(key, s.tokens_per_month, tokens, month_end.timestamp(), 32 * 86400))
+            planned.append((CounterKey(s.scope, TOKENS, MONTH, month), s.tokens_per_month, month_end, 32 * 86400))
         if s.gpu_seconds_per_day is not None:
-            key = CounterKey(s.scope, GPU, DAY, f"{now:%Y-%m-%d}")
-            checks.append(Check(key, s.gpu_seconds_per_day * 1000, gpu_ms, day_end.timestamp(), 2 * 86400))
+            planned.append((CounterKey(s.scope, GPU, DAY, day), s.gpu_seconds_per_day * 1000, day_end, 2 * 86400))
         if s.gpu_seconds_per_month is not None:
-            key = CounterKey(s.scope, GPU, MONTH, f"{now:%Y-%m}")
-            checks.append(Check(key, s.gpu_seconds_per_month * 1000, gpu_ms, month_end.timestamp(), 32 * 86400))
+            key = CounterKey(s.scope, GPU, MONTH, month)
+            planned.append((key, s.gpu_seconds_per_month * 1000, month_end, 32 * 86400))
         if s.requests_per_minute is not None:
-            key = CounterKey(s.scope, REQUESTS, "", f"{now:%Y%m%d%H%M}")
-            checks.append(Check(key, s.requests_per_minute, 1, minute_end.timestamp(), 120))
+            planned.append(
+                (CounterKey(s.scope, REQUESTS, "", f"{minute:%Y%m%d%H%M}"), s.requests_per_minute, minute_end, 120)
+            )
         if s.max_concurrent is not None:
-            key = CounterKey(s.scope, CONCURRENT)
-            checks.append(Check(key, s.max_concurrent, 1, now.timestamp() + lease_seconds, lease_seconds))
-    return sorted(checks, key=lambda check: check.counter)
+            planned.append((CounterKey(s.scope, CONCURRENT), s.max_concurrent, None, None))
+    return tuple(sorted(((*entry, str(entry[0])) for entry in planned), key=lambda entry: entry[-1]))
 
 
 def duration(seconds: float) -> str:

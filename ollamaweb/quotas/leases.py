@@ -212,18 +212,24 @@ def redis_holds_key(store, member: str) -> str:
     return store.prefix + REDIS_HOLDS + instance_of(member)
 
 
+# Every Redis call goes through the store's connection slots (RedisStore._connection_slot): one
+# taken outside them could find the pool's last connection gone to a burst of admissions, and
+# make one of those fail with "Too many connections" (a 503).
+
+
 async def redis_beat(store, instance: str):
-    await store._client().eval(BEAT_SCRIPT, 1, store.prefix + REDIS_INSTANCES, instance)
+    async with store._connection_slot() as client:
+        await client.eval(BEAT_SCRIPT, 1, store.prefix + REDIS_INSTANCES, instance)
 
 
 async def redis_reap(store, me: str, lease_seconds: float, everyone_but_me=False) -> int:
-    client = store._client()
     instances = store.prefix + REDIS_INSTANCES
-    if everyone_but_me:
-        names = [name.decode() for name in await client.zrange(instances, 0, -1)]
-    else:
-        now = float((await client.time())[0])
-        names = [name.decode() for name in await client.zrangebyscore(instances, "-inf", now - lease_seconds)]
+    async with store._connection_slot() as client:
+        if everyone_but_me:
+            names = [name.decode() for name in await client.zrange(instances, 0, -1)]
+        else:
+            now = float((await client.time())[0])
+            names = [name.decode() for name in await client.zrangebyscore(instances, "-inf", now - lease_seconds)]
     given, gone = 0, []
     for name in names:
         if name == me:
@@ -242,7 +248,8 @@ async def redis_reap(store, me: str, lease_seconds: float, everyone_but_me=False
 
 async def _redis_reap_one(store, instance: str, lease: float) -> int:
     keys = [store.prefix + REDIS_INSTANCES, store.prefix + REDIS_HOLDS + instance]
-    return int(await store._client().eval(REAP_SCRIPT, 2, *keys, instance, lease, store.prefix + prefix_of(CONCURRENT)))
+    async with store._connection_slot() as client:
+        return int(await client.eval(REAP_SCRIPT, 2, *keys, instance, lease, store.prefix + prefix_of(CONCURRENT)))
 
 
 # -- the heartbeat task --------------------------------------------------------------------------

@@ -98,11 +98,23 @@ def _policies_from_database() -> dict:
 
 
 class PolicyTable:
+    """The policies, and the scopes worked out from them per (payer, model) until the next read."""
+
+    MAX_SCOPES = 10_000
+
     def __init__(self):
         self._table = RefreshedTable(_policies_from_database, lambda: settings.CONFIG_CACHE_TTL, {})
+        self._scopes: dict[tuple[Payer, str], tuple[ScopeLimits, ...]] = {}
+        self._scopes_of = None  # the policies `_scopes` was worked out from
 
-    async def limits_for(self, payer: Payer, model: str) -> list[ScopeLimits]:
-        return scope_limits(await self._table.get(), payer, model)
+    async def limits_for(self, payer: Payer, model: str) -> tuple[ScopeLimits, ...]:
+        policies = await self._table.get()
+        if policies is not self._scopes_of or len(self._scopes) >= self.MAX_SCOPES:
+            self._scopes, self._scopes_of = {}, policies
+        scopes = self._scopes.get((payer, model))
+        if scopes is None:
+            scopes = self._scopes[(payer, model)] = tuple(scope_limits(policies, payer, model))
+        return scopes
 
     def invalidate(self):
         self._table.invalidate()

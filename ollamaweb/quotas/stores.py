@@ -117,10 +117,15 @@ class DatabaseStore:
 
     TABLE = UsageCounter._meta.db_table
     CREATE = f"INSERT INTO {TABLE} (key, used, reserved, updated_at) VALUES (%s, 0, 0, %s) ON CONFLICT (key) DO NOTHING"
+    # Each returns the counter's new total (what the request leaves used), or no row when it does not fit.
     RESERVE = (
-        f"UPDATE {TABLE} SET reserved = reserved + %s, updated_at = %s WHERE key = %s AND used + reserved + %s <= %s"
+        f"UPDATE {TABLE} SET reserved = reserved + %s, updated_at = %s WHERE key = %s AND used + reserved + %s <= %s "
+        "RETURNING used + reserved"
     )
-    TAKE_SLOT = f"UPDATE {TABLE} SET used = used + %s, updated_at = %s WHERE key = %s AND used + %s <= %s"
+    TAKE_SLOT = (
+        f"UPDATE {TABLE} SET used = used + %s, updated_at = %s WHERE key = %s AND used + %s <= %s "
+        "RETURNING used + reserved"
+    )
     FREE_SLOT = f"UPDATE {TABLE} SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END, updated_at = %s WHERE key = %s"
     COUNTS = f"SELECT key, used + reserved FROM {TABLE} WHERE key IN (%s)"
 
@@ -139,17 +144,26 @@ class DatabaseStore:
             return [self._reserve(checks, member) for checks, member in batch]
 
     def _reserve(self, checks: list[Check], member: str) -> Reservation:
+        """One conditional UPDATE per counter, which also returns its new total (so no SELECT on the
+        way in); the counter's row is created only when the UPDATE finds none (a new period)."""
         now = timezone.now()
         try:
             with transaction.atomic(), connection.cursor() as cursor:
+                remaining = {}
                 for check in checks:  # in counter order: concurrent reservations lock rows alike
-                    cursor.execute(self.CREATE, [check.counter, now])
                     query = self.RESERVE if check.kind in METERED else self.TAKE_SLOT
-                    cursor.execute(query, [check.cost, now, check.counter, check.cost, check.limit])
-                    if cursor.rowcount != 1:
-                        raise _Refused(check)
+                    params = [check.cost, now, check.counter, check.cost, check.limit]
+                    cursor.execute(query, params)
+                    row = cursor.fetchone()
+                    if row is None:  # no such row yet, or no room: create it (if missing) and try again
+                        cursor.execute(self.CREATE, [check.counter, now])
+                        cursor.execute(query, params)
+                        row = cursor.fetchone()
+                        if row is None:
+                            raise _Refused(check)
+                    remaining[check.counter] = check.limit - row[0]
                 leases.db_add_holds(cursor, member, checks)
-                return Reservation(remaining=self._remaining(cursor, checks))
+                return Reservation(remaining=remaining)
         except _Refused as refused:
             with connection.cursor() as cursor:
                 return Reservation(failed=refused.check, remaining=self._remaining(cursor, checks))

@@ -19,6 +19,8 @@ MAX_GPU_MS = 2**53  # exact in every store (and in JSON)
 def storable(value: str, length: int) -> str:
     """`value` as any database stores it: no control characters or lone surrogates, at most `length`."""
     value = value if isinstance(value, str) else str(value)
+    if len(value) <= length and value.isascii() and value.isprintable():
+        return value  # the usual case, checked in C
     return _UNSTORABLE.sub("\ufffd", value[: length * 2])[:length]
 
 

@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 
-from django.db.models import F
+from django.db import connection
 from django.utils import timezone
 
 from .models import UsageRollup
@@ -27,14 +27,33 @@ def add_to_rollups(records):
 
 
 def add_totals(totals: dict):
-    """Add {(day, user_id, team_id, key_prefix, model): (requests, errors, prompt, completion, gpu_ms)}."""
+    """Add {(day, user_id, team_id, key_prefix, model): (requests, errors, prompt, completion, gpu_ms)}.
+
+    One upsert per rollup (INSERT ... ON CONFLICT DO UPDATE against the partial unique index of
+    its kind: with or without a team), in plain SQL: the ORM's create-then-update cost more than
+    the request-log rows themselves (bench/README.md).
+    """
     if not totals:
         return
-    UsageRollup.objects.bulk_create(
-        [UsageRollup(day=d, user_id=u, team_id=t, key_prefix=k, model=m) for d, u, t, k, m in totals],
-        ignore_conflicts=True,
-    )
+    day_field = UsageRollup._meta.get_field("day")
+    with_team, without_team = [], []
     for (day, user_id, team_id, key_prefix, model), amounts in totals.items():
-        UsageRollup.objects.filter(
-            day=day, user_id=user_id, team_id=team_id, key_prefix=key_prefix, model=model
-        ).update(**{name: F(name) + amount for name, amount in zip(FIELDS, amounts)})
+        row = [day_field.get_db_prep_value(day, connection), user_id, team_id, key_prefix, model, *amounts]
+        (without_team if team_id is None else with_team).append(row)
+    with connection.cursor() as cursor:
+        if without_team:
+            cursor.executemany(_upsert("(day, user_id, key_prefix, model) WHERE team_id IS NULL"), without_team)
+        if with_team:
+            cursor.executemany(
+                _upsert("(day, user_id, team_id, key_prefix, model) WHERE team_id IS NOT NULL"), with_team
+            )
+
+
+def _upsert(conflict: str) -> str:
+    table = UsageRollup._meta.db_table
+    columns = ("day", "user_id", "team_id", "key_prefix", "model", *FIELDS)
+    added = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in FIELDS)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT {conflict} DO UPDATE SET {added}"
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.tasks import spawn
@@ -76,6 +76,19 @@ def _forget_missing_owners(records):
                 setattr(record, attribute, None)
 
 
+# Fields whose values (already of the right Python type in UsageRecord.columns()) go to the
+# database as they are; the others (dates) through Django's conversion for the database in use.
+_AS_THEY_ARE = (models.CharField, models.TextField, models.IntegerField, models.FloatField, models.BooleanField)
+
+
+def _converter(field):
+    if isinstance(field, _AS_THEY_ARE) or (
+        isinstance(field, models.ForeignKey) and isinstance(field.target_field, models.IntegerField)
+    ):
+        return None
+    return field.get_db_prep_save
+
+
 def insert_rows(records: list[UsageRecord]):
     """One executemany INSERT: a third of bulk_create's cost per row (no model instances)."""
     names = list(records[0].columns())
@@ -85,10 +98,14 @@ def insert_rows(records: list[UsageRecord]):
         f"INSERT INTO {quote(RequestLog._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    rows = [
-        [field.get_db_prep_save(value, connection) for field, value in zip(fields, record.columns().values())]
-        for record in records
-    ]
+    converted = [(index, _converter(field)) for index, field in enumerate(fields)]
+    converted = [(index, convert) for index, convert in converted if convert is not None]
+    rows = []
+    for record in records:
+        row = list(record.columns().values())
+        for index, convert in converted:
+            row[index] = convert(row[index], connection)
+        rows.append(row)
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 

@@ -242,3 +242,57 @@ def test_unreachable_backend_is_a_connect_error():
         assert pool.open_connections == 0
 
     asyncio.run(scenario())
+
+
+def test_a_paused_hold_leaves_the_socket_unread_and_loses_nothing(fake, monkeypatch):
+    """read_some(linger, pause=True): once a fast stream has been coming for PAUSE_AFTER, the socket
+    is not read while its bytes are gathered, so they come in a few reads (not one per token),
+    whole and in order, to the end."""
+    words = " ".join(f"t{i}" for i in range(150))
+    fake.reply = Reply(content=words, token_delay=0.002)
+    reads = []
+    received = http11.Connection.data_received
+    monkeypatch.setattr(
+        http11.Connection, "data_received", lambda self, data: (reads.append(data), received(self, data))
+    )
+
+    async def scenario(pause):
+        pool = http11.Pool()
+        response = await post(pool, fake, CHAT)
+        parts = []
+        while data := await response.read_some(0.05, pause=pause):
+            parts.append(data)
+        await pool.aclose()
+        return b"".join(parts)
+
+    body = asyncio.run(scenario(pause=True))
+    objects = ndjson(body)
+    assert "".join(o["message"]["content"] for o in objects[:-1]) == words
+    assert objects[-1]["done"] is True
+    assert len(reads) < 60  # 151 chunks: one read each for the first 50 ms, then about two per 50 ms
+
+    reads.clear()
+    assert len(ndjson(asyncio.run(scenario(pause=False)))) == len(objects)
+    assert len(reads) > 100  # without pause, about one read per chunk
+
+
+def test_the_read_timeout_is_per_wait_not_per_stream(fake):
+    """One timer per connection, moved at each wait: a stream slower in total than the read
+    timeout but never silent that long goes on; one that falls silent times out."""
+    fake.reply = Reply(content="a b c d e f g h", token_delay=0.06)
+
+    async def scenario(hang_after=None):
+        pool = http11.Pool(read_timeout=0.2)
+        try:
+            response = await post(pool, fake, CHAT)
+            parts = []
+            while data := await response.read_some(0.0):
+                parts.append(data)
+            return ndjson(b"".join(parts))[-1]["done"]
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(scenario()) is True  # ~0.5 s in all
+    fake.reply = Reply(content="a b c d e f g h", token_delay=0.06, hang_after=3)
+    with pytest.raises(http11.ReadTimeout):
+        asyncio.run(scenario())
