@@ -1,27 +1,17 @@
 """ollama-js (the `ollama` npm package) under Node.js against the native /api routes (tests/js/ollama_native.mjs)."""
 
-from pathlib import Path
-
 import pytest
 
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
-from tests.node import node_with_packages, run_script
-
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
-
-
-@pytest.fixture(scope="session")
-def node():
-    return node_with_packages(JS_DIR, "SKIPPED: ollama-js NOT run")
 
 
 @pytest.mark.node
-def test_ollama_js(node, gateway, api_key, fake_ollama):
+def test_ollama_js(run_js, gateway, api_key, fake_ollama):
     fake_ollama.reply = Reply(content="This is a test.", prompt_eval_count=14, eval_count=5)
     fake_ollama.add_model("qwen3", loaded=True)
-    out = run_script(node, JS_DIR / "ollama_native.mjs", OLLAMAWEB_HOST=gateway.url, OLLAMAWEB_API_KEY=api_key[1])
+    out = run_js("ollama_native.mjs", OLLAMAWEB_HOST=gateway.url, OLLAMAWEB_API_KEY=api_key[1])
 
     assert out["chat"]["message"] == {"role": "assistant", "content": "This is a test."}
     assert (out["chat"]["model"], out["chat"]["prompt_eval_count"], out["chat"]["eval_count"]) == ("llama3", 14, 5)

@@ -12,7 +12,6 @@ import math
 import shutil
 import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -20,10 +19,8 @@ from django.core.management import call_command
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply, _embedding
-from tests.node import node_with_packages, run_script
 from tests.processes import local_env
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 LLAMA3_CREATED = int(datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp())  # the fake's default modified_at
 QUESTIONS = ["why is the sky blue?", "why is the grass green?"]
 
@@ -217,17 +214,10 @@ def test_default_model_name_alias_example(gateway, api_key, fake_ollama):
 # --- JavaScript --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def node():
-    return node_with_packages(JS_DIR, "SKIPPED: the reference page's JavaScript example was NOT run")
-
-
 @pytest.mark.node
-def test_javascript_example(node, gateway, api_key, fake_ollama):
+def test_javascript_example(run_js, gateway, api_key, fake_ollama):
     fake_ollama.reply = Reply(content="This is a test.", prompt_eval_count=14, eval_count=5)
-    output = run_script(
-        node, JS_DIR / "reference_example.mjs", OLLAMAWEB_BASE_URL=gateway.url + "/v1/", OLLAMAWEB_API_KEY=api_key[1]
-    )
+    output = run_js("reference_example.mjs", OLLAMAWEB_BASE_URL=gateway.url + "/v1/", OLLAMAWEB_API_KEY=api_key[1])
 
     chat = output["chatCompletion"]
     assert chat["object"] == "chat.completion" and chat["model"] == "llama3"
