@@ -531,6 +531,16 @@ class _HttpWriter:
             self._transport.close()
 
 
+def _read_locked(name: str, doc: str) -> property:
+    """A read-only counter of the fake, read under its lock (handlers update it from the server's thread)."""
+
+    def read(self) -> int:
+        with self._lock:
+            return getattr(self, name)
+
+    return property(read, doc=doc)
+
+
 class _Connection(asyncio.Protocol):
     """One client connection: requests are answered in order, each by its own task.
 
@@ -1406,28 +1416,10 @@ class FakeOllama:
         with self._lock:
             return sum(request.path == path for request in self._requests)
 
-    @property
-    def active(self) -> int:
-        """Inference requests in flight right now."""
-        with self._lock:
-            return self._active
-
-    @property
-    def max_active(self) -> int:
-        with self._lock:
-            return self._max_active
-
-    @property
-    def completed(self) -> int:
-        """Inference requests answered successfully to the end."""
-        with self._lock:
-            return self._completed
-
-    @property
-    def cancelled(self) -> int:
-        """Inference requests whose client left before the response was complete."""
-        with self._lock:
-            return self._cancelled
+    active = _read_locked("_active", "Inference requests in flight right now.")
+    max_active = _read_locked("_max_active", "The most inference requests that were in flight at once.")
+    completed = _read_locked("_completed", "Inference requests answered successfully to the end.")
+    cancelled = _read_locked("_cancelled", "Inference requests whose client left before the response was complete.")
 
     def clear(self) -> None:
         """Forget recorded requests and reset the counters (requests in flight stay active)."""
