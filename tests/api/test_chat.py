@@ -8,6 +8,7 @@ import pytest
 
 from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.usage.models import RequestLog
+from tests.api.weather import weather_function
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
 
@@ -139,16 +140,7 @@ def test_vision_data_url_becomes_raw_base64_images(client, fake_ollama):
 
 
 def test_tool_calls_round_trip(client, fake_ollama):
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather in a city",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-            },
-        }
-    ]
+    tools = [weather_function()]
     fake_ollama.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
     completion = client.chat.completions.create(
         model="llama3", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=tools

@@ -7,19 +7,12 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from ollamaweb.usage.models import RequestLog
+from tests.api.weather import weather_function
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
 
 HELLO = [{"role": "user", "content": "Say hello"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-        },
-    }
-]
+TOOLS = [weather_function()]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from ollamaweb.catalog import services as catalog
 from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas import services as quotas
 from ollamaweb.usage.models import RequestLog
+from tests.api.weather import CITY, weather_function
 from tests.conftest import only_log, settle_logs
 from tests.fake_ollama import Reply
 
@@ -18,7 +19,7 @@ HI = [{"role": "user", "content": "Say this is a test"}]
 WEATHER = {
     "name": "get_weather",
     "description": "Weather in a city",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "input_schema": CITY,
 }
 
 
@@ -190,16 +191,7 @@ def test_tool_use_round_trip(claude, gateway, fake_ollama):
     [tool_use] = first.content
     assert tool_use.type == "tool_use" and tool_use.name == "get_weather" and tool_use.input == {"city": "Paris"}
     assert tool_use.id.startswith("toolu_")
-    assert natives(fake_ollama)[-1]["tools"] == [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather in a city",
-                "parameters": WEATHER["input_schema"],
-            },
-        }
-    ]
+    assert natives(fake_ollama)[-1]["tools"] == [weather_function(WEATHER["input_schema"])]
 
     fake_ollama.reply = Reply(content="It is 18°C in Paris.")
     second = claude.messages.create(

@@ -10,6 +10,7 @@ from ollamaweb.keys import services
 from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog
+from tests.api.weather import weather_function
 from tests.conftest import only_log, settle_logs
 from tests.fake_ollama import Reply
 
@@ -84,16 +85,7 @@ def test_chat_stream_relays_every_chunk_and_counts_usage(client, gateway, fake_o
 
 
 def test_every_chat_field_reaches_the_backend_unchanged(client, fake_ollama):
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-            },
-        }
-    ]
+    tools = [weather_function()]
     fake_ollama.add_model("qwen3", capabilities=["completion", "tools", "thinking"])
     fake_ollama.reply = Reply(
         thinking="let me see", tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}]

@@ -17,6 +17,7 @@ from ollamaweb.conversations.models import StoredResponse
 from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas.services import delete_policies, set_limits
 from ollamaweb.usage.models import RequestLog
+from tests.api.weather import CITY, weather_function
 from tests.conftest import settle_logs
 from tests.fake_ollama import FakeOllama, Reply
 
@@ -25,12 +26,7 @@ WEATHER = {
     "type": "function",
     "name": "get_weather",
     "description": "Weather in a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
+    "parameters": {**CITY, "additionalProperties": False},
     "strict": True,
 }
 
@@ -41,6 +37,16 @@ def chat_requests(fake):
 
 def last_native(fake):
     return chat_requests(fake)[-1]
+
+
+def answer_call(client, previous, call, output: str, tools: list):
+    """The next turn after `previous`: the output of its tool call `call` (a function or custom tool call)."""
+    return client.responses.create(
+        model="llama3",
+        previous_response_id=previous.id,
+        input=[{"type": f"{call.type}_output", "call_id": call.call_id, "output": output}],
+        tools=tools,
+    )
 
 
 @pytest.fixture
@@ -212,24 +218,10 @@ def test_function_tool_round_trip_with_previous_response_id(client, gateway, fak
     [call] = first.output
     assert call.type == "function_call" and call.name == "get_weather" and call.status == "completed"
     assert json.loads(call.arguments) == {"city": "Paris"} and call.call_id
-    assert last_native(fake_ollama)["tools"] == [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather in a city",
-                "parameters": WEATHER["parameters"],
-            },
-        }
-    ]
+    assert last_native(fake_ollama)["tools"] == [weather_function(WEATHER["parameters"])]
 
     fake_ollama.reply = Reply(content="It is sunny in Paris.")
-    second = client.responses.create(
-        model="llama3",
-        previous_response_id=first.id,
-        input=[{"type": "function_call_output", "call_id": call.call_id, "output": '{"sky": "sunny"}'}],
-        tools=[WEATHER],
-    )
+    second = answer_call(client, first, call, '{"sky": "sunny"}', [WEATHER])
     assert second.output_text == "It is sunny in Paris." and second.previous_response_id == first.id
     assert last_native(fake_ollama)["messages"] == [
         {"role": "user", "content": "Weather in Paris?"},
@@ -622,12 +614,7 @@ def test_codex_apply_patch_custom_tool(client, fake_ollama):
     ]
     assert last_native(fake_ollama)["tools"][0]["function"]["parameters"]["required"] == ["input"]
     fake_ollama.reply = Reply(content="Added a.txt.")
-    follow = client.responses.create(
-        model="llama3",
-        previous_response_id=final.id,
-        input=[{"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Success"}],
-        tools=[tool],
-    )
+    follow = answer_call(client, final, call, "Success", [tool])
     assert follow.output_text == "Added a.txt."
     messages = last_native(fake_ollama)["messages"]
     assert messages[1]["tool_calls"][0]["function"]["arguments"] == {"input": patch}
@@ -667,12 +654,7 @@ def test_an_old_backend_without_responses_serves_them(gateway, client):
         [call] = first.output
         assert call.type == "function_call" and call.call_id.startswith("call_")  # made up: 0.6.5 sends none
         old.reply = Reply(content="Cold.")
-        second = client.responses.create(
-            model="llama3",
-            previous_response_id=first.id,
-            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "-5"}],
-            tools=[WEATHER],
-        )
+        second = answer_call(client, first, call, "-5", [WEATHER])
         assert second.output_text == "Cold."
         native = [r.json for r in old.requests if r.path == "/api/chat"][-1]
         assert native["messages"][2] == {"role": "tool", "content": "-5"}  # adapted: matched by position
