@@ -75,6 +75,13 @@ def only_log(server) -> RequestLog:
     return RequestLog.objects.get()
 
 
+def assert_logged(server, **fields) -> RequestLog:
+    """The one request-log row, once the logs have settled, with these field values."""
+    row = only_log(server)
+    assert {name: getattr(row, name) for name in fields} == fields
+    return row
+
+
 @pytest.fixture
 def superuser(db):
     """A superuser, "boss", for the Django admin."""

@@ -11,7 +11,7 @@ from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas import services as quotas
 from ollamaweb.usage.models import RequestLog
 from tests.api.weather import CITY, weather_function
-from tests.conftest import only_log, settle_logs
+from tests.conftest import assert_logged, only_log, settle_logs
 from tests.fake_ollama import Reply
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
@@ -72,15 +72,10 @@ def test_create_returns_text_and_exact_usage_and_logs_it(claude, gateway, fake_o
         {"role": "user", "content": "Say this is a test"},
     ]
     assert native["options"] == {"temperature": 0.2, "top_k": 40, "num_predict": 300}
-    log = only_log(gateway)
-    assert message._request_id == log.request_id
-    assert (log.endpoint, log.requested_model, log.resolved_model, log.status, log.stream) == (
-        "messages",
-        "llama3",
-        "llama3",
-        200,
-        False,
+    log = assert_logged(
+        gateway, endpoint="messages", requested_model="llama3", resolved_model="llama3", status=200, stream=False
     )
+    assert message._request_id == log.request_id
     assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (31, 6, "measured")
     assert log.client_user == "user_42_account__session_abc"
 
@@ -130,14 +125,7 @@ def test_stream_helper_text_and_exact_usage(claude, gateway, fake_ollama):
     assert message.stop_reason == "end_turn"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (17, 5)
     assert natives(fake_ollama)[-1]["stream"] is True
-    log = only_log(gateway)
-    assert (log.endpoint, log.status, log.stream, log.prompt_tokens, log.completion_tokens) == (
-        "messages",
-        200,
-        True,
-        17,
-        5,
-    )
+    log = assert_logged(gateway, endpoint="messages", status=200, stream=True, prompt_tokens=17, completion_tokens=5)
     assert log.usage_source == "measured"
 
 
@@ -342,13 +330,13 @@ def test_count_tokens_is_the_backends_prompt_count_and_charges_nothing(claude, g
     assert native["options"] == {"num_predict": 1} and native["stream"] is False
     assert native["messages"][0] == {"role": "system", "content": "You are Claude Code."}
     assert native["tools"][0]["function"]["name"] == "get_weather"
-    log = only_log(gateway)
-    assert (log.endpoint, log.status, log.requested_model, log.prompt_tokens, log.completion_tokens) == (
-        "messages.count_tokens",
-        200,
-        "llama3",
-        0,
-        0,
+    assert_logged(
+        gateway,
+        endpoint="messages.count_tokens",
+        status=200,
+        requested_model="llama3",
+        prompt_tokens=0,
+        completion_tokens=0,
     )
 
 

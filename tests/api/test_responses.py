@@ -18,7 +18,7 @@ from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas.services import delete_policies, set_limits
 from ollamaweb.usage.models import RequestLog
 from tests.api.weather import CITY, weather_function
-from tests.conftest import settle_logs
+from tests.conftest import only_log, settle_logs
 from tests.fake_ollama import FakeOllama, Reply
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
@@ -81,8 +81,7 @@ def test_text_response_with_exact_usage_stored_and_logged(client, gateway, fake_
     stored = StoredResponse.objects.get()
     assert (stored.id, stored.user_id, stored.model, stored.status) == (response.id, user.pk, "llama3", "completed")
     assert (stored.input_tokens, stored.output_tokens) == (26, 7)
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
+    log = only_log(gateway)
     assert (log.endpoint, log.requested_model, log.status, log.stream) == ("responses", "llama3", 200, False)
     assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (26, 7, "measured")
     assert log.response_id == response.id  # the log row and the stored response are linked
@@ -164,8 +163,7 @@ def test_sampling_fields_reach_the_backend(client, gateway, fake_ollama):
         metadata={"ticket": "42"},
     )
     assert last_native(fake_ollama)["options"] == {"temperature": 0.3, "top_p": 0.8, "num_predict": 50}
-    settle_logs(gateway)
-    assert RequestLog.objects.get().client_user == "end-user-7"
+    assert only_log(gateway).client_user == "end-user-7"
 
 
 def test_settings_are_echoed(client, fake_ollama):
@@ -475,8 +473,7 @@ def test_backend_failure_mid_stream_is_response_failed(client, gateway, fake_oll
     assert failed.output[0].content[0].text == "one two"
     stored = StoredResponse.objects.get()
     assert stored.status == "failed" and stored.id == failed.id
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
+    log = only_log(gateway)
     assert log.status >= 500 and "GPU fell off" in log.error
 
 
@@ -546,8 +543,7 @@ def test_alias_is_echoed_and_resolved(client, gateway, fake_ollama):
     set_alias("gpt-4o", "llama3", allow_pending=True)
     response = client.responses.create(model="gpt-4o", input="hi")
     assert response.model == "gpt-4o" and last_native(fake_ollama)["model"] == "llama3"
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
+    log = only_log(gateway)
     assert (log.requested_model, log.resolved_model) == ("gpt-4o", "llama3")
 
 
@@ -576,8 +572,7 @@ def test_stream_disconnect_stops_the_backend_stores_nothing_and_logs_499(gateway
                 if seen.count(b"response.output_text.delta\n") >= 2:
                     break
     fake_ollama.wait_for(lambda: (fake_ollama.cancelled, fake_ollama.active) == (1, 0), timeout=1.0)
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
+    log = only_log(gateway)
     assert (log.status, log.error, log.endpoint) == (499, "client disconnected", "responses")
     assert log.response_id.startswith("resp_")
     assert not StoredResponse.objects.exists()
