@@ -14,6 +14,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from compat.openai import responses as r
 from ollamaweb.core.errors import InvalidRequest
 from ollamaweb.gateway.images import RemoteImage
+from tests.compat.native import native_chat
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER = {
@@ -459,18 +460,7 @@ def test_errors_in_new_input_are_numbered_from_the_new_input():
 
 
 def native_result(content="Hello!", thinking="", tool_calls=None, done_reason="stop", prompt=12, completion=5):
-    message = {"role": "assistant", "content": content}
-    if thinking:
-        message["thinking"] = thinking
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    return {
-        "message": message,
-        "done": True,
-        "done_reason": done_reason,
-        "prompt_eval_count": prompt,
-        "eval_count": completion,
-    }
+    return native_chat(content, thinking, tool_calls, done_reason=done_reason, prompt=prompt, completion=completion)
 
 
 def render(result, **body):
@@ -597,15 +587,9 @@ def run_stream(chunks, prompt=10, completion=None, tools=(), **body):
 
 
 def chunk(content="", thinking="", tool_calls=None, done=False, done_reason=None):
-    message = {"role": "assistant", "content": content}
-    if thinking:
-        message["thinking"] = thinking
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    out = {"message": message, "done": done}
-    if done:
-        out.update(done_reason=done_reason or "stop", prompt_eval_count=10, eval_count=3)
-    return out
+    if not done:
+        return native_chat(content, thinking, tool_calls)
+    return native_chat(content, thinking, tool_calls, done_reason=done_reason or "stop", prompt=10, completion=3)
 
 
 def test_text_stream_event_order():
