@@ -26,6 +26,17 @@ WEATHER = {
 }
 
 
+PNG_URL = f"data:image/png;base64,{PNG}"
+
+
+def text(value) -> dict:
+    return {"type": "input_text", "text": value}
+
+
+def image(url: str, **fields) -> dict:
+    return {"type": "input_image", "image_url": url, **fields}
+
+
 def parse(**body):
     return r.parse_request({"model": "llama3", "input": "Hi", **body})
 
@@ -54,7 +65,7 @@ def test_string_input_is_one_user_message():
     assert r.native_chat(request) == {"messages": [{"role": "user", "content": "Hi"}], "stream": False}
     [item] = request.input_items
     assert item["type"] == "message" and item["role"] == "user" and item["status"] == "completed"
-    assert item["content"] == [{"type": "input_text", "text": "Hi"}]
+    assert item["content"] == [text("Hi")]
     assert item["id"].startswith("msg_") and len(item["id"]) > 20
 
 
@@ -72,11 +83,7 @@ def test_message_parts_text_and_images_stay_one_message():
             {
                 "type": "message",
                 "role": "user",
-                "content": [
-                    {"type": "input_text", "text": "What is"},
-                    {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}", "detail": "auto"},
-                    {"type": "input_text", "text": "in this picture?"},
-                ],
+                "content": [text("What is"), image(PNG_URL, detail="auto"), text("in this picture?")],
             }
         ]
     )
@@ -84,28 +91,20 @@ def test_message_parts_text_and_images_stay_one_message():
 
 
 def test_http_image_is_left_for_the_gateway_to_fetch():
-    body = native(input=[{"role": "user", "content": [{"type": "input_image", "image_url": "https://x.test/a.png"}]}])
-    [image] = body["messages"][0]["images"]
-    assert image == RemoteImage("https://x.test/a.png", "input[0].content[0].image_url")
+    body = native(input=[{"role": "user", "content": [image("https://x.test/a.png")]}])
+    [remote] = body["messages"][0]["images"]
+    assert remote == RemoteImage("https://x.test/a.png", "input[0].content[0].image_url")
 
 
 @pytest.mark.parametrize(
     ("part", "param", "code"),
     [
-        (
-            {"type": "input_image", "image_url": "data:image/png;base64,@@@"},
-            "input[0].content[0].image_url",
-            "invalid_image",
-        ),
-        (
-            {"type": "input_image", "image_url": "data:text/plain;base64,aGk="},
-            "input[0].content[0].image_url",
-            "invalid_image",
-        ),
+        (image("data:image/png;base64,@@@"), "input[0].content[0].image_url", "invalid_image"),
+        (image("data:text/plain;base64,aGk="), "input[0].content[0].image_url", "invalid_image"),
         ({"type": "input_image", "file_id": "file-1"}, "input[0].content[0].file_id", "unsupported_parameter"),
         ({"type": "input_file", "file_id": "file-1"}, "input[0].content[0]", "unsupported_parameter"),
         ({"type": "input_audio"}, "input[0].content[0].type", "invalid_value"),
-        ({"type": "input_text", "text": 3}, "input[0].content[0].text", "invalid_type"),
+        (text(3), "input[0].content[0].text", "invalid_type"),
     ],
 )
 def test_bad_content_parts(part, param, code):
@@ -168,10 +167,7 @@ def test_function_call_output_as_parts():
             {
                 "type": "function_call_output",
                 "call_id": "c",
-                "output": [
-                    {"type": "input_text", "text": "chart:"},
-                    {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"},
-                ],
+                "output": [text("chart:"), image(PNG_URL)],
             }
         ]
     )["messages"]
