@@ -38,6 +38,16 @@ def check(gateway):
     gateway.call(check_all(registry))
 
 
+def alike(gateway, fakes, reply):
+    """Two of `fakes` as the backends, both serving llama3 with `reply`."""
+    a, b, _ = fakes
+    for fake in (a, b):
+        fake.add_model("llama3")
+        fake.reply = reply
+    configure(gateway, a, b)
+    return a, b
+
+
 def chat_counts(*fakes):
     return [fake.counts_for("/api/chat") for fake in fakes]
 
@@ -67,11 +77,7 @@ def test_a_backend_with_the_model_loaded_is_preferred(gateway, client, fakes):
 
 
 def test_load_spreads_by_in_flight_requests(gateway, async_client, fakes):
-    a, b, _ = fakes
-    for fake in (a, b):
-        fake.add_model("llama3")
-        fake.reply = Reply(content="slow", first_token_delay=0.3)
-    configure(gateway, a, b)
+    a, b = alike(gateway, fakes, Reply(content="slow", first_token_delay=0.3))
 
     async def burst():
         await asyncio.gather(*(async_client.chat.completions.create(model="llama3", messages=HI) for _ in range(10)))
@@ -268,11 +274,7 @@ def test_ollama_host_may_list_several_backends(gateway, client, fakes, settings)
 
 @pytest.mark.slow
 def test_killing_a_backend_under_load_fails_only_its_streams(gateway, api_key, fakes):
-    a, b, _ = fakes
-    for fake in (a, b):
-        fake.add_model("llama3")
-        fake.reply = Reply(content="a b c d e f", token_delay=0.1)
-    configure(gateway, a, b)
+    a, b = alike(gateway, fakes, Reply(content="a b c d e f", token_delay=0.1))
 
     async def one(http, results):
         body = {"model": "llama3", "messages": HI, "stream": True}
