@@ -146,3 +146,17 @@ def fresh_signatures():
     signatures.replay_guard.clear()
     yield
     signatures.replay_guard.clear()
+
+
+@pytest.fixture
+def start_fake():
+    """Starts more fake Ollama servers, `start_fake(**options)` one; they are stopped after the test."""
+    started = []
+
+    def start(**options) -> FakeOllama:
+        started.append(FakeOllama(**options).start())
+        return started[-1]
+
+    yield start
+    for fake in started:
+        fake.stop()

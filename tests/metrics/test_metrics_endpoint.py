@@ -12,7 +12,7 @@ from ollamaweb.backends.registry import registry
 from ollamaweb.backends.services import set_backend
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
-from tests.fake_ollama import FakeOllama, Reply
+from tests.fake_ollama import Reply
 from tests.quotas.helpers import refused_by_the_minute_limit
 from tests.usage.test_log_writer import poison_trigger  # noqa: F401 (a fixture)
 
@@ -180,11 +180,8 @@ def test_rows_set_aside_are_counted(gateway, client, metrics, poison_trigger):  
 
 
 @pytest.fixture
-def fakes():
-    started = [FakeOllama().start() for _ in range(2)]
-    yield started
-    for fake in started:
-        fake.stop()
+def fakes(start_fake):
+    return [start_fake() for _ in range(2)]
 
 
 def test_backend_gauges_failover_and_queue_wait(gateway, async_client, client, fakes, metrics):
