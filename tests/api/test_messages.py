@@ -464,44 +464,40 @@ def test_wrong_method_and_invalid_json(gateway, api_key):
 # --- an old backend (the Ollama 0.6.5 fork this project started for) -------------------------
 
 
-def test_old_backend_serves_messages_with_tools_and_thinking(claude, gateway, fake_ollama):
+def test_old_backend_serves_messages_with_tools_and_thinking(claude, gateway, fake_ollama, start_fake):
     from ollamaweb.backends import services as backends
     from ollamaweb.backends.health import check_all
     from ollamaweb.backends.registry import registry
-    from tests.fake_ollama import FakeOllama
 
-    old = FakeOllama(version="0.6.5").start()
-    try:
-        old.add_model("llama3", capabilities=["completion", "tools"])
-        backends.set_backend("k80", old.url)
-        registry.invalidate()
-        gateway.call(check_all(registry))
-        old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
-        thinking = {"type": "enabled", "budget_tokens": 2048}
-        first = claude.messages.create(model="llama3", max_tokens=200, messages=HI, tools=[WEATHER], thinking=thinking)
-        [tool_use] = first.content
-        assert tool_use.input == {"city": "Oslo"} and tool_use.id.startswith("toolu_")
+    old = start_fake(version="0.6.5")
+    old.add_model("llama3", capabilities=["completion", "tools"])
+    backends.set_backend("k80", old.url)
+    registry.invalidate()
+    gateway.call(check_all(registry))
+    old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    first = claude.messages.create(model="llama3", max_tokens=200, messages=HI, tools=[WEATHER], thinking=thinking)
+    [tool_use] = first.content
+    assert tool_use.input == {"city": "Oslo"} and tool_use.id.startswith("toolu_")
 
-        old.reply = Reply(content="Cold.")
-        with claude.messages.stream(
-            model="llama3",
-            max_tokens=200,
-            tools=[WEATHER],
-            thinking=thinking,
-            messages=[
-                *HI,
-                {"role": "assistant", "content": first.content},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "-5°C"}]},
-            ],
-        ) as stream:
-            assert "".join(stream.text_stream) == "Cold."
-        sent = [r.json for r in old.requests if r.path == "/api/chat"]
-        assert len(sent) == 2 and all("think" not in body for body in sent)  # dropped, not a 400
-        assert "id" not in sent[1]["messages"][1]["tool_calls"][0]
-        assert sent[1]["messages"][2] == {"role": "tool", "content": "-5°C"}
-        assert not natives(fake_ollama)
-    finally:
-        old.stop()
+    old.reply = Reply(content="Cold.")
+    with claude.messages.stream(
+        model="llama3",
+        max_tokens=200,
+        tools=[WEATHER],
+        thinking=thinking,
+        messages=[
+            *HI,
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "-5°C"}]},
+        ],
+    ) as stream:
+        assert "".join(stream.text_stream) == "Cold."
+    sent = [r.json for r in old.requests if r.path == "/api/chat"]
+    assert len(sent) == 2 and all("think" not in body for body in sent)  # dropped, not a 400
+    assert "id" not in sent[1]["messages"][1]["tool_calls"][0]
+    assert sent[1]["messages"][2] == {"role": "tool", "content": "-5°C"}
+    assert not natives(fake_ollama)
 
 
 def test_beta_client_as_claude_code_uses_it(claude, fake_ollama):

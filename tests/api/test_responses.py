@@ -19,7 +19,7 @@ from ollamaweb.quotas.services import delete_policies, set_limits
 from ollamaweb.usage.models import RequestLog
 from tests.api.weather import CITY, weather_function
 from tests.conftest import only_log, settle_logs
-from tests.fake_ollama import FakeOllama, Reply
+from tests.fake_ollama import Reply
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
 WEATHER = {
@@ -635,24 +635,21 @@ def test_a_failed_store_still_answers(client, fake_ollama, monkeypatch, caplog):
     assert not StoredResponse.objects.exists()
 
 
-def test_an_old_backend_without_responses_serves_them(gateway, client):
+def test_an_old_backend_without_responses_serves_them(gateway, client, start_fake):
     """Ollama 0.6.5 (the K80 fork's base) has no /v1/responses and no tool-call ids: the gateway
     still serves a stored tool round trip over its /api/chat."""
-    old = FakeOllama(version="0.6.5").start()
-    try:
-        old.add_model("llama3", capabilities=["completion", "tools"])
-        Backend.objects.create(name="old", url=old.url)
-        registry.invalidate()
-        gateway.call(check_all(registry))
-        old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
-        first = client.responses.create(model="llama3", input="Weather in Oslo?", tools=[WEATHER])
-        [call] = first.output
-        assert call.type == "function_call" and call.call_id.startswith("call_")  # made up: 0.6.5 sends none
-        old.reply = Reply(content="Cold.")
-        second = answer_call(client, first, call, "-5", [WEATHER])
-        assert second.output_text == "Cold."
-        native = [r.json for r in old.requests if r.path == "/api/chat"][-1]
-        assert native["messages"][2] == {"role": "tool", "content": "-5"}  # adapted: matched by position
-        assert not [r for r in old.requests if r.path.startswith("/v1/")]
-    finally:
-        old.stop()
+    old = start_fake(version="0.6.5")
+    old.add_model("llama3", capabilities=["completion", "tools"])
+    Backend.objects.create(name="old", url=old.url)
+    registry.invalidate()
+    gateway.call(check_all(registry))
+    old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+    first = client.responses.create(model="llama3", input="Weather in Oslo?", tools=[WEATHER])
+    [call] = first.output
+    assert call.type == "function_call" and call.call_id.startswith("call_")  # made up: 0.6.5 sends none
+    old.reply = Reply(content="Cold.")
+    second = answer_call(client, first, call, "-5", [WEATHER])
+    assert second.output_text == "Cold."
+    native = [r.json for r in old.requests if r.path == "/api/chat"][-1]
+    assert native["messages"][2] == {"role": "tool", "content": "-5"}  # adapted: matched by position
+    assert not [r for r in old.requests if r.path.startswith("/v1/")]
