@@ -17,6 +17,7 @@ from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.writer import log_writer
 from tests.fake_ollama import FakeOllama
 from tests.gateway_server import GatewayServer
+from tests.ollama_cli import make_ollama_home
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +76,13 @@ def only_log(server) -> RequestLog:
     return RequestLog.objects.get()
 
 
+def assert_logged(server, **fields) -> RequestLog:
+    """The one request-log row, once the logs have settled, with these field values."""
+    row = only_log(server)
+    assert {name: getattr(row, name) for name in fields} == fields
+    return row
+
+
 @pytest.fixture
 def superuser(db):
     """A superuser, "boss", for the Django admin."""
@@ -120,3 +128,35 @@ def pytest_configure(config):
     settings.BACKEND_HEALTH_INTERVAL = 0
     # Alert rounds only where a test asks for them (tests/metrics/test_alerts.py).
     settings.ALERT_INTERVAL = 0
+
+
+@pytest.fixture
+def ollama_home(tmp_path):
+    """A home folder with the key pair `ollama` makes on its first start (.ollama/id_ed25519)."""
+    make_ollama_home(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def fresh_signatures():
+    """No cached Ollama public key and no signature seen, before and after the test."""
+    from ollamaweb.keys import signatures
+
+    signatures.public_keys.invalidate()
+    signatures.replay_guard.clear()
+    yield
+    signatures.replay_guard.clear()
+
+
+@pytest.fixture
+def start_fake():
+    """Starts more fake Ollama servers, `start_fake(**options)` one; they are stopped after the test."""
+    started = []
+
+    def start(**options) -> FakeOllama:
+        started.append(FakeOllama(**options).start())
+        return started[-1]
+
+    yield start
+    for fake in started:
+        fake.stop()

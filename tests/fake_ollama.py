@@ -452,6 +452,14 @@ _PHRASES = {status.value: status.phrase for status in http.HTTPStatus}
 _date_cache: list = [0, ""]
 
 
+def _chunk(data: bytes) -> bytes:
+    """`data` framed as one chunk of a chunked body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
 def _http_date() -> str:
     """The Date header's value, formatted once per second."""
     now = int(time.time())
@@ -493,13 +501,13 @@ class _HttpWriter:
     def line(self, obj: Any) -> None:
         """Send one NDJSON line as its own chunk."""
         data = _go_json(obj) + b"\n"
-        chunk = b"%x\r\n%s\r\n" % (len(data), data)
+        chunk = _chunk(data)
         if not self.started:
             chunk = self._start(200, [("Content-Type", NDJSON_TYPE), ("Transfer-Encoding", "chunked")]) + chunk
         self._transport.write(chunk)
 
     def end_stream(self) -> None:
-        self._transport.write(b"0\r\n\r\n")
+        self._transport.write(_LAST_CHUNK)
         self._finish()
 
     async def drain(self) -> None:
@@ -529,6 +537,16 @@ class _HttpWriter:
         self.done = True
         if not self._keep_alive:
             self._transport.close()
+
+
+def _read_locked(name: str, doc: str) -> property:
+    """A read-only counter of the fake, read under its lock (handlers update it from the server's thread)."""
+
+    def read(self) -> int:
+        with self._lock:
+            return getattr(self, name)
+
+    return property(read, doc=doc)
 
 
 class _Connection(asyncio.Protocol):
@@ -1102,6 +1120,39 @@ def bench_generation(model: str, options: Any) -> tuple[float, float, int]:
     return ttft / 1000.0, tps, max(n, 1)
 
 
+def _bench_prompt_tokens(messages: Any) -> int:
+    return sum(len(str(m.get("content") or "").split()) for m in messages or () if isinstance(m, dict)) + 4
+
+
+async def _bench_whole_answer(ttft: float, tps: float, n: int) -> None:
+    """Waits as long as generating the whole answer takes (a non-streaming bench request)."""
+    delay = ttft + (n / tps if tps > 0 else 0.0)
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _bench_paced_stream(
+    writer: _HttpWriter, content_type: str, token: bytes, ttft: float, tps: float, n: int, tail
+) -> None:
+    """A chunked response: after `ttft` seconds, the chunk `token` n times at `tps` a second (0: at once), one
+    write each, then the chunks `tail()` returns and the end of the body."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    if ttft > 0:
+        await asyncio.sleep(ttft)
+    writer.raw(writer._start(200, [("Content-Type", content_type), ("Transfer-Encoding", "chunked")]))
+    first_token_at = start + ttft
+    for i in range(n):
+        if tps > 0:
+            delay = first_token_at + i / tps - loop.time()
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+        await writer.drain()
+        writer.raw(token)
+    writer.raw(tail() + _LAST_CHUNK)
+    writer._finish()
+
+
 def _bench_final(n: int, prompt_tokens: int, elapsed: float) -> dict:
     ns = int(elapsed * 1e9)
     return {
@@ -1127,8 +1178,7 @@ def _bench_chat_at_once(request: _HttpRequest) -> bytes | None:
     ttft, tps, n = bench_generation(model, body.get("options"))
     if ttft or tps:
         return None
-    messages = body.get("messages") or ()
-    prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages if isinstance(m, dict)) + 4
+    prompt_tokens = _bench_prompt_tokens(body.get("messages"))
     assistant = {"role": "assistant", "content": BENCH_TOKEN * n}
     payload = _fast_dumps(
         {"model": model, "created_at": BENCH_CREATED_AT, "message": assistant, **_bench_final(n, prompt_tokens, 0.0)}
@@ -1141,48 +1191,23 @@ async def _bench_chat(body: dict, writer: _HttpWriter) -> None:
     """/api/chat for a bench model: paced "Tk " tokens, one chunked write per token as Ollama does."""
     model = str(body.get("model"))
     ttft, tps, n = bench_generation(model, body.get("options"))
-    messages = body.get("messages") or ()
-    prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages if isinstance(m, dict)) + 4
+    prompt_tokens = _bench_prompt_tokens(body.get("messages"))
     started = time.perf_counter()
     assistant = {"role": "assistant", "content": BENCH_TOKEN * n}
     if not body.get("stream", True):
-        delay = ttft + (n / tps if tps > 0 else 0.0)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await _bench_whole_answer(ttft, tps, n)
         final = _bench_final(n, prompt_tokens, time.perf_counter() - started)
         return writer.send(
             200, _go_json({"model": model, "created_at": BENCH_CREATED_AT, "message": assistant, **final}), JSON_TYPE
         )
-    loop = asyncio.get_running_loop()
-    line = (
-        _go_json(
-            {
-                "model": model,
-                "created_at": BENCH_CREATED_AT,
-                "message": {**assistant, "content": BENCH_TOKEN},
-                "done": False,
-            }
-        )
-        + b"\n"
-    )
-    token_chunk = b"%x\r\n%s\r\n" % (len(line), line)
-    start = loop.time()
-    if ttft > 0:
-        await asyncio.sleep(ttft)
-    head = writer._start(200, [("Content-Type", NDJSON_TYPE), ("Transfer-Encoding", "chunked")])
-    writer.raw(head)
-    first_token_at = start + ttft
-    for i in range(n):
-        if tps > 0:
-            delay = first_token_at + i / tps - loop.time()
-            if delay > 0.0005:
-                await asyncio.sleep(delay)
-        await writer.drain()
-        writer.raw(token_chunk)
-    final = {"model": model, "created_at": BENCH_CREATED_AT, "message": {**assistant, "content": ""}}
-    last = _go_json({**final, **_bench_final(n, prompt_tokens, time.perf_counter() - started)}) + b"\n"
-    writer.raw(b"%x\r\n%s\r\n0\r\n\r\n" % (len(last), last))
-    writer._finish()
+    head = {"model": model, "created_at": BENCH_CREATED_AT}
+    token = _chunk(_go_json({**head, "message": {**assistant, "content": BENCH_TOKEN}, "done": False}) + b"\n")
+
+    def tail() -> bytes:
+        final = _bench_final(n, prompt_tokens, time.perf_counter() - started)
+        return _chunk(_go_json({**head, "message": {**assistant, "content": ""}, **final}) + b"\n")
+
+    await _bench_paced_stream(writer, NDJSON_TYPE, token, ttft, tps, n, tail)
 
 
 async def _bench_openai_chat(body: dict, writer: _HttpWriter) -> None:
@@ -1190,15 +1215,11 @@ async def _bench_openai_chat(body: dict, writer: _HttpWriter) -> None:
     that speak it): the same paced "Tk " tokens, as one JSON or as server-sent events, one write per token."""
     model = str(body.get("model"))
     ttft, tps, n = bench_generation(model, {"num_predict": body.get("max_tokens")})
-    prompt_tokens = (
-        sum(len(str(m.get("content") or "").split()) for m in body.get("messages") or () if isinstance(m, dict)) + 4
-    )
+    prompt_tokens = _bench_prompt_tokens(body.get("messages"))
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}
     base = {"id": "chatcmpl-bench", "created": 1767225600, "model": model, "system_fingerprint": "fp_ollama"}
     if not body.get("stream"):
-        delay = ttft + (n / tps if tps > 0 else 0.0)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await _bench_whole_answer(ttft, tps, n)
         message = {"role": "assistant", "content": BENCH_TOKEN * n}
         choice = {"index": 0, "message": message, "finish_reason": "stop"}
         return writer.send(200, _go_json({**base, "object": "chat.completion", "choices": [choice], "usage": usage}),
@@ -1206,28 +1227,14 @@ async def _bench_openai_chat(body: dict, writer: _HttpWriter) -> None:
 
     def event(delta: dict, finish: str | None = None, **extra) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        data = b"data: " + _go_json({**base, "object": "chat.completion.chunk", "choices": [choice], **extra}) + b"\n\n"
-        return b"%x\r\n%s\r\n" % (len(data), data)
+        chunk = {**base, "object": "chat.completion.chunk", "choices": [choice], **extra}
+        return _chunk(b"data: " + _go_json(chunk) + b"\n\n")
 
-    loop = asyncio.get_running_loop()
-    token_chunk = event({"role": "assistant", "content": BENCH_TOKEN})
-    start = loop.time()
-    if ttft > 0:
-        await asyncio.sleep(ttft)
-    writer.raw(writer._start(200, [("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")]))
-    first_token_at = start + ttft
-    for i in range(n):
-        if tps > 0:
-            delay = first_token_at + i / tps - loop.time()
-            if delay > 0.0005:
-                await asyncio.sleep(delay)
-        await writer.drain()
-        writer.raw(token_chunk)
-    done = b"data: [DONE]\n\n"
-    writer.raw(
-        event({"role": "assistant", "content": ""}, "stop", usage=usage) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done)
-    )
-    writer._finish()
+    def tail() -> bytes:
+        return event({"role": "assistant", "content": ""}, "stop", usage=usage) + _chunk(b"data: [DONE]\n\n")
+
+    token = event({"role": "assistant", "content": BENCH_TOKEN})
+    await _bench_paced_stream(writer, "text/event-stream", token, ttft, tps, n, tail)
 
 
 # --- The public fake -------------------------------------------------------------------------
@@ -1406,28 +1413,10 @@ class FakeOllama:
         with self._lock:
             return sum(request.path == path for request in self._requests)
 
-    @property
-    def active(self) -> int:
-        """Inference requests in flight right now."""
-        with self._lock:
-            return self._active
-
-    @property
-    def max_active(self) -> int:
-        with self._lock:
-            return self._max_active
-
-    @property
-    def completed(self) -> int:
-        """Inference requests answered successfully to the end."""
-        with self._lock:
-            return self._completed
-
-    @property
-    def cancelled(self) -> int:
-        """Inference requests whose client left before the response was complete."""
-        with self._lock:
-            return self._cancelled
+    active = _read_locked("_active", "Inference requests in flight right now.")
+    max_active = _read_locked("_max_active", "The most inference requests that were in flight at once.")
+    completed = _read_locked("_completed", "Inference requests answered successfully to the end.")
+    cancelled = _read_locked("_cancelled", "Inference requests whose client left before the response was complete.")
 
     def clear(self) -> None:
         """Forget recorded requests and reset the counters (requests in flight stay active)."""

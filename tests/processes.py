@@ -1,11 +1,22 @@
 """Helpers for tests that run the gateway (or its commands) as separate processes."""
 
+import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def local_env(**extra) -> dict:
+    """The environment for a subprocess, without proxy or OpenAI settings that could divert it."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.lower().endswith("_proxy") and not name.startswith("OPENAI_")
+    }
+    return {**env, **extra}
 
 
 def free_port() -> int:

@@ -65,23 +65,25 @@ class GenerateView(GenerationView):
 class EmbedView(OllamaView):
     endpoint = "ollama.embed"
     http_method_names = ["post"]
+    parse = native.embed_request
+
+    def render(self, result: dict, model: str) -> dict:
+        return native.render(result, model)
 
     async def post(self, request):
-        model, payload = native.embed_request(self.pipeline.json_body())
+        model, payload = type(self).parse(self.pipeline.json_body())
         [result] = await self.pipeline.complete(Generation(model, native.EMBED, [payload]))
-        return json_response(native.render(result, model))
+        return json_response(self.render(result, model))
 
 
-class EmbeddingsView(OllamaView):
+class EmbeddingsView(EmbedView):
     """The legacy /api/embeddings, served by /api/embed (which reports usage)."""
 
     endpoint = "ollama.embeddings"
-    http_method_names = ["post"]
+    parse = native.embeddings_request
 
-    async def post(self, request):
-        model, payload = native.embeddings_request(self.pipeline.json_body())
-        [result] = await self.pipeline.complete(Generation(model, native.EMBED, [payload]))
-        return json_response(native.render_embeddings(result))
+    def render(self, result: dict, model: str) -> dict:
+        return native.render_embeddings(result)
 
 
 # -- discovery ----------------------------------------------------------------------------------

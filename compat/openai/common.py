@@ -4,6 +4,8 @@ import math
 import secrets
 from datetime import datetime
 
+import orjson
+
 from ollamaweb.core.errors import InvalidRequest
 
 _MISSING = object()
@@ -253,6 +255,17 @@ def unix_time(timestamp: str | None, default: int) -> int:
         return int(datetime.fromisoformat(text).timestamp())
     except ValueError:
         return default
+
+
+def arguments_object(raw) -> dict | None:
+    """Tool-call arguments as clients send them (a JSON object encoded as a string, or the object) as a dict;
+    None when they are not one."""
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw or "{}")
+        except orjson.JSONDecodeError:
+            return None
+    return raw if isinstance(raw, dict) else None
 
 
 def is_int(value) -> bool:

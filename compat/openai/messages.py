@@ -3,12 +3,10 @@
 import binascii
 import re
 
-import orjson
-
 from ollamaweb.core.errors import InvalidRequest
 from ollamaweb.gateway.images import RemoteImage
 
-from .common import type_name
+from .common import arguments_object, type_name
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]*/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,(?P<data>.*)$", re.DOTALL)
@@ -151,13 +149,8 @@ def _convert_tool_calls(calls, param: str, tool_names: dict[str, str]) -> list[d
             raise InvalidRequest(
                 f"Missing required parameter: '{call_param}.function.name'.", param=f"{call_param}.function.name"
             )
-        arguments = function.get("arguments", "{}")
-        if isinstance(arguments, str):
-            try:
-                arguments = orjson.loads(arguments or "{}")
-            except orjson.JSONDecodeError:
-                arguments = None
-        if not isinstance(arguments, dict):
+        arguments = arguments_object(function.get("arguments", "{}"))
+        if arguments is None:
             raise InvalidRequest(
                 f"Invalid value for '{call_param}.function.arguments': expected a JSON object encoded as a string.",
                 param=f"{call_param}.function.arguments",

@@ -19,7 +19,7 @@ import orjson
 from ollamaweb.core.errors import InvalidRequest
 from ollamaweb.gateway.images import RemoteImage
 
-from .common import new_id
+from .common import arguments_object, new_id
 
 # reasoning.effort → Ollama's `think` (as Ollama's own layer maps it).
 REASONING_EFFORT = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high",
@@ -537,14 +537,8 @@ def _call(item: dict, param: str, kind: str) -> tuple[str, str, dict]:
         if not isinstance(raw, str):
             raise _invalid_type(f"{param}.input", "a string", raw)
         return call_id, name, {"input": raw}
-    raw = item.get("arguments", "{}")
-    arguments = raw
-    if isinstance(raw, str):
-        try:
-            arguments = orjson.loads(raw or "{}")
-        except orjson.JSONDecodeError:
-            arguments = None
-    if not isinstance(arguments, dict):
+    arguments = arguments_object(item.get("arguments", "{}"))
+    if arguments is None:
         raise _invalid_value(f"{param}.arguments", "expected a JSON object encoded as a string.")
     return call_id, name, arguments
 

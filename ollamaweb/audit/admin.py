@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from ollamaweb.core.admin_base import ReadOnlyAdmin
+
 from .models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: audit rows are never added, changed or deleted by hand."""
 
     list_display = ("created_at", "actor_name", "action", "target_type", "target_repr", "source", "ip")
@@ -17,12 +19,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         "source", "ip", "user_agent", "change_table",
     )  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -115,10 +115,16 @@ def save_audited(instance: models.Model, kind: str, *, actor=None, request=None,
         record(actor, action, instance, before=before, after=after, request=request, via=via)
 
 
-def record_deletes(actor, action: str, instances, *, request=None, via="", **snapshot_options) -> None:
-    """Audit `action` for each of `instances` about to be deleted (call it before deleting them)."""
+def delete_audited(actor, action: str, instances, *, request=None, via="", **snapshot_options) -> int:
+    """Delete `instances` (a list of one model's rows), auditing `action` for each with what `snapshot_options`
+    (fields, exclude) select of it before; how many rows of theirs were deleted."""
     for instance in instances:
         record(actor, action, instance, before=snapshot(instance, **snapshot_options), request=request, via=via)
+    if not instances:
+        return 0
+    model = type(instances[0])
+    deleted = model._default_manager.filter(pk__in=[instance.pk for instance in instances]).delete()[1]
+    return deleted.get(model._meta.label, 0)
 
 
 async def arecord(*args, **kwargs) -> AuditEvent:

@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timezone import localtime
 
-from ollamaweb.core.admin_base import ChoiceFilter, ServicesAdmin
+from ollamaweb.core.admin_base import ChoiceFilter, ReadOnlyAdmin, ServicesAdmin
 
 from . import services
 from .config import serving_backends
@@ -274,7 +274,7 @@ class BackendAdmin(ServicesAdmin):
 
 
 @admin.register(PullJob)
-class PullJobAdmin(admin.ModelAdmin):
+class PullJobAdmin(ReadOnlyAdmin):
     list_display = ("model", "backend_name", "status_badge", "progress", "created_by", "created_at", "finished_at")
     list_filter = ("status", "backend_name")
     search_fields = ("model", "backend_name")
@@ -309,9 +309,3 @@ class PullJobAdmin(admin.ModelAdmin):
     def live_page(self, job):
         url = reverse("admin:backends_backend_pull_job", args=[job.batch])
         return format_html('<a href="{}">{}</a>', url, "Show the progress")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

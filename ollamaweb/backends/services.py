@@ -4,7 +4,7 @@ the others at their next health-check round (OLLAMAWEB_HEALTH_INTERVAL). Each ch
 
 from django.db import transaction
 
-from ollamaweb.audit.services import record_deletes, save_audited
+from ollamaweb.audit.services import delete_audited, save_audited
 
 from .models import Backend
 from .registry import registry
@@ -54,7 +54,6 @@ def set_backend(
 
 def remove_backends(backends, *, actor=None, request=None, via="") -> int:
     backends = list(backends)
-    record_deletes(actor, "backend.delete", backends, fields=AUDITED_FIELDS, request=request, via=via)
-    count = Backend.objects.filter(pk__in=[backend.pk for backend in backends]).delete()[0]
+    count = delete_audited(actor, "backend.delete", backends, fields=AUDITED_FIELDS, request=request, via=via)
     _reload()
     return count

@@ -8,30 +8,44 @@ from . import services
 from .models import CatalogSettings, ModelAlias
 
 
-class ModelAliasForm(forms.ModelForm):
-    pending = forms.BooleanField(
-        required=False, help_text="Save even if no backend has the target yet (e.g. a model being pulled)."
-    )
+class ServedModelForm(forms.ModelForm):
+    """A form naming a model that a backend must serve, unless `pending` is ticked: `check(cleaned)` (a
+    services check) raises ValidationError for the field `checked_field`."""
 
-    class Meta:
-        model = ModelAlias
-        fields = ("name", "target", "description")
+    pending = forms.BooleanField(
+        required=False, help_text="Save even if no backend has the model yet (e.g. a model being pulled)."
+    )
+    checked_field = ""
+
+    def check(self, cleaned: dict) -> None:
+        raise NotImplementedError
 
     def clean(self):
         cleaned = super().clean()
         if self.errors:
             return cleaned
         try:
-            services.check_alias(
-                cleaned.get("name", ""),
-                cleaned.get("target", ""),
-                services.known_models(),
-                allow_pending=cleaned.get("pending"),
-                instance=self.instance,
-            )
+            self.check(cleaned)
         except ValidationError as exc:
-            self.add_error("target", exc)
+            self.add_error(self.checked_field, exc)
         return cleaned
+
+
+class ModelAliasForm(ServedModelForm):
+    checked_field = "target"
+
+    class Meta:
+        model = ModelAlias
+        fields = ("name", "target", "description")
+
+    def check(self, cleaned):
+        services.check_alias(
+            cleaned.get("name", ""),
+            cleaned.get("target", ""),
+            services.known_models(),
+            allow_pending=cleaned.get("pending"),
+            instance=self.instance,
+        )
 
 
 @admin.register(ModelAlias)
@@ -46,26 +60,17 @@ class ModelAliasAdmin(ServicesAdmin):
     delete_with = staticmethod(services.delete_aliases)
 
 
-class CatalogSettingsForm(forms.ModelForm):
-    pending = forms.BooleanField(
-        required=False, help_text="Save even if no backend has the model yet (e.g. a model being pulled)."
-    )
+class CatalogSettingsForm(ServedModelForm):
+    checked_field = "claude_default_target"
 
     class Meta:
         model = CatalogSettings
         fields = ("claude_default_target",)
 
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            services.check_claude_default_target(
-                cleaned.get("claude_default_target", ""), services.known_models(), allow_pending=cleaned.get("pending")
-            )
-        except ValidationError as exc:
-            self.add_error("claude_default_target", exc)
-        return cleaned
+    def check(self, cleaned):
+        services.check_claude_default_target(
+            cleaned.get("claude_default_target", ""), services.known_models(), allow_pending=cleaned.get("pending")
+        )
 
 
 @admin.register(CatalogSettings)

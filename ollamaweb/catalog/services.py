@@ -4,7 +4,7 @@ every process's cache, and audited (`actor`, `request`, `via` go to ollamaweb.au
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ollamaweb.audit.services import record, record_deletes, save_audited
+from ollamaweb.audit.services import delete_audited, record, save_audited
 from ollamaweb.core.names import canonical
 
 from .aliases import alias_table
@@ -100,8 +100,7 @@ def save_alias(alias: ModelAlias, *, actor=None, request=None, via="") -> ModelA
 
 def delete_aliases(aliases, *, actor=None, request=None, via="") -> int:
     aliases = list(aliases)
-    record_deletes(actor, "alias.delete", aliases, fields=AUDITED_FIELDS, request=request, via=via)
-    count = ModelAlias.objects.filter(pk__in=[alias.pk for alias in aliases]).delete()[0]
+    count = delete_audited(actor, "alias.delete", aliases, fields=AUDITED_FIELDS, request=request, via=via)
     _forget_aliases()
     return count
 

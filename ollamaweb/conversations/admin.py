@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from ollamaweb.core.admin_base import ReadOnlyAdmin
+
 from .models import StoredResponse
 
 
 @admin.register(StoredResponse)
-class StoredResponseAdmin(admin.ModelAdmin):
+class StoredResponseAdmin(ReadOnlyAdmin):
     """Read-only: stored responses are what a user's clients sent and received."""
 
     list_display = (
@@ -29,9 +31,3 @@ class StoredResponseAdmin(admin.ModelAdmin):
     def request_log(self, obj):
         url = reverse("admin:usage_requestlog_changelist") + f"?response_id={obj.pk}"
         return format_html('<a href="{}">requests that made or used this response</a>', url)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -35,3 +35,14 @@ class ServicesAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         self.delete_with(queryset, actor=request.user, request=request)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A model admin for records of what happened: they are listed and read, never added or changed by hand
+    (deleting stays as the model's admin allows it)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

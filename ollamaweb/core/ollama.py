@@ -58,23 +58,33 @@ def parse_ollama_host(value: str) -> list[str]:
     return urls or [f"http://127.0.0.1:{DEFAULT_PORT}"]
 
 
+def _for_this_loop(made: dict, is_closed, make):
+    """What `make()` made for the running event loop, kept in `made` and made again once closed (what was made
+    for loops since closed is dropped)."""
+    loop = asyncio.get_running_loop()
+    found = made.get(loop)
+    if found is None or is_closed(found):
+        for stale in [other for other in made if other.is_closed()]:
+            del made[stale]
+        found = made[loop] = make()
+    return found
+
+
 _pools: dict[asyncio.AbstractEventLoop, http11.Pool] = {}
 
 
 def http_pool() -> http11.Pool:
-    loop = asyncio.get_running_loop()
-    pool = _pools.get(loop)
-    if pool is None or pool.closed:
-        for stale in [other for other in _pools if other.is_closed()]:
-            del _pools[stale]
-        pool = _pools[loop] = http11.Pool(
+    return _for_this_loop(
+        _pools,
+        lambda pool: pool.closed,
+        lambda: http11.Pool(
             max_connections=settings.OLLAMA_MAX_CONNECTIONS,
             max_idle=min(settings.OLLAMA_MAX_CONNECTIONS, 256),
             connect_timeout=settings.OLLAMA_CONNECT_TIMEOUT,
             read_timeout=settings.OLLAMA_READ_TIMEOUT,
             pool_timeout=settings.OLLAMA_POOL_TIMEOUT,
-        )
-    return pool
+        ),
+    )
 
 
 _clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
@@ -83,21 +93,15 @@ _clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 def http_client() -> httpx.AsyncClient:
     """An httpx2 client, for the rare management calls that send raw bodies (blob uploads); the
     request path uses http_pool()."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None or client.is_closed:
-        for stale in [other for other in _clients if other.is_closed()]:
-            del _clients[stale]
-        client = _clients[loop] = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                connect=settings.OLLAMA_CONNECT_TIMEOUT,
-                read=settings.OLLAMA_READ_TIMEOUT,
-                write=10.0,
-                pool=settings.OLLAMA_POOL_TIMEOUT,
-            ),
-            trust_env=False,
-        )
-    return client
+    timeout = httpx.Timeout(
+        connect=settings.OLLAMA_CONNECT_TIMEOUT,
+        read=settings.OLLAMA_READ_TIMEOUT,
+        write=10.0,
+        pool=settings.OLLAMA_POOL_TIMEOUT,
+    )
+    return _for_this_loop(
+        _clients, lambda client: client.is_closed, lambda: httpx.AsyncClient(timeout=timeout, trust_env=False)
+    )
 
 
 async def close_http_client():

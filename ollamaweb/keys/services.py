@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ollamaweb.audit.services import record, record_deletes, snapshot
+from ollamaweb.audit.services import delete_audited, record, snapshot
 
 from . import hashing
 from .cache import key_cache, shared_key
@@ -98,10 +98,9 @@ def revoke_key(key: ApiKey, *, actor=None, request=None, via="") -> bool:
 
 def delete_keys(keys, *, actor=None, request=None, via="") -> int:
     keys = list(keys)
-    record_deletes(actor, "key.delete", keys, request=request, via=via)
-    ApiKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
+    count = delete_audited(actor, "key.delete", keys, request=request, via=via)
     forget_keys(key.prefix for key in keys)
-    return len(keys)
+    return count
 
 
 def set_users_active(users, active: bool, *, actor=None, request=None, via="") -> int:
@@ -136,11 +135,10 @@ def save_user(user, *, actor=None, request=None, via="") -> None:
 
 def delete_users(users, *, actor=None, request=None, via="") -> int:
     users = list(users)
-    record_deletes(actor, "user.delete", users, exclude=USER_AUDIT_EXCLUDE, request=request, via=via)
     prefixes = list(ApiKey.objects.filter(user__in=users).values_list("prefix", flat=True))
-    get_user_model().objects.filter(pk__in=[user.pk for user in users]).delete()
+    count = delete_audited(actor, "user.delete", users, exclude=USER_AUDIT_EXCLUDE, request=request, via=via)
     forget_keys(prefixes)
-    return len(users)
+    return count
 
 
 # -- Ollama public keys (the Ollama CLI's signatures) and the "manage models" scope --------------
@@ -195,10 +193,9 @@ def save_ollama_key(key: OllamaPublicKey) -> OllamaPublicKey:
 
 def delete_ollama_keys(keys, *, actor=None, request=None, via="") -> int:
     keys = list(keys)
-    record_deletes(actor, "ollama_key.delete", keys, request=request, via=via)
-    OllamaPublicKey.objects.filter(pk__in=[key.pk for key in keys]).delete()
+    count = delete_audited(actor, "ollama_key.delete", keys, request=request, via=via)
     forget_ollama_keys(key.public_key for key in keys)
-    return len(keys)
+    return count
 
 
 def remove_ollama_key(user, pk: int, *, request=None) -> OllamaPublicKey | None:

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
+from ollamaweb.core.admin_base import ChoiceFilter, ServicesAdmin
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.teams.models import Team
 
@@ -21,43 +23,32 @@ def owner_name(scope: Scope) -> str:
     return user.get_username() if user else f"deleted user #{scope.owner_id}"
 
 
-class ScopeFilter(admin.SimpleListFilter):
+class ScopeFilter(ChoiceFilter):
     title = "applies to"
     parameter_name = "scope"
-
-    def lookups(self, request, model_admin):
-        return [("everyone", "everyone (defaults)"), ("user", "a user"), ("key", "an API key"), ("team", "a team")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "everyone":
-            return queryset.filter(user__isnull=True, api_key__isnull=True, team__isnull=True)
-        if self.value() == "team":
-            return queryset.filter(team__isnull=False)
-        if self.value() == "user":
-            return queryset.filter(user__isnull=False)
-        if self.value() == "key":
-            return queryset.filter(api_key__isnull=False)
-        return queryset
+    conditions = {
+        "everyone": ("everyone (defaults)", Q(user__isnull=True, api_key__isnull=True, team__isnull=True)),
+        "user": ("a user", Q(user__isnull=False)),
+        "key": ("an API key", Q(api_key__isnull=False)),
+        "team": ("a team", Q(team__isnull=False)),
+    }
 
 
-class CounterKindFilter(admin.SimpleListFilter):
-    title = "kind"
-    parameter_name = "kind"
-
-    def lookups(self, request, model_admin):
-        return [
+class CounterKindFilter(ChoiceFilter):
+    title = parameter_name = "kind"
+    conditions = {
+        kind: (label, Q(key__startswith=f"{kind}:"))
+        for kind, label in (
             ("t", "tokens (day/month)"),
             ("gpu", "GPU time (day/month)"),
             ("r", "requests per minute"),
             ("c", "in flight"),
-        ]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(key__startswith=f"{self.value()}:") if self.value() else queryset
+        )
+    }
 
 
 @admin.register(QuotaPolicy)
-class QuotaPolicyAdmin(admin.ModelAdmin):
+class QuotaPolicyAdmin(ServicesAdmin):
     list_display = (
         "__str__",
         "model",
@@ -74,6 +65,8 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "api_key__prefix", "team__name", "model")
     autocomplete_fields = ("user", "team")
     raw_id_fields = ("api_key",)
+    save_with = staticmethod(services.save_policy)
+    delete_with = staticmethod(services.delete_policies)
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -90,15 +83,6 @@ class QuotaPolicyAdmin(admin.ModelAdmin):
                 """Left to services.check_policy, which says what is duplicated in words."""
 
         return CheckedForm
-
-    def save_model(self, request, obj, form, change):
-        services.save_policy(obj, actor=request.user, request=request)
-
-    def delete_model(self, request, obj):
-        services.delete_policies([obj], actor=request.user, request=request)
-
-    def delete_queryset(self, request, queryset):
-        services.delete_policies(queryset, actor=request.user, request=request)
 
 
 @admin.register(UsageCounter)

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from ollamaweb.core.admin_base import ReadOnlyAdmin
+
 from . import services
 from .models import Membership, Team
 
@@ -63,18 +65,12 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ReadOnlyAdmin):
     """Read only here: members are added and changed on their team's page."""
 
     list_display = ("team", "user", "role", "is_default", "source", "created_at")
     list_filter = ("role", "source", "team")
     search_fields = ("team__name", "user__username")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def delete_model(self, request, obj):
         services.remove_member(request.user, obj, request=request)

@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from ollamaweb.core.admin_base import ChoiceFilter, ReadOnlyAdmin, ServicesAdmin
 from ollamaweb.keys import services as key_services
 from ollamaweb.quotas.calendar import quota_today
 from ollamaweb.quotas.counters import USER, Scope
@@ -16,24 +18,17 @@ from .models import RequestLog, UnwrittenRequest, UsageRollup
 from .reports import totals_for_user
 
 
-class StatusClassFilter(admin.SimpleListFilter):
+class StatusClassFilter(ChoiceFilter):
     title = "outcome"
     parameter_name = "outcome"
-
-    def lookups(self, request, model_admin):
-        return [("ok", "succeeded (2xx)"), ("client", "client errors (4xx)"), ("server", "server errors (5xx)")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "ok":
-            return queryset.filter(status__lt=400)
-        if self.value() == "client":
-            return queryset.filter(status__gte=400, status__lt=500)
-        if self.value() == "server":
-            return queryset.filter(status__gte=500)
-        return queryset
+    conditions = {
+        "ok": ("succeeded (2xx)", Q(status__lt=400)),
+        "client": ("client errors (4xx)", Q(status__gte=400, status__lt=500)),
+        "server": ("server errors (5xx)", Q(status__gte=500)),
+    }
 
 
-class EndpointFilter(admin.SimpleListFilter):
+class EndpointFilter(ChoiceFilter):
     """Fixed choices: a field filter would run SELECT DISTINCT over the whole log."""
 
     title = "endpoint"
@@ -46,15 +41,11 @@ class EndpointFilter(admin.SimpleListFilter):
         "ollama.pull",
     )  # fmt: skip
 
-    def lookups(self, request, model_admin):
-        return [(name, name) for name in self.ENDPOINTS]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(endpoint=self.value()) if self.value() else queryset
+    conditions = {name: (name, Q(endpoint=name)) for name in ENDPOINTS}
 
 
 @admin.register(RequestLog)
-class RequestLogAdmin(admin.ModelAdmin):
+class RequestLogAdmin(ReadOnlyAdmin):
     """Read-only: the log is a record of what happened."""
 
     list_display = (
@@ -97,12 +88,6 @@ class RequestLogAdmin(admin.ModelAdmin):
     def latency(self, row):
         return readable_ms(row.latency_ms)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 def _duration_display(field):
     @admin.display(description=str(field.verbose_name).removesuffix(" ms"), ordering=field.name)
@@ -118,21 +103,15 @@ for _field in RequestLog._meta.fields:  # ttft_ms_readable, latency_ms_readable,
 
 
 @admin.register(UsageRollup)
-class UsageRollupAdmin(admin.ModelAdmin):
+class UsageRollupAdmin(ReadOnlyAdmin):
     list_display = ("day", "user", "key_prefix", "model", "requests", "prompt_tokens", "completion_tokens", "errors")
     list_filter = ("day", "model")
     search_fields = ("user__username", "key_prefix", "model")
     date_hierarchy = "day"
     list_select_related = ("user",)
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class UsageUserAdmin(UserAdmin):
+class UsageUserAdmin(ServicesAdmin, UserAdmin):
     """Django's user admin plus today's and this month's usage against the user's limits."""
 
     readonly_fields = (*UserAdmin.readonly_fields, "related", "usage_summary")
@@ -144,6 +123,8 @@ class UsageUserAdmin(UserAdmin):
     list_display = ("username", "email", "is_active", "is_staff", "date_joined", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
     actions = ["activate_users", "deactivate_users", "reset_period_usage"]
+    save_with = staticmethod(key_services.save_user)
+    delete_with = staticmethod(key_services.delete_users)
 
     @admin.display(description="see also")
     def related(self, user):
@@ -171,15 +152,6 @@ class UsageUserAdmin(UserAdmin):
             queryset.exclude(pk=request.user.pk), False, actor=request.user, request=request
         )
         self.message_user(request, f"Deactivated {count} user(s).")
-
-    def save_model(self, request, obj, form, change):
-        key_services.save_user(obj, actor=request.user, request=request)
-
-    def delete_model(self, request, obj):
-        key_services.delete_users([obj], actor=request.user, request=request)
-
-    def delete_queryset(self, request, queryset):
-        key_services.delete_users(queryset, actor=request.user, request=request)
 
     @admin.action(description="Reset period usage (today's and this month's token counters)")
     def reset_period_usage(self, request, queryset):
@@ -216,15 +188,9 @@ admin.site.register(get_user_model(), UsageUserAdmin)
 
 
 @admin.register(UnwrittenRequest)
-class UnwrittenRequestAdmin(admin.ModelAdmin):
+class UnwrittenRequestAdmin(ReadOnlyAdmin):
     """Records the request log could not store (their quota was settled all the same)."""
 
     list_display = ("set_aside_at", "request_id", "error")
     search_fields = ("request_id", "error")
     readonly_fields = ("set_aside_at", "request_id", "error", "record")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

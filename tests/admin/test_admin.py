@@ -109,6 +109,9 @@ def test_alias_pages(admin_browser):
     response = admin_browser.post("/admin/catalog/modelalias/add/", {"name": "gpt-4o", "target": "qwen3:8b"})
     assert response.status_code == 302
     assert ModelAlias.objects.get(name="gpt-4o").target == "qwen3:8b"
+    refused = admin_browser.post("/admin/catalog/modelalias/add/", {"name": "mine", "target": "mine"})
+    assert refused.status_code == 200 and "An alias cannot point at itself." in refused.content.decode()
+    assert not ModelAlias.objects.filter(name="mine").exists()
 
 
 def test_request_logs_are_read_only(admin_browser, key_and_secret):

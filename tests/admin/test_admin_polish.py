@@ -4,7 +4,7 @@ message for a duplicate quota, partial request-log search, and a user's related 
 from django.contrib.auth import get_user_model
 
 from ollamaweb.keys.services import issue_key
-from ollamaweb.quotas.models import QuotaPolicy
+from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
 from tests.portal.helpers import log
 
 User = get_user_model()
@@ -56,6 +56,24 @@ def test_a_duplicate_default_quota_says_what_exists(admin_browser):
     assert "There is already the default policy for all models: edit that one instead" in page
     assert "quota_one_default_per_model" not in page
     assert QuotaPolicy.objects.count() == 1
+
+
+def test_quota_lists_filter_by_scope_and_kind(admin_browser):
+    alice = User.objects.create_user("alice")
+    QuotaPolicy.objects.create(model="default-model", tokens_per_day=1000)
+    QuotaPolicy.objects.create(user=alice, model="alice-model", tokens_per_day=10)
+    for scope, shown, hidden in (
+        ("everyone", "default-model", "alice-model"),
+        ("user", "alice-model", "default-model"),
+    ):
+        page = html(admin_browser.get("/admin/quotas/quotapolicy/", {"scope": scope}))
+        assert f'field-model">{shown}<' in page and f'field-model">{hidden}<' not in page, scope
+    UsageCounter.objects.create(key=f"t:u{alice.pk}:d:2026-11-25", used=5)
+    UsageCounter.objects.create(key=f"c:u{alice.pk}", used=1)
+    tokens = html(admin_browser.get("/admin/quotas/usagecounter/", {"kind": "t"}))
+    assert "alice · tokens on 2026-11-25" in tokens and "requests in flight" not in tokens
+    in_flight = html(admin_browser.get("/admin/quotas/usagecounter/", {"kind": "c"}))
+    assert "alice · requests in flight" in in_flight and "2026-11-25" not in in_flight
 
 
 def test_user_page_links_to_keys_quotas_and_requests(admin_browser):

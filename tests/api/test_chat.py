@@ -7,8 +7,8 @@ import openai
 import pytest
 
 from ollamaweb.catalog.models import ModelAlias
-from ollamaweb.usage.models import RequestLog
-from tests.conftest import settle_logs
+from tests.api.weather import weather_function
+from tests.conftest import only_log
 from tests.fake_ollama import Reply
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
@@ -40,8 +40,7 @@ def test_chat_completion_returns_backend_text_and_exact_usage(client, gateway, f
     assert native["model"] == "llama3"
     assert native["stream"] is True  # read as a stream, so an abandoned request is still charged
     assert native["messages"] == [{"role": "user", "content": "Say this is a test"}]
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
+    log = only_log(gateway)
     assert (log.endpoint, log.requested_model, log.status, log.stream) == ("chat.completions", "llama3", 200, False)
     assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (26, 7, "measured")
 
@@ -139,16 +138,7 @@ def test_vision_data_url_becomes_raw_base64_images(client, fake_ollama):
 
 
 def test_tool_calls_round_trip(client, fake_ollama):
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather in a city",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-            },
-        }
-    ]
+    tools = [weather_function()]
     fake_ollama.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
     completion = client.chat.completions.create(
         model="llama3", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=tools
@@ -207,5 +197,4 @@ def test_empty_logit_bias_is_accepted_and_nonempty_is_refused(client, fake_ollam
 
 def test_user_field_is_recorded(client, gateway, fake_ollama):
     client.chat.completions.create(model="llama3", messages=[{"role": "user", "content": "hi"}], user="customer-42")
-    settle_logs(gateway)
-    assert RequestLog.objects.get().client_user == "customer-42"
+    assert only_log(gateway).client_user == "customer-42"

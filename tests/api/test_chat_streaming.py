@@ -6,20 +6,12 @@ import httpx
 import pytest
 from django.contrib.auth import get_user_model
 
-from ollamaweb.usage.models import RequestLog
-from tests.conftest import settle_logs
+from tests.api.weather import weather_function
+from tests.conftest import assert_logged
 from tests.fake_ollama import Reply
 
 HELLO = [{"role": "user", "content": "Say hello"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-        },
-    }
-]
+TOOLS = [weather_function()]
 
 
 @pytest.fixture
@@ -298,14 +290,8 @@ def test_stream_log_row_has_exact_tokens_and_ttft(client, gateway, fake_ollama, 
     chunks = list(client.chat.completions.create(model="llama3", messages=HELLO, stream=True, **extra))
 
     assert content_of(chunks) == "a b c d"
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
-    assert (log.endpoint, log.requested_model, log.status, log.error, log.stream) == (
-        "chat.completions",
-        "llama3",
-        200,
-        "",
-        True,
+    log = assert_logged(
+        gateway, endpoint="chat.completions", requested_model="llama3", status=200, error="", stream=True
     )
     assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (21, 4, "measured")
     assert log.ttft_ms is not None and 100 <= log.ttft_ms <= log.latency_ms
@@ -318,12 +304,4 @@ def test_legacy_completion_stream_with_no_text_still_finishes_and_is_logged(clie
     chunks = list(client.completions.create(model="llama3", prompt="x", stream=True))
 
     assert [(chunk.choices[0].text, chunk.choices[0].finish_reason) for chunk in chunks] == [("", "stop")]
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
-    assert (log.endpoint, log.status, log.stream, log.prompt_tokens, log.completion_tokens) == (
-        "completions",
-        200,
-        True,
-        3,
-        0,
-    )
+    assert_logged(gateway, endpoint="completions", status=200, stream=True, prompt_tokens=3, completion_tokens=0)

@@ -3,8 +3,7 @@
 import openai
 import pytest
 
-from ollamaweb.usage.models import RequestLog
-from tests.conftest import settle_logs
+from tests.conftest import assert_logged
 from tests.fake_ollama import Reply
 
 
@@ -38,14 +37,8 @@ def test_prompt_string_returns_backend_text_and_usage(client, gateway, fake_olla
     assert native["prompt"] == "The capital of France is"
     assert native["stream"] is True  # read as a stream, so an abandoned request is still charged
     assert "suffix" not in native and "options" not in native
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
-    assert (log.endpoint, log.requested_model, log.status, log.prompt_tokens, log.completion_tokens) == (
-        "completions",
-        "llama3",
-        200,
-        9,
-        5,
+    assert_logged(
+        gateway, endpoint="completions", requested_model="llama3", status=200, prompt_tokens=9, completion_tokens=5
     )
 
 

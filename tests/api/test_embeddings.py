@@ -7,8 +7,7 @@ import httpx
 import openai
 import pytest
 
-from ollamaweb.usage.models import RequestLog
-from tests.conftest import settle_logs
+from tests.conftest import assert_logged, only_log
 from tests.fake_ollama import _embedding
 
 
@@ -45,14 +44,8 @@ def test_string_input_gives_the_backend_vector(client, gateway, fake_ollama):
     assert native["model"] == "all-minilm"
     assert native["input"] == ["why is the sky blue?"]
     assert "dimensions" not in native
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
-    assert (log.endpoint, log.requested_model, log.status, log.prompt_tokens, log.completion_tokens) == (
-        "embeddings",
-        "all-minilm",
-        200,
-        5,
-        0,
+    assert_logged(
+        gateway, endpoint="embeddings", requested_model="all-minilm", status=200, prompt_tokens=5, completion_tokens=0
     )
 
 
@@ -138,5 +131,4 @@ def test_unknown_model_is_not_found(client, fake_ollama):
 
 def test_user_is_recorded_in_the_log(client, gateway, fake_ollama):
     client.embeddings.create(model="all-minilm", input="hello", user="end-user-99", encoding_format="float")
-    settle_logs(gateway)
-    assert RequestLog.objects.get().client_user == "end-user-99"
+    assert only_log(gateway).client_user == "end-user-99"

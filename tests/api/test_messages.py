@@ -10,7 +10,8 @@ from ollamaweb.catalog import services as catalog
 from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas import services as quotas
 from ollamaweb.usage.models import RequestLog
-from tests.conftest import only_log, settle_logs
+from tests.api.weather import CITY, weather_function
+from tests.conftest import assert_logged, only_log, settle_logs
 from tests.fake_ollama import Reply
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
@@ -18,7 +19,7 @@ HI = [{"role": "user", "content": "Say this is a test"}]
 WEATHER = {
     "name": "get_weather",
     "description": "Weather in a city",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "input_schema": CITY,
 }
 
 
@@ -71,15 +72,10 @@ def test_create_returns_text_and_exact_usage_and_logs_it(claude, gateway, fake_o
         {"role": "user", "content": "Say this is a test"},
     ]
     assert native["options"] == {"temperature": 0.2, "top_k": 40, "num_predict": 300}
-    log = only_log(gateway)
-    assert message._request_id == log.request_id
-    assert (log.endpoint, log.requested_model, log.resolved_model, log.status, log.stream) == (
-        "messages",
-        "llama3",
-        "llama3",
-        200,
-        False,
+    log = assert_logged(
+        gateway, endpoint="messages", requested_model="llama3", resolved_model="llama3", status=200, stream=False
     )
+    assert message._request_id == log.request_id
     assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (31, 6, "measured")
     assert log.client_user == "user_42_account__session_abc"
 
@@ -129,14 +125,7 @@ def test_stream_helper_text_and_exact_usage(claude, gateway, fake_ollama):
     assert message.stop_reason == "end_turn"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (17, 5)
     assert natives(fake_ollama)[-1]["stream"] is True
-    log = only_log(gateway)
-    assert (log.endpoint, log.status, log.stream, log.prompt_tokens, log.completion_tokens) == (
-        "messages",
-        200,
-        True,
-        17,
-        5,
-    )
+    log = assert_logged(gateway, endpoint="messages", status=200, stream=True, prompt_tokens=17, completion_tokens=5)
     assert log.usage_source == "measured"
 
 
@@ -190,16 +179,7 @@ def test_tool_use_round_trip(claude, gateway, fake_ollama):
     [tool_use] = first.content
     assert tool_use.type == "tool_use" and tool_use.name == "get_weather" and tool_use.input == {"city": "Paris"}
     assert tool_use.id.startswith("toolu_")
-    assert natives(fake_ollama)[-1]["tools"] == [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather in a city",
-                "parameters": WEATHER["input_schema"],
-            },
-        }
-    ]
+    assert natives(fake_ollama)[-1]["tools"] == [weather_function(WEATHER["input_schema"])]
 
     fake_ollama.reply = Reply(content="It is 18°C in Paris.")
     second = claude.messages.create(
@@ -350,13 +330,13 @@ def test_count_tokens_is_the_backends_prompt_count_and_charges_nothing(claude, g
     assert native["options"] == {"num_predict": 1} and native["stream"] is False
     assert native["messages"][0] == {"role": "system", "content": "You are Claude Code."}
     assert native["tools"][0]["function"]["name"] == "get_weather"
-    log = only_log(gateway)
-    assert (log.endpoint, log.status, log.requested_model, log.prompt_tokens, log.completion_tokens) == (
-        "messages.count_tokens",
-        200,
-        "llama3",
-        0,
-        0,
+    assert_logged(
+        gateway,
+        endpoint="messages.count_tokens",
+        status=200,
+        requested_model="llama3",
+        prompt_tokens=0,
+        completion_tokens=0,
     )
 
 
@@ -484,44 +464,40 @@ def test_wrong_method_and_invalid_json(gateway, api_key):
 # --- an old backend (the Ollama 0.6.5 fork this project started for) -------------------------
 
 
-def test_old_backend_serves_messages_with_tools_and_thinking(claude, gateway, fake_ollama):
+def test_old_backend_serves_messages_with_tools_and_thinking(claude, gateway, fake_ollama, start_fake):
     from ollamaweb.backends import services as backends
     from ollamaweb.backends.health import check_all
     from ollamaweb.backends.registry import registry
-    from tests.fake_ollama import FakeOllama
 
-    old = FakeOllama(version="0.6.5").start()
-    try:
-        old.add_model("llama3", capabilities=["completion", "tools"])
-        backends.set_backend("k80", old.url)
-        registry.invalidate()
-        gateway.call(check_all(registry))
-        old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
-        thinking = {"type": "enabled", "budget_tokens": 2048}
-        first = claude.messages.create(model="llama3", max_tokens=200, messages=HI, tools=[WEATHER], thinking=thinking)
-        [tool_use] = first.content
-        assert tool_use.input == {"city": "Oslo"} and tool_use.id.startswith("toolu_")
+    old = start_fake(version="0.6.5")
+    old.add_model("llama3", capabilities=["completion", "tools"])
+    backends.set_backend("k80", old.url)
+    registry.invalidate()
+    gateway.call(check_all(registry))
+    old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    first = claude.messages.create(model="llama3", max_tokens=200, messages=HI, tools=[WEATHER], thinking=thinking)
+    [tool_use] = first.content
+    assert tool_use.input == {"city": "Oslo"} and tool_use.id.startswith("toolu_")
 
-        old.reply = Reply(content="Cold.")
-        with claude.messages.stream(
-            model="llama3",
-            max_tokens=200,
-            tools=[WEATHER],
-            thinking=thinking,
-            messages=[
-                *HI,
-                {"role": "assistant", "content": first.content},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "-5°C"}]},
-            ],
-        ) as stream:
-            assert "".join(stream.text_stream) == "Cold."
-        sent = [r.json for r in old.requests if r.path == "/api/chat"]
-        assert len(sent) == 2 and all("think" not in body for body in sent)  # dropped, not a 400
-        assert "id" not in sent[1]["messages"][1]["tool_calls"][0]
-        assert sent[1]["messages"][2] == {"role": "tool", "content": "-5°C"}
-        assert not natives(fake_ollama)
-    finally:
-        old.stop()
+    old.reply = Reply(content="Cold.")
+    with claude.messages.stream(
+        model="llama3",
+        max_tokens=200,
+        tools=[WEATHER],
+        thinking=thinking,
+        messages=[
+            *HI,
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "-5°C"}]},
+        ],
+    ) as stream:
+        assert "".join(stream.text_stream) == "Cold."
+    sent = [r.json for r in old.requests if r.path == "/api/chat"]
+    assert len(sent) == 2 and all("think" not in body for body in sent)  # dropped, not a 400
+    assert "id" not in sent[1]["messages"][1]["tool_calls"][0]
+    assert sent[1]["messages"][2] == {"role": "tool", "content": "-5°C"}
+    assert not natives(fake_ollama)
 
 
 def test_beta_client_as_claude_code_uses_it(claude, fake_ollama):

@@ -12,43 +12,31 @@ import httpx
 import ollama
 import pytest
 
-from ollamaweb.keys import services, signatures
+from ollamaweb.keys import services
 from ollamaweb.usage.models import RequestLog
 from tests.api.test_ollama_python import staff_user
 from tests.conftest import settle_logs
 from tests.ollama_cli import OllamaCLIAuth, make_ollama_home, signed_headers
 
-
-@pytest.fixture(autouse=True)
-def fresh_signatures():
-    signatures.public_keys.invalidate()
-    signatures.replay_guard.clear()
-    yield
-    signatures.replay_guard.clear()
+pytestmark = pytest.mark.usefixtures("fresh_signatures")
 
 
 @pytest.fixture
-def home(tmp_path):
-    make_ollama_home(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def bound_key(user, home):
+def bound_key(user, ollama_home):
     key, _ = services.issue_key(user, "laptop")
-    services.register_ollama_key(user, key, (home / ".ollama" / "id_ed25519.pub").read_text())
+    services.register_ollama_key(user, key, (ollama_home / ".ollama" / "id_ed25519.pub").read_text())
     return key
 
 
-def cli(gateway, home, **kwargs):
+def cli(gateway, ollama_home, **kwargs):
     """What `OLLAMA_HOST=<gateway> OLLAMA_AUTH=1 ollama …` sends, through ollama-python."""
-    return ollama.Client(host=gateway.url, auth=OllamaCLIAuth(home, **kwargs), timeout=20)
+    return ollama.Client(host=gateway.url, auth=OllamaCLIAuth(ollama_home, **kwargs), timeout=20)
 
 
-def test_ollama_run_sequence_works_signed(gateway, fake_ollama, home, bound_key):
+def test_ollama_run_sequence_works_signed(gateway, fake_ollama, ollama_home, bound_key):
     """`ollama run llama3` (interactive): HEAD /, /api/show twice within a second, a load, then chat."""
-    client = cli(gateway, home)
-    params, headers = signed_headers(home, "HEAD", "/")
+    client = cli(gateway, ollama_home)
+    params, headers = signed_headers(ollama_home, "HEAD", "/")
     assert httpx.head(gateway.url + "/", params=params, headers=headers).status_code == 200
     assert "tools" in client.show("llama3").capabilities
     assert client.show("llama3").details.family == "llama"  # the same signature again: allowed
@@ -62,8 +50,8 @@ def test_ollama_run_sequence_works_signed(gateway, fake_ollama, home, bound_key)
     assert logs[-1].prompt_tokens > 0 and logs[-1].completion_tokens > 0
 
 
-def test_ollama_list_and_pull_signed(gateway, fake_ollama, home, bound_key):
-    client = cli(gateway, home)
+def test_ollama_list_and_pull_signed(gateway, fake_ollama, ollama_home, bound_key):
+    client = cli(gateway, ollama_home)
     assert sorted(m.model for m in client.list().models) == ["all-minilm:latest", "llama3:latest"]
     with pytest.raises(ollama.ResponseError) as caught:
         list(client.pull("mistral", stream=True))
@@ -86,16 +74,16 @@ def test_an_unregistered_key_gets_a_401_with_the_portal_page(gateway, fake_ollam
     assert raw.json()["signin_url"] == gateway.url + "/keys/ollama/"  # the CLI prints it
 
 
-def test_stale_forged_and_replayed_signatures_are_refused(gateway, fake_ollama, home, bound_key, settings):
-    stale = cli(gateway, home, clock=lambda: time.time() - 3600)
+def test_stale_forged_and_replayed_signatures_are_refused(gateway, fake_ollama, ollama_home, bound_key, settings):
+    stale = cli(gateway, ollama_home, clock=lambda: time.time() - 3600)
     with pytest.raises(ollama.ResponseError) as caught:
         stale.list()
     assert caught.value.status_code == 401
 
-    params, headers = signed_headers(home, "GET", "/api/ps")  # signed for another route
+    params, headers = signed_headers(ollama_home, "GET", "/api/ps")  # signed for another route
     assert httpx.get(gateway.url + "/api/tags", params=params, headers=headers).status_code == 401
 
-    params, headers = signed_headers(home, "GET", "/api/tags")
+    params, headers = signed_headers(ollama_home, "GET", "/api/tags")
     statuses = [
         httpx.get(gateway.url + "/api/tags", params=params, headers=headers).status_code
         for _ in range(settings.SIGNATURE_MAX_USES + 1)
@@ -104,8 +92,8 @@ def test_stale_forged_and_replayed_signatures_are_refused(gateway, fake_ollama, 
     assert "already been used" in httpx.get(gateway.url + "/api/tags", params=params, headers=headers).json()["error"]
 
 
-def test_a_revoked_api_key_stops_its_ollama_key(gateway, fake_ollama, home, bound_key):
-    client = cli(gateway, home)
+def test_a_revoked_api_key_stops_its_ollama_key(gateway, fake_ollama, ollama_home, bound_key):
+    client = cli(gateway, ollama_home)
     assert client.list().models
     services.revoke_key(bound_key)
     with pytest.raises(ollama.ResponseError) as caught:

@@ -1,60 +1,17 @@
 """ollama-js (the `ollama` npm package) under Node.js against the native /api routes (tests/js/ollama_native.mjs)."""
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from ollamaweb.usage.models import RequestLog
-from tests.api.test_reference_examples import local_env
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
-
-
-@pytest.fixture(scope="session")
-def ollama_js():
-    """Node with tests/js's pinned `ollama` package installed (once; later runs reuse it)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip(f"SKIPPED: ollama-js NOT run: node ({node or 'missing'}) and npm ({npm or 'missing'}) are required")
-    wanted = json.loads((JS_DIR / "package.json").read_text())["dependencies"]
-    stale = [
-        name
-        for name, version in wanted.items()
-        if not (JS_DIR / "node_modules" / name / "package.json").exists()
-        or json.loads((JS_DIR / "node_modules" / name / "package.json").read_text())["version"] != version
-    ]
-    if stale:
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=local_env(),
-        )
-        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
-    return node
-
 
 @pytest.mark.node
-def test_ollama_js(ollama_js, gateway, api_key, fake_ollama):
+def test_ollama_js(run_js, gateway, api_key, fake_ollama):
     fake_ollama.reply = Reply(content="This is a test.", prompt_eval_count=14, eval_count=5)
     fake_ollama.add_model("qwen3", loaded=True)
-    result = subprocess.run(
-        [ollama_js, "ollama_native.mjs"],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=local_env(OLLAMAWEB_HOST=gateway.url, OLLAMAWEB_API_KEY=api_key[1]),
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+    out = run_js("ollama_native.mjs", OLLAMAWEB_HOST=gateway.url, OLLAMAWEB_API_KEY=api_key[1])
 
     assert out["chat"]["message"] == {"role": "assistant", "content": "This is a test."}
     assert (out["chat"]["model"], out["chat"]["prompt_eval_count"], out["chat"]["eval_count"]) == ("llama3", 14, 5)

@@ -10,7 +10,8 @@ from ollamaweb.keys import services
 from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog
-from tests.conftest import only_log, settle_logs
+from tests.api.weather import weather_function
+from tests.conftest import assert_logged, only_log, settle_logs
 from tests.fake_ollama import Reply
 
 
@@ -55,13 +56,8 @@ def test_chat_answers_with_the_requested_name_and_logs_exact_usage(client, gatew
     assert response.total_duration and response.eval_duration  # Ollama's durations pass through
     [sent] = native_requests(fake_ollama, "/api/chat")
     assert sent["model"] == "llama3"  # (the gateway reads every generation as a stream, whatever the client asked)
-    log = only_log(gateway)
-    assert (log.endpoint, log.requested_model, log.resolved_model, log.status, log.stream) == (
-        "ollama.chat",
-        "gpt-4o",
-        "llama3",
-        200,
-        False,
+    log = assert_logged(
+        gateway, endpoint="ollama.chat", requested_model="gpt-4o", resolved_model="llama3", status=200, stream=False
     )
     assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (26, 7, "measured")
     assert log.key_prefix == api_key[0].prefix
@@ -84,16 +80,7 @@ def test_chat_stream_relays_every_chunk_and_counts_usage(client, gateway, fake_o
 
 
 def test_every_chat_field_reaches_the_backend_unchanged(client, fake_ollama):
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-            },
-        }
-    ]
+    tools = [weather_function()]
     fake_ollama.add_model("qwen3", capabilities=["completion", "tools", "thinking"])
     fake_ollama.reply = Reply(
         thinking="let me see", tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}]

@@ -9,11 +9,9 @@ binary, the JavaScript example with Node.js and the `openai` npm package (tests/
 import io
 import json
 import math
-import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -21,20 +19,10 @@ from django.core.management import call_command
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply, _embedding
+from tests.processes import local_env
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 LLAMA3_CREATED = int(datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp())  # the fake's default modified_at
 QUESTIONS = ["why is the sky blue?", "why is the grass green?"]
-
-
-def local_env(**extra) -> dict:
-    """The environment for a subprocess, without proxy or OpenAI settings that could divert it."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.lower().endswith("_proxy") and not name.startswith("OPENAI_")
-    }
-    return {**env, **extra}
 
 
 def assert_close(actual, expected, tolerance=1e-6):
@@ -226,44 +214,10 @@ def test_default_model_name_alias_example(gateway, api_key, fake_ollama):
 # --- JavaScript --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def js_example():
-    """tests/js with its pinned node_modules installed (once; later runs reuse them)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip(
-            "SKIPPED: the reference page's JavaScript example was NOT run: "
-            f"node ({node or 'missing'}) and npm ({npm or 'missing'}) are required"
-        )
-    wanted = json.loads((JS_DIR / "package.json").read_text())["dependencies"]["openai"]
-    installed = JS_DIR / "node_modules" / "openai" / "package.json"
-    if not installed.exists() or json.loads(installed.read_text())["version"] != wanted:
-        command = ["ci"] if (JS_DIR / "package-lock.json").exists() else ["install"]
-        result = subprocess.run(
-            [npm, *command, "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=local_env(),
-        )
-        assert result.returncode == 0, f"npm {command[0]} failed:\n{result.stdout}\n{result.stderr}"
-    return node
-
-
 @pytest.mark.node
-def test_javascript_example(js_example, gateway, api_key, fake_ollama):
+def test_javascript_example(run_js, gateway, api_key, fake_ollama):
     fake_ollama.reply = Reply(content="This is a test.", prompt_eval_count=14, eval_count=5)
-    result = subprocess.run(
-        [js_example, "reference_example.mjs"],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=local_env(OLLAMAWEB_BASE_URL=gateway.url + "/v1/", OLLAMAWEB_API_KEY=api_key[1]),
-    )
-    assert result.returncode == 0, result.stderr
-    output = json.loads(result.stdout)
+    output = run_js("reference_example.mjs", OLLAMAWEB_BASE_URL=gateway.url + "/v1/", OLLAMAWEB_API_KEY=api_key[1])
 
     chat = output["chatCompletion"]
     assert chat["object"] == "chat.completion" and chat["model"] == "llama3"

@@ -17,20 +17,16 @@ from ollamaweb.conversations.models import StoredResponse
 from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas.services import delete_policies, set_limits
 from ollamaweb.usage.models import RequestLog
-from tests.conftest import settle_logs
-from tests.fake_ollama import FakeOllama, Reply
+from tests.api.weather import CITY, weather_function
+from tests.conftest import only_log, settle_logs
+from tests.fake_ollama import Reply
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
 WEATHER = {
     "type": "function",
     "name": "get_weather",
     "description": "Weather in a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
+    "parameters": {**CITY, "additionalProperties": False},
     "strict": True,
 }
 
@@ -41,6 +37,16 @@ def chat_requests(fake):
 
 def last_native(fake):
     return chat_requests(fake)[-1]
+
+
+def answer_call(client, previous, call, output: str, tools: list):
+    """The next turn after `previous`: the output of its tool call `call` (a function or custom tool call)."""
+    return client.responses.create(
+        model="llama3",
+        previous_response_id=previous.id,
+        input=[{"type": f"{call.type}_output", "call_id": call.call_id, "output": output}],
+        tools=tools,
+    )
 
 
 @pytest.fixture
@@ -75,8 +81,7 @@ def test_text_response_with_exact_usage_stored_and_logged(client, gateway, fake_
     stored = StoredResponse.objects.get()
     assert (stored.id, stored.user_id, stored.model, stored.status) == (response.id, user.pk, "llama3", "completed")
     assert (stored.input_tokens, stored.output_tokens) == (26, 7)
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
+    log = only_log(gateway)
     assert (log.endpoint, log.requested_model, log.status, log.stream) == ("responses", "llama3", 200, False)
     assert (log.prompt_tokens, log.completion_tokens, log.usage_source) == (26, 7, "measured")
     assert log.response_id == response.id  # the log row and the stored response are linked
@@ -158,8 +163,7 @@ def test_sampling_fields_reach_the_backend(client, gateway, fake_ollama):
         metadata={"ticket": "42"},
     )
     assert last_native(fake_ollama)["options"] == {"temperature": 0.3, "top_p": 0.8, "num_predict": 50}
-    settle_logs(gateway)
-    assert RequestLog.objects.get().client_user == "end-user-7"
+    assert only_log(gateway).client_user == "end-user-7"
 
 
 def test_settings_are_echoed(client, fake_ollama):
@@ -212,24 +216,10 @@ def test_function_tool_round_trip_with_previous_response_id(client, gateway, fak
     [call] = first.output
     assert call.type == "function_call" and call.name == "get_weather" and call.status == "completed"
     assert json.loads(call.arguments) == {"city": "Paris"} and call.call_id
-    assert last_native(fake_ollama)["tools"] == [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "description": "Weather in a city",
-                "parameters": WEATHER["parameters"],
-            },
-        }
-    ]
+    assert last_native(fake_ollama)["tools"] == [weather_function(WEATHER["parameters"])]
 
     fake_ollama.reply = Reply(content="It is sunny in Paris.")
-    second = client.responses.create(
-        model="llama3",
-        previous_response_id=first.id,
-        input=[{"type": "function_call_output", "call_id": call.call_id, "output": '{"sky": "sunny"}'}],
-        tools=[WEATHER],
-    )
+    second = answer_call(client, first, call, '{"sky": "sunny"}', [WEATHER])
     assert second.output_text == "It is sunny in Paris." and second.previous_response_id == first.id
     assert last_native(fake_ollama)["messages"] == [
         {"role": "user", "content": "Weather in Paris?"},
@@ -483,8 +473,7 @@ def test_backend_failure_mid_stream_is_response_failed(client, gateway, fake_oll
     assert failed.output[0].content[0].text == "one two"
     stored = StoredResponse.objects.get()
     assert stored.status == "failed" and stored.id == failed.id
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
+    log = only_log(gateway)
     assert log.status >= 500 and "GPU fell off" in log.error
 
 
@@ -554,8 +543,7 @@ def test_alias_is_echoed_and_resolved(client, gateway, fake_ollama):
     set_alias("gpt-4o", "llama3", allow_pending=True)
     response = client.responses.create(model="gpt-4o", input="hi")
     assert response.model == "gpt-4o" and last_native(fake_ollama)["model"] == "llama3"
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
+    log = only_log(gateway)
     assert (log.requested_model, log.resolved_model) == ("gpt-4o", "llama3")
 
 
@@ -584,8 +572,7 @@ def test_stream_disconnect_stops_the_backend_stores_nothing_and_logs_499(gateway
                 if seen.count(b"response.output_text.delta\n") >= 2:
                     break
     fake_ollama.wait_for(lambda: (fake_ollama.cancelled, fake_ollama.active) == (1, 0), timeout=1.0)
-    settle_logs(gateway)
-    log = RequestLog.objects.get()
+    log = only_log(gateway)
     assert (log.status, log.error, log.endpoint) == (499, "client disconnected", "responses")
     assert log.response_id.startswith("resp_")
     assert not StoredResponse.objects.exists()
@@ -622,12 +609,7 @@ def test_codex_apply_patch_custom_tool(client, fake_ollama):
     ]
     assert last_native(fake_ollama)["tools"][0]["function"]["parameters"]["required"] == ["input"]
     fake_ollama.reply = Reply(content="Added a.txt.")
-    follow = client.responses.create(
-        model="llama3",
-        previous_response_id=final.id,
-        input=[{"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Success"}],
-        tools=[tool],
-    )
+    follow = answer_call(client, final, call, "Success", [tool])
     assert follow.output_text == "Added a.txt."
     messages = last_native(fake_ollama)["messages"]
     assert messages[1]["tool_calls"][0]["function"]["arguments"] == {"input": patch}
@@ -653,29 +635,21 @@ def test_a_failed_store_still_answers(client, fake_ollama, monkeypatch, caplog):
     assert not StoredResponse.objects.exists()
 
 
-def test_an_old_backend_without_responses_serves_them(gateway, client):
+def test_an_old_backend_without_responses_serves_them(gateway, client, start_fake):
     """Ollama 0.6.5 (the K80 fork's base) has no /v1/responses and no tool-call ids: the gateway
     still serves a stored tool round trip over its /api/chat."""
-    old = FakeOllama(version="0.6.5").start()
-    try:
-        old.add_model("llama3", capabilities=["completion", "tools"])
-        Backend.objects.create(name="old", url=old.url)
-        registry.invalidate()
-        gateway.call(check_all(registry))
-        old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
-        first = client.responses.create(model="llama3", input="Weather in Oslo?", tools=[WEATHER])
-        [call] = first.output
-        assert call.type == "function_call" and call.call_id.startswith("call_")  # made up: 0.6.5 sends none
-        old.reply = Reply(content="Cold.")
-        second = client.responses.create(
-            model="llama3",
-            previous_response_id=first.id,
-            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "-5"}],
-            tools=[WEATHER],
-        )
-        assert second.output_text == "Cold."
-        native = [r.json for r in old.requests if r.path == "/api/chat"][-1]
-        assert native["messages"][2] == {"role": "tool", "content": "-5"}  # adapted: matched by position
-        assert not [r for r in old.requests if r.path.startswith("/v1/")]
-    finally:
-        old.stop()
+    old = start_fake(version="0.6.5")
+    old.add_model("llama3", capabilities=["completion", "tools"])
+    Backend.objects.create(name="old", url=old.url)
+    registry.invalidate()
+    gateway.call(check_all(registry))
+    old.reply = Reply(content="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+    first = client.responses.create(model="llama3", input="Weather in Oslo?", tools=[WEATHER])
+    [call] = first.output
+    assert call.type == "function_call" and call.call_id.startswith("call_")  # made up: 0.6.5 sends none
+    old.reply = Reply(content="Cold.")
+    second = answer_call(client, first, call, "-5", [WEATHER])
+    assert second.output_text == "Cold."
+    native = [r.json for r in old.requests if r.path == "/api/chat"][-1]
+    assert native["messages"][2] == {"role": "tool", "content": "-5"}  # adapted: matched by position
+    assert not [r for r in old.requests if r.path.startswith("/v1/")]

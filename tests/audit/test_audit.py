@@ -5,7 +5,6 @@ import io
 import json
 import re
 
-import httpx
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -19,7 +18,7 @@ from ollamaweb.catalog.models import ModelAlias
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.keys.services import issue_key
 from ollamaweb.quotas.models import QuotaPolicy
-from tests.portal.helpers import csrf
+from tests.portal.helpers import signed_in_http, submit
 
 User = get_user_model()
 SECRET_HEADER = "Bearer very-secret-proxy-token"
@@ -125,9 +124,7 @@ def test_sign_in_and_failed_sign_in_are_recorded_without_the_password(db):
 def test_admin_key_create_revoke_delete(admin_client, superuser):
     owner = User.objects.create_user("alice")
     url = "/admin/keys/apikey/add/"
-    response = admin_client.post(
-        url, {"csrfmiddlewaretoken": csrf(admin_client, url), "user": owner.pk, "name": "ci", "allowed_models": "[]"}
-    )
+    response = submit(admin_client, url, {"user": owner.pk, "name": "ci", "allowed_models": "[]"})
     assert response.status_code == 302, response.content.decode()[:2000]
     key = ApiKey.objects.get(name="ci")
     created = only("key.create")
@@ -135,19 +132,12 @@ def test_admin_key_create_revoke_delete(admin_client, superuser):
     assert created.target_id == str(key.pk) and created.after["prefix"] == key.prefix
     assert created.after["hashed_key"] == REDACTED and key.hashed_key not in dumped(created)
 
-    admin_client.post(
-        "/admin/keys/apikey/",
-        {
-            "csrfmiddlewaretoken": csrf(admin_client, "/admin/keys/apikey/"),
-            "action": "revoke_keys",
-            "_selected_action": [key.pk],
-        },
-    )
+    submit(admin_client, "/admin/keys/apikey/", {"action": "revoke_keys", "_selected_action": [key.pk]})
     revoked = only("key.revoke")
     assert revoked.before["revoked"] is False and revoked.after["revoked"] is True
 
     url = f"/admin/keys/apikey/{key.pk}/delete/"
-    admin_client.post(url, {"csrfmiddlewaretoken": csrf(admin_client, url), "post": "yes"})
+    submit(admin_client, url, {"post": "yes"})
     assert not ApiKey.objects.filter(pk=key.pk).exists()
     deleted = only("key.delete")
     assert deleted.before["prefix"] == key.prefix and deleted.target_id == str(key.pk)
@@ -156,53 +146,39 @@ def test_admin_key_create_revoke_delete(admin_client, superuser):
 def test_admin_user_activate_deactivate(admin_client, superuser):
     bob = User.objects.create_user("bob", is_active=False)
     changelist = "/admin/auth/user/"
-    admin_client.post(
-        changelist,
-        {
-            "csrfmiddlewaretoken": csrf(admin_client, changelist),
-            "action": "activate_users",
-            "_selected_action": [bob.pk],
-        },
-    )
+    submit(admin_client, changelist, {"action": "activate_users", "_selected_action": [bob.pk]})
     assert only("user.activate").target_repr == "bob"
-    admin_client.post(
-        changelist,
-        {
-            "csrfmiddlewaretoken": csrf(admin_client, changelist),
-            "action": "deactivate_users",
-            "_selected_action": [bob.pk],
-        },
-    )
+    submit(admin_client, changelist, {"action": "deactivate_users", "_selected_action": [bob.pk]})
     event = only("user.deactivate")
     assert event.before == {"is_active": True} and event.after == {"is_active": False}
 
 
 def test_admin_alias_and_quota_changes_with_before_and_after(admin_client):
     url = "/admin/catalog/modelalias/add/"
-    admin_client.post(url, {"csrfmiddlewaretoken": csrf(admin_client, url), "name": "gpt-4o", "target": "llama3"})
+    submit(admin_client, url, {"name": "gpt-4o", "target": "llama3"})
     alias = ModelAlias.objects.get(name="gpt-4o")
     assert only("alias.create").after["target"] == "llama3"
     url = f"/admin/catalog/modelalias/{alias.pk}/change/"
-    admin_client.post(url, {"csrfmiddlewaretoken": csrf(admin_client, url), "name": "gpt-4o", "target": "qwen3:8b"})
+    submit(admin_client, url, {"name": "gpt-4o", "target": "qwen3:8b"})
     event = only("alias.update")
     assert (event.before["target"], event.after["target"]) == ("llama3", "qwen3:8b")
     assert [c for c in event.changes] == [("target", "llama3", "qwen3:8b")]
 
     url = "/admin/quotas/quotapolicy/add/"
-    admin_client.post(url, {"csrfmiddlewaretoken": csrf(admin_client, url), "model": "", "tokens_per_day": "1000"})
+    submit(admin_client, url, {"model": "", "tokens_per_day": "1000"})
     policy = QuotaPolicy.objects.get()
     assert only("quota.create").after["tokens_per_day"] == 1000
     url = f"/admin/quotas/quotapolicy/{policy.pk}/change/"
-    admin_client.post(url, {"csrfmiddlewaretoken": csrf(admin_client, url), "model": "", "tokens_per_day": "2000"})
+    submit(admin_client, url, {"model": "", "tokens_per_day": "2000"})
     assert only("quota.update").changes == [("tokens_per_day", 1000, 2000)]
 
 
 def test_admin_backend_changes_never_store_header_values(admin_client):
     url = "/admin/backends/backend/add/"
-    response = admin_client.post(
+    response = submit(
+        admin_client,
         url,
         {
-            "csrfmiddlewaretoken": csrf(admin_client, url),
             "name": "gpu1",
             "url": "http://gpu1:11434",
             "enabled": "on",
@@ -265,37 +241,23 @@ def test_model_commands_are_recorded(db, settings, fake_ollama):
 # --- Admin model management (the running server) ---------------------------------------------------------
 
 
-def session(user, gateway) -> httpx.Client:
-    django_client = Client()
-    django_client.force_login(user)
-    cookie = django_client.cookies["sessionid"].value
-    return httpx.Client(base_url=gateway.url, cookies={"sessionid": cookie}, timeout=20, follow_redirects=False)
-
-
-def post_form(http, url, data):
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', http.get(url).text).group(1)
-    return http.post(url, data={"csrfmiddlewaretoken": token, **data})
-
-
 def test_admin_model_pull_copy_delete_are_recorded(gateway, fake_ollama, transactional_db):
     staff = User.objects.create_superuser("boss", email="boss@example.com")
     backend = fake_ollama.url.removeprefix("http://")
-    with session(staff, gateway) as http:
-        post_form(http, "/admin/backends/backend/pull/", {"model": "qwen3:8b", "backend": backend})
+    with signed_in_http(staff, gateway) as http:
+        submit(http, "/admin/backends/backend/pull/", {"model": "qwen3:8b", "backend": backend})
         pull = only("model.pull")
         assert pull.actor == staff and pull.target_repr == "qwen3:8b" and pull.after["backends"] == [backend]
         assert pull.ip == "127.0.0.1" and pull.source == "admin"
 
         url = "/admin/backends/backend/copy/"
-        post_form(http, url, {"source": "llama3", "destination": "gpt-4o", "mode": "alias"})
+        submit(http, url, {"source": "llama3", "destination": "gpt-4o", "mode": "alias"})
         assert only("alias.create").after == {"name": "gpt-4o", "target": "llama3", "description": ""}
-        post_form(http, url, {"source": "llama3", "destination": "my-llama", "mode": "copy", "backend": backend})
+        submit(http, url, {"source": "llama3", "destination": "my-llama", "mode": "copy", "backend": backend})
         assert only("model.copy").after["ok"] is True
 
         url = "/admin/backends/backend/delete-model/"
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', http.get(url).text).group(1)
-        data = {"csrfmiddlewaretoken": token, "model": "my-llama", "backend": backend, "confirm": "yes"}
-        http.post(url, data={**data, "targets": backend})
+        submit(http, url, {"model": "my-llama", "backend": backend, "confirm": "yes", "targets": backend})
         event = only("model.delete")
         assert event.target_repr == "my-llama" and event.after == {"backend": backend, "ok": True, "error": ""}
 
@@ -307,12 +269,12 @@ def test_portal_key_actions_are_recorded(db):
     user = User.objects.create_user("alice", password="pw-alice-123")
     client = Client()
     client.force_login(user)
-    response = client.post("/keys/", {"csrfmiddlewaretoken": csrf(client, "/keys/"), "name": "laptop"}, follow=True)
+    response = submit(client, "/keys/", {"name": "laptop"}, follow=True)
     secret = re.search(r'id="new-secret"[^>]*value="([^"]+)"', response.content.decode()).group(1)
     key = ApiKey.objects.get(name="laptop")
     event = only("key.create")
     assert event.actor == user and event.source == "portal" and secret not in dumped(event)
-    client.post(f"/keys/{key.pk}/revoke/", {"csrfmiddlewaretoken": csrf(client, "/keys/")})
+    submit(client, f"/keys/{key.pk}/revoke/", page="/keys/")
     assert only("key.revoke").actor == user
 
 
@@ -369,14 +331,7 @@ def test_manage_models_scope_and_ollama_keys_are_recorded(admin_client, superuse
     alice = User.objects.create_user("alice")
     key, _ = issue_key(alice, "laptop")
     changelist = "/admin/keys/apikey/"
-    admin_client.post(
-        changelist,
-        {
-            "csrfmiddlewaretoken": csrf(admin_client, changelist),
-            "action": "grant_manage_models",
-            "_selected_action": [key.pk],
-        },
-    )
+    submit(admin_client, changelist, {"action": "grant_manage_models", "_selected_action": [key.pk]})
     event = only("key.manage_models_grant")
     assert event.actor == superuser and event.ip == "10.1.2.3" and event.after == {"can_manage_models": True}
     key_services.grant_manage_models(key, superuser)  # no change, no row

@@ -27,6 +27,7 @@ from ollamaweb.backends.operations import TargetError, human_size, select_target
 from ollamaweb.backends.pulls import JobRecorder, TerminalProgress, fold_progress, initial_state
 from ollamaweb.catalog.models import ModelAlias
 from tests.fake_ollama import FakeOllama
+from tests.portal.helpers import session_id, signed_in_http, submit
 
 User = get_user_model()
 ROOT = Path(__file__).resolve().parents[2]
@@ -534,24 +535,6 @@ def test_non_staff_are_sent_to_the_login_page(db, gpu):
 # --- The admin's model management pages against the running server --------------------------------
 
 
-def session_for(user, gateway) -> httpx.Client:
-    """An httpx client signed in as `user` at the running gateway (the session made by force_login)."""
-    django_client = Client()
-    django_client.force_login(user)
-    cookie = django_client.cookies["sessionid"].value
-    return httpx.Client(base_url=gateway.url, cookies={"sessionid": cookie}, timeout=20, follow_redirects=False)
-
-
-def csrf_token(http: httpx.Client, url: str) -> str:
-    response = http.get(url)
-    assert response.status_code == 200, response.text[:2000]
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.text).group(1)
-
-
-def post_form(http: httpx.Client, url: str, data: dict) -> httpx.Response:
-    return http.post(url, data={"csrfmiddlewaretoken": csrf_token(http, url), **data})
-
-
 def read_events(http: httpx.Client, url: str, timeout: float = 20) -> list[tuple[str, dict]]:
     """The server-sent events of a pull until `done`."""
     events, deadline = [], time.monotonic() + timeout
@@ -573,7 +556,7 @@ def read_events(http: httpx.Client, url: str, timeout: float = 20) -> list[tuple
 @pytest.fixture
 def staff_http(gateway, transactional_db):
     staff = User.objects.create_superuser("boss", email="boss@example.com", password="pw-boss-123")
-    with session_for(staff, gateway) as http:
+    with signed_in_http(staff, gateway) as http:
         yield http
 
 
@@ -582,7 +565,7 @@ def test_admin_pull_runs_on_the_server_with_live_progress(gateway, staff_http, f
     backend_name = fake_ollama.url.removeprefix("http://")
     assert f'<option value="{backend_name}" selected>' in page_html  # the only backend (OLLAMA_HOST)
 
-    response = post_form(staff_http, "/admin/backends/backend/pull/", {"model": "qwen3:8b", "backend": backend_name})
+    response = submit(staff_http, "/admin/backends/backend/pull/", {"model": "qwen3:8b", "backend": backend_name})
     assert response.status_code == 302, response.text[:3000]
     job_url = response.headers["location"]
     assert re.fullmatch(r"/admin/backends/backend/pull/[0-9a-f-]{36}/", job_url)
@@ -611,7 +594,7 @@ def test_admin_pull_runs_on_the_server_with_live_progress(gateway, staff_http, f
 def test_admin_pull_on_all_backends_continues_without_a_browser(gateway, staff_http, fake_ollama, second_fake):
     Backend.objects.create(name="gpu1", url=fake_ollama.url)
     Backend.objects.create(name="gpu2", url=second_fake.url, headers={"Authorization": SECRET})
-    response = post_form(staff_http, "/admin/backends/backend/pull/", {"model": "mistral", "backend": "__all__"})
+    response = submit(staff_http, "/admin/backends/backend/pull/", {"model": "mistral", "backend": "__all__"})
     assert response.status_code == 302
 
     # Nobody watches: the jobs still run to the end on the server.
@@ -631,11 +614,11 @@ def test_admin_pull_on_all_backends_continues_without_a_browser(gateway, staff_h
 
 def test_admin_pull_error_is_shown(gateway, staff_http, fake_ollama):
     fake_ollama.pull_error = MISSING
-    response = post_form(staff_http, "/admin/backends/backend/pull/", {"model": "nope:1b", "backend": "gpu9"})
+    response = submit(staff_http, "/admin/backends/backend/pull/", {"model": "nope:1b", "backend": "gpu9"})
     # not a backend: the form says so and nothing starts
     assert response.status_code == 200 and "Select a valid choice" in response.text
     backend_name = fake_ollama.url.removeprefix("http://")
-    response = post_form(staff_http, "/admin/backends/backend/pull/", {"model": "nope:1b", "backend": backend_name})
+    response = submit(staff_http, "/admin/backends/backend/pull/", {"model": "nope:1b", "backend": backend_name})
     job_url = response.headers["location"]
 
     [final] = read_events(staff_http, job_url + "events/")[-2][1]["jobs"]
@@ -644,7 +627,7 @@ def test_admin_pull_error_is_shown(gateway, staff_http, fake_ollama):
     assert 'ow-badge ow-error">error<' in html and MISSING in html
     assert "nope:1b" not in fake_ollama.models
 
-    response = post_form(staff_http, "/admin/backends/backend/pull/", {"model": "bad name!", "backend": backend_name})
+    response = submit(staff_http, "/admin/backends/backend/pull/", {"model": "bad name!", "backend": backend_name})
     assert response.status_code == 200 and "Not a model name" in response.text
     response = staff_http.post("/admin/backends/backend/pull/", data={"model": "llama3", "backend": backend_name})
     assert response.status_code == 403 and "CSRF" in response.text  # no token: refused
@@ -671,21 +654,21 @@ def test_admin_copy_as_alias_or_real_copy(gateway, staff_http, fake_ollama):
     html = staff_http.get(url).text
     assert re.search(r'value="alias"[^>]*checked', html) and not re.search(r'value="copy"[^>]*checked', html)
 
-    response = post_form(staff_http, url, {"source": "llama3", "destination": "gpt-4o", "mode": "alias"})
+    response = submit(staff_http, url, {"source": "llama3", "destination": "gpt-4o", "mode": "alias"})
     assert response.status_code == 302
     assert ModelAlias.objects.get(name="gpt-4o").target == "llama3"
     assert "gpt-4o:latest" not in fake_ollama.models  # an alias copies nothing
     assert "Created the alias gpt-4o → llama3" in staff_http.get(url).text
 
     backend_name = fake_ollama.url.removeprefix("http://")
-    response = post_form(
+    response = submit(
         staff_http, url, {"source": "llama3", "destination": "my-llama", "mode": "copy", "backend": backend_name}
     )
     assert response.status_code == 302
     assert "my-llama:latest" in fake_ollama.models
     assert f"Copied llama3 to my-llama on {backend_name}." in staff_http.get(url).text
 
-    post_form(staff_http, url, {"source": "nope", "destination": "x", "mode": "copy", "backend": backend_name})
+    submit(staff_http, url, {"source": "nope", "destination": "x", "mode": "copy", "backend": backend_name})
     assert f"Could not copy nope on {backend_name}: model &quot;nope&quot; not found" in staff_http.get(url).text
 
 
@@ -694,7 +677,7 @@ def test_admin_delete_asks_for_confirmation_first(gateway, staff_http, fake_olla
     Backend.objects.create(name="gpu2", url=second_fake.url)
     url = "/admin/backends/backend/delete-model/"
 
-    response = post_form(staff_http, url, {"model": "llama3", "backend": "__all__"})
+    response = submit(staff_http, url, {"model": "llama3", "backend": "__all__"})
     assert response.status_code == 200
     confirm = response.text.split('class="ow-checks"')[1].split("</table>")[0]
     assert re.search(r'name="targets" value="gpu1" checked', confirm) and "4.7 GB" in confirm
@@ -716,7 +699,7 @@ def test_admin_delete_asks_for_confirmation_first(gateway, staff_http, fake_olla
     assert "llama3:latest" not in fake_ollama.models
     assert "Deleted llama3 from gpu1." in staff_http.get("/admin/backends/backend/").text
 
-    response = post_form(staff_http, url, {"model": "llama3", "backend": "__all__"})
+    response = submit(staff_http, url, {"model": "llama3", "backend": "__all__"})
     assert "None of the selected backends has llama3." in response.text
 
 
@@ -778,9 +761,7 @@ def chromium_page(gateway, monkeypatch):
 def test_job_page_updates_live_in_the_browser(gateway, fake_ollama, chromium_page):
     context, page = chromium_page
     staff = User.objects.create_superuser("boss", email="boss@example.com", password="pw-boss-123")
-    django_client = Client()
-    django_client.force_login(staff)
-    context.add_cookies([{"name": "sessionid", "value": django_client.cookies["sessionid"].value, "url": gateway.url}])
+    context.add_cookies([{"name": "sessionid", "value": session_id(staff), "url": gateway.url}])
 
     # A pull in progress (run by some server process) is shown, then followed to its end.
     job = PullJob.objects.create(

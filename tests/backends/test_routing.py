@@ -18,12 +18,9 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
-def fakes():
-    """Three extra fake Ollama servers, stopped after the test."""
-    started = [FakeOllama().start() for _ in range(3)]
-    yield started
-    for fake in started:
-        fake.stop()
+def fakes(start_fake):
+    """Three extra fake Ollama servers."""
+    return [start_fake() for _ in range(3)]
 
 
 def configure(gateway, *fakes, **options):
@@ -36,6 +33,16 @@ def configure(gateway, *fakes, **options):
 def check(gateway):
     registry.invalidate()
     gateway.call(check_all(registry))
+
+
+def alike(gateway, fakes, reply):
+    """Two of `fakes` as the backends, both serving llama3 with `reply`."""
+    a, b, _ = fakes
+    for fake in (a, b):
+        fake.add_model("llama3")
+        fake.reply = reply
+    configure(gateway, a, b)
+    return a, b
 
 
 def chat_counts(*fakes):
@@ -67,11 +74,7 @@ def test_a_backend_with_the_model_loaded_is_preferred(gateway, client, fakes):
 
 
 def test_load_spreads_by_in_flight_requests(gateway, async_client, fakes):
-    a, b, _ = fakes
-    for fake in (a, b):
-        fake.add_model("llama3")
-        fake.reply = Reply(content="slow", first_token_delay=0.3)
-    configure(gateway, a, b)
+    a, b = alike(gateway, fakes, Reply(content="slow", first_token_delay=0.3))
 
     async def burst():
         await asyncio.gather(*(async_client.chat.completions.create(model="llama3", messages=HI) for _ in range(10)))
@@ -196,63 +199,52 @@ def test_models_list_skips_a_dead_backend(gateway, client, fakes):
     assert [model.id for model in client.models.list()] == ["llama3:latest"]
 
 
-def test_old_backend_gets_an_adapted_request(gateway, client, fakes):
-    old = FakeOllama(version="0.6.5").start()
-    try:
-        old.add_model("llama3", capabilities=["completion", "tools"])
-        configure(gateway, old)
-        tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
-            "type": "object", "properties": {"q": {"type": ["string", "null"]}}}}}]  # fmt: skip
-        client.chat.completions.create(
-            model="llama3",
-            tools=tools,
-            messages=[
-                {"role": "user", "content": "look it up"},
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
-                    ],
-                },  # fmt: skip
-                {"role": "tool", "tool_call_id": "call_1", "content": "found"},
-            ],
-        )
-        native = [r for r in old.requests if r.path == "/api/chat"][-1].json
-        assert native["tools"][0]["function"]["parameters"]["properties"]["q"]["type"] == "string"
-        assert "id" not in native["messages"][1]["tool_calls"][0]
-        assert native["messages"][2] == {"role": "tool", "content": "found"}
-        with pytest.raises(openai.BadRequestError) as refused:
-            client.chat.completions.create(model="llama3", messages=HI, logprobs=True)
-        assert "runs Ollama 0.6.5" in refused.value.body["message"]
-        assert refused.value.body["param"] == "logprobs"
-    finally:
-        old.stop()
-
-
-def test_a_feature_goes_to_a_backend_that_has_it(gateway, client, fakes):
-    old = FakeOllama(version="0.6.5").start()
-    try:
-        old.add_model("llama3", loaded=True)
-        fakes[0].add_model("llama3")
-        configure(gateway, old, fakes[0])
+def test_old_backend_gets_an_adapted_request(gateway, client, fakes, start_fake):
+    old = start_fake(version="0.6.5")
+    old.add_model("llama3", capabilities=["completion", "tools"])
+    configure(gateway, old)
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"q": {"type": ["string", "null"]}}}}}]  # fmt: skip
+    client.chat.completions.create(
+        model="llama3",
+        tools=tools,
+        messages=[
+            {"role": "user", "content": "look it up"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}],
+            },  # fmt: skip
+            {"role": "tool", "tool_call_id": "call_1", "content": "found"},
+        ],
+    )
+    native = [r for r in old.requests if r.path == "/api/chat"][-1].json
+    assert native["tools"][0]["function"]["parameters"]["properties"]["q"]["type"] == "string"
+    assert "id" not in native["messages"][1]["tool_calls"][0]
+    assert native["messages"][2] == {"role": "tool", "content": "found"}
+    with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(model="llama3", messages=HI, logprobs=True)
-        assert chat_counts(old, fakes[0]) == [0, 1]
-    finally:
-        old.stop()
+    assert "runs Ollama 0.6.5" in refused.value.body["message"]
+    assert refused.value.body["param"] == "logprobs"
 
 
-def test_embedding_dimensions_on_an_old_backend_are_applied_by_the_gateway(gateway, client, fakes):
-    old = FakeOllama(version="0.6.5").start()
-    try:
-        old.add_model("all-minilm", capabilities=["embedding"], embedding_length=8)
-        configure(gateway, old)
-        vector = client.embeddings.create(model="all-minilm", input="hello", dimensions=3).data[0].embedding
-        assert len(vector) == 3
-        assert sum(v * v for v in vector) == pytest.approx(1.0)
-        assert "dimensions" not in [r for r in old.requests if r.path == "/api/embed"][-1].json
-    finally:
-        old.stop()
+def test_a_feature_goes_to_a_backend_that_has_it(gateway, client, fakes, start_fake):
+    old = start_fake(version="0.6.5")
+    old.add_model("llama3", loaded=True)
+    fakes[0].add_model("llama3")
+    configure(gateway, old, fakes[0])
+    client.chat.completions.create(model="llama3", messages=HI, logprobs=True)
+    assert chat_counts(old, fakes[0]) == [0, 1]
+
+
+def test_embedding_dimensions_on_an_old_backend_are_applied_by_the_gateway(gateway, client, fakes, start_fake):
+    old = start_fake(version="0.6.5")
+    old.add_model("all-minilm", capabilities=["embedding"], embedding_length=8)
+    configure(gateway, old)
+    vector = client.embeddings.create(model="all-minilm", input="hello", dimensions=3).data[0].embedding
+    assert len(vector) == 3
+    assert sum(v * v for v in vector) == pytest.approx(1.0)
+    assert "dimensions" not in [r for r in old.requests if r.path == "/api/embed"][-1].json
 
 
 def test_ollama_host_may_list_several_backends(gateway, client, fakes, settings):
@@ -268,11 +260,7 @@ def test_ollama_host_may_list_several_backends(gateway, client, fakes, settings)
 
 @pytest.mark.slow
 def test_killing_a_backend_under_load_fails_only_its_streams(gateway, api_key, fakes):
-    a, b, _ = fakes
-    for fake in (a, b):
-        fake.add_model("llama3")
-        fake.reply = Reply(content="a b c d e f", token_delay=0.1)
-    configure(gateway, a, b)
+    a, b = alike(gateway, fakes, Reply(content="a b c d e f", token_delay=0.1))
 
     async def one(http, results):
         body = {"model": "llama3", "messages": HI, "stream": True}

@@ -6,7 +6,6 @@ the staff overview, user management, the admin's copy button.
 The main README screenshots are taken here (docs/screenshots/, see conftest.screenshot).
 """
 
-import os
 import re
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from ollamaweb.usage.models import RequestLog
 from tests.browser.conftest import sign_in
 from tests.browser.seed import HI, openai_client, seed
 from tests.fake_ollama import Reply
+from tests.processes import local_env
 
 pytestmark = pytest.mark.browser
 
@@ -263,8 +263,7 @@ def test_playground_stop_default_model_markdown_and_quota_hint(busy, gateway, fa
 
 
 def run_snippet(code: str, secret: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_") and not k.lower().endswith("_proxy")}
-    env["OPENAI_API_KEY"] = secret
+    env = local_env(OPENAI_API_KEY=secret)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
 
 

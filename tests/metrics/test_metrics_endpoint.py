@@ -10,10 +10,10 @@ import pytest
 from ollamaweb.backends.health import check_all
 from ollamaweb.backends.registry import registry
 from ollamaweb.backends.services import set_backend
-from ollamaweb.quotas.services import set_limits
 from ollamaweb.usage.models import RequestLog
 from tests.conftest import settle_logs
-from tests.fake_ollama import FakeOllama, Reply
+from tests.fake_ollama import Reply
+from tests.quotas.helpers import refused_by_the_minute_limit
 from tests.usage.test_log_writer import poison_trigger  # noqa: F401 (a fixture)
 
 HI = [{"role": "user", "content": "hi"}]
@@ -107,10 +107,7 @@ def test_errors_refusals_and_unknown_models_are_bounded_labels(gateway, client, 
     with pytest.raises(openai.InternalServerError):
         client.chat.completions.create(model="llama3", messages=HI)
     fake_ollama.reply = Reply()
-    set_limits(user=user, requests_per_minute=1)
-    client.chat.completions.create(model="llama3", messages=HI)
-    with pytest.raises(openai.RateLimitError):
-        client.chat.completions.create(model="llama3", messages=HI)
+    refused_by_the_minute_limit(client, user)
     settle_logs(gateway)
     after = metrics()
 
@@ -183,11 +180,8 @@ def test_rows_set_aside_are_counted(gateway, client, metrics, poison_trigger):  
 
 
 @pytest.fixture
-def fakes():
-    started = [FakeOllama().start() for _ in range(2)]
-    yield started
-    for fake in started:
-        fake.stop()
+def fakes(start_fake):
+    return [start_fake() for _ in range(2)]
 
 
 def test_backend_gauges_failover_and_queue_wait(gateway, async_client, client, fakes, metrics):

@@ -14,6 +14,7 @@ from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.records import UsageRecord
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
+from tests.quotas.helpers import refused_by_the_minute_limit
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -94,10 +95,7 @@ def test_backend_failures_and_refusals_mark_the_spans(gateway, client, fake_olla
     spans.clear()
 
     fake_ollama.reply = Reply()
-    set_limits(user=user, requests_per_minute=1)
-    client.chat.completions.create(model="llama3", messages=HI)
-    with pytest.raises(openai.RateLimitError):
-        client.chat.completions.create(model="llama3", messages=HI)
+    refused_by_the_minute_limit(client, user)
     settle_logs(gateway)
     requests = by_name(finished(spans, 6))["POST chat.completions"]
     refused = [s for s in requests if s.attributes["http.response.status_code"] == 429]

@@ -2,29 +2,19 @@
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
+from tests.node import node_with_packages
+from tests.processes import local_env
 
 HERE = Path(__file__).resolve().parent
 
 
 def install() -> str:
     """node, with tests/oidc's pinned node_modules installed (once); skips loudly without node/npm."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip(f"!!! SINGLE SIGN-ON TESTS SKIPPED: node ({node}) and npm ({npm}) are required")
-    wanted = json.loads((HERE / "package.json").read_text())["dependencies"]["oidc-provider"]
-    installed = HERE / "node_modules" / "oidc-provider" / "package.json"
-    if not installed.exists() or json.loads(installed.read_text())["version"] != wanted:
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True, timeout=300
-        )
-        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
-    return node
+    return node_with_packages(HERE, "!!! SINGLE SIGN-ON TESTS SKIPPED")
 
 
 class Provider:
@@ -32,14 +22,13 @@ class Provider:
         self.config_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
         json.dump(config, self.config_file)
         self.config_file.close()
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         self.process = subprocess.Popen(
             [node, str(HERE / "provider.mjs"), self.config_file.name],
             cwd=HERE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env,
+            env=local_env(),
         )
         line = self.process.stdout.readline()
         if not line:

@@ -3,6 +3,7 @@
 import re
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from django.test import Client
 
 from ollamaweb.portal.zones import quota_today
@@ -15,9 +16,29 @@ def client_for(user, **kwargs):
     return client
 
 
+def session_id(user) -> str:
+    """A session signed in as `user` (made by Django's test client), for clients of the running server."""
+    return client_for(user).cookies["sessionid"].value
+
+
+def signed_in_http(user, server) -> httpx.Client:
+    """An httpx client of the running server signed in as `user`."""
+    return httpx.Client(
+        base_url=server.url, cookies={"sessionid": session_id(user)}, timeout=20, follow_redirects=False
+    )
+
+
 def csrf(client, url):
-    """The CSRF token of the form on the page at `url`."""
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get(url).content.decode()).group(1)
+    """The CSRF token of the form on the page at `url` (through Django's test client or an httpx client)."""
+    page = client.get(url).content.decode()
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert found, f"no form on {url}: {page[:2000]}"
+    return found.group(1)
+
+
+def submit(client, url, data=None, *, page=None, **kwargs):
+    """Posts `data` to `url` as the form on the page at `page` (by default `url` itself) would, CSRF token and all."""
+    return client.post(url, data={"csrfmiddlewaretoken": csrf(client, page or url), **(data or {})}, **kwargs)
 
 
 def text(response):

@@ -15,7 +15,6 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from django.test import Client
 from websockets.sync.client import connect
 
 from ollamaweb.portal import feed
@@ -23,6 +22,7 @@ from ollamaweb.portal.routing import websocket_urlpatterns
 from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.records import UsageRecord
 from tests.conftest import settle_logs
+from tests.portal.helpers import session_id
 
 User = get_user_model()
 HI = [{"role": "user", "content": "hi"}]
@@ -106,9 +106,7 @@ def test_a_broken_feed_does_not_stop_request_logging(gateway, client, fake_ollam
 
 
 def session_cookie(user) -> str:
-    browser = Client()
-    browser.force_login(user)
-    return f"sessionid={browser.cookies['sessionid'].value}"
+    return f"sessionid={session_id(user)}"
 
 
 def ws_url(gateway):

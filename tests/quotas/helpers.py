@@ -4,11 +4,14 @@ import asyncio
 import time
 
 import httpx
+import openai
+import pytest
 import redis
 from asgiref.sync import async_to_sync
 
 from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
 from ollamaweb.quotas.policy import policy_table
+from ollamaweb.quotas.services import set_limits
 from ollamaweb.quotas.stores import RedisStore, current_store
 
 HI = [{"role": "user", "content": "hi"}]
@@ -21,6 +24,15 @@ def set_policy(user=None, team=None, api_key=None, **limits):
     model = limits.pop("model", "")
     QuotaPolicy.objects.update_or_create(user=user, team=team, api_key=api_key, model=model, defaults=limits)
     policy_table.invalidate()
+
+
+def refused_by_the_minute_limit(client, user):
+    """With a limit of one request a minute for `user`, one chat request through the openai `client` is
+    served and the next is refused with a 429."""
+    set_limits(user=user, requests_per_minute=1)
+    client.chat.completions.create(model="llama3", messages=HI)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="llama3", messages=HI)
 
 
 async def fire(url, secret, count, body=None, stream=False):

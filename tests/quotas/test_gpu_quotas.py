@@ -12,7 +12,7 @@ import pytest
 from ollamaweb.gateway.gpu_time import gpu_rates
 from ollamaweb.quotas.models import UsageCounter
 from ollamaweb.usage.models import RequestLog, UsageRollup
-from tests.conftest import settle_logs
+from tests.conftest import only_log, settle_logs
 from tests.fake_ollama import Reply
 from tests.quotas.helpers import HI, counters_when, fire, set_policy
 
@@ -53,8 +53,7 @@ def test_settles_to_the_measured_gpu_time_and_gives_back_the_reservation(store, 
     fake_ollama.reply = Reply(content="x", prompt_eval_count=10, eval_count=4)
     set_policy(user, gpu_seconds_per_day=3600, gpu_seconds_per_month=36000)
     client.chat.completions.create(model="llama3", messages=HI, max_tokens=20)
-    settle_logs(gateway)
-    row = RequestLog.objects.get()
+    row = only_log(gateway)
     assert row.gpu_ms == round(row.total_duration_ms) == 43  # 1 + 2 + 40 ms
     assert sorted(counters_when("gpu:u", 2).values()) == [43, 43]  # today's and this month's
     if store == "database":
@@ -91,8 +90,7 @@ def test_a_stream_the_client_leaves_is_charged_the_time_the_backend_worked(gatew
     for _ in zip(range(4), stream):
         pass
     stream.close()
-    settle_logs(gateway)
-    row = RequestLog.objects.get()
+    row = only_log(gateway)
     assert row.total_duration_ms is None and row.usage_source == RequestLog.UsageSource.COUNTED
     assert 150 <= row.gpu_ms <= 2000  # ~4 tokens at 50 ms, not the 2.5 s a whole answer takes
     assert list(counters_when("gpu:u", 1).values()) == [row.gpu_ms]

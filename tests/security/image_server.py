@@ -29,20 +29,11 @@ class ImageServer:
                 elif path == "/page.html":
                     self.reply(200, b"<html></html>", "text/html")
                 elif path == "/redirect":
-                    self.send_response(302)
-                    self.send_header("Location", query.removeprefix("to="))
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.head(302, {"Location": query.removeprefix("to="), "Content-Length": "0"})
                 elif path == "/loop":
-                    self.send_response(302)
-                    self.send_header("Location", "/loop")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.head(302, {"Location": "/loop", "Content-Length": "0"})
                 elif path == "/trickle.png":  # one byte every 0.2 s: each read is quick, the whole is not
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Content-Length", "40")
-                    self.end_headers()
+                    self.head(200, {"Content-Type": "image/png", "Content-Length": "40"})
                     try:
                         for _ in range(40):
                             self.wfile.write(b"x")
@@ -55,22 +46,17 @@ class ImageServer:
                     self.reply(200, PNG)
                 elif path == "/gzip-bomb.png":  # 10 MB of zeros in about 10 KB
                     body = gzip.compress(bytes(10 * 1024 * 1024))
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Content-Encoding", "gzip")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
+                    headers = {
+                        "Content-Type": "image/png",
+                        "Content-Encoding": "gzip",
+                        "Content-Length": str(len(body)),
+                    }
+                    self.head(200, headers)
                     self.wfile.write(body)
                 elif path == "/declared-large.png":
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Content-Length", str(10**9))
-                    self.end_headers()
+                    self.head(200, {"Content-Type": "image/png", "Content-Length": str(10**9)})
                 elif path == "/endless.png":  # no length, more than the limit
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Connection", "close")
-                    self.end_headers()
+                    self.head(200, {"Content-Type": "image/png", "Connection": "close"})
                     try:
                         for _ in range(100):
                             self.wfile.write(b"x" * 1024)
@@ -79,11 +65,14 @@ class ImageServer:
                 else:
                     self.reply(404, b"no")
 
-            def reply(self, status, body, content_type="image/png"):
+            def head(self, status, headers: dict):
                 self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
+
+            def reply(self, status, body, content_type="image/png"):
+                self.head(status, {"Content-Type": content_type, "Content-Length": str(len(body))})
                 self.wfile.write(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -20,7 +20,7 @@ from ollamaweb.keys.services import issue_key
 from ollamaweb.teams import services
 from ollamaweb.teams.models import Membership, Team
 from ollamaweb.teams.policy import TeamDirectory, TeamInfo, load_directory, model_allowed, team_directory, team_for
-from tests.portal.helpers import client_for, csrf, rollup
+from tests.portal.helpers import client_for, csrf, rollup, submit
 
 User = get_user_model()
 
@@ -205,7 +205,7 @@ def test_a_team_key_works_on_the_api(gateway, fake_ollama, transactional_db):
 
 def post(client, team, action, data=None, status=302):
     url = f"/teams/{team.pk}/"
-    response = client.post(f"/teams/{team.pk}/{action}/", {"csrfmiddlewaretoken": csrf(client, url), **(data or {})})
+    response = submit(client, f"/teams/{team.pk}/{action}/", data, page=url)
     assert response.status_code == status, response.content.decode()[:2000]
     return response
 
@@ -271,15 +271,7 @@ def test_a_member_chooses_their_default_team(people, lab):
 
 def test_staff_create_edit_and_delete_teams_in_the_portal(people):
     boss = client_for(people.staff)
-    response = boss.post(
-        "/teams/",
-        {
-            "csrfmiddlewaretoken": csrf(boss, "/teams/"),
-            "name": "Vision",
-            "description": "",
-            "allowed_models": "llava, llama3",
-        },
-    )
+    response = submit(boss, "/teams/", {"name": "Vision", "description": "", "allowed_models": "llava, llama3"})
     team = Team.objects.get(name="Vision")
     assert response.status_code == 302 and response.headers["location"] == f"/teams/{team.pk}/"
     assert team.allowed_models == ["llama3", "llava"]
@@ -354,7 +346,7 @@ def test_teams_in_the_django_admin_go_through_the_services(people, lab):
     assert boss.post(url, data).status_code == 302
     assert not Membership.objects.filter(team=ops).exists()
     url = f"/admin/teams/team/{ops.pk}/delete/"
-    boss.post(url, {"csrfmiddlewaretoken": csrf(boss, url), "post": "yes"})
+    submit(boss, url, {"post": "yes"})
     assert not Team.objects.filter(pk=ops.pk).exists()
     assert actions()[-6:] == [
         "team.create",

@@ -12,7 +12,7 @@ from ollamaweb.keys.services import delete_keys
 from ollamaweb.quotas import services as quota_services
 from ollamaweb.quotas.models import UsageCounter
 from ollamaweb.usage.models import RequestLog, UnwrittenRequest
-from tests.conftest import settle_logs
+from tests.conftest import only_log, settle_logs
 from tests.fake_ollama import Reply
 
 pytestmark = pytest.mark.stores  # runs again on PostgreSQL
@@ -101,8 +101,7 @@ def test_a_key_deleted_while_its_stream_runs_still_leaves_its_row(gateway, fake_
     thread.join(10)
 
     assert finished == [200]
-    settle_logs(gateway)
-    row = RequestLog.objects.get()
+    row = only_log(gateway)
     assert (row.api_key_id, row.key_prefix, row.user_id) == (None, key.prefix, key.user_id)
     assert row.prompt_tokens > 0 and row.completion_tokens == 8 and row.usage_source == "measured"
 

@@ -1,30 +1,25 @@
 """compat.anthropic.translate: native /api/chat results → Anthropic Messages (checked with the real SDK)."""
 
 import re
+from functools import partial
 
 import anthropic
 import pytest
 
 from compat.anthropic.translate import new_message_id, new_tool_use_id, render_message, stop_reason
+from tests.compat.native import native_chat
 
 from .sdk import ARGS, json_client
 
-
-def native(content="", thinking="", tool_calls=None, done_reason="stop", prompt=12, completion=7) -> dict:
-    message = {"role": "assistant", "content": content}
-    if thinking:
-        message["thinking"] = thinking
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    return {
-        "model": "qwen3:8b",
-        "created_at": "2026-12-03T12:00:00.123456789Z",
-        "message": message,
-        "done": True,
-        "done_reason": done_reason,
-        "prompt_eval_count": prompt,
-        "eval_count": completion,
-    }
+# A whole answer of qwen3:8b: 12 tokens in, 7 out.
+native = partial(
+    native_chat,
+    done_reason="stop",
+    prompt=12,
+    completion=7,
+    model="qwen3:8b",
+    created_at="2026-12-03T12:00:00.123456789Z",
+)
 
 
 def call(name, arguments, call_id="call_abc") -> dict:

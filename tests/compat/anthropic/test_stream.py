@@ -7,28 +7,17 @@ import pytest
 from compat.anthropic.errors import stream_error_event
 from compat.anthropic.translate import MessagesStream
 from ollamaweb.core.errors import BackendBusy, BackendError
+from tests.compat.native import native_chat
 
 from .sdk import ARGS, sse_client
 
 
 def chunk(content="", thinking="", tool_calls=None) -> dict:
-    message = {"role": "assistant", "content": content}
-    if thinking:
-        message["thinking"] = thinking
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    return {"model": "qwen3", "created_at": "2026-12-03T12:00:00Z", "message": message, "done": False}
+    return native_chat(content, thinking, tool_calls, model="qwen3", created_at="2026-12-03T12:00:00Z")
 
 
 def final(done_reason="stop", prompt=20, completion=9) -> dict:
-    return {
-        "model": "qwen3",
-        "message": {"role": "assistant", "content": ""},
-        "done": True,
-        "done_reason": done_reason,
-        "prompt_eval_count": prompt,
-        "eval_count": completion,
-    }
+    return native_chat(done_reason=done_reason, prompt=prompt, completion=completion, model="qwen3")
 
 
 def call(name, arguments) -> dict:

@@ -17,10 +17,12 @@ from compat.openai.common import choices_envelope
 from compat.openai.messages import RemoteImage
 from compat.openai.protocol import error_type
 from ollamaweb.core.errors import InvalidRequest
+from tests.compat.native import native_chat
 
 MAX = 8
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
 HI = [{"role": "user", "content": "hi"}]
+PNG_URL = f"data:image/png;base64,{PNG}"
 NATIVE_HI = [{"role": "user", "content": "hi"}]
 WEATHER = {
     "type": "function",
@@ -31,6 +33,11 @@ WEATHER = {
     },
 }
 TIME = {"type": "function", "function": {"name": "get_time"}}
+
+
+def image(url: str) -> dict:
+    """A message's image part."""
+    return {"type": "image_url", "image_url": {"url": url}}
 
 
 def parse(**fields) -> ChatRequest:
@@ -64,6 +71,14 @@ def test_model_is_not_put_in_native_body():
 
 
 def test_full_request_maps_every_field():
+    sampling = {
+        "temperature": 0.3,
+        "top_p": 0.8,
+        "frequency_penalty": 0.5,
+        "presence_penalty": -0.5,
+        "seed": 42,
+        "stop": ["END", "STOP"],
+    }
     chat = parse_chat_request(
         {
             "model": "someuser/custom:7b",
@@ -73,12 +88,7 @@ def test_full_request_maps_every_field():
             ],
             "stream": True,
             "stream_options": {"include_usage": True},
-            "temperature": 0.3,
-            "top_p": 0.8,
-            "frequency_penalty": 0.5,
-            "presence_penalty": -0.5,
-            "seed": 42,
-            "stop": ["END", "STOP"],
+            **sampling,
             "max_tokens": 50,
             "response_format": {"type": "json_object"},
             "tools": [WEATHER],
@@ -106,15 +116,7 @@ def test_full_request_maps_every_field():
     assert chat.native == {
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"}],
         "stream": True,
-        "options": {
-            "temperature": 0.3,
-            "top_p": 0.8,
-            "frequency_penalty": 0.5,
-            "presence_penalty": -0.5,
-            "seed": 42,
-            "stop": ["END", "STOP"],
-            "num_predict": 50,
-        },
+        "options": {**sampling, "num_predict": 50},  # the sampling fields pass unchanged
         "format": "json",
         "tools": [WEATHER],
         "logprobs": True,
@@ -127,13 +129,7 @@ def test_full_request_maps_every_field():
 def test_messages_with_images_tools_and_reasoning():
     chat = parse(
         messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "What?"},
-                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
-                ],
-            },
+            {"role": "user", "content": [{"type": "text", "text": "What?"}, image(PNG_URL)]},
             {
                 "role": "assistant",
                 "content": None,
@@ -167,15 +163,9 @@ def test_messages_with_images_tools_and_reasoning():
 def test_remote_images_are_collected():
     chat = parse(
         messages=[
-            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]},
+            {"role": "user", "content": [image("https://example.com/a.png")]},
             {"role": "assistant", "content": "ok"},
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
-                    {"type": "image_url", "image_url": {"url": "http://example.com/b.png"}},
-                ],
-            },
+            {"role": "user", "content": [image(PNG_URL), image("http://example.com/b.png")]},
         ]
     )
     first = RemoteImage("https://example.com/a.png", "messages[0].content[0].image_url.url")
@@ -187,15 +177,7 @@ def test_remote_images_are_collected():
 
 def test_bad_image_names_the_part():
     error = invalid_field(
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "x"},
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,%%%"}},
-                ],
-            }
-        ]
+        messages=[{"role": "user", "content": [{"type": "text", "text": "x"}, image("data:image/png;base64,%%%")]}]
     )
     assert error.param == "messages[0].content[1].image_url.url"
 
@@ -756,62 +738,43 @@ def test_chat_chunk_serializes_like_openai():
 # --- ChatStream -----------------------------------------------------------------------------
 
 
-def msg(content=None, thinking=None, tool_calls=None, **extra) -> dict:
-    message = {"role": "assistant", "content": content or ""}
-    if thinking is not None:
-        message["thinking"] = thinking
-    if tool_calls is not None:
-        message["tool_calls"] = tool_calls
-    return {
-        "model": "llama3",
-        "created_at": "2024-05-01T12:34:56.123456789Z",
-        "message": message,
-        "done": False,
-        **extra,
-    }
+def msg(content="", thinking="", tool_calls=None, **extra) -> dict:
+    return native_chat(
+        content, thinking, tool_calls, model="llama3", created_at="2024-05-01T12:34:56.123456789Z", **extra
+    )
 
 
 def trailer(done_reason="stop", prompt=26, completion=7, **extra) -> dict:
-    native = {
-        "model": "llama3",
-        "created_at": "2024-05-01T12:34:57Z",
-        "message": {"role": "assistant", "content": ""},
-        "done": True,
-        "done_reason": done_reason,
+    return native_chat(
+        done_reason=done_reason,
+        prompt=prompt,
+        completion=completion,
+        model="llama3",
+        created_at="2024-05-01T12:34:57Z",
         **extra,
-    }
-    if prompt is not None:
-        native["prompt_eval_count"] = prompt
-    if completion is not None:
-        native["eval_count"] = completion
-    return native
+    )
+
+
+def chunk_choice(delta: dict, index: int = 0, finish: str | None = None) -> dict:
+    """A streamed choice as OpenAI's chunks carry it."""
+    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
 
 
 def test_stream_role_only_on_first_chunk_then_content_deltas():
     stream = ChatStream(0, False)
-    assert stream.feed(msg("Hel")) == {
-        "index": 0,
-        "delta": {"role": "assistant", "content": "Hel"},
-        "logprobs": None,
-        "finish_reason": None,
-    }
-    assert stream.feed(msg("lo")) == {"index": 0, "delta": {"content": "lo"}, "logprobs": None, "finish_reason": None}
+    assert stream.feed(msg("Hel")) == chunk_choice({"role": "assistant", "content": "Hel"})
+    assert stream.feed(msg("lo")) == chunk_choice({"content": "lo"})
     assert stream.done is False
     assert stream.feed(trailer()) is None
     assert stream.done is True
-    assert stream.finish() == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+    assert stream.finish() == chunk_choice({}, finish="stop")
 
 
 def test_stream_empty_first_trailer_still_opens_with_role():
     stream = ChatStream(2, False)
-    assert stream.feed(trailer(prompt=5, completion=None)) == {
-        "index": 2,
-        "delta": {"role": "assistant", "content": ""},
-        "logprobs": None,
-        "finish_reason": None,
-    }
+    assert stream.feed(trailer(prompt=5, completion=None)) == chunk_choice({"role": "assistant", "content": ""}, 2)
     assert stream.done
-    assert stream.finish() == {"index": 2, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+    assert stream.finish() == chunk_choice({}, 2, finish="stop")
 
 
 def test_stream_empty_intermediate_chunks_are_skipped():
@@ -824,23 +787,15 @@ def test_stream_empty_intermediate_chunks_are_skipped():
 
 def test_stream_first_chunk_empty_then_content():
     stream = ChatStream(0, False)
-    assert stream.feed(msg("")) == {
-        "index": 0,
-        "delta": {"role": "assistant", "content": ""},
-        "logprobs": None,
-        "finish_reason": None,
-    }
+    assert stream.feed(msg("")) == chunk_choice({"role": "assistant", "content": ""})
     assert stream.feed(msg("x"))["delta"] == {"content": "x"}
 
 
 def test_stream_reasoning_then_content():
     stream = ChatStream(0, False)
-    assert stream.feed(msg(thinking="Let me")) == {
-        "index": 0,
-        "delta": {"role": "assistant", "content": "", "reasoning": "Let me"},
-        "logprobs": None,
-        "finish_reason": None,
-    }
+    assert stream.feed(msg(thinking="Let me")) == chunk_choice(
+        {"role": "assistant", "content": "", "reasoning": "Let me"}
+    )
     assert stream.feed(msg(thinking=" think"))["delta"] == {"reasoning": " think"}
     assert stream.feed(msg("Answer", thinking="."))["delta"] == {"reasoning": ".", "content": "Answer"}
     stream.feed(trailer())
@@ -857,21 +812,10 @@ def test_stream_tool_calls_with_cumulative_index_and_finish_reason():
             ]
         )
     )
-    assert first == {
-        "index": 0,
-        "delta": {
-            "tool_calls": [
-                {
-                    "index": 0,
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
-                }
-            ]
-        },
-        "logprobs": None,
-        "finish_reason": None,
-    }
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    assert first == chunk_choice(
+        {"tool_calls": [{**call, "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]}
+    )
     second = stream.feed(
         msg(
             tool_calls=[
@@ -892,7 +836,7 @@ def test_stream_tool_calls_with_cumulative_index_and_finish_reason():
     assert calls[1]["function"] == {"name": "get_date", "arguments": '{"tz":"UTC"}'}
     assert stream.tool_calls_sent == 3
     assert stream.feed(trailer("stop")) is None
-    assert stream.finish() == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"}
+    assert stream.finish() == chunk_choice({}, finish="tool_calls")
 
 
 def test_stream_first_chunk_with_tool_calls_has_role():
@@ -917,14 +861,9 @@ def test_stream_done_chunk_with_content():
     choice = stream.feed(
         {**trailer("length", prompt=3, completion=4), "message": {"role": "assistant", "content": "end"}}
     )
-    assert choice == {
-        "index": 1,
-        "delta": {"role": "assistant", "content": "end"},
-        "logprobs": None,
-        "finish_reason": None,
-    }
+    assert choice == chunk_choice({"role": "assistant", "content": "end"}, 1)
     assert stream.done and stream.done_reason == "length"
-    assert stream.finish() == {"index": 1, "delta": {}, "logprobs": None, "finish_reason": "length"}
+    assert stream.finish() == chunk_choice({}, 1, finish="length")
 
 
 def test_stream_done_without_counts():

@@ -67,6 +67,14 @@ def test_zero_max_tokens_is_refused():
 
 
 def test_full_request():
+    sampling = {
+        "temperature": 0.8,
+        "top_p": 0.9,
+        "frequency_penalty": 0.1,
+        "presence_penalty": 0.2,
+        "seed": 3,
+        "stop": ["\n"],
+    }
     completion = parse(
         prompt=["one", "two"],
         n=2,
@@ -75,38 +83,20 @@ def test_full_request():
         stream_options={"include_usage": True},
         suffix="END",
         max_tokens=16,
-        temperature=0.8,
-        top_p=0.9,
-        frequency_penalty=0.1,
-        presence_penalty=0.2,
-        seed=3,
-        stop=["\n"],
+        **sampling,
         logprobs=3,
         echo=True,
         user="u",
         logit_bias={},
     )
     assert completion.prompts == ["one", "two"]
-    assert (completion.n, completion.stream, completion.include_usage, completion.logprobs, completion.echo) == (
-        2,
-        True,
-        True,
-        3,
-        True,
-    )
+    assert (completion.n, completion.stream, completion.include_usage) == (2, True, True)
+    assert (completion.logprobs, completion.echo) == (3, True)
     assert completion.client_user == "u"
     assert completion.native == {
         "stream": True,
         "suffix": "END",
-        "options": {
-            "temperature": 0.8,
-            "top_p": 0.9,
-            "frequency_penalty": 0.1,
-            "presence_penalty": 0.2,
-            "seed": 3,
-            "stop": ["\n"],
-            "num_predict": 16,
-        },
+        "options": {**sampling, "num_predict": 16},  # the sampling fields pass unchanged
         "logprobs": True,
         "top_logprobs": 3,
     }

@@ -14,6 +14,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from compat.openai import responses as r
 from ollamaweb.core.errors import InvalidRequest
 from ollamaweb.gateway.images import RemoteImage
+from tests.compat.native import native_chat
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER = {
@@ -23,6 +24,17 @@ WEATHER = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     "strict": True,
 }
+
+
+PNG_URL = f"data:image/png;base64,{PNG}"
+
+
+def text(value) -> dict:
+    return {"type": "input_text", "text": value}
+
+
+def image(url: str, **fields) -> dict:
+    return {"type": "input_image", "image_url": url, **fields}
 
 
 def parse(**body):
@@ -53,7 +65,7 @@ def test_string_input_is_one_user_message():
     assert r.native_chat(request) == {"messages": [{"role": "user", "content": "Hi"}], "stream": False}
     [item] = request.input_items
     assert item["type"] == "message" and item["role"] == "user" and item["status"] == "completed"
-    assert item["content"] == [{"type": "input_text", "text": "Hi"}]
+    assert item["content"] == [text("Hi")]
     assert item["id"].startswith("msg_") and len(item["id"]) > 20
 
 
@@ -71,11 +83,7 @@ def test_message_parts_text_and_images_stay_one_message():
             {
                 "type": "message",
                 "role": "user",
-                "content": [
-                    {"type": "input_text", "text": "What is"},
-                    {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}", "detail": "auto"},
-                    {"type": "input_text", "text": "in this picture?"},
-                ],
+                "content": [text("What is"), image(PNG_URL, detail="auto"), text("in this picture?")],
             }
         ]
     )
@@ -83,28 +91,20 @@ def test_message_parts_text_and_images_stay_one_message():
 
 
 def test_http_image_is_left_for_the_gateway_to_fetch():
-    body = native(input=[{"role": "user", "content": [{"type": "input_image", "image_url": "https://x.test/a.png"}]}])
-    [image] = body["messages"][0]["images"]
-    assert image == RemoteImage("https://x.test/a.png", "input[0].content[0].image_url")
+    body = native(input=[{"role": "user", "content": [image("https://x.test/a.png")]}])
+    [remote] = body["messages"][0]["images"]
+    assert remote == RemoteImage("https://x.test/a.png", "input[0].content[0].image_url")
 
 
 @pytest.mark.parametrize(
     ("part", "param", "code"),
     [
-        (
-            {"type": "input_image", "image_url": "data:image/png;base64,@@@"},
-            "input[0].content[0].image_url",
-            "invalid_image",
-        ),
-        (
-            {"type": "input_image", "image_url": "data:text/plain;base64,aGk="},
-            "input[0].content[0].image_url",
-            "invalid_image",
-        ),
+        (image("data:image/png;base64,@@@"), "input[0].content[0].image_url", "invalid_image"),
+        (image("data:text/plain;base64,aGk="), "input[0].content[0].image_url", "invalid_image"),
         ({"type": "input_image", "file_id": "file-1"}, "input[0].content[0].file_id", "unsupported_parameter"),
         ({"type": "input_file", "file_id": "file-1"}, "input[0].content[0]", "unsupported_parameter"),
         ({"type": "input_audio"}, "input[0].content[0].type", "invalid_value"),
-        ({"type": "input_text", "text": 3}, "input[0].content[0].text", "invalid_type"),
+        (text(3), "input[0].content[0].text", "invalid_type"),
     ],
 )
 def test_bad_content_parts(part, param, code):
@@ -167,10 +167,7 @@ def test_function_call_output_as_parts():
             {
                 "type": "function_call_output",
                 "call_id": "c",
-                "output": [
-                    {"type": "input_text", "text": "chart:"},
-                    {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"},
-                ],
+                "output": [text("chart:"), image(PNG_URL)],
             }
         ]
     )["messages"]
@@ -459,18 +456,7 @@ def test_errors_in_new_input_are_numbered_from_the_new_input():
 
 
 def native_result(content="Hello!", thinking="", tool_calls=None, done_reason="stop", prompt=12, completion=5):
-    message = {"role": "assistant", "content": content}
-    if thinking:
-        message["thinking"] = thinking
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    return {
-        "message": message,
-        "done": True,
-        "done_reason": done_reason,
-        "prompt_eval_count": prompt,
-        "eval_count": completion,
-    }
+    return native_chat(content, thinking, tool_calls, done_reason=done_reason, prompt=prompt, completion=completion)
 
 
 def render(result, **body):
@@ -597,15 +583,9 @@ def run_stream(chunks, prompt=10, completion=None, tools=(), **body):
 
 
 def chunk(content="", thinking="", tool_calls=None, done=False, done_reason=None):
-    message = {"role": "assistant", "content": content}
-    if thinking:
-        message["thinking"] = thinking
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    out = {"message": message, "done": done}
-    if done:
-        out.update(done_reason=done_reason or "stop", prompt_eval_count=10, eval_count=3)
-    return out
+    if not done:
+        return native_chat(content, thinking, tool_calls)
+    return native_chat(content, thinking, tool_calls, done_reason=done_reason or "stop", prompt=10, completion=3)
 
 
 def test_text_stream_event_order():
