@@ -71,14 +71,17 @@ def test_overview_shows_who_used_the_gpus_this_week(staff, alice, bob, backend, 
     assert f'href="/staff/users/{bob.pk}/"' in users
     teams_table = re.search(r'class="data gpu-teams".*?</table>', card, re.S).group(0)
     assert [visible(row) for row in re.findall(r"<tr data-team=.*?</tr>", teams_table, re.S)] == [
-        "Lab 10 min 0 s 25% 4"
+        "Lab requests 10 min 0 s 25% 4"
     ]
     assert f'href="/teams/{lab.pk}/"' in teams_table and "Ops" not in teams_table and "carol" not in card
+    assert 'href="/staff/requests/?team=%3DLab&amp;range=7d"' in teams_table
 
     log(bob, requested_model="bobs-model")
-    log(alice, requested_model="alices-model")
+    log(alice, team=lab, requested_model="alices-model")
     found = text(client_for(staff).get("/staff/requests/?user=%3Dbob&range=7d"))
     assert "bobs-model" in found and "alices-model" not in found  # the link finds bob's requests
+    found = text(client_for(staff).get("/staff/requests/?team=%3DLab&range=7d"))
+    assert "alices-model" in found and "bobs-model" not in found  # ... and Lab's
 
 
 def test_overview_says_when_no_gpu_time_was_recorded(staff, backend):
