@@ -2,10 +2,12 @@
 
 Ollama measures every call (prompt_eval_count/prompt_eval_duration, eval_count/eval_duration,
 load_duration). Per model, this process keeps moving averages of milliseconds per prompt token,
-per output token and per call (loading, and whatever else total_duration holds) over the
-requests it served; a model not yet measured gets the settings' rates (GPU_MS_PER_PROMPT_TOKEN,
-GPU_MS_PER_OUTPUT_TOKEN), which err high. The request is charged what Ollama measured
-(UsageRecord.charged_gpu_ms), so an estimate that was short (a cold load) is made up at settlement.
+per output token and per call (whatever else total_duration holds, but loading the model) over
+the requests it served; a model not yet measured gets the settings' rates (GPU_MS_PER_PROMPT_TOKEN,
+GPU_MS_PER_OUTPUT_TOKEN), which err high. Loading is left out of the estimate: one cold load of
+a minute would otherwise inflate the next estimates past a small remaining quota, refusing the very
+requests that would teach the model is warm again. The request is charged what Ollama measured
+(UsageRecord.charged_gpu_ms), so a load is paid at settlement.
 """
 
 import math
@@ -53,8 +55,8 @@ class GpuRates:
             return
         prompt = _per_token(durations.get("prompt_eval_duration"), record.prompt_tokens)
         output = _per_token(durations.get("eval_duration"), record.completion_tokens)
-        tokens_ms = (durations.get("prompt_eval_duration", 0) + durations.get("eval_duration", 0)) / 1e6
-        call = max(0.0, total / 1e6 - tokens_ms) / max(1, calls)
+        named = sum(durations.get(name, 0) for name in ("prompt_eval_duration", "eval_duration", "load_duration"))
+        call = max(0.0, (total - named) / 1e6) / max(1, calls)
         model = canonical(record.resolved_model)
         rates = self._measured.get(model)
         if rates is None:

@@ -7,15 +7,16 @@ from ollamaweb.usage.models import RequestLog
 from ollamaweb.usage.records import UsageRecord
 
 
-def measured(model, prompt, output, prompt_ms, output_ms, load_ms, source=RequestLog.UsageSource.MEASURED):
+def measured(model, prompt, output, prompt_ms, output_ms, other_ms, load_ms=0, source=RequestLog.UsageSource.MEASURED):
     record = UsageRecord(endpoint="chat", resolved_model=model)
     record.add_usage(prompt, output, source)
-    total = prompt_ms + output_ms + load_ms
+    total = prompt_ms + output_ms + other_ms + load_ms
     record.add_durations(
         {
             "total_duration": int(total * 1e6),
             "prompt_eval_duration": int(prompt_ms * 1e6),
             "eval_duration": int(output_ms * 1e6),
+            "load_duration": int(load_ms * 1e6),
         }
     )
     return record
@@ -30,10 +31,10 @@ def test_unmeasured_models_get_the_settings_rates(settings):
 
 def test_the_first_measurement_sets_the_rates_and_later_ones_move_them():
     rates = GpuRates()
-    rates.learn(measured("llama3", prompt=100, output=50, prompt_ms=20, output_ms=1000, load_ms=30))
+    rates.learn(measured("llama3", prompt=100, output=50, prompt_ms=20, output_ms=1000, other_ms=30))
     first = rates.for_model("llama3:latest")  # the same model
     assert (first.prompt_ms, first.output_ms, first.call_ms) == pytest.approx((0.2, 20.0, 30.0))
-    rates.learn(measured("llama3", prompt=100, output=50, prompt_ms=20, output_ms=2000, load_ms=30))
+    rates.learn(measured("llama3", prompt=100, output=50, prompt_ms=20, output_ms=2000, other_ms=30))
     assert rates.for_model("llama3").output_ms == pytest.approx(20.0 + 0.2 * (40.0 - 20.0))
     assert rates.for_model("qwen3").output_ms != pytest.approx(first.output_ms)  # per model
 
@@ -47,3 +48,10 @@ def test_requests_cut_short_teach_nothing(settings):
 
 def test_several_calls_share_the_per_call_time():
     assert Rates(0.5, 10.0, call_ms=40.0).estimate(prompt_tokens=100, output_tokens=30, calls=3) == 120 + 50 + 300
+
+
+def test_a_cold_load_is_charged_but_not_estimated_for_the_next_requests():
+    """A minute of loading must not push the next estimates past a small remaining quota."""
+    rates = GpuRates()
+    rates.learn(measured("llama3", prompt=100, output=50, prompt_ms=20, output_ms=1000, other_ms=2, load_ms=60_000))
+    assert rates.for_model("llama3").estimate(100, 50) == 20 + 1000 + 2

@@ -28,9 +28,10 @@ def unmeasured_models():
 
 
 def test_a_gpu_quota_holds_under_concurrency(store, gateway, client, fake_ollama, user, api_key):
-    """253 ms of GPU time a request, a 5 s quota, 120 at once once the model's speed is known:
-    about 20 are served, and what they used together stays within the quota."""
-    fake_ollama.reply = Reply(tokens=["x"] * 20, prompt_eval_count=10, first_token_delay=0.05)
+    """203 ms of GPU time a request, a 5 s quota, 120 at once once the model's speed is known:
+    about 24 are served, and what they used together stays within the quota, but for the 1 ms of
+    loading each (charged, never estimated)."""
+    fake_ollama.reply = Reply(tokens=["x"] * 20, prompt_eval_count=10)
     set_policy(user, gpu_seconds_per_day=5)
     client.chat.completions.create(model="llama3", messages=HI, max_tokens=20)  # measures the model
 
@@ -41,7 +42,7 @@ def test_a_gpu_quota_holds_under_concurrency(store, gateway, client, fake_ollama
     served = RequestLog.objects.filter(status=200)
     used_ms = sum(log.gpu_ms for log in served)
     assert used_ms == sum(round(log.total_duration_ms) for log in served)  # charged what Ollama measured
-    assert 0.9 * 5000 <= used_ms <= 5000, (
+    assert 0.9 * 5000 <= used_ms <= 5000 + served.count(), (
         used_ms,
         sorted((log.gpu_ms, log.completion_tokens, log.prompt_tokens) for log in served),
     )
