@@ -1,5 +1,6 @@
 import tempfile
 import time
+from types import SimpleNamespace
 
 import openai
 import pytest
@@ -100,6 +101,18 @@ def admin_browser(superuser):
 @pytest.fixture
 def user(transactional_db):
     return get_user_model().objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def people(db):
+    """The cast of the team tests: staff, a future team admin, a member and an outsider."""
+    users = get_user_model().objects
+    return SimpleNamespace(
+        staff=users.create_user("boss", is_staff=True),
+        admin=users.create_user("ann"),
+        member=users.create_user("max"),
+        outsider=users.create_user("otto"),
+    )
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 with an audit row), and on a member's usage page (the team their personal keys are charged to)."""
 
 import re
-from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,16 +16,6 @@ from ollamaweb.teams.models import Membership
 from tests.portal.helpers import client_for, csrf, text
 
 User = get_user_model()
-
-
-@pytest.fixture
-def people(db):
-    return SimpleNamespace(
-        staff=User.objects.create_user("boss", is_staff=True),
-        admin=User.objects.create_user("ann"),
-        member=User.objects.create_user("max"),
-        outsider=User.objects.create_user("otto"),
-    )
 
 
 @pytest.fixture

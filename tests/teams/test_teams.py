@@ -61,16 +61,6 @@ def test_model_allowed_by_name_or_alias_target():
 
 
 @pytest.fixture
-def people(db):
-    return SimpleNamespace(
-        staff=User.objects.create_user("boss", is_staff=True),
-        admin=User.objects.create_user("ann"),
-        member=User.objects.create_user("max"),
-        outsider=User.objects.create_user("otto"),
-    )
-
-
-@pytest.fixture
 def lab(people):
     team = services.create_team(people.staff, "Lab", "the ML lab", ["llama3"])
     services.add_member(people.staff, team, people.admin, Membership.Role.ADMIN)
