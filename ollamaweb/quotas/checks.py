@@ -26,6 +26,15 @@ class Check:
         return self.key.kind
 
 
+# Counters are 64-bit integers in every store: a GPU limit in seconds, counted in milliseconds,
+# is capped there (a limit of 10^16 seconds means "unlimited" anyway).
+COUNTER_MAX = 2**62
+
+
+def _milliseconds(seconds: int) -> int:
+    return min(seconds * 1000, COUNTER_MAX)
+
+
 def next_month(day: datetime) -> datetime:
     first = day.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return (first + timedelta(days=32)).replace(day=1)
@@ -58,10 +67,12 @@ def _planned(scopes: tuple[ScopeLimits, ...], minute: datetime) -> tuple[tuple, 
         if s.tokens_per_month is not None:
             planned.append((CounterKey(s.scope, TOKENS, MONTH, month), s.tokens_per_month, month_end, 32 * 86400))
         if s.gpu_seconds_per_day is not None:
-            planned.append((CounterKey(s.scope, GPU, DAY, day), s.gpu_seconds_per_day * 1000, day_end, 2 * 86400))
+            planned.append(
+                (CounterKey(s.scope, GPU, DAY, day), _milliseconds(s.gpu_seconds_per_day), day_end, 2 * 86400)
+            )
         if s.gpu_seconds_per_month is not None:
             key = CounterKey(s.scope, GPU, MONTH, month)
-            planned.append((key, s.gpu_seconds_per_month * 1000, month_end, 32 * 86400))
+            planned.append((key, _milliseconds(s.gpu_seconds_per_month), month_end, 32 * 86400))
         if s.requests_per_minute is not None:
             planned.append(
                 (CounterKey(s.scope, REQUESTS, "", f"{minute:%Y%m%d%H%M}"), s.requests_per_minute, minute_end, 120)

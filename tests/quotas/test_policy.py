@@ -70,3 +70,10 @@ def test_gpu_limits_are_counted_in_milliseconds():
     (limits,) = scope_limits(policies(QuotaPolicy(team_id=3, gpu_seconds_per_day=90)), Payer(5, 7, team_id=3), "")
     (check,) = plan_checks([limits], NOW, tokens=100, gpu_ms=2500, lease_seconds=15)
     assert (check.counter, check.limit, check.cost) == ("gpu:team3:d:2026-12-03", 90_000, 2500)
+
+
+def test_a_gpu_limit_too_large_for_a_counter_is_capped_not_overflowed():
+    """The largest limit a policy stores (2^63 - 1 seconds) still fits the stores' 64-bit counters."""
+    table = policies(QuotaPolicy(user_id=5, gpu_seconds_per_month=2**63 - 1))
+    (check,) = plan_checks(scope_limits(table, Payer(5, 7), ""), NOW, tokens=1, gpu_ms=1, lease_seconds=15)
+    assert check.limit < 2**63
