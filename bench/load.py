@@ -7,10 +7,16 @@ Each of ``--concurrency`` keep-alive connections sends one request after the oth
 until the time is up, or exactly ``--requests-per-conn`` requests each. Requests that start during
 the warm-up are not counted. With several ``--url`` the connections are spread round-robin.
 
+``--api`` is the request's protocol: ``openai`` (chat completions), ``ollama`` (/api/chat),
+``responses`` (OpenAI's Responses API) or ``anthropic`` (Messages API, the key in ``x-api-key``).
+
 It reports latency percentiles (send to last byte), requests per second, errors, and for
 streams the time to first token (first ``"Tk "`` marker of the bench fake's replies seen (tests/fake_ollama.py --bench)),
 the tokens per second of each stream (tokens after the first over the time since the first)
-and the largest number of streams open at once. The JSON goes to ``--json`` (``-``: stdout).
+and the largest number of streams open at once. Markers are counted in the raw body, except in
+Responses and Anthropic streams: there only in their text-delta events, since a Responses stream
+repeats the whole text in its closing events (output_text.done, content_part.done,
+output_item.done, response.completed). The JSON goes to ``--json`` (``-``: stdout).
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ from urllib.parse import urlsplit
 
 MARKER = b"Tk "
 MAX_ERROR_SAMPLES = 5
+APIS = ("openai", "ollama", "responses", "anthropic")
+# Server-sent-event streams: the event that carries each piece of text once (tokens are counted there only).
+DELTA_EVENTS = {"responses": "response.output_text.delta", "anthropic": "content_block_delta"}
+ANTHROPIC_MAX_TOKENS = 4096  # the Messages API requires max_tokens
+ANTHROPIC_VERSION = "2023-06-01"
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -69,9 +80,10 @@ class Response:
 
 
 class ClientProtocol(asyncio.Protocol):
-    """Parses one response at a time: Content-Length or chunked bodies; counts token markers as they arrive."""
+    """Parses one response at a time: Content-Length or chunked bodies; counts token markers as they arrive
+    (with `delta_event`, only in the complete server-sent events of that type)."""
 
-    def __init__(self, on_head):
+    def __init__(self, on_head, delta_event: str | None = None):
         self.transport = None
         self.buffer = bytearray()
         self.response: Response | None = None
@@ -80,6 +92,8 @@ class ClientProtocol(asyncio.Protocol):
         self.remaining = 0  # body bytes left (Content-Length) or of the current chunk
         self.chunked = False
         self.tail = b""  # the last len(MARKER) - 1 body bytes, for markers split across reads
+        self.delta_event = delta_event and f"event: {delta_event}\n".encode()
+        self.pending = bytearray()  # the body's incomplete last event (with delta_event)
         self.on_head = on_head
         self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
 
@@ -99,19 +113,34 @@ class ClientProtocol(asyncio.Protocol):
         self.done = asyncio.get_running_loop().create_future()
         self.state = "head"
         self.tail = b""
+        self.pending.clear()
         self.transport.write(request)
         return self.done
 
     def _body(self, data, now):
         self.response.body_bytes += len(data)
+        if self.delta_event:
+            self._events(data, now)
+            return
         window = self.tail + data
-        count = window.count(MARKER)
+        self._tokens(window.count(MARKER), now)
+        self.tail = bytes(window[-(len(MARKER) - 1) :])
+
+    def _events(self, data, now):
+        self.pending += data
+        end = self.pending.rfind(b"\n\n")
+        if end < 0:
+            return
+        events = bytes(self.pending[:end]).split(b"\n\n")
+        del self.pending[: end + 2]
+        self._tokens(sum(event.count(MARKER) for event in events if event.startswith(self.delta_event)), now)
+
+    def _tokens(self, count, now):
         if count:
             if self.response.first_token is None:
                 self.response.first_token = now
             self.response.last_token = now
             self.response.tokens += count
-        self.tail = bytes(window[-(len(MARKER) - 1) :])
 
     def data_received(self, data):
         now = time.perf_counter()
@@ -198,6 +227,25 @@ class ClientProtocol(asyncio.Protocol):
             self.done.set_result(self.response)
 
 
+def request_body(args) -> dict:
+    """One chat request in the protocol of ``--api``."""
+    body = {"model": args.model}
+    if args.api == "responses":
+        body["input"] = args.prompt
+        if args.max_tokens:
+            body["max_output_tokens"] = args.max_tokens
+    else:
+        body["messages"] = [{"role": "user", "content": args.prompt}]
+        if args.api == "anthropic":
+            body["max_tokens"] = args.max_tokens or ANTHROPIC_MAX_TOKENS
+        elif args.max_tokens and args.api == "openai":
+            body["max_tokens"] = args.max_tokens
+        elif args.max_tokens:
+            body["options"] = {"num_predict": args.max_tokens}
+    body["stream"] = args.stream
+    return body
+
+
 class Load:
     def __init__(self, args):
         self.args = args
@@ -227,16 +275,7 @@ class Load:
 
     def request_bytes(self, target) -> bytes:
         args = self.args
-        messages = [{"role": "user", "content": args.prompt}]
-        if args.api == "openai":
-            body = {"model": args.model, "messages": messages, "stream": args.stream}
-            if args.max_tokens:
-                body["max_tokens"] = args.max_tokens
-        else:
-            body = {"model": args.model, "messages": messages, "stream": args.stream}
-            if args.max_tokens:
-                body["options"] = {"num_predict": args.max_tokens}
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = json.dumps(request_body(args), separators=(",", ":")).encode()
         headers = [
             f"POST {target.path or '/'} HTTP/1.1",
             f"Host: {target.netloc}",
@@ -245,7 +284,11 @@ class Load:
             "User-Agent: ollamaweb-bench",
             f"Content-Length: {len(payload)}",
         ]
-        if args.api_key:
+        if args.api == "anthropic":
+            headers.append(f"anthropic-version: {ANTHROPIC_VERSION}")
+            if args.api_key:
+                headers.append(f"x-api-key: {args.api_key}")
+        elif args.api_key:
             headers.append(f"Authorization: Bearer {args.api_key}")
         headers += args.header or ()
         return ("\r\n".join(headers) + "\r\n\r\n").encode() + payload
@@ -257,10 +300,11 @@ class Load:
 
     async def connect(self, target):
         loop = asyncio.get_running_loop()
+        delta_event = DELTA_EVENTS.get(self.args.api) if self.args.stream else None
         for attempt in range(20):
             try:
                 _, protocol = await loop.create_connection(
-                    lambda: ClientProtocol(self.on_head), target.hostname, target.port
+                    lambda: ClientProtocol(self.on_head, delta_event), target.hostname, target.port
                 )
                 return protocol
             except OSError:
@@ -385,7 +429,7 @@ class Load:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", action="append", required=True, help="Target URL (repeat to spread connections).")
-    parser.add_argument("--api", choices=["openai", "ollama"], default="openai")
+    parser.add_argument("--api", choices=APIS, default="openai", help="The request's protocol.")
     parser.add_argument("--model", default="bench")
     parser.add_argument("--prompt", default="Say hello to the benchmark.")
     parser.add_argument("--max-tokens", type=int, default=0)
