@@ -39,7 +39,15 @@ PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_DB = os.environ.get("BENCH_PG_DB", "ollamaweb_bench")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ["1", "2", "3", "4", "5", "servers", "native", "metrics"]
+SCENARIOS = ["1", "2", "3", "4", "5", "servers", "protocols", "metrics"]
+# The gateway's chat protocols (scenario "protocols"): name, path, bench/load.py's --api. Each is
+# served from the upstream's /api/chat.
+PROTOCOLS = (
+    ("OpenAI chat", "/v1/chat/completions", "openai"),
+    ("native", "/api/chat", "ollama"),
+    ("Responses", "/v1/responses", "responses"),
+    ("Anthropic", "/v1/messages", "anthropic"),
+)
 
 
 @dataclass
@@ -293,7 +301,10 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+        return self.at("/v1/chat/completions")
+
+    def at(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self, upstream_port: int, logdir: Path):
         self.port = free_port()
@@ -469,9 +480,9 @@ class Bench:
             self.direct_cache[label] = self.load(self.upstream_url, api="ollama", **kwargs)
         return self.direct_cache[label]
 
-    def gw(self, gateway: Gateway, **kwargs) -> dict:
+    def gw(self, gateway: Gateway, path="/v1/chat/completions", api="openai", **kwargs) -> dict:
         kwargs.setdefault("sample", gateway.worker_pids())
-        return self.load(gateway.url, api="openai", key=gateway.db.api_key, **kwargs)
+        return self.load(gateway.at(path), api=api, key=gateway.db.api_key, **kwargs)
 
     def postgres_available(self) -> str:
         """'' when PostgreSQL and Redis can be used, else why not."""
@@ -536,28 +547,44 @@ class Bench:
         return {"title": "Latency overhead, non-streaming chat (gateway /v1/chat/completions vs /api/chat)",
                 "rows": rows, "runs": runs}  # fmt: skip
 
-    def scenario_native(self, gateway: Gateway) -> dict:
-        """Ollama's own API through the gateway (/api/chat, key auth, quotas, log) vs the upstream's /api/chat."""
-        url = gateway.url.replace("/v1/chat/completions", "/api/chat")
-        rows, runs = [], {}
-        for c in self.profile.latency_concurrency:
-            direct = self.direct(f"chat-c{c}", model="bench-n16", concurrency=c)
-            gw = self.load(url, api="ollama", key=gateway.db.api_key, sample=gateway.worker_pids(), model="bench-n16",
-                           concurrency=c)  # fmt: skip
-            runs[f"c{c}"] = {"gateway": gw, "direct": direct}
-            for q in ("p50", "p95", "p99"):
-                rows.append(row(f"native latency c={c} {q}", "ms", gw["latency_ms"][q], direct["latency_ms"][q]))
-            rows.append(row(f"native req/s c={c}", "req/s", gw["rps"], direct["rps"], overhead=False))
-            rows.append(row(f"native errors c={c}", "", gw["errors"], direct["errors"], overhead=False))
-        c = self.profile.throughput_concurrency
-        direct = self.direct(f"chat-c{c}", model="bench-n16", concurrency=c)
-        gw = self.load(url, api="ollama", key=gateway.db.api_key, sample=gateway.worker_pids(), model="bench-n16",
-                       concurrency=c)  # fmt: skip
-        runs[f"c{c}"] = {"gateway": gw, "direct": direct}
-        rows.append(row(f"native req/s c={c}", "req/s", gw["rps"], direct["rps"], overhead=False))
-        rows.append(row(f"native errors c={c}", "", gw["errors"], direct["errors"], overhead=False))
-        return {"title": "Native Ollama API, non-streaming chat (gateway /api/chat vs upstream /api/chat), one process",
-                "rows": rows, "runs": runs}  # fmt: skip
+    def scenario_protocols(self, gateway: Gateway) -> dict:
+        """Each chat protocol through one gateway process vs the upstream's /api/chat: latency at c=1,
+        throughput and CPU per request at c=64, TTFT, and one fast stream's time and CPU per token."""
+        p = self.profile
+        c, n = p.throughput_concurrency, p.stream_tokens_fast
+        fast = f"bench-tps2000-n{n}"
+        # label: (the direct run's label, shared with scenarios 1-3, the load, tokens per reply)
+        loads = {
+            "c1": ("chat-c1", dict(model="bench-n16", concurrency=1), 16),
+            f"c{c}": (f"chat-c{c}", dict(model="bench-n16", concurrency=c), 16),
+            "ttft": ("ttft", dict(model="bench-n16", concurrency=1, stream=True, expect_tokens=16), 16),
+            "fast": (fast, dict(model=fast, concurrency=1, stream=True, expect_tokens=n), n),
+        }
+        direct = {label: self.direct(key, **kwargs) for label, (key, kwargs, _) in loads.items()}
+        rows, runs = [], {"direct": direct}
+        for name, path, api in PROTOCOLS:
+            self.log(f"protocols: {name} ({path})")
+            gw = runs[name] = {label: self.gw(gateway, path, api, **kwargs) for label, (_, kwargs, _) in loads.items()}
+            for q in ("p50", "p99"):
+                rows.append(row(f"{name}: latency c=1 {q}", "ms", pick(gw["c1"], "latency_ms", q),
+                                pick(direct["c1"], "latency_ms", q)))  # fmt: skip
+            rows.append(row(f"{name}: throughput c={c}", "req/s", gw[f"c{c}"]["rps"], direct[f"c{c}"]["rps"],
+                            overhead=False))  # fmt: skip
+            rows.append(row(f"{name}: server CPU per request c={c}", "ms", cpu_per(gw[f"c{c}"], 1) * 1000,
+                            cpu_per(direct[f"c{c}"], 1, "upstream") * 1000, overhead=False))  # fmt: skip
+            rows.append(row(f"{name}: TTFT c=1 p50", "ms", pick(gw["ttft"], "ttft_ms", "p50"),
+                            pick(direct["ttft"], "ttft_ms", "p50")))  # fmt: skip
+            rows.append(row(f"{name}: stream time ({n} tokens at 2,000/s) p50", "ms",
+                            pick(gw["fast"], "stream_duration_ms", "p50"),
+                            pick(direct["fast"], "stream_duration_ms", "p50")))  # fmt: skip
+            rows.append(row(f"{name}: server CPU per token at 2,000 tok/s", "µs", cpu_per(gw["fast"], n) * 1e6,
+                            cpu_per(direct["fast"], n, "upstream") * 1e6, overhead=False))  # fmt: skip
+            rows.append(row(f"{name}: errors", "", sum(r["errors"] for r in gw.values()),
+                            sum(r["errors"] for r in direct.values()), overhead=False))  # fmt: skip
+        return {"title": "Chat protocols through one uvicorn process, SQLite: " + ", ".join(
+                    f"{name} {path}" for name, path, _ in PROTOCOLS) + " (each served from the upstream's /api/chat)",
+                "rows": rows, "runs": runs,
+                "tokens_per_reply": {label: tokens for label, (_, _, tokens) in loads.items()}}  # fmt: skip
 
     def scenario_2(self, one: Gateway, two: Gateway, title: str) -> dict:
         c = self.profile.throughput_concurrency
@@ -889,9 +916,9 @@ class Bench:
                         self.log(f"scenario 4{label}: {self.profile.open_streams} open streams")
                         rounds.setdefault("4" + label, []).append(self.scenario_4(g1))
             self.results.update({key: median_of_rounds(runs) for key, runs in rounds.items()})
-            if "native" in only:
-                self.log("native: Ollama's /api/chat through the gateway")
-                self.results["native"] = self.scenario_native(uv1)
+            if "protocols" in only:
+                self.log("protocols: OpenAI chat, native, Responses and Anthropic through the gateway")
+                self.results["protocols"] = self.scenario_protocols(uv1)
             if "servers" in only:
                 self.log("ASGI servers: uvicorn, granian, daphne")
                 self.results["servers"] = self.scenario_servers([uv1, *others])
