@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"1", "2", "3", "4", "5", "servers"}
+SCENARIOS = {"1", "2", "3", "4", "5", "servers", "protocols"}
+PROTOCOLS = {"OpenAI chat", "native", "Responses", "Anthropic"}
 
 
 def is_number(value) -> bool:
@@ -42,7 +43,21 @@ def test_bench_quick_runs_every_scenario(tmp_path):
             assert is_number(row["gateway"]) and is_number(row["direct"]), (key, row)
             if row["metric"].endswith("errors") or row["metric"].startswith("errors"):
                 assert row["gateway"] == 0 and row["direct"] == 0, (key, row)
+    check_protocols(report["scenarios"]["protocols"])
     assert {target["target"] for target in report["targets"]}, "no targets evaluated"
     table = out.with_suffix(".md").read_text()
     assert "| scenario | metric | gateway | direct |" in table
     assert "gateway/direct" in result.stdout
+
+
+def check_protocols(scenario: dict):
+    """Every protocol was measured, and every run of it (and of the upstream) counted exactly the
+    tokens the fake sent: a protocol that repeats its text (Responses' closing events) is not counted twice."""
+    assert {row["metric"].split(":")[0] for row in scenario["rows"]} == PROTOCOLS
+    assert set(scenario["runs"]) == PROTOCOLS | {"direct"}
+    for name, runs in scenario["runs"].items():
+        assert set(runs) == set(scenario["tokens_per_reply"]), name
+        for label, run in runs.items():
+            expected = scenario["tokens_per_reply"][label] * run["ok"]
+            assert run["ok"] > 0 and run["errors"] == 0, (name, label, run["error_samples"])
+            assert run["tokens"] == expected, (name, label, run["tokens"], expected)
