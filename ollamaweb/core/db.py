@@ -1,7 +1,10 @@
 """Database work from async code on the /v1 path."""
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import atexit
+import os
+import queue
+import threading
 from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -18,19 +21,86 @@ def _as_a_request(function, args):
         database.close_if_unusable_or_obsolete()
 
 
+def _settle(future: asyncio.Future, result, error: BaseException | None):
+    if not future.done():  # the caller may have been cancelled meanwhile
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+class DatabaseThreads:
+    """Threads that run database calls for the event loop: a call is queued as it is, run by an
+    idle thread (a new one while fewer than `most` exist), and its result handed back with one
+    call_soon_threadsafe.
+
+    A ThreadPoolExecutor does the same through a work item, a concurrent Future chained to the
+    loop's and a wake-up per submission: about 3× the CPU of this per call, which a request pays
+    two or three times (bench/README.md). As with run_in_executor, a call whose caller was
+    cancelled before it started is not run.
+    """
+
+    def __init__(self, most: int, name: str):
+        self._calls = queue.SimpleQueue()
+        self._most, self._name = most, name
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # threads waiting for a call that no queued call has claimed yet
+        self._lock = threading.Lock()
+        atexit.register(self._stop)
+
+    def run(self, function, args) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._calls.put((loop, future, function, args))
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            elif len(self._threads) < self._most:
+                thread = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _work(self):
+        calls = self._calls
+        while (call := calls.get()) is not None:
+            loop, future, function, args = call
+            if not future.cancelled():
+                try:
+                    result, error = _as_a_request(function, args), None
+                except BaseException as exc:
+                    result, error = None, exc
+                try:
+                    loop.call_soon_threadsafe(_settle, future, result, error)
+                except RuntimeError:  # the loop was closed meanwhile: nobody waits any more
+                    pass
+                del call, future, result, error
+            with self._lock:
+                self._idle += 1
+
+    def _stop(self):
+        """At exit: let the calls under way (a log batch being written) finish."""
+        for _ in self._threads:
+            self._calls.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
 @cache
-def _executor() -> ThreadPoolExecutor | None:
-    """SQLite allows one writer at a time, and a writer that finds the database locked sleeps in
-    coarse steps: so in each process, all SQLite work goes through one thread. Other databases use
-    the default pool of threads."""
-    if connection.vendor == "sqlite":
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ollamaweb-sqlite")
-    return None
-
-
 def one_writer_thread() -> bool:
-    """Whether database work goes through one thread (SQLite): callers may then group their writes."""
-    return _executor() is not None
+    """Whether database work goes through one thread (SQLite): callers may then group their writes.
+
+    SQLite allows one writer at a time, and a writer that finds the database locked sleeps in
+    coarse steps: so in each process, all SQLite work goes through one thread."""
+    return connection.vendor == "sqlite"
+
+
+@cache
+def _threads() -> DatabaseThreads:
+    """Other databases use as many threads as asyncio's default executor would."""
+    if one_writer_thread():
+        return DatabaseThreads(1, "ollamaweb-sqlite")
+    return DatabaseThreads(min(32, (os.cpu_count() or 1) + 4), "ollamaweb-db")
 
 
 async def run_in_thread(function, *args):
@@ -40,8 +110,8 @@ async def run_in_thread(function, *args):
     broken or expired connection: each call checks its thread's connection before and releases it
     after (to the pool, with PostgreSQL).
 
-    A plain run_in_executor, not asgiref's sync_to_async: that one also copies and restores the
-    caller's context variables and sets up thread-sensitivity bookkeeping, which these functions do
-    not need, for ~45 µs of CPU per call (bench/README.md).
+    Not asgiref's sync_to_async: that one also copies and restores the caller's context variables
+    and sets up thread-sensitivity bookkeeping, which these functions do not need, for ~45 µs of
+    CPU per call (bench/README.md).
     """
-    return await asyncio.get_running_loop().run_in_executor(_executor(), _as_a_request, function, args)
+    return await _threads().run(function, args)
