@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from ollamaweb.core.db import one_writer_thread, run_in_thread
@@ -127,6 +125,10 @@ class DatabaseStore:
         "RETURNING used + reserved"
     )
     FREE_SLOT = f"UPDATE {TABLE} SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END, updated_at = %s WHERE key = %s"
+    SETTLE = (
+        f"UPDATE {TABLE} SET reserved = CASE WHEN reserved > %s THEN reserved - %s ELSE 0 END, used = used + %s "
+        "WHERE key = %s"
+    )
     COUNTS = f"SELECT key, used + reserved FROM {TABLE} WHERE key IN (%s)"
 
     def __init__(self):
@@ -196,11 +198,9 @@ class DatabaseStore:
             for member, deltas in settlements
             for counter, (reserved, used) in deltas.items()
         )
-        for counter in sorted(deltas):
-            reserved, used = deltas[counter]
-            UsageCounter.objects.filter(key=counter).update(
-                reserved=Greatest(F("reserved") - reserved, 0), used=F("used") + used
-            )
+        if deltas:
+            with connection.cursor() as cursor:
+                cursor.executemany(self.SETTLE, [(deltas[c][0], deltas[c][0], deltas[c][1], c) for c in sorted(deltas)])
 
     async def settle(self, settlements: list[Settlement]):
         """Nothing to do outside the log writer's transaction."""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import orjson
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 
 from ollamaweb.core.db import run_in_thread
 from ollamaweb.core.tasks import spawn
@@ -49,19 +49,41 @@ def settlements_of(records) -> dict:
 
 
 def write_batch(records: list[UsageRecord]):
-    """In one transaction: the log rows, rollups, database quota settlements, keys' last use."""
-    with transaction.atomic():
+    """In one transaction: the log rows, rollups, database quota settlements, keys' last use.
+
+    The rows' keys, users and teams are taken to exist: a batch is not checked first (three
+    queries a batch). When one was deleted while its request ran, the database refuses the batch
+    and it is written again without the links to what is gone.
+    """
+    try:
+        _write_batch(records)
+    except IntegrityError:
         _forget_missing_owners(records)
+        _write_batch(records)
+
+
+def _write_batch(records: list[UsageRecord]):
+    with transaction.atomic():
         insert_rows(records)
         add_to_rollups(records)
         for name, settlements in settlements_of(records).items():
             store_named(name).settle_in_transaction(settlements)
-        last_used = {}
-        for record in records:
-            if record.key_id is not None:
-                last_used[record.key_id] = max(record.finished_at, last_used.get(record.key_id, record.finished_at))
-        for key_id, when in last_used.items():
-            ApiKey.objects.filter(pk=key_id).update(last_used_at=when)
+        mark_keys_used(records)
+
+
+def mark_keys_used(records: list[UsageRecord]):
+    """Each key's last use: the latest of its requests in the batch."""
+    last_used = {}
+    for record in records:
+        if record.key_id is not None:
+            last_used[record.key_id] = max(record.finished_at, last_used.get(record.key_id, record.finished_at))
+    if last_used:
+        field = ApiKey._meta.get_field("last_used_at")
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {ApiKey._meta.db_table} SET last_used_at = %s WHERE id = %s",
+                [(field.get_db_prep_save(when, connection), key_id) for key_id, when in last_used.items()],
+            )
 
 
 def _forget_missing_owners(records):

@@ -8,10 +8,12 @@ import openai
 import pytest
 from django.db import connection
 
-from ollamaweb.keys.services import delete_keys
+from ollamaweb.keys.services import delete_keys, issue_key
 from ollamaweb.quotas import services as quota_services
 from ollamaweb.quotas.models import UsageCounter
 from ollamaweb.usage.models import RequestLog, UnwrittenRequest
+from ollamaweb.usage.records import UsageRecord
+from ollamaweb.usage.writer import write_batch
 from tests.conftest import only_log, settle_logs
 from tests.fake_ollama import Reply
 
@@ -104,6 +106,25 @@ def test_a_key_deleted_while_its_stream_runs_still_leaves_its_row(gateway, fake_
     row = only_log(gateway)
     assert (row.api_key_id, row.key_prefix, row.user_id) == (None, key.prefix, key.user_id)
     assert row.prompt_tokens > 0 and row.completion_tokens == 8 and row.usage_source == "measured"
+
+
+def test_a_batch_with_one_deleted_key_keeps_every_row_and_the_other_links(api_key):
+    """The batch is written without checking its keys first: the database's refusal of the one
+    deleted key makes it write the batch again without that link, and only that one."""
+    (kept, _), (gone, _) = api_key, issue_key(api_key[0].user, "deleted mid-request")
+    records = []
+    for key in (kept, gone, kept):
+        record = UsageRecord(endpoint="chat.completions", user_id=key.user_id, key_id=key.id, key_prefix=key.prefix)
+        record.finish(200)
+        records.append(record)
+    delete_keys([gone])
+
+    write_batch(records)
+
+    rows = RequestLog.objects.order_by("id").values_list("api_key_id", "key_prefix", "user_id")
+    assert list(rows) == [(k.id if k is kept else None, k.prefix, k.user_id) for k in (kept, gone, kept)]
+    kept.refresh_from_db()
+    assert kept.last_used_at == records[2].finished_at
 
 
 def test_an_unwritable_journal_fails_no_request(client, gateway, fake_ollama, settings, tmp_path):
