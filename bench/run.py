@@ -11,6 +11,7 @@ JSON plus a Markdown copy of the table. Everything it starts is stopped at the e
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime
 import functools
@@ -220,6 +221,11 @@ def wait_http(proc: Proc, port: int, path: str, headers: dict | None = None, tim
 # --- the system under test ---------------------------------------------------------------
 
 
+def _removed_at_exit(path: str) -> str:
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 @dataclass
 class Database:
     label: str
@@ -227,6 +233,10 @@ class Database:
     redis_url: str = ""
     api_key: str = ""
     extra_env: dict = field(default_factory=dict)  # --env NAME=VALUE, for the gateways
+    # The request log's journal and spool of this database's gateways, removed at exit: a gateway
+    # killed without its shutdown (bench/inprocess.py) must not leave records that another run's
+    # gateway, or the developer's, then writes into its own database.
+    spool: str = field(default_factory=lambda: _removed_at_exit(tempfile.mkdtemp(prefix="ollamaweb-bench-spool-")))
 
     def env(self, upstream_port: int, root: Path = ROOT) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OLLAMAWEB_", "OLLAMA_"))}
@@ -236,6 +246,7 @@ class Database:
             DATABASE_URL=self.url,
             OLLAMA_HOST=f"http://127.0.0.1:{upstream_port}",
             OLLAMAWEB_LOG_LEVEL="WARNING",
+            OLLAMAWEB_LOG_SPOOL_DIR=self.spool,
             PYTHONPATH=str(root),
             PYTHONUNBUFFERED="1",
         )

@@ -130,8 +130,8 @@ INSTALLED_APPS = [
     "axes",
 ]
 
-# The portal's middleware. The /v1 API is served by a separate handler with API_MIDDLEWARE
-# (see ollamaweb/asgi.py): session, CSRF and auth middleware cost a thread hop each per request.
+# The portal's middleware. The API is served by a separate handler without middleware
+# (ollamaweb/gateway/handler.py): session, CSRF and auth middleware cost a thread hop each per request.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -144,7 +144,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
-API_MIDDLEWARE = []
 
 ROOT_URLCONF = "ollamaweb.urls"
 TEMPLATES = [
