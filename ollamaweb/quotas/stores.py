@@ -357,15 +357,17 @@ _stores: dict[str, object] = {}
 
 def store_named(name: str):
     """The store a settlement written to disk belongs to (the database, or this server's Redis)."""
-    if name == RedisStore.name and settings.REDIS_URL:
-        return _stores.setdefault(settings.REDIS_URL, RedisStore(settings.REDIS_URL))
-    return _stores.setdefault("", DatabaseStore())
+    return _store_at(settings.REDIS_URL if name == RedisStore.name else "")
 
 
 def current_store():
     """The store for the current settings (tests switch REDIS_URL on and off)."""
-    url = settings.REDIS_URL if settings.QUOTA_STORE != "database" else ""
-    store = _stores.get(url)
+    return _store_at(settings.REDIS_URL if settings.QUOTA_STORE != "database" else "")
+
+
+def _store_at(redis_url: str):
+    """One store per Redis URL ("": the database), made once."""
+    store = _stores.get(redis_url)
     if store is None:
-        store = _stores[url] = RedisStore(url) if url else DatabaseStore()
+        store = _stores[redis_url] = RedisStore(redis_url) if redis_url else DatabaseStore()
     return store
