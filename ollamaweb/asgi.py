@@ -6,10 +6,12 @@ everything else goes to the portal's handler with the full middleware stack. Cha
 WebSockets; LifespanApp flushes request logs on shutdown.
 """
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ollamaweb.settings")
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 portal_app = get_asgi_application()
@@ -49,3 +51,11 @@ application = LifespanApp(
         }
     )
 )
+
+# What start-up built (Django, the apps, the URL patterns) lives as long as the process: the
+# collector need not walk it again. Young-generation passes every GC_YOUNG_THRESHOLD allocations
+# instead of Python's 700: each pass walks every young object of the requests in flight, and a
+# served request leaves no reference cycles to collect (gateway/handler.py); ~8 % of the CPU per
+# request at 64 in flight (bench/README.md).
+gc.freeze()
+gc.set_threshold(settings.GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])

@@ -388,6 +388,7 @@ IMAGE_FETCH_ALLOW_PRIVATE = envbool("OLLAMAWEB_IMAGE_FETCH_ALLOW_PRIVATE", False
 IMAGE_FETCH_MAX_BYTES = envint("OLLAMAWEB_IMAGE_FETCH_MAX_BYTES", 20 * 1024 * 1024)
 IMAGE_FETCH_TIMEOUT = envfloat("OLLAMAWEB_IMAGE_FETCH_TIMEOUT", 10.0)
 # Request-log writer: rows per batch and longest wait before a partial batch is written.
+GC_YOUNG_THRESHOLD = envint("OLLAMAWEB_GC_YOUNG_THRESHOLD", 50_000)  # see asgi.py
 LOG_BATCH_SIZE = envint("OLLAMAWEB_LOG_BATCH_SIZE", 200)
 LOG_FLUSH_INTERVAL = envfloat("OLLAMAWEB_LOG_FLUSH_INTERVAL", 0.25)
 # Records kept in memory while the database is down; beyond that (and at shutdown) they go to files here.
