@@ -16,7 +16,8 @@ from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog, UsageRollup
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
-from tests.quotas.helpers import COST, HI, fire, set_policy
+from tests.quotas.helpers import COST, HI, counters_when, fire, set_policy
+from tests.services import redis_url_or_skip
 
 pytestmark = pytest.mark.stores
 
@@ -187,6 +188,27 @@ def test_redis_down_fails_closed_by_default_and_open_when_configured(gateway, cl
         assert client.chat.completions.create(model="llama3", messages=HI).choices[0].message.content
     finally:
         settings.REDIS_URL = ""
+
+
+def test_redis_forgetting_its_scripts_fails_no_request(gateway, client, fake_ollama, user, settings):
+    """The reservation and settlement scripts are sent by their SHA1: a Redis that restarted (and
+    lost them) is given them again, and no request fails for it."""
+    import redis
+
+    settings.REDIS_URL = redis_url_or_skip()
+    for key in redis.Redis.from_url(settings.REDIS_URL).scan_iter("ollamaweb:quota:*"):  # as the store fixture does
+        redis.Redis.from_url(settings.REDIS_URL).delete(key)
+    fake_ollama.reply = Reply(content="x", prompt_eval_count=3, eval_count=2)
+    set_policy(user, tokens_per_day=1000)
+    try:
+        for _ in range(3):
+            redis.Redis.from_url(settings.REDIS_URL).script_flush()
+            client.chat.completions.create(model="llama3", messages=HI, max_tokens=20)
+            settle_logs(gateway)
+        used = counters_when(f"t:u{user.id}:", 1)
+    finally:
+        settings.REDIS_URL = ""
+    assert list(used.values()) == [3 * 5]
 
 
 def test_setquota_command_sets_and_clears_limits(transactional_db, user):
