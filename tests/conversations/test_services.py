@@ -1,5 +1,6 @@
 """Stored responses (ollamaweb/conversations/services.py): ownership, paging, chains, retention."""
 
+import asyncio
 import time
 from datetime import timedelta
 from io import StringIO
@@ -7,6 +8,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import IntegrityError
 from django.utils import timezone
 
 from ollamaweb.conversations import services
@@ -218,3 +220,40 @@ def test_prunelogs_prunes_stored_responses(alice, settings):
     assert "Deleted 1 stored responses older than 7 days." in out.getvalue()
     assert list(StoredResponse.objects.values_list("id", flat=True)) == ["resp_new"]
     assert not RequestLog.objects.exists()
+
+
+def row(user_id, response_id):
+    response = {"id": response_id, "object": "response", "created_at": int(time.time()), "status": "completed",
+                "model": "gpt-4o", "output": [message(f"out_{response_id}", "assistant", "Hello")]}  # fmt: skip
+    return services.ResponseRow.of(user_id, None, response, [message(f"in_{response_id}", "user", "Hi")])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_responses_finishing_together_share_a_transaction_and_are_all_found(alice, monkeypatch):
+    from ollamaweb.core.db import one_writer_thread
+
+    if not one_writer_thread():
+        pytest.skip("group commit applies to SQLite only")
+    batches, save_rows = [], services.save_rows
+
+    def counting(rows):
+        batches.append(len(rows))
+        return save_rows(rows)
+
+    monkeypatch.setattr(services._saving, "_run_many", counting)
+
+    async def burst():
+        await asyncio.gather(*(services.store(row(alice.pk, f"resp_{i}")) for i in range(50)))
+
+    asyncio.run(burst())
+    assert sum(batches) == 50 and len(batches) < 10
+    for i in range(50):
+        assert services.get_for_user(alice.pk, f"resp_{i}").output[0]["id"] == f"out_resp_{i}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_response_that_cannot_be_stored_does_not_lose_the_others_of_its_transaction(alice):
+    errors = services.save_rows([row(alice.pk, "resp_1"), row(alice.pk + 1000, "resp_2"), row(alice.pk, "resp_3")])
+    assert errors[0] is None and errors[2] is None
+    assert isinstance(errors[1], IntegrityError)  # no such user
+    assert sorted(StoredResponse.objects.values_list("id", flat=True)) == ["resp_1", "resp_3"]
