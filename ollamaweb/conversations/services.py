@@ -176,6 +176,34 @@ def previous_not_found(response_id: str) -> InvalidRequest:
     )
 
 
+# The chain ending at a response, newest first, in one query (one query per response cost 0.9 ms
+# each: 46 ms a request in a 50-turn conversation). `previous_response_id` is '' at its start.
+CHAIN = f"""
+WITH RECURSIVE chain (id, previous_response_id, input_items, response, depth) AS (
+    SELECT id, previous_response_id, input_items, response, 1 FROM {TABLE} WHERE id = %s AND {{visible}}
+    UNION ALL
+    SELECT r.id, r.previous_response_id, r.input_items, r.response, chain.depth + 1
+    FROM {TABLE} r JOIN chain ON r.id = chain.previous_response_id
+    WHERE chain.depth < %s AND {{visible}}
+)
+SELECT id, previous_response_id, input_items, {{output}} FROM chain ORDER BY depth
+"""
+# Only a response's `output` is read back from its JSON (which also holds the instructions and
+# tools it was asked with: often most of it).
+OUTPUT = {"postgresql": "response -> 'output'"}
+OUTPUT_SQLITE = "json_extract(response, '$.output')"
+
+
+def _chain_query(user_id: int, response_id: str, max_depth: int) -> tuple[str, list]:
+    visible, visible_params = "user_id = %s", [user_id]
+    cutoff = _retention_cutoff()
+    if cutoff is not None:
+        visible += " AND created_at >= %s"
+        visible_params.append(connection.ops.adapt_datetimefield_value(cutoff))
+    query = CHAIN.format(visible=visible, output=OUTPUT.get(connection.vendor, OUTPUT_SQLITE))
+    return query, [response_id, *visible_params, max_depth, *visible_params]
+
+
 def conversation_items(user_id: int, previous_response_id: str, max_depth: int | None = None) -> list[dict]:
     """The conversation before a new turn: every response of the chain ending at
     `previous_response_id`, oldest first, each contributing its input items then its output items.
@@ -185,30 +213,32 @@ def conversation_items(user_id: int, previous_response_id: str, max_depth: int |
     the conversation is refused rather than silently shortened.
     """
     max_depth = max_depth or settings.RESPONSES_MAX_CHAIN
-    chain: list[StoredResponse] = []
+    with connection.cursor() as cursor:
+        cursor.execute(*_chain_query(user_id, previous_response_id, max_depth))
+        rows = cursor.fetchall()
+    chain: list[tuple[str, str | None]] = []  # (input items, output) as JSON, newest first
     seen: set[str] = set()
     next_id = previous_response_id
-    visible = _visible(user_id).only("id", "previous_response_id", "input_items", "response")
-    while next_id:
-        if next_id in seen:  # cannot happen with generated ids; never loop
+    for response_id, previous, input_items, output in rows:
+        if response_id in seen:  # cannot happen with generated ids; never loop
             break
-        if len(chain) >= max_depth:
+        chain.append((input_items, output))
+        seen.add(response_id)
+        next_id = previous
+    else:
+        if next_id and len(chain) >= max_depth:
             raise InvalidRequest(
                 f"The conversation ending at '{previous_response_id}' is longer than this server's limit of "
                 f"{max_depth} responses; start a new one with the history as 'input'.",
                 param="previous_response_id",
                 code="conversation_too_long",
             )
-        stored = visible.filter(id=next_id).first()
-        if stored is None:
+        if next_id:
             raise previous_not_found(next_id)
-        chain.append(stored)
-        seen.add(next_id)
-        next_id = stored.previous_response_id
     items: list[dict] = []
-    for stored in reversed(chain):
-        items += stored.input_items
-        items += stored.output
+    for input_items, output in reversed(chain):
+        items += orjson.loads(input_items)
+        items += orjson.loads(output or "null") or []
     return items
 
 

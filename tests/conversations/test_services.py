@@ -160,6 +160,17 @@ def test_chain_is_rebuilt_oldest_first_without_instructions(alice):
     assert [i["id"] for i in services.conversation_items(alice.pk, "resp_a")] == ["in_a", "out_a"]
 
 
+def test_a_long_chain_is_read_in_one_query(alice, django_assert_num_queries):
+    previous = None
+    for i in range(30):
+        save(alice, f"resp_{i}", [message(f"in_{i}", "user", str(i))], [message(f"out_{i}", "assistant", "ok")],
+             previous=previous)  # fmt: skip
+        previous = f"resp_{i}"
+    with django_assert_num_queries(1):
+        items = services.conversation_items(alice.pk, "resp_29")
+    assert [item["id"] for item in items] == [f"{kind}_{i}" for i in range(30) for kind in ("in", "out")]
+
+
 def test_unknown_or_foreign_previous_response(alice, bob):
     save(bob, "resp_bob", [message("m", "user", "secret")], [])
     for response_id in ("resp_nope", "resp_bob"):
