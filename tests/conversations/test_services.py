@@ -16,7 +16,7 @@ from ollamaweb.conversations.models import StoredResponse
 from ollamaweb.core.errors import InvalidRequest, NotFound
 from ollamaweb.usage.models import RequestLog
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.stores]
 
 
 @pytest.fixture
