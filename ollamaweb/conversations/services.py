@@ -36,7 +36,7 @@ TABLE = StoredResponse._meta.db_table
 COLUMNS = ("id", "user_id", "api_key_id", "model", "status", "previous_response_id", "created_at",
            "input_tokens", "output_tokens", "input_items", "response")  # fmt: skip
 # Plain SQL: the ORM's update_or_create (a SELECT, an INSERT, a transaction, json.dumps of both
-# JSON fields) cost 1.5 ms of CPU a response, more than the rest of the request (bench/README.md).
+# JSON fields) doubled the CPU of a Responses request (bench/README.md, issue 14, third pass).
 UPSERT = (
     f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
     f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{column} = excluded.{column}' for column in COLUMNS[1:])}"
