@@ -37,8 +37,8 @@ run: install
 
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-# The whole suite on SQLite and in-memory defaults, then the quota and rate-limit tests again on
-# PostgreSQL (Redis variants run in both). Services are started by .ci/run when missing.
+# The whole suite on SQLite and in-memory defaults, then the quota, rate-limit and stored-response
+# tests again on PostgreSQL (Redis variants run in both). Services are started by .ci/run when missing.
 test: install-dev install-engine install-browser
 	$(PY) -m pytest
 	@if $(PY) -m tests.services postgres; then \

@@ -234,6 +234,8 @@ def request_body(args) -> dict:
         body["input"] = args.prompt
         if args.max_tokens:
             body["max_output_tokens"] = args.max_tokens
+        if args.no_store:
+            body["store"] = False
     else:
         body["messages"] = [{"role": "user", "content": args.prompt}]
         if args.api == "anthropic":
@@ -434,6 +436,7 @@ def parse_args(argv=None):
     parser.add_argument("--prompt", default="Say hello to the benchmark.")
     parser.add_argument("--max-tokens", type=int, default=0)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--no-store", action="store_true", help="Responses: send store=false (default: stored).")
     parser.add_argument("--expect-tokens", type=int, default=1, help="A stream with fewer tokens is an error.")
     parser.add_argument("--api-key", default=os.environ.get("BENCH_API_KEY", ""))
     parser.add_argument("--header", action="append", metavar="'NAME: VALUE'", help="An extra request header.")

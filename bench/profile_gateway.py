@@ -1,11 +1,14 @@
 """Profile the gateway under load with py-spy: where does a request's CPU time go?
 
-    python bench/profile_gateway.py [--concurrency 64] [--duration 10] [--stream] [--server uvicorn] [--out bench/results]
+    python bench/profile_gateway.py [--concurrency 64] [--duration 10] [--stream] [--server uvicorn]
+        [--api openai|ollama|responses|anthropic] [--no-store] [--out bench/results]
 
 Starts the fake upstream, a migrated SQLite database with a key and one gateway process (as
 bench/run.py does), drives it with bench/load.py, and samples it with ``py-spy record`` (all
 threads, idle frames excluded). Writes a speedscope profile and the raw collapsed stacks, and
 prints the load result and the functions with the most samples, inclusive and by category.
+``--api`` picks the protocol (and route) of bench/run.py's PROTOCOLS: /v1/chat/completions by
+default; ``--no-store`` sends Responses requests with ``store: false``.
 py-spy must be installed (``pip install py-spy``); it needs ptrace rights over the gateway.
 """
 
@@ -113,6 +116,8 @@ def main(argv=None) -> int:
     parser.add_argument("--stream", action="store_true", help="Profile streaming at 2,000 tokens/s instead.")
     parser.add_argument("--model", help="The bench model (default bench-n16, or bench-tps2000-n2000 with --stream).")
     parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "granian", "daphne"])
+    parser.add_argument("--api", default="openai", choices=[api for _, _, api in harness.PROTOCOLS])
+    parser.add_argument("--no-store", action="store_true", help="Responses: send store=false.")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second.")
     parser.add_argument("--gil", action="store_true", help="Sample only the thread holding the GIL (CPU in Python).")
     parser.add_argument("--out", default=str(harness.BENCH / "results"), help="Folder for the profiles.")
@@ -134,9 +139,14 @@ def main(argv=None) -> int:
         bench.start_gateways([gateway])
         model = args.model or ("bench-tps2000-n2000" if args.stream else "bench-n16")
         tokens = int(model.rsplit("-n", 1)[1]) if "-n" in model else 16
-        kwargs = dict(model=model, stream=args.stream, expect_tokens=tokens if args.stream else 1)
+        path = next(path for _, path, api in harness.PROTOCOLS if api == args.api)
+        kwargs = dict(model=model, stream=args.stream, expect_tokens=tokens if args.stream else 1, path=path,
+                      api=args.api, load_args=["--no-store"] if args.no_store else [])  # fmt: skip
         bench.gw(gateway, concurrency=min(args.concurrency, 8), duration=1.0, warmup=0.5, **kwargs)  # warm up
-        name = f"profile-{args.server}-{'stream' if args.stream else 'chat'}-c{args.concurrency}{'-gil' if args.gil else ''}"
+        kind = ("stream" if args.stream else "chat") if args.api == "openai" else args.api
+        kind += "-stream" if args.stream and args.api != "openai" else ""
+        kind += "-nostore" if args.no_store else ""
+        name = f"profile-{args.server}-{kind}-c{args.concurrency}{'-gil' if args.gil else ''}"
         raw, speedscope = out / f"{name}.txt", out / f"{name}.speedscope.json"
         result = {}
 

@@ -437,7 +437,7 @@ class Bench:
 
     def _load_once(self, url: str, *, api: str, model: str, concurrency: int, stream=False, key="", expect_tokens=1,
                    requests_per_conn=0, sample: list[int] | None = None, duration=None, warmup=None,
-                   think_ms=0.0, headers=()) -> dict:  # fmt: skip
+                   think_ms=0.0, headers=(), load_args=()) -> dict:  # fmt: skip
         out = self.tmp / f"load-{time.monotonic_ns()}.json"
         cmd = [PY, str(BENCH / "load.py"), "--url", url, "--api", api, "--model", model]
         cmd += ["--concurrency", str(concurrency), "--json", str(out), "--expect-tokens", str(expect_tokens)]
@@ -458,6 +458,7 @@ class Bench:
             cmd += ["--api-key", key]
         for header in headers:
             cmd += ["--header", header]
+        cmd += load_args
         upstream_pids = [self.upstream.pid]
         pressure0, wall0, load0 = cpu_pressure_us(), time.perf_counter(), os.getloadavg()[0]
         busy0, own0 = machine_busy_s(), time.process_time()

@@ -9,6 +9,9 @@ import logging
 import time
 from contextlib import aclosing
 
+import orjson
+from django.http import HttpResponse
+
 from ollamaweb.conversations import services
 from ollamaweb.core import errors
 from ollamaweb.core.db import run_in_thread
@@ -62,9 +65,10 @@ class ResponsesView(OpenAIView):
             return response
         [result] = await pipeline.complete(generation)
         body = translate.response_from_native(response_id, created, parsed.model, parsed, result, int(time.time()))
+        data = orjson.dumps(body)
         if parsed.store:
-            await self._save(body, parsed)
-        return json_response(body)
+            await self._save(body, parsed, data)
+        return HttpResponse(data, content_type="application/json")
 
     async def _stored_when_done(self, chunks, stream: translate.ResponsesStream, parsed):
         """Pass the stream on; store the response as soon as it is final, before its terminal event
@@ -78,13 +82,13 @@ class ResponsesView(OpenAIView):
                     await self._save(stream.response, parsed)
                 yield data
 
-    async def _save(self, body: dict, parsed):
-        """Store the response; if the database fails, the client still gets the answer it paid for
-        (it just cannot be retrieved or continued), and the server log says why."""
+    async def _save(self, body: dict, parsed, data: bytes | None = None):
+        """Store the response (`data`: its JSON, if already serialised) before the client has it; if
+        the database fails, the client still gets the answer it paid for (it just cannot be
+        retrieved or continued), and the server log says why."""
         try:
-            await run_in_thread(
-                services.save_response, self.identity.user_id, self.identity.key_id, body, parsed.input_items
-            )
+            row = services.ResponseRow.of(self.identity.user_id, self.identity.key_id, body, parsed.input_items, data)
+            await services.store(row)
         except Exception:
             logger.exception("could not store response %s", body["id"])
 

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 
 import httpx
 import openai
@@ -621,13 +622,32 @@ def test_codex_apply_patch_custom_tool(client, fake_ollama):
     }
 
 
+def test_the_response_is_stored_before_the_client_has_it(client, fake_ollama, monkeypatch):
+    """However slow the database, the response is committed before the client has it (so its next
+    request, to any process, finds it): the answer waits for the write."""
+    from ollamaweb.conversations import services
+
+    save_rows, committed = services.save_rows, []
+
+    def slow(rows):
+        time.sleep(0.3)
+        saved = save_rows(rows)
+        committed.extend(row.response["id"] for row in rows)
+        return saved
+
+    monkeypatch.setattr(services._saving, "_run_many", slow)
+    created = client.responses.create(model="llama3", input="hi")
+    assert committed == [created.id]
+    with client.responses.stream(model="llama3", input="hi", previous_response_id=created.id) as stream:
+        streamed = stream.get_final_response()
+    assert committed == [created.id, streamed.id]
+    assert client.responses.retrieve(streamed.id).output_text == "Hello there, friend!"
+
+
 def test_a_failed_store_still_answers(client, fake_ollama, monkeypatch, caplog):
     from ollamaweb.conversations import services
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("database is down")
-
-    monkeypatch.setattr(services, "save_response", broken)
+    monkeypatch.setattr(services, "UPSERT", services.UPSERT.replace(services.TABLE, "no_such_table", 1))  # it fails
     assert client.responses.create(model="llama3", input="hi").output_text == "Hello there, friend!"
     with client.responses.stream(model="llama3", input="hi") as stream:
         assert stream.get_final_response().output_text == "Hello there, friend!"

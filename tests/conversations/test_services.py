@@ -1,5 +1,6 @@
 """Stored responses (ollamaweb/conversations/services.py): ownership, paging, chains, retention."""
 
+import asyncio
 import time
 from datetime import timedelta
 from io import StringIO
@@ -7,6 +8,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import IntegrityError
 from django.utils import timezone
 
 from ollamaweb.conversations import services
@@ -14,7 +16,7 @@ from ollamaweb.conversations.models import StoredResponse
 from ollamaweb.core.errors import InvalidRequest, NotFound
 from ollamaweb.usage.models import RequestLog
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.stores]
 
 
 @pytest.fixture
@@ -158,6 +160,17 @@ def test_chain_is_rebuilt_oldest_first_without_instructions(alice):
     assert [i["id"] for i in services.conversation_items(alice.pk, "resp_a")] == ["in_a", "out_a"]
 
 
+def test_a_long_chain_is_read_in_one_query(alice, django_assert_num_queries):
+    previous = None
+    for i in range(30):
+        save(alice, f"resp_{i}", [message(f"in_{i}", "user", str(i))], [message(f"out_{i}", "assistant", "ok")],
+             previous=previous)  # fmt: skip
+        previous = f"resp_{i}"
+    with django_assert_num_queries(1):
+        items = services.conversation_items(alice.pk, "resp_29")
+    assert [item["id"] for item in items] == [f"{kind}_{i}" for i in range(30) for kind in ("in", "out")]
+
+
 def test_unknown_or_foreign_previous_response(alice, bob):
     save(bob, "resp_bob", [message("m", "user", "secret")], [])
     for response_id in ("resp_nope", "resp_bob"):
@@ -218,3 +231,40 @@ def test_prunelogs_prunes_stored_responses(alice, settings):
     assert "Deleted 1 stored responses older than 7 days." in out.getvalue()
     assert list(StoredResponse.objects.values_list("id", flat=True)) == ["resp_new"]
     assert not RequestLog.objects.exists()
+
+
+def row(user_id, response_id):
+    response = {"id": response_id, "object": "response", "created_at": int(time.time()), "status": "completed",
+                "model": "gpt-4o", "output": [message(f"out_{response_id}", "assistant", "Hello")]}  # fmt: skip
+    return services.ResponseRow.of(user_id, None, response, [message(f"in_{response_id}", "user", "Hi")])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_responses_finishing_together_share_a_transaction_and_are_all_found(alice, monkeypatch):
+    from ollamaweb.core.db import one_writer_thread
+
+    if not one_writer_thread():
+        pytest.skip("group commit applies to SQLite only")
+    batches, save_rows = [], services.save_rows
+
+    def counting(rows):
+        batches.append(len(rows))
+        return save_rows(rows)
+
+    monkeypatch.setattr(services._saving, "_run_many", counting)
+
+    async def burst():
+        await asyncio.gather(*(services.store(row(alice.pk, f"resp_{i}")) for i in range(50)))
+
+    asyncio.run(burst())
+    assert sum(batches) == 50 and len(batches) < 10
+    for i in range(50):
+        assert services.get_for_user(alice.pk, f"resp_{i}").output[0]["id"] == f"out_resp_{i}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_response_that_cannot_be_stored_does_not_lose_the_others_of_its_transaction(alice):
+    errors = services.save_rows([row(alice.pk, "resp_1"), row(alice.pk + 1000, "resp_2"), row(alice.pk, "resp_3")])
+    assert errors[0] is None and errors[2] is None
+    assert isinstance(errors[1], IntegrityError)  # no such user
+    assert sorted(StoredResponse.objects.values_list("id", flat=True)) == ["resp_1", "resp_3"]
