@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ollamaweb.core.db import one_writer_thread, run_in_thread
+from ollamaweb.core.group_commit import GroupCommit
 
 from . import leases
 from .checks import Check
@@ -58,52 +58,6 @@ def merge_deltas(many) -> dict[str, tuple[int, int]]:
 Settlement = tuple[str, dict[str, tuple[int, int]]]
 
 
-class _Batcher:
-    """Group commit: calls that arrive while a batch runs in the database thread go together in the next.
-
-    Each batch is one thread hop and one transaction however many requests it serves, so a burst
-    of 1,000 admissions costs a few hops instead of 1,000 one after the other through SQLite's
-    single writer thread (bench/README.md); a lone request still goes at once.
-    """
-
-    def __init__(self, run_many):
-        self._run_many = run_many  # sync: list of items -> list of results, in the same order
-        self._pending: dict = {}  # per event loop: [(item, future)]
-        self._running: set = set()
-
-    async def submit(self, item):
-        if not one_writer_thread():  # PostgreSQL: threads in parallel; one batch's row locks could deadlock another's
-            return (await run_in_thread(self._run_many, [item]))[0]
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending.setdefault(loop, []).append((item, future))
-        if loop not in self._running:
-            self._running.add(loop)
-            loop.create_task(self._drain(loop))
-        return await future
-
-    async def _drain(self, loop):
-        try:
-            while batch := self._pending.pop(loop, None):
-                try:
-                    results = await run_in_thread(self._run_many, [item for item, _ in batch])
-                except BaseException as exc:  # every request of the batch sees the store's failure
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    continue
-                for (_, future), result in zip(batch, results):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._running.discard(loop)
-            for _, future in self._pending.pop(loop, ()):  # only when cancelled: nothing is left behind
-                if not future.done():
-                    future.cancel()
-
-
 class DatabaseStore:
     name = "database"
 
@@ -132,8 +86,8 @@ class DatabaseStore:
     COUNTS = f"SELECT key, used + reserved FROM {TABLE} WHERE key IN (%s)"
 
     def __init__(self):
-        self._reserving = _Batcher(self._reserve_many)
-        self._releasing = _Batcher(self._release_many)
+        self._reserving = GroupCommit(self._reserve_many)
+        self._releasing = GroupCommit(self._release_many)
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
         return await self._reserving.submit((checks, member))
