@@ -12,11 +12,13 @@ import time
 from collections import defaultdict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ollamaweb.core.db import retry_while_locked
 from ollamaweb.core.group_commit import GroupCommit
 
 from . import leases
@@ -86,8 +88,8 @@ class DatabaseStore:
     COUNTS = f"SELECT key, used + reserved FROM {TABLE} WHERE key IN (%s)"
 
     def __init__(self):
-        self._reserving = GroupCommit(self._reserve_many)
-        self._releasing = GroupCommit(self._release_many)
+        self._reserving = GroupCommit(partial(retry_while_locked, self._reserve_many))
+        self._releasing = GroupCommit(partial(retry_while_locked, self._release_many))
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
         return await self._reserving.submit((checks, member))

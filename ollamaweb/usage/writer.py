@@ -23,7 +23,7 @@ import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 
-from ollamaweb.core.db import run_in_thread
+from ollamaweb.core.db import retry_while_locked, run_in_thread
 from ollamaweb.core.tasks import spawn
 from ollamaweb.keys.models import ApiKey
 from ollamaweb.quotas.stores import store_named
@@ -56,10 +56,10 @@ def write_batch(records: list[UsageRecord]):
     and it is written again without the links to what is gone.
     """
     try:
-        _write_batch(records)
+        retry_while_locked(_write_batch, records)
     except IntegrityError:
         _forget_missing_owners(records)
-        _write_batch(records)
+        retry_while_locked(_write_batch, records)
 
 
 def _write_batch(records: list[UsageRecord]):
