@@ -4,7 +4,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,3 +34,17 @@ def manage(env, *args) -> str:
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     return done.stdout.strip().splitlines()[-1]
+
+
+def wait_until_serving(urls: list[str], timeout: float = 30):
+    """Wait until every gateway at `urls` answers (its /v1/models, whatever the status)."""
+    deadline = time.monotonic() + timeout
+    for url in urls:
+        while True:
+            try:
+                httpx.get(url + "/v1/models", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)

@@ -3,14 +3,12 @@ by the other the moment its creator has it (retrieval, input items, previous_res
 
 import subprocess
 import sys
-import time
 
-import httpx
 import openai
 import psycopg
 import pytest
 
-from tests.processes import ROOT, free_port, local_env, manage
+from tests.processes import ROOT, free_port, local_env, manage, wait_until_serving
 from tests.services import postgres_url_or_skip
 
 pytestmark = pytest.mark.slow
@@ -47,16 +45,7 @@ def clients(database_url, fake_ollama_server, tmp_path_factory):
     server = [sys.executable, "-m", "uvicorn", "ollamaweb.asgi:application", "--log-level", "warning"]
     processes = [subprocess.Popen([*server, "--port", str(port)], cwd=ROOT, env=env) for port in ports]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
-    deadline = time.monotonic() + 30
-    for url in urls:
-        while True:
-            try:
-                httpx.get(url + "/v1/models", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    wait_until_serving(urls)
     yield [openai.OpenAI(base_url=url + "/v1/", api_key=secret, max_retries=0, timeout=20) for url in urls]
     for process in processes:
         process.terminate()

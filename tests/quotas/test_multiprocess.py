@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from tests.fake_ollama import Reply
-from tests.processes import ROOT, free_port, manage
+from tests.processes import ROOT, free_port, manage, wait_until_serving
 from tests.services import postgres_url_or_skip, redis_url_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.stores]
@@ -75,16 +75,7 @@ def two_gateways(environment):
         for port in ports
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
-    deadline = time.monotonic() + 30
-    for url in urls:
-        while True:
-            try:
-                httpx.get(url + "/v1/models", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    wait_until_serving(urls)
     yield urls
     for process in processes:
         process.terminate()
