@@ -34,6 +34,7 @@ def test_a_gpu_quota_holds_under_concurrency(store, gateway, client, fake_ollama
     fake_ollama.reply = Reply(tokens=["x"] * 20, prompt_eval_count=10)
     set_policy(user, gpu_seconds_per_day=5)
     client.chat.completions.create(model="llama3", messages=HI, max_tokens=20)  # measures the model
+    settle_logs(gateway)  # its reservation (at the unmeasured defaults, ~1 s) settled to the 203 ms it used
 
     results = asyncio.run(fire(gateway.url, api_key[1], 120))
     statuses = [status for status, _, _ in results]
