@@ -111,6 +111,7 @@ class Connection(asyncio.Protocol):
         self._holding = False  # read_some(linger=...) is gathering what arrives before handing it over
         self._hold_paused = False  # ... with the socket's reading paused (see _hold)
         self._draining = False  # ... and now reading again: the next bytes end it
+        self._paused_ahead = False  # a fast stream's socket left unread after a hand-over (see read_some)
         self._first_handed_at = 0.0  # loop time of the body's first hand-over
         self._handed_at = _NEVER_HANDED  # loop time read_some last handed bytes over
 
@@ -320,9 +321,10 @@ class Connection(asyncio.Protocol):
         later if nothing came), so one system call and one parse take everything. The end of the
         body is then only seen when the hold ends."""
         loop = asyncio.get_running_loop()
-        if pause and not self._paused:
+        if pause:
+            if not self._paused:
+                self.transport.pause_reading()
             self._paused = self._hold_paused = True
-            self.transport.pause_reading()
         self._holding = True
         self._waiter = waiter = loop.create_future()
         self._timer = loop.call_at(until, self._end_hold)
@@ -342,7 +344,7 @@ class Connection(asyncio.Protocol):
 
     def start(self, request: bytes, head_only: bool):
         self._state, self._buffer, self._pieces, self._unread = _HEAD, b"", [], 0
-        self._handed_at = _NEVER_HANDED
+        self._handed_at, self._paused_ahead = _NEVER_HANDED, False
         self._error, self._got_bytes, self._head_only = None, False, head_only
         self.transport.write(request)
 
@@ -363,7 +365,17 @@ class Connection(asyncio.Protocol):
         sooner after the last hand-over waits out the rest of it, gathering what arrives meanwhile
         (a fast stream's tokens then cost one wake-up, parse and write per `linger`, not per token).
         The first bytes, and bytes after a pause longer than `linger`, are handed over at once.
+
+        With `pause` too, a fast stream (bytes came again within `linger` of a hand-over) is not
+        read at all until its next linger is up: its socket is left paused after each hand-over, so
+        the next one costs one wake-up and one read, not two of each. When nothing came by then
+        (the stream slowed), reading goes on as usual and the next bytes are handed over at once.
         """
+        fast = False
+        if self._paused_ahead:
+            self._paused_ahead = False
+            await self._hold(self._handed_at + linger, True)
+            fast = bool(self._pieces)
         while not self._pieces:
             if self._state == _DONE:
                 return b""
@@ -378,13 +390,19 @@ class Connection(asyncio.Protocol):
             if now < until and self._state != _DONE and self._error is None and self._unread < HIGH_WATER:
                 # Only a body that has been coming for a while is held with paused reads: a short
                 # burst (a few tokens at once) is not kept waiting for a linger at its end.
-                await self._hold(until, pause and now - self._first_handed_at >= PAUSE_AFTER)
+                fast = pause and now - self._first_handed_at >= PAUSE_AFTER
+                await self._hold(until, fast)
             self._handed_at = max(now, until)
         pieces = self._pieces
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self._pieces = []
         self._unread = 0
-        if self._paused:
+        if fast and self._state != _DONE and self._error is None and not self.closed:
+            self._paused_ahead = True
+            if not self._paused:
+                self._paused = True
+                self.transport.pause_reading()
+        elif self._paused:
             self._paused = False
             self.transport.resume_reading()
         return data

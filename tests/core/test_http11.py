@@ -276,6 +276,39 @@ def test_a_paused_hold_leaves_the_socket_unread_and_loses_nothing(fake, monkeypa
     assert len(reads) > 100  # without pause, about one read per chunk
 
 
+def test_a_fast_stream_is_read_once_per_hand_over(fake, monkeypatch):
+    """Once a stream is fast (bytes came again within the linger of a hand-over), its socket stays
+    unread from one hand-over to the next: each hand-over then costs one read, not a read of the
+    token that started the hold and another of the rest. A stream that slows down is read as usual."""
+    words = " ".join(f"t{i}" for i in range(300))
+    fake.reply = Reply(content=words, token_delay=0.001)
+    reads = []
+    received = http11.Connection.data_received
+    monkeypatch.setattr(
+        http11.Connection, "data_received", lambda self, data: (reads.append(data), received(self, data))
+    )
+
+    async def scenario():
+        pool = http11.Pool()
+        response = await post(pool, fake, CHAT)
+        loop = asyncio.get_running_loop()
+        started, parts, hand_overs = loop.time(), [], []  # (seconds since the start, reads so far)
+        while data := await response.read_some(0.02, pause=True):
+            parts.append(data)
+            hand_overs.append((loop.time() - started, len(reads)))
+        await pool.aclose()
+        return b"".join(parts), hand_overs
+
+    body, hand_overs = asyncio.run(scenario())
+    objects = ndjson(body)
+    assert "".join(o["message"]["content"] for o in objects[:-1]) == words
+    assert objects[-1]["done"] is True
+    steady = [reads_so_far for at, reads_so_far in hand_overs if at > 0.1]  # every 20 ms, ~20 tokens each
+    count, steady_reads = len(steady) - 1, steady[-1] - steady[0]
+    assert count >= 5
+    assert steady_reads <= count * 1.4  # was two reads per hand-over
+
+
 def test_the_read_timeout_is_per_wait_not_per_stream(fake):
     """One timer per connection, moved at each wait: a stream slower in total than the read
     timeout but never silent that long goes on; one that falls silent times out."""
