@@ -248,25 +248,29 @@ class LogWriter:
             await self._write_orphaned_journals()
             self._look_in_spool = False
         self._journal.rotate()
-        while self._pending:
-            batch, self._pending = self._pending[: settings.LOG_BATCH_SIZE], self._pending[settings.LOG_BATCH_SIZE :]
-            self._in_flight += len(batch)
-            try:
-                if not await self._write(batch):
+        # What is pending now, not what comes in meanwhile: under steady load that would be written
+        # at once too, in tiny batches back to back, keeping SQLite's write lock (and its one
+        # database thread) busy all the time, which quota reservations then wait for.
+        taken, self._pending = self._pending, []
+        self._in_flight += len(taken)
+        try:
+            for start in range(0, len(taken), settings.LOG_BATCH_SIZE):
+                if not await self._write(taken[start : start + settings.LOG_BATCH_SIZE]):
+                    self._pending[:0] = taken[start:]
+                    self._spill_overflow()
                     return False
-            finally:
-                self._in_flight -= len(batch)
+        finally:
+            self._in_flight -= len(taken)
         self._journal.forget_closed()
         return True
 
     async def _write(self, batch: list[UsageRecord]) -> bool:
-        """One batch: its rows (and database settlements), then its Redis settlements and hooks."""
+        """One batch: its rows (and database settlements), then its Redis settlements and hooks;
+        False when the database did not answer (nothing of the batch was written)."""
         try:
             self.set_aside_total += await run_in_thread(write_resiliently, batch)
         except Exception as exc:
-            self._pending[:0] = batch
             self._database_is_down(exc)
-            self._spill_overflow()
             return False
         self._database_down_since = None
         for name, settlements in settlements_of(batch).items():
@@ -374,10 +378,13 @@ class LogWriter:
                 await self._task
             finally:
                 self._task, self._stopping = None, False
-        count = len(self._pending)
-        if await self.flush():
-            return count, 0
-        return count - len(self._pending), self.spill()
+        written = 0
+        while self._pending:  # and what the last requests add meanwhile
+            count = len(self._pending)
+            if not await self.flush():
+                return written, self.spill()
+            written += count
+        return written, 0
 
     @property
     def pending(self) -> int:

@@ -140,3 +140,43 @@ def test_an_unwritable_journal_fails_no_request(client, gateway, fake_ollama, se
         assert settle_logs(gateway) == 3
     finally:
         log_writer._journal._broken = False
+
+
+def test_under_steady_load_a_flush_writes_what_was_pending_not_tiny_batches_back_to_back(
+    settings, tmp_path, monkeypatch
+):
+    """Records keep coming while a batch is written: they wait for the next flush (interval or
+    batch size), not go out at once in batches of two or three back to back, which kept SQLite's
+    write lock and database thread busy all the time (quota reservations waited behind them)."""
+    import asyncio
+    import time
+
+    from ollamaweb.usage import writer
+
+    settings.LOG_SPOOL_DIR, settings.LOG_FLUSH_INTERVAL, settings.LOG_BATCH_SIZE = str(tmp_path), 0.1, 200
+    batches = []
+
+    def write_resiliently(records):
+        time.sleep(0.003)  # the database's time for a batch
+        batches.append([record.request_id for record in records])
+        return 0
+
+    monkeypatch.setattr(writer, "write_resiliently", write_resiliently)
+    log = writer.LogWriter()
+    log._look_in_spool = False
+    submitted = []
+
+    async def steady_load():
+        for _ in range(500):  # one request finishing every ~1 ms for ~0.5 s
+            record = UsageRecord(endpoint="chat.completions")
+            record.finish(200)
+            log.submit(record)
+            submitted.append(record.request_id)
+            await asyncio.sleep(0.001)
+        return await log.stop()
+
+    _, spilled = asyncio.run(steady_load())
+
+    assert spilled == 0
+    assert sorted(i for batch in batches for i in batch) == sorted(submitted)  # each once
+    assert len(batches) <= 12  # ~every 0.1 s (or 200 rows), and what the end left
