@@ -73,21 +73,22 @@ def heartbeat_interval() -> float:
 HOLDS = QuotaHold._meta.db_table
 
 
-def db_add_holds(cursor, member: str, checks):
-    """Inside the reservation's transaction: one row per held counter, in one statement."""
+def db_add_holds(cursor, member: str, checks, mark: str = "%s"):
+    """Inside the reservation's transaction: one row per held counter, in one statement. `mark`:
+    the cursor's parameter marker (Django's `%s`, or sqlite3's `?`)."""
     checks = held(checks)
     if checks:
         instance = instance_of(member)
-        values = ", ".join(["(%s, %s, %s, %s)"] * len(checks))
+        values = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * len(checks))
         params = [value for check in checks for value in (member, instance, check.counter, check.cost)]
         cursor.execute(f"INSERT INTO {HOLDS} (member, instance, counter, amount) VALUES {values}", params)
 
 
-def db_take_slot_holds(cursor, member: str, counters: list[str]) -> list[str]:
+def db_take_slot_holds(cursor, member: str, counters: list[str], mark: str = "%s") -> list[str]:
     """Delete a request's concurrency holds; the counters whose hold was still there."""
-    marks = ", ".join(["%s"] * len(counters))
+    marks = ", ".join([mark] * len(counters))
     cursor.execute(
-        f"DELETE FROM {HOLDS} WHERE member = %s AND counter IN ({marks}) RETURNING counter", [member, *counters]
+        f"DELETE FROM {HOLDS} WHERE member = {mark} AND counter IN ({marks}) RETURNING counter", [member, *counters]
     )
     return [row[0] for row in cursor.fetchall()]
 

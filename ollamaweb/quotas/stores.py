@@ -12,12 +12,14 @@ import time
 from collections import defaultdict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ollamaweb.core import loop_sqlite
 from ollamaweb.core.db import retry_while_locked
 from ollamaweb.core.group_commit import GroupCommit
 
@@ -66,7 +68,9 @@ class DatabaseStore:
     """Counters in the UsageCounter table.
 
     The hot path (reserve, release) is plain parameterised SQL rather than the ORM: the ORM's
-    query building cost more than the queries themselves (1.4 ms → 0.3 ms a reservation).
+    query building cost more than the queries themselves (1.4 ms → 0.3 ms a reservation). With
+    SQLite it runs on the event loop's thread when the write lock is free (core/loop_sqlite.py),
+    and otherwise in the database thread, grouped with the others that wait (core/group_commit.py).
     """
 
     TABLE = UsageCounter._meta.db_table
@@ -90,9 +94,25 @@ class DatabaseStore:
     def __init__(self):
         self._reserving = GroupCommit(partial(retry_while_locked, self._reserve_many))
         self._releasing = GroupCommit(partial(retry_while_locked, self._release_many))
+        self._django = _Statements(self, "%s")
+        self._sqlite3 = _Statements(self, "?")
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
+        if loop_sqlite.available():
+            try:
+                return self._reserve_here(checks, member)
+            except loop_sqlite.Busy:
+                pass
         return await self._reserving.submit((checks, member))
+
+    def _reserve_here(self, checks: list[Check], member: str) -> Reservation:
+        """The reservation on this thread's SQLite connection, if it can be made at once (or Busy)."""
+        now = sqlite_datetime(timezone.now())
+        try:
+            return Reservation(remaining=loop_sqlite.write(self._take, self._sqlite3, checks, member, now))
+        except _Refused as refused:
+            remaining = loop_sqlite.read(self._remaining, self._sqlite3, checks)
+            return Reservation(failed=refused.check, remaining=remaining)
 
     def _reserve_many(self, batch: list[tuple[list[Check], str]]) -> list[Reservation]:
         """Several requests' reservations in one transaction, each in its own savepoint."""
@@ -102,45 +122,62 @@ class DatabaseStore:
             return [self._reserve(checks, member) for checks, member in batch]
 
     def _reserve(self, checks: list[Check], member: str) -> Reservation:
-        """One conditional UPDATE per counter, which also returns its new total (so no SELECT on the
-        way in); the counter's row is created only when the UPDATE finds none (a new period)."""
-        now = timezone.now()
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                remaining = {}
-                for check in checks:  # in counter order: concurrent reservations lock rows alike
-                    query = self.RESERVE if check.kind in METERED else self.TAKE_SLOT
-                    params = [check.cost, now, check.counter, check.cost, check.limit]
-                    cursor.execute(query, params)
-                    row = cursor.fetchone()
-                    if row is None:  # no such row yet, or no room: create it (if missing) and try again
-                        cursor.execute(self.CREATE, [check.counter, now])
-                        cursor.execute(query, params)
-                        row = cursor.fetchone()
-                        if row is None:
-                            raise _Refused(check)
-                    remaining[check.counter] = check.limit - row[0]
-                leases.db_add_holds(cursor, member, checks)
-                return Reservation(remaining=remaining)
+                return Reservation(remaining=self._take(cursor, self._django, checks, member, timezone.now()))
         except _Refused as refused:
             with connection.cursor() as cursor:
-                return Reservation(failed=refused.check, remaining=self._remaining(cursor, checks))
+                return Reservation(failed=refused.check, remaining=self._remaining(cursor, self._django, checks))
 
-    def _remaining(self, cursor, checks: list[Check]) -> dict[str, int]:
-        cursor.execute(self.COUNTS % ", ".join(["%s"] * len(checks)), [c.counter for c in checks])
+    @staticmethod
+    def _take(cursor, sql: "_Statements", checks: list[Check], member: str, now) -> dict[str, int]:
+        """One conditional UPDATE per counter, which also returns its new total (so no SELECT on the
+        way in); the counter's row is created only when the UPDATE finds none (a new period). What
+        remains per counter, or _Refused (the caller rolls back)."""
+        remaining = {}
+        for check in checks:  # in counter order: concurrent reservations lock rows alike
+            query = sql.reserve if check.kind in METERED else sql.take_slot
+            params = (check.cost, now, check.counter, check.cost, check.limit)
+            cursor.execute(query, params)
+            row = cursor.fetchone()
+            if row is None:  # no such row yet, or no room: create it (if missing) and try again
+                cursor.execute(sql.create, (check.counter, now))
+                cursor.execute(query, params)
+                row = cursor.fetchone()
+                if row is None:
+                    raise _Refused(check)
+            remaining[check.counter] = check.limit - row[0]
+        leases.db_add_holds(cursor, member, checks, sql.mark)
+        return remaining
+
+    @staticmethod
+    def _remaining(cursor, sql: "_Statements", checks: list[Check]) -> dict[str, int]:
+        cursor.execute(sql.counts % ", ".join([sql.mark] * len(checks)), [c.counter for c in checks])
         counts = dict(cursor.fetchall())
         return {c.counter: c.limit - (counts.get(c.counter) or 0) for c in checks}
 
     async def release(self, checks: list[Check], member: str):
-        await self._releasing.submit(([c.counter for c in checks if c.kind == CONCURRENT], member))
+        counters = [c.counter for c in checks if c.kind == CONCURRENT]
+        if not counters:
+            return
+        if loop_sqlite.available():
+            try:
+                return loop_sqlite.write(self._free, self._sqlite3, counters, member, sqlite_datetime(timezone.now()))
+            except loop_sqlite.Busy:
+                pass
+        await self._releasing.submit((counters, member))
 
     def _release_many(self, batch: list[tuple[list[str], str]]) -> list[None]:
         now = timezone.now()
         with transaction.atomic(), connection.cursor() as cursor:
             for counters, member in batch:
-                for counter in leases.db_take_slot_holds(cursor, member, counters):  # unless the reaper freed it
-                    cursor.execute(self.FREE_SLOT, [now, counter])
+                self._free(cursor, self._django, counters, member, now)
         return [None] * len(batch)
+
+    @staticmethod
+    def _free(cursor, sql: "_Statements", counters: list[str], member: str, now):
+        for counter in leases.db_take_slot_holds(cursor, member, counters, sql.mark):  # unless the reaper freed it
+            cursor.execute(sql.free_slot, (now, counter))
 
     def settle_in_transaction(self, settlements: list[Settlement]):
         """Release reservations still held and add what was used; inside the log writer's transaction."""
@@ -165,6 +202,22 @@ class DatabaseStore:
         """For the portal (served by Django's regular handler, so the async ORM is fine there)."""
         rows = UsageCounter.objects.filter(key__in=counters).values_list("key", "used")
         return {key: used async for key, used in rows}
+
+
+class _Statements:
+    """DatabaseStore's hot-path statements with one cursor's parameter marker (Django's `%s`, sqlite3's `?`)."""
+
+    def __init__(self, store: DatabaseStore, mark: str):
+        self.mark = mark
+        self.create, self.reserve, self.take_slot, self.free_slot = (
+            query.replace("%s", mark) for query in (store.CREATE, store.RESERVE, store.TAKE_SLOT, store.FREE_SLOT)
+        )
+        self.counts = store.COUNTS  # its one %s is filled with the markers of the keys
+
+
+def sqlite_datetime(value) -> str:
+    """A datetime as Django stores it in SQLite (naive UTC, `str()`), for statements run through sqlite3."""
+    return str(timezone.make_naive(value, UTC)) if timezone.is_aware(value) else str(value)
 
 
 RESERVE_SCRIPT = """

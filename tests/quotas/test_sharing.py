@@ -93,18 +93,14 @@ def test_a_burst_larger_than_the_redis_pool_is_admitted_without_store_errors(mon
     assert peak <= 2
 
 
-@pytest.mark.django_db(transaction=True)
-def test_sqlite_admissions_arriving_together_share_one_transaction_and_stay_exact(monkeypatch):
-    """300 reservations at once: a few batches, not 300 hops; a limit of 100 admits exactly 100; a
-    refused reservation leaves nothing behind (its savepoint is rolled back)."""
+def _sqlite_store_counting_batches():
+    """A DatabaseStore on SQLite whose database-thread batches are counted (their sizes)."""
     from ollamaweb.core.db import one_writer_thread
-    from ollamaweb.quotas.models import UsageCounter
     from ollamaweb.quotas.stores import DatabaseStore
 
     if not one_writer_thread():
-        pytest.skip("batching applies to SQLite only")
-    store = DatabaseStore()
-    batches = []
+        pytest.skip("the loop thread's transactions and the grouped ones are SQLite's")
+    store, batches = DatabaseStore(), []
     reserve_many = store._reserve_many
 
     def counting(batch):
@@ -112,17 +108,92 @@ def test_sqlite_admissions_arriving_together_share_one_transaction_and_stay_exac
         return reserve_many(batch)
 
     store._reserving._run_many = counting
+    return store, batches
+
+
+def _burst_of_300(store, limit_requests=100):
+    """300 reservations at once of 7 tokens and a slot each, against a limit of 700 tokens."""
     scope = Scope("u", 4242)
-    tokens = CounterKey(scope, TOKENS, "d", "test-batch")
-    slot = CounterKey(scope, CONCURRENT)
+    tokens, slot = CounterKey(scope, TOKENS, "d", "test-batch"), CounterKey(scope, CONCURRENT)
+    checks = [Check(slot, 10**6, 1, time.time() + 60, 60), Check(tokens, limit_requests * 7, 7, time.time() + 60, 60)]
+    return tokens, slot, [store.reserve(checks, f"m{i}") for i in range(300)]
 
-    async def burst():
-        checks = [Check(slot, 10**6, 1, time.time() + 60, 60), Check(tokens, 100 * 7, 7, time.time() + 60, 60)]
-        return await asyncio.gather(*(store.reserve(checks, f"m{i}") for i in range(300)))
 
-    reservations = asyncio.run(burst())
+def _assert_exactly_100_admitted(reservations, tokens, slot):
+    from ollamaweb.quotas.models import QuotaHold, UsageCounter
 
     assert sum(r.admitted for r in reservations) == 100
-    assert sum(batches) == 300 and len(batches) < 30
     assert UsageCounter.objects.get(key=str(tokens)).reserved == 700
     assert UsageCounter.objects.get(key=str(slot)).used == 100  # refused ones took no slot
+    assert QuotaHold.objects.count() == 200  # and left no hold
+    refused = next(r for r in reservations if not r.admitted)
+    assert refused.failed.counter == str(tokens) and refused.remaining[str(tokens)] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_reservations_run_on_the_loop_thread_when_the_write_lock_is_free():
+    """No database-thread hop when nothing else writes: 300 reservations at once, each its own
+    short transaction on the loop's connection; a limit of 100 admits exactly 100, and a refused
+    one leaves nothing behind (its transaction is rolled back)."""
+    store, batches = _sqlite_store_counting_batches()
+    tokens, slot, reservations = _burst_of_300(store)
+
+    async def burst():
+        return await asyncio.gather(*reservations)
+
+    _assert_exactly_100_admitted(asyncio.run(burst()), tokens, slot)
+    assert batches == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_reservations_that_find_the_write_lock_taken_wait_together_in_the_database_thread():
+    """While another connection (another process) holds SQLite's write lock, reservations do not
+    block the event loop: they queue for the database thread, which takes them in a few batches
+    (one transaction each) once the lock is free, and stay exact."""
+    import sqlite3
+    import threading
+
+    from django.db import connection
+
+    store, batches = _sqlite_store_counting_batches()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock():
+        other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(5)
+        other.execute("COMMIT")
+        other.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    locked.wait(5)
+    tokens, slot, reservations = _burst_of_300(store)
+
+    async def burst():
+        ticks = 0
+
+        async def tick():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        waiting = asyncio.gather(*reservations)
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # nothing could be written yet
+        release.set()
+        result = await waiting
+        ticker.cancel()
+        return result, ticks
+
+    try:
+        reservations, ticks = asyncio.run(burst())
+    finally:
+        release.set()
+        holder.join()
+    assert ticks >= 10  # the loop went on while the lock was taken
+    _assert_exactly_100_admitted(reservations, tokens, slot)
+    assert sum(batches) == 300 and len(batches) < 30
