@@ -162,6 +162,7 @@ def test_under_steady_load_a_flush_writes_what_was_pending_not_tiny_batches_back
         return 0
 
     monkeypatch.setattr(writer, "write_resiliently", write_resiliently)
+    monkeypatch.setattr(writer, "run_in_thread", asyncio.to_thread)  # no database here
     log = writer.LogWriter()
     log._look_in_spool = False
     submitted = []
