@@ -16,6 +16,7 @@ into the database file with its fsyncs.
 
 import sqlite3
 import threading
+import urllib.parse
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -30,16 +31,15 @@ _local = threading.local()
 
 
 def available() -> bool:
-    """Whether the database is an SQLite file that other connections share."""
-    return one_writer_thread() and not _in_memory(_database_name())
+    """Whether the database is an SQLite file, named by its path (not in memory, not a URI)."""
+    if not one_writer_thread():
+        return False
+    name = _database_name()
+    return name != ":memory:" and not name.startswith("file:")
 
 
 def _database_name() -> str:
     return str(connections.settings[DEFAULT_DB_ALIAS]["NAME"])
-
-
-def _in_memory(name: str) -> bool:
-    return name == ":memory:" or "mode=memory" in name
 
 
 def _connection() -> sqlite3.Connection:
@@ -50,8 +50,10 @@ def _connection() -> sqlite3.Connection:
         return cached[1]
     if cached is not None:
         cached[1].close()
-    # isolation_level=None: transactions are begun and ended here, explicitly. timeout=0: never wait.
-    connection = sqlite3.connect(name, timeout=0, isolation_level=None, check_same_thread=True)
+    # isolation_level=None: transactions are begun and ended here, explicitly. timeout=0: never
+    # wait. mode=rw: never create the file (Django's connection and migrations do).
+    uri = f"file:{urllib.parse.quote(name)}?mode=rw"
+    connection = sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None, check_same_thread=True)
     connection.execute("PRAGMA synchronous = NORMAL")
     connection.execute("PRAGMA wal_autocheckpoint = 0")
     _local.connection = (name, connection)
