@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from ollamaweb.core import loop_sqlite
 from ollamaweb.core.errors import InvalidRequest, NotFound
 from ollamaweb.core.group_commit import GroupCommit
 
@@ -114,10 +115,21 @@ _saving = GroupCommit(save_rows)
 
 async def store(row: ResponseRow) -> None:
     """Store a response from async code, committed when this returns (so the client's next request,
-    to any process, finds it). With SQLite, responses finishing together share one transaction."""
+    to any process, finds it). With SQLite: on the event loop's thread when the write lock is free
+    (core/loop_sqlite.py), else in the database thread, where responses finishing together share
+    one transaction."""
+    if loop_sqlite.available():
+        try:
+            return loop_sqlite.write(_upsert, row)
+        except loop_sqlite.Busy:  # the lock is taken, or SQLite refused the row: the regular path says why
+            pass
     error = await _saving.submit(row)
     if error is not None:
         raise error
+
+
+def _upsert(cursor, row: ResponseRow):
+    cursor.execute(UPSERT.replace("%s", "?"), row.params())  # sqlite3's parameter markers
 
 
 def not_found(response_id: str) -> NotFound:

@@ -1,8 +1,8 @@
 """/v1/responses end to end: the openai client → real ASGI server → fake Ollama, with stored conversations."""
 
+import asyncio
 import base64
 import json
-import time
 
 import httpx
 import openai
@@ -627,15 +627,14 @@ def test_the_response_is_stored_before_the_client_has_it(client, fake_ollama, mo
     request, to any process, finds it): the answer waits for the write."""
     from ollamaweb.conversations import services
 
-    save_rows, committed = services.save_rows, []
+    store, committed = services.store, []
 
-    def slow(rows):
-        time.sleep(0.3)
-        saved = save_rows(rows)
-        committed.extend(row.response["id"] for row in rows)
-        return saved
+    async def slow(row):
+        await asyncio.sleep(0.3)
+        await store(row)
+        committed.append(row.response["id"])
 
-    monkeypatch.setattr(services._saving, "_run_many", slow)
+    monkeypatch.setattr(services, "store", slow)
     created = client.responses.create(model="llama3", input="hi")
     assert committed == [created.id]
     with client.responses.stream(model="llama3", input="hi", previous_response_id=created.id) as stream:

@@ -15,6 +15,7 @@ from ollamaweb.conversations import services
 from ollamaweb.conversations.models import StoredResponse
 from ollamaweb.core.errors import InvalidRequest, NotFound
 from ollamaweb.usage.models import RequestLog
+from tests.sqlite_lock import write_lock_held
 
 pytestmark = [pytest.mark.django_db, pytest.mark.stores]
 
@@ -239,12 +240,11 @@ def row(user_id, response_id):
     return services.ResponseRow.of(user_id, None, response, [message(f"in_{response_id}", "user", "Hi")])
 
 
-@pytest.mark.django_db(transaction=True)
-def test_responses_finishing_together_share_a_transaction_and_are_all_found(alice, monkeypatch):
+def _count_database_thread_batches(monkeypatch) -> list[int]:
     from ollamaweb.core.db import one_writer_thread
 
     if not one_writer_thread():
-        pytest.skip("group commit applies to SQLite only")
+        pytest.skip("the loop thread's writes and the grouped ones are SQLite's")
     batches, save_rows = [], services.save_rows
 
     def counting(rows):
@@ -252,11 +252,39 @@ def test_responses_finishing_together_share_a_transaction_and_are_all_found(alic
         return save_rows(rows)
 
     monkeypatch.setattr(services._saving, "_run_many", counting)
+    return batches
+
+
+@pytest.mark.django_db(transaction=True)
+def test_responses_are_stored_on_the_loop_thread_when_the_write_lock_is_free(alice, bob, monkeypatch):
+    """No database-thread hop when nothing else writes; a response of a user deleted meanwhile is
+    still refused (its own connection checks foreign keys too), through the regular path."""
+    batches = _count_database_thread_batches(monkeypatch)
 
     async def burst():
         await asyncio.gather(*(services.store(row(alice.pk, f"resp_{i}")) for i in range(50)))
 
     asyncio.run(burst())
+    assert batches == []
+    for i in range(50):
+        assert services.get_for_user(alice.pk, f"resp_{i}").output[0]["id"] == f"out_resp_{i}"
+    with pytest.raises(IntegrityError):
+        asyncio.run(services.store(row(bob.pk + 1000, "resp_orphan")))
+    assert batches == [1] and not StoredResponse.objects.filter(id="resp_orphan").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_responses_finishing_together_while_the_lock_is_taken_share_a_transaction(alice, monkeypatch):
+    batches = _count_database_thread_batches(monkeypatch)
+
+    async def burst(release):
+        stored = asyncio.gather(*(services.store(row(alice.pk, f"resp_{i}")) for i in range(50)))
+        await asyncio.sleep(0.1)
+        release.set()
+        await stored
+
+    with write_lock_held() as release:
+        asyncio.run(burst(release))
     assert sum(batches) == 50 and len(batches) < 10
     for i in range(50):
         assert services.get_for_user(alice.pk, f"resp_{i}").output[0]["id"] == f"out_resp_{i}"

@@ -13,6 +13,7 @@ from ollamaweb.quotas.models import QuotaPolicy
 from ollamaweb.quotas.policy import Payer
 from ollamaweb.quotas.stores import RedisStore
 from tests.services import redis_url_or_skip
+from tests.sqlite_lock import write_lock_held
 
 
 @pytest.mark.django_db(transaction=True)
@@ -150,28 +151,9 @@ def test_sqlite_reservations_that_find_the_write_lock_taken_wait_together_in_the
     """While another connection (another process) holds SQLite's write lock, reservations do not
     block the event loop: they queue for the database thread, which takes them in a few batches
     (one transaction each) once the lock is free, and stay exact."""
-    import sqlite3
-    import threading
-
-    from django.db import connection
-
     store, batches = _sqlite_store_counting_batches()
-    locked, release = threading.Event(), threading.Event()
 
-    def hold_the_write_lock():
-        other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        locked.set()
-        release.wait(5)
-        other.execute("COMMIT")
-        other.close()
-
-    holder = threading.Thread(target=hold_the_write_lock)
-    holder.start()
-    locked.wait(5)
-    tokens, slot, reservations = _burst_of_300(store)
-
-    async def burst():
+    async def burst(release):
         ticks = 0
 
         async def tick():
@@ -189,11 +171,9 @@ def test_sqlite_reservations_that_find_the_write_lock_taken_wait_together_in_the
         ticker.cancel()
         return result, ticks
 
-    try:
-        reservations, ticks = asyncio.run(burst())
-    finally:
-        release.set()
-        holder.join()
+    with write_lock_held() as release:
+        tokens, slot, reservations = _burst_of_300(store)
+        reservations, ticks = asyncio.run(burst(release))
     assert ticks >= 10  # the loop went on while the lock was taken
     _assert_exactly_100_admitted(reservations, tokens, slot)
     assert sum(batches) == 300 and len(batches) < 30
