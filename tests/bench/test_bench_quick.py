@@ -1,4 +1,5 @@
-"""The benchmark harness (bench/run.py) works end to end: `--quick` runs every scenario at tiny sizes."""
+"""The benchmark harness (bench/run.py) works end to end: `--quick` runs every scenario at tiny sizes;
+bench/idle_cost.py measures what it says."""
 
 import json
 import subprocess
@@ -61,3 +62,14 @@ def check_protocols(scenario: dict):
             expected = scenario["tokens_per_reply"][label] * run["ok"]
             assert run["ok"] > 0 and run["errors"] == 0, (name, label, run["error_samples"])
             assert run["tokens"] == expected, (name, label, run["tokens"], expected)
+
+
+def test_idle_cost_measures_both_kinds_of_work(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import idle_cost
+
+    assert idle_cost.main(["--objects", "2000", "--touches", "100", "--pauses", "0,0.001"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[1:] == ["back", "to", "back", "after", "0.001", "s"]
+    assert [line.split("(")[0].strip() for line in lines[1:]] == ["small", "scattered"]
+    assert all(len(line.split(" ms")) == 3 for line in lines[1:])  # a time for each pause
