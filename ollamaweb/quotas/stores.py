@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import partial
 
 from django.conf import settings
@@ -107,7 +107,7 @@ class DatabaseStore:
 
     def _reserve_here(self, checks: list[Check], member: str) -> Reservation:
         """The reservation on this thread's SQLite connection, if it can be made at once (or Busy)."""
-        now = sqlite_datetime(timezone.now())
+        now = sqlite_now()
         try:
             return Reservation(remaining=loop_sqlite.write(self._take, self._sqlite3, checks, member, now))
         except _Refused as refused:
@@ -162,7 +162,7 @@ class DatabaseStore:
             return
         if loop_sqlite.available():
             try:
-                return loop_sqlite.write(self._free, self._sqlite3, counters, member, sqlite_datetime(timezone.now()))
+                return loop_sqlite.write(self._free, self._sqlite3, counters, member, sqlite_now())
             except loop_sqlite.Busy:
                 pass
         await self._releasing.submit((counters, member))
@@ -215,9 +215,9 @@ class _Statements:
         self.counts = store.COUNTS  # its one %s is filled with the markers of the keys
 
 
-def sqlite_datetime(value) -> str:
-    """A datetime as Django stores it in SQLite (naive UTC, `str()`), for statements run through sqlite3."""
-    return str(timezone.make_naive(value, UTC)) if timezone.is_aware(value) else str(value)
+def sqlite_now() -> str:
+    """The time now as Django stores it in SQLite (naive UTC, `str()`), for statements run through sqlite3."""
+    return str(datetime.now(UTC).replace(tzinfo=None))
 
 
 RESERVE_SCRIPT = """
