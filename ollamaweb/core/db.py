@@ -49,11 +49,18 @@ class DatabaseThreads:
         self._threads: list[threading.Thread] = []
         self._idle = 0  # threads waiting for a call that no queued call has claimed yet
         self._lock = threading.Lock()
+        self._unfinished: dict = {}  # per event loop: the futures of its calls not answered yet
         atexit.register(self._stop)
 
     def run(self, function, args) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
+        unfinished = self._unfinished.get(loop)
+        if unfinished is None:
+            unfinished = self._unfinished[loop] = set()
+            self._unfinished = {other: calls for other, calls in self._unfinished.items() if not other.is_closed()}
+        unfinished.add(future)
+        future.add_done_callback(unfinished.discard)
         self._calls.put((loop, future, function, args))
         with self._lock:
             if self._idle:
@@ -80,6 +87,14 @@ class DatabaseThreads:
                 del call, future, result, error
             with self._lock:
                 self._idle += 1
+
+    async def finish_calls(self) -> bool:
+        """Wait until this loop's calls made so far have been answered; False if there were none."""
+        unfinished = self._unfinished.get(asyncio.get_running_loop())
+        if not unfinished:
+            return False
+        await asyncio.wait(list(unfinished))
+        return True
 
     def _stop(self):
         """At exit: let the calls under way (a log batch being written) finish."""
@@ -135,6 +150,13 @@ def retry_while_locked(function, *args):
     finally:
         if connection.connection is not None:
             connection.connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+
+
+async def database_calls_finished() -> bool:
+    """Wait for this process's database calls under way (from this event loop) to be answered;
+    False if there were none. With SQLite: what its one database thread was writing is then
+    committed, and the write lock is free again unless another process holds it."""
+    return await _threads().finish_calls()
 
 
 async def run_in_thread(function, *args):

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ollamaweb.core import loop_sqlite
-from ollamaweb.core.db import retry_while_locked
+from ollamaweb.core.db import database_calls_finished, retry_while_locked
 from ollamaweb.core.group_commit import GroupCommit
 
 from . import leases
@@ -98,12 +98,7 @@ class DatabaseStore:
         self._sqlite3 = _Statements(self, "?")
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
-        if loop_sqlite.available():
-            try:
-                return self._reserve_here(checks, member)
-            except loop_sqlite.Busy:
-                pass
-        return await self._reserving.submit((checks, member))
+        return await _here_or_queued(partial(self._reserve_here, checks, member), self._reserving, (checks, member))
 
     def _reserve_here(self, checks: list[Check], member: str) -> Reservation:
         """The reservation on this thread's SQLite connection, if it can be made at once (or Busy)."""
@@ -158,14 +153,9 @@ class DatabaseStore:
 
     async def release(self, checks: list[Check], member: str):
         counters = [c.counter for c in checks if c.kind == CONCURRENT]
-        if not counters:
-            return
-        if loop_sqlite.available():
-            try:
-                return loop_sqlite.write(self._free, self._sqlite3, counters, member, sqlite_now())
-            except loop_sqlite.Busy:
-                pass
-        await self._releasing.submit((counters, member))
+        if counters:
+            free_here = partial(loop_sqlite.write, self._free, self._sqlite3, counters, member, sqlite_now())
+            await _here_or_queued(free_here, self._releasing, (counters, member))
 
     def _release_many(self, batch: list[tuple[list[str], str]]) -> list[None]:
         now = timezone.now()
@@ -202,6 +192,24 @@ class DatabaseStore:
         """For the portal (served by Django's regular handler, so the async ORM is fine there)."""
         rows = UsageCounter.objects.filter(key__in=counters).values_list("key", "used")
         return {key: used async for key, used in rows}
+
+
+async def _here_or_queued(here, group: GroupCommit, item):
+    """`here()` on the loop's thread if SQLite's write lock is free, or once it is: when it was
+    taken by this process's own database thread (a log batch), after that thread's calls under way;
+    otherwise (another process holds it, or not SQLite) `item` goes to `group`, in the database
+    thread, which waits for the lock."""
+    if loop_sqlite.available():
+        try:
+            return here()
+        except loop_sqlite.Busy:
+            pass
+        if await database_calls_finished():
+            try:
+                return here()
+            except loop_sqlite.Busy:
+                pass
+    return await group.submit(item)
 
 
 class _Statements:

@@ -147,10 +147,10 @@ def test_sqlite_reservations_run_on_the_loop_thread_when_the_write_lock_is_free(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sqlite_reservations_that_find_the_write_lock_taken_wait_together_in_the_database_thread():
+def test_sqlite_reservations_that_find_the_write_lock_taken_wait_without_blocking_the_loop():
     """While another connection (another process) holds SQLite's write lock, reservations do not
-    block the event loop: they queue for the database thread, which takes them in a few batches
-    (one transaction each) once the lock is free, and stay exact."""
+    block the event loop: they wait (in the database thread, or for it) until the lock is free,
+    and stay exact."""
     store, batches = _sqlite_store_counting_batches()
 
     async def burst(release):
@@ -176,4 +176,37 @@ def test_sqlite_reservations_that_find_the_write_lock_taken_wait_together_in_the
         reservations, ticks = asyncio.run(burst(release))
     assert ticks >= 10  # the loop went on while the lock was taken
     _assert_exactly_100_admitted(reservations, tokens, slot)
-    assert sum(batches) == 300 and len(batches) < 30
+    # The first ones queued for the database thread; the others waited for those to be answered
+    # and were then made on the loop's thread.
+    assert 1 <= len(batches) < 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reservation_waits_for_this_process_s_own_log_batch_then_runs_on_the_loop_thread():
+    """The write lock taken by this process's database thread (a log batch being written): the
+    reservation waits for that call to end and is then made on the loop's thread, not queued
+    behind it for a second transaction in that thread."""
+    from django.db import connection, transaction
+
+    from ollamaweb.core.db import run_in_thread
+
+    store, batches = _sqlite_store_counting_batches()
+
+    def log_batch():
+        with transaction.atomic():  # BEGIN IMMEDIATE: the write lock, as the log writer takes it
+            connection.cursor().execute("SELECT 1")
+            time.sleep(0.2)
+        return time.monotonic()
+
+    async def scenario():
+        writing = asyncio.ensure_future(run_in_thread(log_batch))
+        await asyncio.sleep(0.05)  # the batch holds the lock now
+        tokens, slot, reservations = _burst_of_300(store)
+        reservation = await reservations[0]
+        for pending in reservations[1:]:
+            pending.close()
+        return reservation, time.monotonic(), await writing
+
+    reservation, reserved_at, batch_ended_at = asyncio.run(scenario())
+    assert reservation.admitted and reserved_at >= batch_ended_at
+    assert batches == []
