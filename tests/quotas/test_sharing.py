@@ -207,6 +207,13 @@ def test_a_reservation_waits_for_this_process_s_own_log_batch_then_runs_on_the_l
             pending.close()
         return reservation, time.monotonic(), await writing
 
-    reservation, reserved_at, batch_ended_at = asyncio.run(scenario())
-    assert reservation.admitted and reserved_at >= batch_ended_at
+    # Other gateways of the test session write to the same database now and then, so the retry on
+    # the loop's thread may meet their lock once: then the reservation rightly goes to the database
+    # thread. Three tries; without the wait, every one goes there.
+    for _ in range(3):
+        batches.clear()
+        reservation, reserved_at, batch_ended_at = asyncio.run(scenario())
+        assert reservation.admitted and reserved_at >= batch_ended_at
+        if batches == []:
+            break
     assert batches == []
