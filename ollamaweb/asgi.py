@@ -33,24 +33,26 @@ METRICS_PATH = "/metrics"  # served by the lean handler too: no session or CSRF 
 api_app = APIHandler()
 
 
-async def http_app(scope, receive, send):
+def http_app(scope, receive, send):
     path = scope["path"]
     if path == METRICS_PATH or any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES):
-        return await api_app(scope, receive, send)
+        return api_app(scope, receive, send)
     if ollama_probe.is_probe(scope):  # `HEAD /` and non-browser `GET /`: "Ollama is running"
-        return await ollama_probe.answer(scope, receive, send)
-    return await portal_app(scope, receive, send)
+        return ollama_probe.answer(scope, receive, send)
+    return portal_app(scope, receive, send)
 
 
-application = LifespanApp(
-    ProtocolTypeRouter(
-        {
-            "http": http_app,
-            # The portal's WebSockets (the staff's live feed): session auth, same-origin only.
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        }
-    )
+websocket_app = ProtocolTypeRouter(
+    # The portal's WebSockets (the staff's live feed): session auth, same-origin only.
+    {"websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))}
 )
+
+
+def route(scope, receive, send):
+    return http_app(scope, receive, send) if scope["type"] == "http" else websocket_app(scope, receive, send)
+
+
+application = LifespanApp(route)
 
 # What start-up built (Django, the apps, the URL patterns) lives as long as the process: the
 # collector need not walk it again. Young-generation passes every GC_YOUNG_THRESHOLD allocations

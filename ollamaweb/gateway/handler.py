@@ -56,8 +56,8 @@ class APIHandler(ASGIHandler):
     def load_middleware(self, is_async=False):
         """None: get_response_async() calls the view itself."""
 
-    async def __call__(self, scope, receive, send):
-        await self.handle(scope, receive, send)
+    def __call__(self, scope, receive, send):
+        return self.handle(scope, receive, send)
 
     async def handle(self, scope, receive, send):
         """Django's handle() without the request signals and the threaded response.close()."""
@@ -102,6 +102,8 @@ class APIHandler(ASGIHandler):
         Django wraps an async stream in two generators (`__aiter__`, `streaming_content`) and
         re-chunks every part; the relay already yields bytes of sensible size, so each part goes
         out as one ASGI message with nothing in between (a few µs per token at 1,000 streams).
+        Once the head is sent, an open stream keeps only its iterator: the response object and its
+        headers (about 3 KB) are freed.
         """
         iterator = getattr(response, "_iterator", None)
         if (
@@ -109,12 +111,15 @@ class APIHandler(ASGIHandler):
             or response.cookies
         ):
             return await super().send_response(response, send)
+        status, charset = response.status_code, response.charset
         headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
-        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        del response
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        del headers
         async with aclosing(iterator) as parts:
             async for part in parts:
                 if type(part) is not bytes:
-                    part = response.make_bytes(part)
+                    part = part.encode(charset) if isinstance(part, str) else bytes(part)
                 if part:
                     await send({"type": "http.response.body", "body": part, "more_body": True})
         await send({"type": "http.response.body"})
@@ -138,8 +143,7 @@ class APIHandler(ASGIHandler):
 
         listener = asyncio.create_task(cancel_when_the_client_leaves())
         try:
-            response = await self.run_get_response(request)
-            await self.send_response(response, send)
+            await self.send_response(await self.run_get_response(request), send)
         except asyncio.CancelledError:
             if not state["client_left"]:
                 raise  # the server is stopping
