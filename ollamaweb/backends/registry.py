@@ -9,7 +9,6 @@ import asyncio
 import logging
 import random
 import time
-from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -71,18 +70,15 @@ class BackendState:
     def has_model(self, model: str) -> bool:
         return canonical(model) in self.models
 
-    @asynccontextmanager
-    async def slot(self):
-        """Hold one of the backend's request slots; beyond max_concurrent, wait in a bounded queue."""
-        if self.max_concurrent is None:
-            self.inflight += 1
-            try:
-                yield
-            finally:
-                self.inflight -= 1
-            return
+    def slot(self) -> "Slot":
+        """Hold one of the backend's request slots (`async with`); beyond max_concurrent, wait in a bounded queue."""
+        return Slot(self)
+
+    async def acquire_slot(self) -> asyncio.Semaphore:
+        """Wait for one of max_concurrent slots (a bounded queue): the semaphore to release."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_concurrent)
+        slots = self._slots
         if self.waiting >= settings.BACKEND_QUEUE_SIZE:
             raise BackendBusy(
                 f"Backend {self.name} is at capacity and its queue is full; try again shortly.", retry_after=2
@@ -90,7 +86,7 @@ class BackendState:
         self.waiting += 1
         queued = time.perf_counter()
         try:
-            await asyncio.wait_for(self._slots.acquire(), settings.BACKEND_QUEUE_TIMEOUT)
+            await asyncio.wait_for(slots.acquire(), settings.BACKEND_QUEUE_TIMEOUT)
         except TimeoutError:
             raise BackendBusy(f"Backend {self.name} stayed at capacity; try again shortly.", retry_after=5) from None
         finally:
@@ -98,12 +94,7 @@ class BackendState:
             waits = slot_waits.get()
             if waits is not None:
                 waits.append(time.perf_counter() - queued)
-        self.inflight += 1
-        try:
-            yield
-        finally:
-            self.inflight -= 1
-            self._slots.release()
+        return slots
 
     def succeeded(self):
         self.failures = 0
@@ -114,6 +105,51 @@ class BackendState:
         self.failures += 1
         if self.failures >= FAILURES_BEFORE_DOWN:
             self.up = False
+
+
+class Slot:
+    """BackendState.slot(): a class, not a generator, since every request enters one. It gives
+    back the semaphore it took, even if the backend's limit changed meanwhile."""
+
+    __slots__ = ("_backend", "_taken")
+
+    def __init__(self, backend: BackendState):
+        self._backend = backend
+        self._taken: asyncio.Semaphore | None = None
+
+    async def __aenter__(self):
+        backend = self._backend
+        if backend.max_concurrent is not None:
+            self._taken = await backend.acquire_slot()
+        backend.inflight += 1
+
+    async def __aexit__(self, *exc_info):
+        self._backend.inflight -= 1
+        if self._taken is not None:
+            self._taken.release()
+
+
+class InSlot:
+    """`async with`: a backend slot held around another async context manager (a stream)."""
+
+    __slots__ = ("_slot", "_inner")
+
+    def __init__(self, slot: Slot, inner):
+        self._slot, self._inner = slot, inner
+
+    async def __aenter__(self):
+        await self._slot.__aenter__()
+        try:
+            return await self._inner.__aenter__()
+        except BaseException:
+            await self._slot.__aexit__(None, None, None)
+            raise
+
+    async def __aexit__(self, *exc_info):
+        try:
+            return await self._inner.__aexit__(*exc_info)
+        finally:
+            await self._slot.__aexit__(*exc_info)
 
 
 class RoutedClient(OllamaClient):
@@ -131,10 +167,8 @@ class RoutedClient(OllamaClient):
         """A health check or catalog look-up: not counted against the backend's request slots."""
         return await super().request(method, path, payload)
 
-    @asynccontextmanager
-    async def stream(self, path, payload):
-        async with self.backend.slot(), super().stream(path, payload) as lines:
-            yield lines
+    def stream(self, path, payload):
+        return InSlot(self.backend.slot(), super().stream(path, payload))
 
 
 class Registry:

@@ -12,7 +12,6 @@ every object that arrived in one read as one list, so a relay can write them to 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
@@ -191,24 +190,41 @@ class OllamaClient:
         except orjson.JSONDecodeError as exc:
             raise BackendError("The model backend sent an invalid response.") from exc
 
-    @asynccontextmanager
-    async def stream(self, path: str, payload: dict) -> AsyncIterator["NDJSONStream"]:
-        """Open an NDJSON stream; yields an async iterator of its objects (see NDJSONStream).
+    def stream(self, path: str, payload: dict) -> "OpenStream":
+        """Open an NDJSON stream: `async with client.stream(path, payload) as lines`, where `lines`
+        is an NDJSONStream.
 
         Leaving the block (normally, by error or by cancellation) closes the connection at
         once unless the stream was read to its end, which makes Ollama stop generating.
         """
-        response = await self._send("POST", path, payload)
-        try:
-            if response.status != 200:
-                try:
-                    body = await response.read()
-                except http11.HTTPError as exc:
-                    raise _transport_error(exc, self.base_url) from exc
-                raise error_for_status(response.status, _error_message(body))
-            yield NDJSONStream(response, self.base_url)
-        finally:
-            response.close()
+        return OpenStream(self, path, payload)
+
+
+class OpenStream:
+    """The async context manager of OllamaClient.stream: a class, not a generator, since every
+    generation enters one (no generator frame, no loop registration of an async generator)."""
+
+    __slots__ = ("_client", "_path", "_payload", "_response")
+
+    def __init__(self, client: OllamaClient, path: str, payload: dict):
+        self._client, self._path, self._payload = client, path, payload
+        self._response: http11.Response | None = None
+
+    async def __aenter__(self) -> "NDJSONStream":
+        client = self._client
+        response = self._response = await client._send("POST", self._path, self._payload)
+        if response.status != 200:
+            try:
+                body = await response.read()
+            except http11.HTTPError as exc:
+                raise _transport_error(exc, client.base_url) from exc
+            finally:
+                response.close()
+            raise error_for_status(response.status, _error_message(body))
+        return NDJSONStream(response, client.base_url)
+
+    async def __aexit__(self, *exc_info):
+        self._response.close()
 
 
 class NDJSONStream:

@@ -291,3 +291,24 @@ def test_killing_a_backend_under_load_fails_only_its_streams(gateway, api_key, f
     results, in_flight_on_a = asyncio.run(load())
     assert results.count("failed") <= in_flight_on_a
     assert results.count("ok") >= 200 - in_flight_on_a
+
+
+def test_a_slot_held_while_the_limit_changes_is_given_back_to_the_semaphore_it_came_from():
+    """max_concurrent changed (here: removed) while a request holds a slot: leaving it neither
+    fails nor frees a slot of the new limit, and the in-flight count comes back to 0."""
+    from ollamaweb.backends.config import BackendConfig
+    from ollamaweb.backends.registry import BackendState
+
+    async def scenario():
+        state = BackendState(BackendConfig("b", "http://127.0.0.1:9", max_concurrent=1))
+        async with state.slot():
+            taken = state._slots
+            assert state.inflight == 1 and taken.locked()
+            state.configure(BackendConfig("b", "http://127.0.0.1:9", max_concurrent=None))
+        assert state.inflight == 0 and not taken.locked() and state._slots is None
+        state.configure(BackendConfig("b", "http://127.0.0.1:9", max_concurrent=2))
+        async with state.slot(), state.slot():
+            assert state.inflight == 2
+        assert state.inflight == 0 and state._slots._value == 2
+
+    asyncio.run(scenario())
