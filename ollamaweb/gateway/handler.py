@@ -66,7 +66,9 @@ class APIHandler(ASGIHandler):
         except RequestAborted:
             return
         try:
-            set_script_prefix(get_script_prefix(scope))
+            prefix = get_script_prefix(scope)
+            if prefix not in ("", "/"):  # the default needs no per-request context storage
+                set_script_prefix(prefix)
             request, error_response = self.create_request(scope, body_file)
             if request is None:
                 await self.send_response(error_response, send)

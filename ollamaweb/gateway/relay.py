@@ -23,8 +23,8 @@ EARLY_END = "The model backend ended the stream before it was complete."
 async def relay(pipeline, client, path: str, payloads: list[dict], translator, prompt_estimate: int):
     """The streaming response of `payloads` (one backend stream each), once its first bytes exist."""
     chunks = _translated(pipeline, client, path, payloads, translator, prompt_estimate)
-    first = await anext(chunks)
-    return streaming_response(_prepend(first, chunks), translator.media_type)
+    await anext(chunks)  # the first bytes are ready (a failure before them is raised here)
+    return streaming_response(chunks, translator.media_type)
 
 
 class _Progress:
@@ -37,6 +37,8 @@ class _Progress:
 
 
 async def _translated(pipeline, client, path, payloads, translator, prompt_estimate):
+    """The client's bytes; first None, once they are ready: relay() takes it and makes the response
+    from this same generator (no wrapper to put back a first part it took)."""
     record = pipeline.record
     calls = [_Progress() for _ in payloads]
     started = charge = False
@@ -59,10 +61,15 @@ async def _translated(pipeline, client, path, payloads, translator, prompt_estim
                     if data:
                         out.append(data)
                 if out:
-                    started = True
+                    if not started:
+                        started = True
+                        yield None  # to relay(): the response can be made; these bytes go first
                     yield out[0] if len(out) == 1 else b"".join(out)
         if not all(call.done for call in calls):
             raise BackendError(EARLY_END)
+        if not started:  # no chunk made any output: the end is the first bytes
+            started = True
+            yield None
         yield translator.end(sum(c.prompt_tokens for c in calls), sum(c.completion_tokens for c in calls))
     except GatewayError as exc:
         if not started:
@@ -98,10 +105,3 @@ def _count_usage(record, calls, prompt_estimate):
             record.add_usage(prompt_estimate, call.pieces, RequestLog.UsageSource.COUNTED)
         else:
             record.add_usage(prompt_estimate, 0, RequestLog.UsageSource.ESTIMATED)
-
-
-async def _prepend(first: bytes, chunks):
-    async with aclosing(chunks):
-        yield first
-        async for item in chunks:
-            yield item
