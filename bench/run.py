@@ -1076,10 +1076,16 @@ def median_of_rounds(rounds: list[dict]) -> dict:
         for side in ("gateway", "direct"):
             figures = [r["rows"][i][side] for r in rounds]
             numbers = sorted(f for f in figures if isinstance(f, int | float))
-            values[side] = numbers[len(numbers) // 2] if len(numbers) == len(figures) else first[side]
+            values[side] = median(numbers) if len(numbers) == len(figures) else first[side]
         combined["rows"].append(row(first["metric"], first["unit"], values["gateway"], values["direct"],
                                     overhead="overhead" in first))  # fmt: skip
     return combined
+
+
+def median(numbers: list) -> float:
+    """Of sorted numbers; of an even count, the mean of the middle two (of two rounds: not the larger)."""
+    middle = len(numbers) // 2
+    return numbers[middle] if len(numbers) % 2 else (numbers[middle - 1] + numbers[middle]) / 2
 
 
 def find(results: dict, scenario: str, metric: str) -> dict | None:

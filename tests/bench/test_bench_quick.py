@@ -73,3 +73,16 @@ def test_idle_cost_measures_both_kinds_of_work(capsys, monkeypatch):
     assert lines[0].split()[1:] == ["back", "to", "back", "after", "0.001", "s"]
     assert [line.split("(")[0].strip() for line in lines[1:]] == ["small", "scattered"]
     assert all(len(line.split(" ms")) == 3 for line in lines[1:])  # a time for each pause
+
+
+def test_rounds_are_combined_by_their_median(monkeypatch):
+    """Of two rounds, the mean of both (not the larger); of three, the middle one."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import run as harness
+
+    def rounds(*figures):
+        return [{"rows": [harness.row("TTFT p99", "ms", figure, 100.0)], "runs": {}} for figure in figures]
+
+    assert harness.median_of_rounds(rounds(560.0, 880.0))["rows"][0]["gateway"] == 720.0
+    assert harness.median_of_rounds(rounds(880.0, 560.0, 600.0))["rows"][0]["gateway"] == 600.0
+    assert harness.median_of_rounds(rounds(560.0, 880.0))["rows"][0]["overhead"] == 620.0
