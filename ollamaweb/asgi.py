@@ -33,6 +33,8 @@ METRICS_PATH = "/metrics"  # served by the lean handler too: no session or CSRF 
 api_app = APIHandler()
 
 
+# http_app and route are plain functions that return the chosen app's coroutine: no frame of theirs
+# stays alive for the length of a stream (bench/README.md, sixth pass).
 def http_app(scope, receive, send):
     path = scope["path"]
     if path == METRICS_PATH or any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES):
