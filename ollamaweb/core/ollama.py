@@ -172,15 +172,19 @@ class OllamaClient:
         except http11.HTTPError as exc:
             raise _transport_error(exc, self.base_url) from exc
 
-    async def request(self, method: str, path: str, payload=None) -> dict:
-        """Call a non-streaming endpoint and return its JSON object ({} for an empty body)."""
-        response = await self._send(method, path, payload)
+    async def _body_of(self, response: http11.Response) -> bytes:
+        """The whole body of `response`, which is then closed (a transport error as a gateway error)."""
         try:
-            body = await response.read()
+            return await response.read()
         except http11.HTTPError as exc:
             raise _transport_error(exc, self.base_url) from exc
         finally:
             response.close()
+
+    async def request(self, method: str, path: str, payload=None) -> dict:
+        """Call a non-streaming endpoint and return its JSON object ({} for an empty body)."""
+        response = await self._send(method, path, payload)
+        body = await self._body_of(response)
         if response.status != 200:
             raise error_for_status(response.status, _error_message(body))
         if not body:
@@ -214,13 +218,7 @@ class OpenStream:
         client = self._client
         response = self._response = await client._send("POST", self._path, self._payload)
         if response.status != 200:
-            try:
-                body = await response.read()
-            except http11.HTTPError as exc:
-                raise _transport_error(exc, client.base_url) from exc
-            finally:
-                response.close()
-            raise error_for_status(response.status, _error_message(body))
+            raise error_for_status(response.status, _error_message(await client._body_of(response)))
         return NDJSONStream(response, client.base_url)
 
     async def __aexit__(self, *exc_info):
