@@ -166,9 +166,15 @@ class OllamaClient:
 
     async def _send(self, method: str, path: str, payload) -> http11.Response:
         pool = http_pool()
-        content = encode(payload) if payload is not None else None
         try:
-            return await pool.request(pool.origin(self.base_url), method, path, self._header_bytes, content)
+            # No name for the encoded body: the pool lets go of it once the request is put together.
+            return await pool.request(
+                pool.origin(self.base_url),
+                method,
+                path,
+                self._header_bytes,
+                encode(payload) if payload is not None else None,
+            )
         except http11.HTTPError as exc:
             raise _transport_error(exc, self.base_url) from exc
 
@@ -215,8 +221,8 @@ class OpenStream:
         self._response: http11.Response | None = None
 
     async def __aenter__(self) -> "NDJSONStream":
-        client = self._client
-        response = self._response = await client._send("POST", self._path, self._payload)
+        client, payload, self._payload = self._client, self._payload, None  # not held once sent
+        response = self._response = await client._send("POST", self._path, payload)
         if response.status != 200:
             raise error_for_status(response.status, _error_message(await client._body_of(response)))
         return NDJSONStream(response, client.base_url)
