@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 
-from .ollama import OllamaClient
+from .ollama import OllamaClient, OpenStream
 
 
 async def merged_batches(
@@ -14,25 +14,29 @@ async def merged_batches(
     The objects of one batch arrived together from call `i` (one socket read), so a relay can
     answer them with one write (and gathers a fast stream's bytes with the socket unread: see
     NDJSONStream.batches). Closing this generator (or cancelling its consumer) closes every
-    backend stream at once.
+    backend stream at once. Nothing here holds a payload once its request is sent (a stream may
+    stay open for minutes, and a payload may hold a long prompt).
     """
-    if len(payloads) == 1:
-        async with backend.stream(path, payloads[0]) as lines:
+    streams = [backend.stream(path, payload) for payload in payloads]
+    del payloads
+    if len(streams) == 1:
+        async with streams.pop() as lines:
             async for batch in lines.batches(pause=True):
                 yield 0, batch
         return
     queue: asyncio.Queue = asyncio.Queue()
 
-    async def pump(index: int, payload: dict):
+    async def pump(index: int, stream: OpenStream):
         try:
-            async with backend.stream(path, payload) as lines:
+            async with stream as lines:
                 async for batch in lines.batches(pause=True):
                     await queue.put((index, batch, None))
             await queue.put((index, None, None))
         except Exception as exc:  # handed to the consumer, which re-raises it
             await queue.put((index, None, exc))
 
-    tasks = [asyncio.create_task(pump(i, payload)) for i, payload in enumerate(payloads)]
+    tasks = [asyncio.create_task(pump(i, stream)) for i, stream in enumerate(streams)]
+    del streams
     try:
         running = len(tasks)
         while running:

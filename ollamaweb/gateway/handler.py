@@ -13,12 +13,14 @@ HTML page), before any view runs.
 """
 
 import asyncio
+import io
 import logging
 from contextlib import aclosing
 from functools import lru_cache
 
 import orjson
 from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import response_for_exception
@@ -59,29 +61,50 @@ class APIHandler(ASGIHandler):
     def __call__(self, scope, receive, send):
         return self.handle(scope, receive, send)
 
+    async def read_body(self, receive):
+        """The body in memory, one bytes object that `request.body` then shares (Django's spooled
+        temporary file kept a copy of its own for as long as the request). Past the body limit the
+        rest is read and dropped: Django's size check refuses what was kept (a 413 in the
+        protocol's shape), and no disk or memory fills with it."""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        chunks, kept = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestAborted()
+            chunk = message.get("body")
+            if chunk and (limit is None or kept <= limit):
+                chunks.append(chunk)
+                kept += len(chunk)
+            if not message.get("more_body", False):
+                break
+        return io.BytesIO(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
     async def handle(self, scope, receive, send):
-        """Django's handle() without the request signals and the threaded response.close()."""
+        """Django's handle() without the request signals and the threaded response.close(). Only
+        the coroutine that makes the response holds the request (and its body), so a stream open
+        for minutes holds none of it."""
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
+        prefix = get_script_prefix(scope)
+        if prefix not in ("", "/"):  # the default needs no per-request context storage
+            set_script_prefix(prefix)
+        serving = self._respond_unless_disconnected(self._response(scope, body_file), receive, send)
+        del body_file
+        await serving
+
+    async def _response(self, scope, body_file):
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            return error_response
         try:
-            prefix = get_script_prefix(scope)
-            if prefix not in ("", "/"):  # the default needs no per-request context storage
-                set_script_prefix(prefix)
-            request, error_response = self.create_request(scope, body_file)
-            if request is None:
-                await self.send_response(error_response, send)
-                return
-            try:
-                request.get_host()
-            except DisallowedHost as exc:
-                security_logger.warning("%s", exc)
-                await self.send_response(bad_host_response(request.path_info), send)
-                return
-            await self._respond_unless_disconnected(request, receive, send)
-        finally:
-            body_file.close()
+            request.get_host()
+        except DisallowedHost as exc:
+            security_logger.warning("%s", exc)
+            return bad_host_response(request.path_info)
+        return await self.run_get_response(request)
 
     async def get_response_async(self, request):
         """Django's, for a handler without middleware: the view found through a cache of paths,
@@ -126,9 +149,9 @@ class APIHandler(ASGIHandler):
                     await send({"type": "http.response.body", "body": part, "more_body": True})
         await send({"type": "http.response.body"})
 
-    async def _respond_unless_disconnected(self, request, receive, send):
-        """Serve the request in this task; if the client disconnects first, a listener cancels it
-        (streams stop at once, and the view charges what ran).
+    async def _respond_unless_disconnected(self, responding, receive, send):
+        """Send what `responding` (a coroutine) answers, in this task; if the client disconnects
+        first, a listener cancels it (streams stop at once, and the view charges what ran).
 
         One task more per request, not two and an asyncio.wait: a second task for the view cost
         its creation, a context copy and, with the finished tasks' exceptions, reference cycles
@@ -145,7 +168,7 @@ class APIHandler(ASGIHandler):
 
         listener = asyncio.create_task(cancel_when_the_client_leaves())
         try:
-            await self.send_response(await self.run_get_response(request), send)
+            await self.send_response(await responding, send)
         except asyncio.CancelledError:
             if not state["client_left"]:
                 raise  # the server is stopping

@@ -172,14 +172,14 @@ class Pipeline:
         return Payer(identity.user_id, identity.key_id, team_id, team_key=identity.team_id is not None)
 
     async def read_body(self):
-        """Parse a JSON body ahead of the view (large ones in a worker thread, so one big request
-        does not stall the others); `json_body()` then returns it, or raises its error."""
+        """Parse the JSON body ahead of the view (large ones in a worker thread, so one big request
+        does not stall the others); `json_body()` then hands it over, or raises its error. From
+        here the pipeline holds nothing of the request: a stream open for minutes keeps none of it."""
+        request, self.request = self.request, None
         try:
-            body = self.request.body if self.request.method == "POST" else b""
+            body = request.body
         except RequestDataTooBig:
             self._body_error = _too_large()
-            return
-        if not body:
             return
         try:
             self._body = (
@@ -189,14 +189,11 @@ class Pipeline:
             self._body_error = exc
 
     def json_body(self):
+        """The parsed body, handed over (the pipeline keeps no reference to it), or its error."""
         if self._body_error is not None:
             raise self._body_error
-        if self._body is None:
-            try:
-                self._body = parse_json(self.request.body)
-            except RequestDataTooBig:
-                raise _too_large() from None
-        return self._body
+        body, self._body = self._body, None
+        return body
 
     # -- resolve ---------------------------------------------------------------------------
 

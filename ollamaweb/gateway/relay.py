@@ -41,10 +41,12 @@ async def _translated(pipeline, client, path, payloads, translator, prompt_estim
     from this same generator (no wrapper to put back a first part it took)."""
     record = pipeline.record
     calls = [_Progress() for _ in payloads]
+    batches = merged_batches(client, path, payloads)
+    del payloads  # an open stream keeps nothing of its request: merged_batches lets go of it once sent
     started = charge = False
     status, error = 200, ""
     try:
-        async with aclosing(merged_batches(client, path, payloads)) as batches:
+        async with aclosing(batches):
             async for index, batch in batches:  # what arrived together is written together
                 call = calls[index]
                 out = []

@@ -3,6 +3,7 @@ with the offending field named in `param`, and each leaves exactly one request-l
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from ollamaweb.usage.models import RequestLog
@@ -132,6 +133,19 @@ def test_too_large_body_is_413_not_a_server_error(http, gateway, fake_ollama, se
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = {"model": "llama3", "messages": [{"role": "user", "content": "x" * 5000}]}
     error = assert_json_error(http.post("/v1/chat/completions", json=body), 413, "invalid_request_error")
+    assert "1,000 bytes" in error["message"]
+    assert inference_requests(fake_ollama) == []
+    assert_one_log_row_each(gateway, [413])
+
+
+def test_a_chunked_body_past_the_limit_is_413_too(http, gateway, fake_ollama, settings):
+    """Without a Content-Length the size is known only while reading: what lies past the limit
+    is read and dropped, and the request is refused all the same."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = orjson.dumps({"model": "llama3", "messages": [{"role": "user", "content": "x" * 50_000}]})
+    pieces = (body[i : i + 700] for i in range(0, len(body), 700))  # a generator: sent chunked
+    response = http.post("/v1/chat/completions", content=pieces, headers={"Content-Type": "application/json"})
+    error = assert_json_error(response, 413, "invalid_request_error")
     assert "1,000 bytes" in error["message"]
     assert inference_requests(fake_ollama) == []
     assert_one_log_row_each(gateway, [413])
