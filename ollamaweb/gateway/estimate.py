@@ -33,8 +33,8 @@ def _bytes_and_images(value) -> tuple[int, int]:
             item_size, item_images = _bytes_and_images(item)
             size, images = size + item_size, images + item_images
         return size, images
-    if isinstance(value, str):
-        return len(value.encode(errors="replace")), 0
+    if isinstance(value, str):  # an ASCII string's length is its size, without a copy (isascii() is O(1))
+        return (len(value) if value.isascii() else len(value.encode(errors="replace"))), 0
     return len(orjson.dumps(value)), 0
 
 
