@@ -231,6 +231,23 @@ class OpenStream:
         self._response.close()
 
 
+def _parsed(lines: list[bytes]) -> tuple[list, BackendError | None]:
+    """The objects of complete NDJSON lines, up to the failure that ends them early, if any (a
+    line that is not JSON, or Ollama's {"error": ...})."""
+    batch = []
+    for line in lines:
+        if not line or line.isspace():
+            continue
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return batch, BackendError("The model backend sent an invalid stream line.")
+        if type(item) is dict and "error" in item:
+            return batch, BackendError(f"Ollama backend error: {item['error']}")
+        batch.append(item)
+    return batch, None
+
+
 class NDJSONStream:
     """The objects of an NDJSON body: `async for obj in stream`, or `async for objs in stream.batches()`.
 
@@ -250,35 +267,22 @@ class NDJSONStream:
         (http11.Connection._hold): fewer system calls, but the end of the body may be seen up to
         a linger later: for relays, not for a caller that waits for the end."""
         tail = b""
-        loads = orjson.loads
         try:
             while data := await self._response.read_some(pause=pause):
-                if tail:
-                    data = tail + data
-                lines = data.split(b"\n")
+                lines = (tail + data if tail else data).split(b"\n")
                 tail = lines.pop()
-                batch, failure = [], None
-                for line in lines:
-                    if not line or line.isspace():
-                        continue
-                    try:
-                        item = loads(line)
-                    except orjson.JSONDecodeError:
-                        failure = BackendError("The model backend sent an invalid stream line.")
-                        break
-                    if type(item) is dict and "error" in item:
-                        failure = BackendError(f"Ollama backend error: {item['error']}")
-                        break
-                    batch.append(item)
+                batch, failure = _parsed(lines)
+                data = lines = None  # nothing of this read is held while the next one is awaited
                 if batch:
                     yield batch  # what came before a failure is delivered first
+                    batch = None
                 if failure is not None:
                     raise failure
         except http11.HTTPError as exc:
             raise _transport_error(exc, self._base_url) from exc
         if tail.strip():
             try:
-                item = loads(tail)
+                item = orjson.loads(tail)
             except orjson.JSONDecodeError as exc:
                 raise BackendError("The model backend sent an invalid stream line.") from exc
             if type(item) is dict and "error" in item:

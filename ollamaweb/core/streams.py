@@ -23,6 +23,7 @@ async def merged_batches(
         async with streams.pop() as lines:
             async for batch in lines.batches(pause=True):
                 yield 0, batch
+                batch = None  # not held while the next one is awaited
         return
     queue: asyncio.Queue = asyncio.Queue()
 
@@ -31,6 +32,7 @@ async def merged_batches(
             async with stream as lines:
                 async for batch in lines.batches(pause=True):
                     await queue.put((index, batch, None))
+                    batch = None  # not held while the next one is awaited
             await queue.put((index, None, None))
         except Exception as exc:  # handed to the consumer, which re-raises it
             await queue.put((index, None, exc))
@@ -47,6 +49,7 @@ async def merged_batches(
                 running -= 1
             else:
                 yield index, batch
+                batch = None  # not held while the next one is awaited
     finally:
         for task in tasks:
             task.cancel()

@@ -147,6 +147,7 @@ class APIHandler(ASGIHandler):
                     part = part.encode(charset) if isinstance(part, str) else bytes(part)
                 if part:
                     await send({"type": "http.response.body", "body": part, "more_body": True})
+                del part  # not held while the next part is awaited
         await send({"type": "http.response.body"})
 
     async def _respond_unless_disconnected(self, responding, receive, send):

@@ -67,6 +67,7 @@ async def _translated(pipeline, client, path, payloads, translator, prompt_estim
                         started = True
                         yield None  # to relay(): the response can be made; these bytes go first
                     yield out[0] if len(out) == 1 else b"".join(out)
+                batch = chunk = data = out = None  # nothing of this batch is held while the next is awaited
         if not all(call.done for call in calls):
             raise BackendError(EARLY_END)
         if not started:  # no chunk made any output: the end is the first bytes
