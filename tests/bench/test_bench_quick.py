@@ -86,3 +86,34 @@ def test_rounds_are_combined_by_their_median(monkeypatch):
     assert harness.median_of_rounds(rounds(560.0, 880.0))["rows"][0]["gateway"] == 720.0
     assert harness.median_of_rounds(rounds(880.0, 560.0, 600.0))["rows"][0]["gateway"] == 600.0
     assert harness.median_of_rounds(rounds(560.0, 880.0))["rows"][0]["overhead"] == 620.0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_stream_memory_measures_each_prompt_size(tmp_path):
+    out = tmp_path / "memory.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "stream_memory.py"),
+            "--streams",
+            "20",
+            "--tokens",
+            "5",
+            "--prompt-bytes",
+            "27,50000",
+            "--json",
+            str(out),
+        ],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=270,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [line.split("|")[1].strip() for line in result.stdout.splitlines()[2:]] == ["27 bytes", "50,000 bytes"]
+    results = json.loads(out.read_text())["results"]
+    for size in ("27", "50000"):
+        [run] = results[size]["this tree"]
+        assert run["errors"] == 0 and run["open_at_once"] == 20, run
+        assert is_number(run["kb_per_stream"]) and is_number(run["ttft_p99_ms"]), run
