@@ -119,7 +119,7 @@ class DatabaseStore:
     def _reserve(self, checks: list[Check], member: str) -> Reservation:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                return Reservation(remaining=self._take(cursor, self._django, checks, member, timezone.now()))
+                return Reservation(remaining=self._take(cursor, self._django, checks, member, _db_now()))
         except _Refused as refused:
             with connection.cursor() as cursor:
                 return Reservation(failed=refused.check, remaining=self._remaining(cursor, self._django, checks))
@@ -158,7 +158,7 @@ class DatabaseStore:
             await _here_or_queued(free_here, self._releasing, (counters, member))
 
     def _release_many(self, batch: list[tuple[list[str], str]]) -> list[None]:
-        now = timezone.now()
+        now = _db_now()
         with transaction.atomic(), connection.cursor() as cursor:
             for counters, member in batch:
                 self._free(cursor, self._django, counters, member, now)
@@ -221,6 +221,12 @@ class _Statements:
             query.replace("%s", mark) for query in (store.CREATE, store.RESERVE, store.TAKE_SLOT, store.FREE_SLOT)
         )
         self.counts = store.COUNTS  # its one %s is filled with the markers of the keys
+
+
+def _db_now():
+    """The time now as Django's connection stores it, for plain SQL through Django's cursor (on
+    SQLite, the aware datetime itself went through sqlite3's own adapter, as "...+00:00")."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
 def sqlite_now() -> str:

@@ -1,10 +1,12 @@
 """Quota admission under bursts: one policy read shared by waiting requests; Redis never runs out of connections."""
 
 import asyncio
+import re
 import time
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from ollamaweb.quotas import policy
 from ollamaweb.quotas.checks import Check
@@ -217,3 +219,29 @@ def test_a_reservation_waits_for_this_process_s_own_log_batch_then_runs_on_the_l
         if batches == []:
             break
     assert batches == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_thread_stores_times_as_the_loop_thread_does():
+    """A counter's `updated_at` is naive UTC text on SQLite, as Django stores it, whichever
+    thread wrote it: the database thread passed an aware datetime, which sqlite3's own adapter
+    wrote as "...+00:00" (ordered apart from the others, and deprecated since Python 3.12)."""
+    from ollamaweb.quotas.models import UsageCounter
+
+    store, _ = _sqlite_store_counting_batches()
+    slot = CounterKey(Scope("u", 4243), CONCURRENT)
+    checks = [Check(slot, 10, 1, time.time() + 60, 60)]
+
+    def stored_time() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT updated_at || '' FROM {UsageCounter._meta.db_table} WHERE key = %s", [str(slot)])
+            return cursor.fetchone()[0]
+
+    naive_utc = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?$")
+    assert store._reserve(checks, "through-the-database-thread").admitted
+    assert naive_utc.match(stored_time()), stored_time()
+    store._release_many([([str(slot)], "through-the-database-thread")])
+    assert naive_utc.match(stored_time()), stored_time()
+    assert asyncio.run(store.reserve(checks, "on-the-loop-thread")).admitted
+    assert naive_utc.match(stored_time()), stored_time()
+    assert UsageCounter.objects.get(key=str(slot)).used == 1
