@@ -181,6 +181,8 @@ class Pipeline:
         except RequestDataTooBig:
             self._body_error = _too_large()
             return
+        if not body:  # most GETs: nothing to parse (json_body() refuses it if asked)
+            return
         try:
             self._body = (
                 await asyncio.to_thread(parse_json, body) if len(body) > PARSE_OFF_LOOP_BYTES else parse_json(body)
@@ -193,6 +195,8 @@ class Pipeline:
         if self._body_error is not None:
             raise self._body_error
         body, self._body = self._body, None
+        if body is None:
+            raise InvalidRequest(INVALID_JSON, code="invalid_json")
         return body
 
     # -- resolve ---------------------------------------------------------------------------
