@@ -22,7 +22,8 @@ from ollamaweb.keys.services import revoke_key
 from ollamaweb.portal.playground_keys import PLAYGROUND_KEY_NAME
 from ollamaweb.quotas.calendar import quota_now
 from ollamaweb.quotas.counters import DAY, TOKENS, USER, CounterKey, Scope
-from ollamaweb.quotas.models import QuotaPolicy, UsageCounter
+from ollamaweb.quotas.models import UsageCounter
+from ollamaweb.quotas.services import set_limits
 from ollamaweb.usage.models import RequestLog
 from tests.browser.conftest import sign_in
 from tests.browser.seed import HI, openai_client, seed
@@ -201,7 +202,9 @@ def test_one_labelled_time_zone_for_server_and_live_rows(busy, chromium, gateway
 @pytest.mark.parametrize("size", WIDTHS)
 def test_playground_stop_default_model_markdown_and_quota_hint(busy, gateway, fake_ollama, new_page, screenshot, size):
     carol = get_user_model().objects.create_user("carol", password="pw-carol-123")
-    QuotaPolicy.objects.create(user=carol, tokens_per_day=300)
+    # Through the service, as the admin and portal do: the seed's requests left the policy table
+    # cached, and a row written behind its back would only be seen within CONFIG_CACHE_TTL.
+    set_limits(carol, tokens_per_day=300)
     page = new_page(*size)
     sign_in(page, "carol", "pw-carol-123")
     page.goto("/playground/")
@@ -216,6 +219,7 @@ def test_playground_stop_default_model_markdown_and_quota_hint(busy, gateway, fa
     page.keyboard.press("Enter")
     page.wait_for_selector(".msg-assistant:not(.streaming)")
     assert not page.locator(".msg-error").count()
+    assert fake_ollama.requests[-1].json["options"]["num_predict"] < 300
     # ... until the conversation itself no longer fits: the refusal says what to do.
     UsageCounter.objects.update_or_create(
         key=str(CounterKey(Scope(USER, carol.pk), TOKENS, DAY, f"{quota_now():%Y-%m-%d}")), defaults={"used": 298}
