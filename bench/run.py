@@ -346,12 +346,15 @@ class Sampler:
     cpu_start: float = 0.0
     cpu_s: float = 0.0
     wall_s: float = 0.0
+    per_process_start: list[float] = field(default_factory=list)
+    per_process_s: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self):
         self.baseline_rss_kb = sum(rss_kb(pid) for pid in self.pids)
         self.peak_rss_kb = self.baseline_rss_kb
         self.cpu_start = cpu_seconds(self.pids)
+        self.per_process_start = [cpu_seconds([pid]) for pid in self.pids]
         self.started = time.perf_counter()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -366,11 +369,14 @@ class Sampler:
         self._thread.join()
         self.wall_s = time.perf_counter() - self.started
         self.cpu_s = cpu_seconds(self.pids) - self.cpu_start
+        self.per_process_s = [cpu_seconds([pid]) - start for pid, start in zip(self.pids, self.per_process_start)]
 
     def as_dict(self) -> dict:
         return {
             "cpu_s": self.cpu_s,
             "cpu_percent": 100.0 * self.cpu_s / self.wall_s if self.wall_s else None,
+            # Several workers: how evenly the load spread over them.
+            "cpu_percent_per_process": [100.0 * s / self.wall_s for s in self.per_process_s] if self.wall_s else None,
             "baseline_rss_kb": self.baseline_rss_kb,
             "peak_rss_kb": self.peak_rss_kb,
         }
@@ -618,6 +624,10 @@ class Bench:
                             direct["upstream"]["cpu_percent"], overhead=False))  # fmt: skip
             rows.append(row(f"server CPU per request, {label}", "ms", cpu_per(gw, 1) * 1000,
                             cpu_per(direct, 1, "upstream") * 1000, overhead=False))  # fmt: skip
+            shares = [share for share in gw["server"].get("cpu_percent_per_process") or () if share > 1]
+            if len(shares) > 1:  # how evenly the kernel spread the connections over the workers
+                rows.append(row(f"server CPU %, least / most busy process, {label}", "%", min(shares), max(shares),
+                                overhead=False))  # fmt: skip
             rows.append(row(f"log rows written / requests sent, {label}", "", gw["log_rows_written"],
                             gw["sent_including_warmup"], overhead=False))  # fmt: skip
         return {"title": title, "rows": rows, "runs": runs}
