@@ -10,7 +10,11 @@ class StoredResponse(models.Model):
     """
 
     id = models.CharField(primary_key=True, max_length=64)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stored_responses")
+    # No index of its own: the (user, created_at) index below serves every lookup by user, and one
+    # index fewer is one page fewer written with each stored response.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stored_responses", db_index=False
+    )
     api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL)
     model = models.CharField(max_length=200, help_text="The model as the client asked for it.")
     status = models.CharField(max_length=16)
