@@ -33,7 +33,7 @@ from ollamaweb.core.errors import (
 from ollamaweb.core.names import canonical
 from ollamaweb.core.native import Accumulator, usage_of
 from ollamaweb.core.streams import gather_or_cancel
-from ollamaweb.core.tasks import spawn
+from ollamaweb.core.tasks import CancelledAfterward, spawn
 from ollamaweb.core.versions import adapt_request, adapt_result, has, required_features
 from ollamaweb.metrics import tracing
 from ollamaweb.quotas import limiter
@@ -242,6 +242,9 @@ class Pipeline:
         try:
             with tracing.stage(self.record, "admission"):
                 self.record.admission = await limiter.admit(self.payer, model, tokens, gpu_ms)
+        except CancelledAfterward as cancelled:  # the client left: its settlement gives this back
+            self.record.admission = cancelled.result
+            raise
         except limiter.QuotaStoreUnavailable:
             tracing.refused(self.record, "store_unavailable")
             raise Unavailable(

@@ -5,6 +5,7 @@ in the same transaction that writes the log row (see ollamaweb/usage/writer.py),
 request is settled exactly once.
 """
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
+
+from ollamaweb.core.tasks import CancelledAfterward
 
 from .calendar import quota_now
 from .checks import Check, duration, plan_checks
@@ -79,7 +82,11 @@ class QuotaStoreUnavailable(Exception):
 
 
 async def admit(payer: Payer, model: str, tokens: int, gpu_ms: int = 0) -> Admission | None:
-    """Reserve `tokens`, `gpu_ms` and a request/concurrency slot in every applicable limit, or raise."""
+    """Reserve `tokens`, `gpu_ms` and a request/concurrency slot in every applicable limit, or raise.
+
+    If the caller is cancelled (its client left) while the store makes the reservation, it is
+    still made: CancelledAfterward then carries the Admission, so that the request's settlement
+    gives it back (a concurrency slot nobody gives back locks its user out)."""
     scopes = await policy_table.limits_for(payer, model)
     if not scopes:
         return None
@@ -90,6 +97,10 @@ async def admit(payer: Payer, model: str, tokens: int, gpu_ms: int = 0) -> Admis
     lease_keeper.ensure_running()
     try:
         reservation = await store.reserve(checks, member)
+    except CancelledAfterward as cancelled:  # the caller left, but what was reserved is its to give back
+        if not cancelled.result.admitted:
+            raise asyncio.CancelledError from None
+        raise CancelledAfterward(Admission(checks, member, cancelled.result.remaining, store)) from None
     except (DatabaseError, OSError, ConnectionError) as exc:
         return _store_failed(exc)
     except Exception as exc:  # redis errors do not share a base class with the above

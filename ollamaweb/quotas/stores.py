@@ -22,6 +22,7 @@ from django.utils import timezone
 from ollamaweb.core import loop_sqlite
 from ollamaweb.core.db import database_calls_finished, retry_while_locked
 from ollamaweb.core.group_commit import GroupCommit
+from ollamaweb.core.tasks import CancelledAfterward, to_the_end
 
 from . import leases
 from .checks import Check
@@ -198,7 +199,8 @@ async def _here_or_queued(here, group: GroupCommit, item):
     """`here()` on the loop's thread if SQLite's write lock is free, or once it is: when it was
     taken by this process's own database thread (a log batch), after that thread's calls under way;
     otherwise (another process holds it, or not SQLite) `item` goes to `group`, in the database
-    thread, which waits for the lock."""
+    thread, which waits for the lock. Once queued, it is written even if the caller is cancelled
+    meanwhile: then CancelledAfterward says what was written (core/tasks.py)."""
     if loop_sqlite.available():
         try:
             return here()
@@ -209,7 +211,7 @@ async def _here_or_queued(here, group: GroupCommit, item):
                 return here()
             except loop_sqlite.Busy:
                 pass
-    return await group.submit(item)
+    return await to_the_end(group.submit(item))
 
 
 class _Statements:
@@ -344,7 +346,16 @@ class RedisStore:
             args += [check.kind, check.limit, check.cost, check.ttl]
         args += [leases.redis_holds_key(self, member), self.prefix + leases.REDIS_INSTANCES, leases.instance_of(member)]
         async with self._connection_slot():
-            result = await self._script("reserve")(keys=[self.prefix + c.counter for c in checks], args=args)
+            try:  # once sent, the script runs whether or not this request still waits for it
+                result = await to_the_end(
+                    self._script("reserve")(keys=[self.prefix + c.counter for c in checks], args=args)
+                )
+            except CancelledAfterward as cancelled:
+                raise CancelledAfterward(self._reservation(checks, cancelled.result)) from None
+        return self._reservation(checks, result)
+
+    @staticmethod
+    def _reservation(checks: list[Check], result) -> Reservation:
         failed_index = int(result[0])
         if failed_index:
             check = checks[failed_index - 1]
