@@ -97,18 +97,25 @@ class DatabaseStore:
         self._releasing = GroupCommit(partial(retry_while_locked, self._release_many))
         self._django = _Statements(self, "%s")
         self._sqlite3 = _Statements(self, "?")
+        self._taking = loop_sqlite.PassBatch(self._take_here)
+        self._freeing = loop_sqlite.PassBatch(self._free_here)
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
         return await _here_or_queued(partial(self._reserve_here, checks, member), self._reserving, (checks, member))
 
-    def _reserve_here(self, checks: list[Check], member: str) -> Reservation:
-        """The reservation on this thread's SQLite connection, if it can be made at once (or Busy)."""
-        now = sqlite_now()
+    async def _reserve_here(self, checks: list[Check], member: str) -> Reservation:
+        """The reservation on the loop thread's SQLite connection, if it can be made now (or Busy)."""
         try:
-            return Reservation(remaining=loop_sqlite.write(self._take, self._sqlite3, checks, member, now))
+            return Reservation(remaining=await self._taking.write((checks, member)))
         except _Refused as refused:
             remaining = loop_sqlite.read(self._remaining, self._sqlite3, checks)
             return Reservation(failed=refused.check, remaining=remaining)
+        except CancelledAfterward as cancelled:
+            raise CancelledAfterward(Reservation(remaining=cancelled.result)) from None
+
+    def _take_here(self, cursor, item: tuple[list[Check], str]) -> dict[str, int]:
+        checks, member = item
+        return self._take(cursor, self._sqlite3, checks, member, sqlite_now())
 
     def _reserve_many(self, batch: list[tuple[list[Check], str]]) -> list[Reservation]:
         """Several requests' reservations in one transaction, each in its own savepoint."""
@@ -155,8 +162,11 @@ class DatabaseStore:
     async def release(self, checks: list[Check], member: str):
         counters = [c.counter for c in checks if c.kind == CONCURRENT]
         if counters:
-            free_here = partial(loop_sqlite.write, self._free, self._sqlite3, counters, member, sqlite_now())
-            await _here_or_queued(free_here, self._releasing, (counters, member))
+            await _here_or_queued(partial(self._freeing.write, (counters, member)), self._releasing, (counters, member))
+
+    def _free_here(self, cursor, item: tuple[list[str], str]):
+        counters, member = item
+        self._free(cursor, self._sqlite3, counters, member, sqlite_now())
 
     def _release_many(self, batch: list[tuple[list[str], str]]) -> list[None]:
         now = _db_now()
@@ -196,19 +206,19 @@ class DatabaseStore:
 
 
 async def _here_or_queued(here, group: GroupCommit, item):
-    """`here()` on the loop's thread if SQLite's write lock is free, or once it is: when it was
+    """`await here()` on the loop's thread if SQLite's write lock is free, or once it is: when it was
     taken by this process's own database thread (a log batch), after that thread's calls under way;
     otherwise (another process holds it, or not SQLite) `item` goes to `group`, in the database
     thread, which waits for the lock. Once queued, it is written even if the caller is cancelled
     meanwhile: then CancelledAfterward says what was written (core/tasks.py)."""
     if loop_sqlite.available():
         try:
-            return here()
+            return await here()
         except loop_sqlite.Busy:
             pass
         if await database_calls_finished():
             try:
-                return here()
+                return await here()
             except loop_sqlite.Busy:
                 pass
     return await to_the_end(group.submit(item))
