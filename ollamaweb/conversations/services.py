@@ -116,11 +116,11 @@ _saving = GroupCommit(save_rows)
 async def store(row: ResponseRow) -> None:
     """Store a response from async code, committed when this returns (so the client's next request,
     to any process, finds it). With SQLite: on the event loop's thread when the write lock is free
-    (core/loop_sqlite.py), else in the database thread, where responses finishing together share
-    one transaction."""
+    (core/loop_sqlite.py; responses finishing in the same pass of the loop share one transaction),
+    else in the database thread, where responses finishing together share one transaction."""
     if loop_sqlite.available():
         try:
-            return loop_sqlite.write(_upsert, row)
+            return await _storing_here.write(row)
         except loop_sqlite.Busy:  # the lock is taken, or SQLite refused the row: the regular path says why
             pass
     error = await _saving.submit(row)
@@ -130,6 +130,9 @@ async def store(row: ResponseRow) -> None:
 
 def _upsert(cursor, row: ResponseRow):
     cursor.execute(UPSERT.replace("%s", "?"), row.params())  # sqlite3's parameter markers
+
+
+_storing_here = loop_sqlite.PassBatch(_upsert)
 
 
 def not_found(response_id: str) -> NotFound:
