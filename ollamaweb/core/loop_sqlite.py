@@ -122,7 +122,7 @@ class PassBatch:
         try:
             outcomes = write(_each, self._function, [item for item, _ in batch])
         except Busy as exc:
-            outcomes = [(None, Busy(str(exc)))] * len(batch)
+            outcomes = [(None, Busy(str(exc))) for _ in batch]
         for (_, future), (result, error) in zip(batch, outcomes):
             if error is None:
                 future.set_result(result)
