@@ -306,7 +306,9 @@ class RedisStore:
     semaphore of the same size in front of it: a burst of requests queues on the semaphore (FIFO,
     no deadline) instead of on the pool, whose wait has a deadline and then fails as "No connection
     available" — which admission would read as the store being down. A store that is really down
-    still fails fast: connecting and every command have their own 2 s timeouts.
+    still fails fast: connecting and every command have their own 2 s timeouts. Reservations and
+    releases asked for in one pass of the loop go out together, as one pipeline on one connection
+    (core/redis_pass.py).
     """
 
     name = "redis"
@@ -322,6 +324,8 @@ class RedisStore:
     def _for_loop(self):
         import redis.asyncio as redis
 
+        from ollamaweb.core.redis_pass import PassPipeline
+
         loop = asyncio.get_running_loop()
         entry = self._clients.get(loop)
         if entry is None:
@@ -335,7 +339,8 @@ class RedisStore:
                 "reserve": client.register_script(RESERVE_SCRIPT),
                 "settle": client.register_script(SETTLE_SCRIPT),
             }
-            entry = (client, asyncio.Semaphore(size), scripts)
+            slots = asyncio.Semaphore(size)
+            entry = (client, slots, scripts, PassPipeline(pool, slots, [RESERVE_SCRIPT, SETTLE_SCRIPT]))
             self._clients = {other: c for other, c in self._clients.items() if not other.is_closed()}
             self._clients[loop] = entry
         return entry
@@ -343,25 +348,27 @@ class RedisStore:
     def _script(self, name: str):
         return self._for_loop()[2][name]
 
+    def _pass(self):
+        """This loop's pipeline of the reservations and releases asked for in one pass."""
+        return self._for_loop()[3]
+
     @asynccontextmanager
     async def _connection_slot(self):
         """The client, once one of the pool's connections is ours to use."""
-        client, slots, _ = self._for_loop()
+        client, slots, *_ = self._for_loop()
         async with slots:
             yield client
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
+        keys = [self.prefix + check.counter for check in checks]
         args = [time.time(), member]
         for check in checks:
             args += [check.kind, check.limit, check.cost, check.ttl]
         args += [leases.redis_holds_key(self, member), self.prefix + leases.REDIS_INSTANCES, leases.instance_of(member)]
-        async with self._connection_slot():
-            try:  # once sent, the script runs whether or not this request still waits for it
-                result = await to_the_end(
-                    self._script("reserve")(keys=[self.prefix + c.counter for c in checks], args=args)
-                )
-            except CancelledAfterward as cancelled:
-                raise CancelledAfterward(self._reservation(checks, cancelled.result)) from None
+        try:
+            (result,) = await self._pass().call(("EVALSHA", self._script("reserve").sha, len(keys), *keys, *args))
+        except CancelledAfterward as cancelled:
+            raise CancelledAfterward(self._reservation(checks, cancelled.result[0])) from None
         return self._reservation(checks, result)
 
     @staticmethod
@@ -373,12 +380,15 @@ class RedisStore:
         return Reservation(remaining={c.counter: int(v) for c, v in zip(checks, result[1:])})
 
     async def release(self, checks: list[Check], member: str):
-        async with self._connection_slot() as client, client.pipeline(transaction=False) as pipe:
-            for check in checks:
-                if check.kind == CONCURRENT:
-                    pipe.zrem(self.prefix + check.counter, member)
-                    pipe.hdel(leases.redis_holds_key(self, member), f"{member} {self.prefix}{check.counter}")
-            await pipe.execute()
+        commands = []
+        for check in checks:
+            if check.kind == CONCURRENT:
+                commands.append(("ZREM", self.prefix + check.counter, member))
+                commands.append(
+                    ("HDEL", leases.redis_holds_key(self, member), f"{member} {self.prefix}{check.counter}")
+                )
+        if commands:
+            await self._pass().call(*commands)
 
     def settle_in_transaction(self, settlements: list[Settlement]):
         """Redis counters are settled by settle(), after the log rows are written."""

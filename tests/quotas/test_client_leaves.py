@@ -18,6 +18,7 @@ import pytest
 import redis
 from django.db import connection
 
+from ollamaweb.core import redis_pass
 from ollamaweb.core.tasks import CancelledAfterward
 from ollamaweb.quotas import limiter
 from ollamaweb.quotas.counters import CONCURRENT, TOKENS, USER, Scope
@@ -123,17 +124,18 @@ def test_redis_a_reservation_answered_after_its_caller_left_comes_back_as_an_adm
     still on its way, and the caller is cancelled. The admission comes back with the cancellation
     (for the request's settlement to give back), and the connection slot was held until the answer."""
     store = RedisStore(redis_url_or_skip())
-    script = store._script
+    round_trip = redis_pass._round_trip
 
-    async def answered_late(*args, **kwargs):
-        answer = await script("reserve")(*args, **kwargs)
-        await asyncio.sleep(0.2)  # the answer in flight
-        return answer
+    async def answered_late(connection, commands):
+        replies = await round_trip(connection, commands)
+        if commands[0][0] == "EVALSHA":
+            await asyncio.sleep(0.2)  # the answer in flight
+        return replies
 
     async def limits_for(payer, model):
         return (ScopeLimits(Scope(USER, payer.user_id), tokens_per_day=1000, max_concurrent=1),)
 
-    monkeypatch.setattr(store, "_script", lambda name: answered_late if name == "reserve" else script(name))
+    monkeypatch.setattr(redis_pass, "_round_trip", answered_late)
     monkeypatch.setattr(limiter, "current_store", lambda: store)
     monkeypatch.setattr(limiter.policy_table, "limits_for", limits_for)
 
