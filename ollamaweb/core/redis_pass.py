@@ -62,9 +62,10 @@ class PassPipeline:
                 if not future.done():
                     future.set_exception(exc)
             return
-        except BaseException:  # the loop is stopping
-            for _, future in batch:
+        except BaseException:  # the loop is stopping: nothing more is sent
+            for _, future in batch + (self._waiting or []):
                 future.cancel()
+            self._waiting = None
             raise
         finally:
             self._in_flight = False

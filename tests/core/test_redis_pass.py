@@ -51,6 +51,28 @@ def test_the_calls_of_one_pass_share_one_round_trip_and_each_gets_its_replies():
     assert round_trips == [["INCRBY", "GET"] * 3, ["INCRBY"]]
 
 
+def test_the_calls_asked_while_a_pipeline_is_in_flight_go_together_in_the_next():
+    async def scenario(pipeline, client, round_trips):
+        counted = redis_pass._round_trip
+
+        async def slow(connection, commands):
+            replies = await counted(connection, commands)
+            await asyncio.sleep(0.1)  # this pipeline's replies are still on their way
+            return replies
+
+        redis_pass._round_trip = slow
+        first = asyncio.ensure_future(pipeline.call(("INCRBY", KEY, 1)))
+        await asyncio.sleep(0.05)
+        later = [asyncio.ensure_future(pipeline.call(("INCRBY", KEY, 10))) for _ in range(2)]
+        await asyncio.sleep(0.01)  # more passes of the loop: still nothing sent
+        later.append(asyncio.ensure_future(pipeline.call(("INCRBY", KEY, 100))))
+        return await asyncio.gather(first, *later), round_trips
+
+    replies, round_trips = run(scenario)
+    assert replies == [[1], [11], [21], [121]]
+    assert round_trips == [["INCRBY"], ["INCRBY"] * 3]
+
+
 def test_an_error_reply_fails_only_its_call():
     async def scenario(pipeline, client, round_trips):
         await client.hset(KEY + ":hash", "field", 1)
