@@ -97,6 +97,45 @@ def test_a_burst_larger_than_the_redis_pool_is_admitted_without_store_errors(mon
     assert peak <= 2
 
 
+def test_a_burst_in_one_redis_pipeline_admits_exactly_what_the_limits_allow():
+    """200 reservations asked in one pass go out together: a concurrency limit of 5 admits 5 (and
+    5 again once they are released), a quota of 30 requests' tokens admits 30."""
+    store = RedisStore(redis_url_or_skip())
+    scope = Scope("u", 987655)
+    tokens = CounterKey(scope, TOKENS, "d", "test-pipeline")
+    slot = CounterKey(scope, CONCURRENT)
+    keys = [store.prefix + str(tokens), store.prefix + str(slot)]
+
+    def checks(token_quota: int, slots: int):
+        now = time.time()
+        return [Check(tokens, token_quota, 10, now + 60, 60), Check(slot, slots, 1, now + 60, 60)]
+
+    async def burst(token_quota: int, slots: int, label: str):
+        asked = [(checks(token_quota, slots), f"{label}-{i}") for i in range(200)]
+        results = await asyncio.gather(*(store.reserve(c, member) for c, member in asked))
+        return asked, results
+
+    async def scenario():
+        client = store._client()
+        await client.delete(*keys)
+        try:
+            asked, by_slots = await burst(10**9, 5, "first")
+            admitted = [(c, member) for (c, member), r in zip(asked, by_slots) if r.admitted]
+            await asyncio.gather(*(store.release(c, member) for c, member in admitted))
+            _, slots_again = await burst(10**9, 5, "again")
+            await client.delete(*keys)
+            _, by_tokens = await burst(300, 10**6, "tokens")
+            return by_slots, slots_again, by_tokens
+        finally:
+            await client.delete(*keys)
+            await client.aclose()
+
+    by_slots, slots_again, by_tokens = asyncio.run(scenario())
+    for results, kind, allowed in ((by_slots, CONCURRENT, 5), (slots_again, CONCURRENT, 5), (by_tokens, TOKENS, 30)):
+        assert sum(r.admitted for r in results) == allowed
+        assert {r.failed.key.kind for r in results if not r.admitted} == {kind}
+
+
 def _sqlite_store_counting_batches():
     """A DatabaseStore on SQLite whose database-thread batches are counted (their sizes)."""
     from ollamaweb.core.db import one_writer_thread
