@@ -42,10 +42,9 @@ class GatewayView(View):
             for name, value in admission.headers().items():
                 response[name] = value
         if not pipeline.stream_owns_record:
-            # Once the answer is on its way: the server writes a plain response to the socket in
-            # this same step of the task, and the settlement (~0.1 ms) runs right after it.
-            error = getattr(response, "error_message", "")
-            asyncio.get_running_loop().call_soon(pipeline.settle, response.status_code, error)
+            # Before the answer leaves: once a client has it, its record must be in the journal (a
+            # process killed right after must not lose the row; tests/quotas/test_leases.py).
+            pipeline.settle(response.status_code, getattr(response, "error_message", ""))
         return response
 
     async def _respond(self, request, *args, **kwargs):
