@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -299,6 +300,15 @@ end
 """
 
 
+class _LoopClient(NamedTuple):
+    """A RedisStore's Redis access for one event loop."""
+
+    client: object  # redis.asyncio.Redis, over a pool of at most REDIS_MAX_CONNECTIONS
+    slots: asyncio.Semaphore  # the pool's connections, waited for in order
+    scripts: dict  # {"reserve", "settle": redis-py Script}, called by SHA1
+    pipeline: object  # core.redis_pass.PassPipeline: reservations and releases of one pass together
+
+
 class RedisStore:
     """Counters in Redis.
 
@@ -319,9 +329,9 @@ class RedisStore:
         self._clients = {}
 
     def _client(self):
-        return self._for_loop()[0]
+        return self._for_loop().client
 
-    def _for_loop(self):
+    def _for_loop(self) -> "_LoopClient":
         import redis.asyncio as redis
 
         from ollamaweb.core.redis_pass import PassPipeline
@@ -340,24 +350,21 @@ class RedisStore:
                 "settle": client.register_script(SETTLE_SCRIPT),
             }
             slots = asyncio.Semaphore(size)
-            entry = (client, slots, scripts, PassPipeline(pool, slots, [RESERVE_SCRIPT, SETTLE_SCRIPT]))
+            pipeline = PassPipeline(pool, slots, [script.script for script in scripts.values()])
+            entry = _LoopClient(client, slots, scripts, pipeline)
             self._clients = {other: c for other, c in self._clients.items() if not other.is_closed()}
             self._clients[loop] = entry
         return entry
 
     def _script(self, name: str):
-        return self._for_loop()[2][name]
-
-    def _pass(self):
-        """This loop's pipeline of the reservations and releases asked for in one pass."""
-        return self._for_loop()[3]
+        return self._for_loop().scripts[name]
 
     @asynccontextmanager
     async def _connection_slot(self):
         """The client, once one of the pool's connections is ours to use."""
-        client, slots, *_ = self._for_loop()
-        async with slots:
-            yield client
+        entry = self._for_loop()
+        async with entry.slots:
+            yield entry.client
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
         keys = [self.prefix + check.counter for check in checks]
@@ -365,8 +372,9 @@ class RedisStore:
         for check in checks:
             args += [check.kind, check.limit, check.cost, check.ttl]
         args += [leases.redis_holds_key(self, member), self.prefix + leases.REDIS_INSTANCES, leases.instance_of(member)]
+        entry = self._for_loop()
         try:
-            (result,) = await self._pass().call(("EVALSHA", self._script("reserve").sha, len(keys), *keys, *args))
+            (result,) = await entry.pipeline.call(("EVALSHA", entry.scripts["reserve"].sha, len(keys), *keys, *args))
         except CancelledAfterward as cancelled:
             raise CancelledAfterward(self._reservation(checks, cancelled.result[0])) from None
         return self._reservation(checks, result)
@@ -388,7 +396,7 @@ class RedisStore:
                     ("HDEL", leases.redis_holds_key(self, member), f"{member} {self.prefix}{check.counter}")
                 )
         if commands:
-            await self._pass().call(*commands)
+            await self._for_loop().pipeline.call(*commands)
 
     def settle_in_transaction(self, settlements: list[Settlement]):
         """Redis counters are settled by settle(), after the log rows are written."""
