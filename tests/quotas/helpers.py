@@ -26,10 +26,18 @@ def set_policy(user=None, team=None, api_key=None, **limits):
     policy_table.invalidate()
 
 
+def wait_for_minute_headroom(seconds=8):
+    """Wait, if need be, for a fresh minute: requests-per-minute counters are per calendar minute,
+    so requests counted across its end would start again from zero."""
+    if 60 - time.time() % 60 < seconds:
+        time.sleep(60 - time.time() % 60 + 0.1)
+
+
 def refused_by_the_minute_limit(client, user):
     """With a limit of one request a minute for `user`, one chat request through the openai `client` is
     served and the next is refused with a 429."""
     set_limits(user=user, requests_per_minute=1)
+    wait_for_minute_headroom()
     client.chat.completions.create(model="llama3", messages=HI)
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="llama3", messages=HI)

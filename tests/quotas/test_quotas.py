@@ -16,16 +16,10 @@ from ollamaweb.quotas.policy import policy_table
 from ollamaweb.usage.models import RequestLog, UsageRollup
 from tests.conftest import settle_logs
 from tests.fake_ollama import Reply
-from tests.quotas.helpers import COST, HI, counters_when, fire, set_policy
+from tests.quotas.helpers import COST, HI, counters_when, fire, set_policy, wait_for_minute_headroom
 from tests.services import redis_url_or_skip
 
 pytestmark = pytest.mark.stores
-
-
-def wait_for_minute_headroom(seconds=8):
-    """Avoid a burst straddling two rate-limit windows."""
-    if 60 - time.time() % 60 < seconds:
-        time.sleep(60 - time.time() % 60 + 0.1)
 
 
 def test_token_quota_holds_under_300_concurrent_requests(store, gateway, fake_ollama, user, api_key):

@@ -19,7 +19,7 @@ from ollamaweb.teams import services as teams
 from ollamaweb.usage.models import RequestLog, UsageRollup
 from tests.conftest import only_log, settle_logs
 from tests.fake_ollama import Reply
-from tests.quotas.helpers import COST, HI, counters, counters_when, fire, set_policy
+from tests.quotas.helpers import COST, HI, counters, counters_when, fire, set_policy, wait_for_minute_headroom
 
 pytestmark = pytest.mark.stores
 User = get_user_model()
@@ -98,6 +98,7 @@ def test_every_level_applies_default_team_user_and_key(store, gateway, fake_olla
     set_policy(user=alice, requests_per_minute=3)
     key = ApiKey.objects.get(user=alice)
     set_policy(api_key=key, requests_per_minute=2)
+    wait_for_minute_headroom(20)  # every step below counts on the requests of the steps before
     served, message = requests_until_refused()
     assert served == 2 and "this API key's limit" in message
     # ... and the other levels already counted these two requests, so each refuses in turn.
