@@ -13,6 +13,7 @@ from ollamaweb.usage.models import RequestLog
 from tests.api.weather import weather_function
 from tests.conftest import assert_logged, only_log, settle_logs
 from tests.fake_ollama import Reply
+from tests.quotas.helpers import wait_for_minute_headroom
 
 
 def staff_user():
@@ -200,6 +201,7 @@ def test_400_with_ollamas_wording(client, gateway, api_key, fake_ollama):
 def test_429_with_retry_after(gateway, user, client, fake_ollama):
     QuotaPolicy.objects.create(user=user, requests_per_minute=1)
     policy_table.invalidate()
+    wait_for_minute_headroom()  # the three requests must count in one minute
     client.chat(model="llama3", messages=[{"role": "user", "content": "hi"}])
     raw = httpx.post(
         gateway.url + "/api/chat",

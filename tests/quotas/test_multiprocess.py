@@ -12,6 +12,7 @@ import pytest
 
 from tests.fake_ollama import Reply
 from tests.processes import ROOT, free_port, manage, wait_until_serving
+from tests.quotas.helpers import wait_for_minute_headroom
 from tests.services import postgres_url_or_skip, redis_url_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.stores]
@@ -119,8 +120,7 @@ def test_token_quota_holds_across_two_processes(two_gateways, environment, fake)
 
 
 def test_rate_limit_holds_across_two_processes(two_gateways, environment, fake):
-    if 60 - time.time() % 60 < 10:
-        time.sleep(60 - time.time() % 60 + 0.1)
+    wait_for_minute_headroom(10)
     secret = new_user_with_key(environment, "carol", requests_per_minute=40)
     statuses = asyncio.run(fire_across(two_gateways, secret, 300))
     assert statuses.count(200) == 40
