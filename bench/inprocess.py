@@ -1,6 +1,7 @@
 """CPU per request of the gateway's own code, in one process, without an HTTP server or load generator.
 
-    python bench/inprocess.py [--requests 2000] [--concurrency 16] [--stream] [--profile out.pstats]
+    python bench/inprocess.py [--requests 2000] [--concurrency 16] [--stream] [--api openai]
+                              [--profile out.pstats]
 
 Starts the bench fake Ollama (its own process), migrates a temporary SQLite database with a key and
 quota limits (as bench/run.py does), then calls the ASGI application directly with in-memory
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
 import os
 import sys
 import tempfile
@@ -24,23 +26,31 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
+import load  # noqa: E402
 import run as harness  # noqa: E402
 
+PATHS = {api: path for _, path, api in harness.PROTOCOLS}  # bench/load.py's --api → the gateway's path
 
-async def call(app, key: str, body: bytes) -> tuple[int, int]:
+
+async def call(app, api: str, key: str, body: bytes) -> tuple[int, int]:
+    path = PATHS[api]
+    if api == "anthropic":
+        credentials = [(b"x-api-key", key.encode()), (b"anthropic-version", load.ANTHROPIC_VERSION.encode())]
+    else:
+        credentials = [(b"authorization", f"Bearer {key}".encode())]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/v1/chat/completions",
-        "raw_path": b"/v1/chat/completions",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [
             (b"host", b"127.0.0.1"),
-            (b"authorization", f"Bearer {key}".encode()),
+            *credentials,
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
         ],
@@ -73,13 +83,13 @@ async def call(app, key: str, body: bytes) -> tuple[int, int]:
     return status, size
 
 
-async def drive(app, key, body, requests, concurrency):
+async def drive(app, api, key, body, requests, concurrency):
     queue = iter(range(requests))
     statuses = []
 
     async def worker():
         for _ in queue:
-            statuses.append((await call(app, key, body))[0])
+            statuses.append((await call(app, api, key, body))[0])
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return statuses
@@ -91,6 +101,7 @@ def main(argv=None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--model", default="bench-n16")
+    parser.add_argument("--api", choices=sorted(PATHS), default="openai", help="The protocol (bench/load.py's --api).")
     parser.add_argument("--profile", help="Write a cProfile of the measured requests here.")
     parser.add_argument("--gap", type=float, help="Instead: one request at a time, this many seconds apart; latencies.")
     parser.add_argument("--root", help="Measure the gateway of this source tree instead (e.g. an older commit's).")
@@ -120,17 +131,16 @@ async def measure(args, key: str) -> int:
     django.setup()
     from ollamaweb.asgi import application
 
-    body = b'{"model": "%s", "messages": [{"role": "user", "content": "Say hi"}], "stream": %s}' % (
-        args.model.encode(),
-        b"true" if args.stream else b"false",
-    )
-    await drive(application, key, body, 200, args.concurrency)  # warm up: caches, connections, threads
+    request = argparse.Namespace(api=args.api, model=args.model, prompt="Say hi", max_tokens=0, no_store=False,
+                                 stream=args.stream)  # fmt: skip
+    body = json.dumps(load.request_body(request)).encode()
+    await drive(application, args.api, key, body, 200, args.concurrency)  # warm up: caches, connections, threads
     if args.gap:
         latencies = []
         for _ in range(args.requests):
             await asyncio.sleep(args.gap)
             started = time.perf_counter()
-            await call(application, key, body)
+            await call(application, args.api, key, body)
             latencies.append((time.perf_counter() - started) * 1000)
         latencies.sort()
         n = len(latencies)
@@ -143,14 +153,14 @@ async def measure(args, key: str) -> int:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
-    statuses = await drive(application, key, body, args.requests, args.concurrency)
+    statuses = await drive(application, args.api, key, body, args.requests, args.concurrency)
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.profile)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     await asyncio.sleep(0.6)  # the log writer's last flush
     bad = len([s for s in statuses if s != 200])
-    print(f"{args.requests} requests, c={args.concurrency}, {'stream' if args.stream else 'non-stream'} {args.model}: "
+    print(f"{args.requests} requests, c={args.concurrency}, {'stream' if args.stream else 'non-stream'} {args.api} {args.model}: "
           f"{cpu / args.requests * 1e6:.0f} µs CPU per request, {args.requests / wall:.0f} req/s, {bad} not 200")  # fmt: skip
     return 1 if bad else 0
 
