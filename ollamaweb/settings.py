@@ -365,6 +365,9 @@ OLLAMA_CONNECT_TIMEOUT = envfloat("OLLAMA_CONNECT_TIMEOUT", 5.0)
 OLLAMA_READ_TIMEOUT = envfloat("OLLAMA_READ_TIMEOUT", 300.0)
 OLLAMA_POOL_TIMEOUT = envfloat("OLLAMA_POOL_TIMEOUT", 30.0)
 OLLAMA_MAX_CONNECTIONS = envint("OLLAMA_MAX_CONNECTIONS", 1024)
+# Generation requests in set-up at once per process, the others waiting in arrival order
+# (ollamaweb/gateway/setup_gate.py); 0: no limit.
+SETUP_GATE_SIZE = envint("OLLAMAWEB_SETUP_GATE_SIZE", 128)
 
 # How long a verified API key is trusted without looking at the database again (seconds).
 API_KEY_CACHE_TTL = envfloat("OLLAMAWEB_KEY_CACHE_TTL", 1.0)

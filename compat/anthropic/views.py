@@ -43,6 +43,7 @@ class MessagesView(AnthropicView):
     """POST /v1/messages over Ollama's /api/chat (`thinking` is a preference, see Generation)."""
 
     endpoint = "messages"
+    setup_gated = True
 
     async def post(self, request, **kwargs):
         parsed = parse_messages_request(self.pipeline.json_body())

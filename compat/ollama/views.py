@@ -40,6 +40,7 @@ class GenerationView(OllamaView):
     """A generation route: the body is parsed by `parse`, sent to `path`, relayed as Ollama streams."""
 
     http_method_names = ["post"]
+    setup_gated = True
     parse = None
     path = ""
 
@@ -65,6 +66,7 @@ class GenerateView(GenerationView):
 class EmbedView(OllamaView):
     endpoint = "ollama.embed"
     http_method_names = ["post"]
+    setup_gated = True
     parse = native.embed_request
 
     def render(self, result: dict, model: str) -> dict:

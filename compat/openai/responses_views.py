@@ -43,6 +43,7 @@ class ResponsesView(OpenAIView):
 
     endpoint = "responses"
     http_method_names = ["post"]
+    setup_gated = True
 
     async def post(self, request):
         pipeline = self.pipeline

@@ -31,6 +31,7 @@ class ChoicesView(OpenAIView):
     """A route whose answer is `choices`, one per backend call: one body, or a stream of chunks."""
 
     http_method_names = ["post"]
+    setup_gated = True
     id_prefix = ""
     body_object = chunk_object = ""
 
@@ -93,6 +94,7 @@ class EmbeddingsView(OpenAIView):
 
     endpoint = "embeddings"
     http_method_names = ["post"]
+    setup_gated = True
 
     async def post(self, request):
         embeddings = parse_embeddings_request(self.pipeline.json_body())

@@ -48,6 +48,7 @@ from .generation import Generation
 from .gpu_time import Rates, gpu_rates
 from .images import inline_remote_images
 from .relay import EARLY_END, relay
+from .setup_gate import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ MAX_COMPLETION_BUDGET = 2**31 - 1  # keeps reservations within every store's int
 ADMISSION_ATTEMPTS = 5
 # How Ollama refuses `think` for a model without the thinking capability.
 THINK_UNSUPPORTED = "does not support thinking"
+
+NO_TICKET = Ticket(None)
 
 INVALID_JSON = "We could not parse the JSON body of your request: it must be a valid JSON object."
 PARSE_OFF_LOOP_BYTES = 256 * 1024
@@ -152,6 +155,7 @@ class Pipeline:
         self.calls = 1  # backend calls the request makes (n choices: several)
         self._body = self._body_error = None
         self.backend_call = None  # the current attempt on a backend (tracing.BackendCall)
+        self.setup = NO_TICKET  # the view's place in setup_gate.py, given up once admitted
         tracing.start_request(self.record, getattr(protocol, "name", ""), request.headers)
 
     # -- authenticate, parse ---------------------------------------------------------------
@@ -327,6 +331,7 @@ class Pipeline:
         for payload in generation.payloads:
             payload["model"] = model
         await self.admit_generation(generation, model)
+        self.setup.leave()  # what follows waits for other servers (images, backends): not set-up
         images = sum(_image_count(payload) for payload in generation.payloads[:1])
         if images > settings.MAX_IMAGES:
             raise InvalidRequest(

@@ -9,6 +9,7 @@ from django.views import View
 
 from ollamaweb.core.errors import GatewayError, MethodNotAllowed, NotFound, ServerError
 
+from . import setup_gate
 from .pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -28,14 +29,19 @@ class GatewayView(View):
     protocol = None
     endpoint = ""
     authenticated = True
+    setup_gated = False  # views that admit generations: their set-up goes through setup_gate.py
 
     async def dispatch(self, request, *args, **kwargs):
         self.pipeline = pipeline = Pipeline(request, self.protocol, self.endpoint or request.path[:64])
         try:
+            if self.setup_gated:
+                pipeline.setup = await setup_gate.enter()
             response = await self._respond(request, *args, **kwargs)
         except asyncio.CancelledError:
             pipeline.settle(499, "client disconnected")
             raise
+        finally:
+            pipeline.setup.leave()
         response["x-request-id"] = pipeline.record.request_id
         admission = pipeline.record.admission
         if admission is not None:
