@@ -64,6 +64,8 @@ JSON_TYPE = "application/json; charset=utf-8"
 NDJSON_TYPE = "application/x-ndjson"
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 INFERENCE_PATHS = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings"})
+# Ollama (Go's net/http) listens with the system's somaxconn; 4096 on current Linux.
+LISTEN_BACKLOG = 4096
 LEGACY_BEFORE = (0, 7)  # older versions: no tool-call ids, no capabilities, no think/logprobs
 
 _TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
@@ -1265,7 +1267,7 @@ class FakeOllama:
     # Lifecycle.
 
     def start(self) -> Self:
-        sock = socket.create_server(("127.0.0.1", self._requested_port))
+        sock = socket.create_server(("127.0.0.1", self._requested_port), backlog=LISTEN_BACKLOG)
         self._port = sock.getsockname()[1]
         ready = threading.Event()
         self._thread = threading.Thread(
@@ -1278,7 +1280,7 @@ class FakeOllama:
 
     def serve_forever(self, host: str = "127.0.0.1", ready_file: str | None = None, use_uvloop: bool = True) -> None:
         """Serve in this thread (the benchmark's upstream process) until interrupted."""
-        sock = socket.create_server((host, self._requested_port), backlog=4096)
+        sock = socket.create_server((host, self._requested_port), backlog=LISTEN_BACKLOG)
         self._port = sock.getsockname()[1]
         ready = threading.Event()
         runner = asyncio.run
@@ -1324,7 +1326,9 @@ class FakeOllama:
         connections: set[_Connection] = set()
         api = _OllamaApi(self)
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _Connection(api, connections), sock=sock)
+        # The backlog again: create_server listens anew, with 100 unless told (a burst of 1,000
+        # connections then lost SYNs, and their clients waited a second to send them again).
+        server = await loop.create_server(lambda: _Connection(api, connections), sock=sock, backlog=LISTEN_BACKLOG)
         self._loop, self._stopping = loop, asyncio.Event()
         ready.set()
         await self._stopping.wait()
