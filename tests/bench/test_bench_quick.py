@@ -1,5 +1,5 @@
 """The benchmark harness (bench/run.py) works end to end: `--quick` runs every scenario at tiny sizes;
-bench/idle_cost.py measures what it says."""
+bench/idle_cost.py and bench/inprocess.py measure what they say."""
 
 import json
 import subprocess
@@ -117,3 +117,30 @@ def test_stream_memory_measures_each_prompt_size(tmp_path):
         [run] = results[size]["this tree"]
         assert run["errors"] == 0 and run["open_at_once"] == 20, run
         assert is_number(run["kb_per_stream"]) and is_number(run["ttft_p99_ms"]), run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("api", "stream"),
+    [("openai", False), ("ollama", False), ("responses", False), ("anthropic", False), ("responses", True)],
+)
+def test_inprocess_measures_each_protocol(api, stream):
+    """bench/inprocess.py drives the ASGI application directly in every chat protocol: every request
+    answered with a 200 (it exits 1 otherwise), and a CPU figure per request."""
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "inprocess.py"),
+        "--api",
+        api,
+        "--requests",
+        "20",
+        "--concurrency",
+        "2",
+    ]
+    result = subprocess.run(
+        command + (["--stream"] if stream else []), cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    summary = result.stdout.strip().splitlines()[-1]
+    assert f"{'stream' if stream else 'non-stream'} {api} " in summary and summary.endswith("0 not 200")
+    assert int(summary.split(": ")[1].split(" µs")[0]) > 0
