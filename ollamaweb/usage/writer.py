@@ -264,11 +264,18 @@ class LogWriter:
         self._journal.forget_closed()
         return True
 
+    async def _write_rows(self, records: list[UsageRecord]):
+        """write_resiliently() in the database thread, counting what it set aside."""
+        set_aside = await run_in_thread(write_resiliently, records)
+        # Added after the await, not with `+= await`: that reads the total before the write, so
+        # two flushes at once (the writer's and a caller's) would lose one's count.
+        self.set_aside_total += set_aside
+
     async def _write(self, batch: list[UsageRecord]) -> bool:
         """One batch: its rows (and database settlements), then its Redis settlements and hooks;
         False when the database did not answer (nothing of the batch was written)."""
         try:
-            self.set_aside_total += await run_in_thread(write_resiliently, batch)
+            await self._write_rows(batch)
         except Exception as exc:
             self._database_is_down(exc)
             return False
@@ -323,9 +330,7 @@ class LogWriter:
                 logger.error("could not read spool file %s: %r", path, exc)
                 continue
             for start in range(0, len(records), settings.LOG_BATCH_SIZE):
-                self.set_aside_total += await run_in_thread(
-                    write_resiliently, records[start : start + settings.LOG_BATCH_SIZE]
-                )
+                await self._write_rows(records[start : start + settings.LOG_BATCH_SIZE])
             for name, settlements in settlements_of(records).items():
                 try:
                     await store_named(name).settle(settlements)
@@ -351,9 +356,7 @@ class LogWriter:
                         pass  # the line a killed process was writing
             fresh = await run_in_thread(not_yet_logged, records)
             for start in range(0, len(fresh), settings.LOG_BATCH_SIZE):
-                self.set_aside_total += await run_in_thread(
-                    write_resiliently, fresh[start : start + settings.LOG_BATCH_SIZE]
-                )
+                await self._write_rows(fresh[start : start + settings.LOG_BATCH_SIZE])
             for name, settlements in settlements_of(fresh).items():
                 try:
                     await store_named(name).settle(settlements)

@@ -181,3 +181,30 @@ def test_under_steady_load_a_flush_writes_what_was_pending_not_tiny_batches_back
     assert spilled == 0
     assert sorted(i for batch in batches for i in batch) == sorted(submitted)  # each once
     assert len(batches) <= 12  # ~every 0.1 s (or 200 rows), and what the end left
+
+
+def test_rows_set_aside_by_two_flushes_at_once_are_all_counted(settings, tmp_path, monkeypatch):
+    """The writer's own flush and a caller's (settle_logs, shutdown) may write batches at the same
+    time: each batch's rows set aside count, none lost to the other."""
+    import asyncio
+    import time
+
+    from ollamaweb.usage import writer
+
+    settings.LOG_SPOOL_DIR = str(tmp_path)
+
+    def write_resiliently(records):
+        time.sleep(0.02)  # both batches in the database thread at once
+        return len(records)  # every row set aside
+
+    monkeypatch.setattr(writer, "write_resiliently", write_resiliently)
+    monkeypatch.setattr(writer, "run_in_thread", asyncio.to_thread)  # no database here
+    monkeypatch.setattr(writer, "settlements_of", lambda records: {})
+    log = writer.LogWriter()
+
+    async def two_batches_at_once():
+        batches = [[UsageRecord(endpoint="chat.completions") for _ in range(size)] for size in (1, 2)]
+        return await asyncio.gather(*(log._write(batch) for batch in batches))
+
+    assert asyncio.run(two_batches_at_once()) == [True, True]
+    assert log.set_aside_total == 3
