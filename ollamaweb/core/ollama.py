@@ -29,6 +29,7 @@ from .errors import (
     InvalidRequest,
     NotFound,
 )
+from .loops import for_this_loop
 
 logger = logging.getLogger(__name__)
 
@@ -57,23 +58,11 @@ def parse_ollama_host(value: str) -> list[str]:
     return urls or [f"http://127.0.0.1:{DEFAULT_PORT}"]
 
 
-def _for_this_loop(made: dict, is_closed, make):
-    """What `make()` made for the running event loop, kept in `made` and made again once closed (what was made
-    for loops since closed is dropped)."""
-    loop = asyncio.get_running_loop()
-    found = made.get(loop)
-    if found is None or is_closed(found):
-        for stale in [other for other in made if other.is_closed()]:
-            del made[stale]
-        found = made[loop] = make()
-    return found
-
-
 _pools: dict[asyncio.AbstractEventLoop, http11.Pool] = {}
 
 
 def http_pool() -> http11.Pool:
-    return _for_this_loop(
+    return for_this_loop(
         _pools,
         lambda pool: pool.closed,
         lambda: http11.Pool(
@@ -98,7 +87,7 @@ def http_client() -> httpx.AsyncClient:
         write=10.0,
         pool=settings.OLLAMA_POOL_TIMEOUT,
     )
-    return _for_this_loop(
+    return for_this_loop(
         _clients, lambda client: client.is_closed, lambda: httpx.AsyncClient(timeout=timeout, trust_env=False)
     )
 

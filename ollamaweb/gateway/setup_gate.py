@@ -22,6 +22,8 @@ from collections import deque
 
 from django.conf import settings
 
+from ollamaweb.core.loops import for_this_loop
+
 STALL_SECONDS = 0.25
 
 
@@ -99,10 +101,5 @@ async def enter() -> Ticket:
     size = settings.SETUP_GATE_SIZE
     if size <= 0:
         return Ticket(None)
-    loop = asyncio.get_running_loop()
-    gate = _gates.get(loop)
-    if gate is None or gate.size != size:
-        for closed in [other for other in _gates if other.is_closed()]:
-            del _gates[closed]
-        gate = _gates[loop] = SetupGate(size)
+    gate = for_this_loop(_gates, lambda gate: gate.size != size, lambda: SetupGate(size))
     return await gate.enter()

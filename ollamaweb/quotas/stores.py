@@ -23,6 +23,7 @@ from django.utils import timezone
 from ollamaweb.core import loop_sqlite
 from ollamaweb.core.db import database_calls_finished, retry_while_locked
 from ollamaweb.core.group_commit import GroupCommit
+from ollamaweb.core.loops import for_this_loop
 from ollamaweb.core.tasks import CancelledAfterward, to_the_end
 
 from . import leases
@@ -332,29 +333,24 @@ class RedisStore:
         return self._for_loop().client
 
     def _for_loop(self) -> "_LoopClient":
+        return for_this_loop(self._clients, lambda entry: False, self._new_loop_client)
+
+    def _new_loop_client(self) -> "_LoopClient":
         import redis.asyncio as redis
 
         from ollamaweb.core.redis_pass import PassPipeline
 
-        loop = asyncio.get_running_loop()
-        entry = self._clients.get(loop)
-        if entry is None:
-            size = settings.REDIS_MAX_CONNECTIONS
-            pool = redis.ConnectionPool.from_url(
-                self.url, max_connections=size, socket_timeout=2, socket_connect_timeout=2
-            )
-            client = redis.Redis(connection_pool=pool)
-            # Sent by their SHA1 (EVALSHA), loaded once: not 1.5 KB of script text per request.
-            scripts = {
-                "reserve": client.register_script(RESERVE_SCRIPT),
-                "settle": client.register_script(SETTLE_SCRIPT),
-            }
-            slots = asyncio.Semaphore(size)
-            pipeline = PassPipeline(pool, slots, [script.script for script in scripts.values()])
-            entry = _LoopClient(client, slots, scripts, pipeline)
-            self._clients = {other: c for other, c in self._clients.items() if not other.is_closed()}
-            self._clients[loop] = entry
-        return entry
+        size = settings.REDIS_MAX_CONNECTIONS
+        pool = redis.ConnectionPool.from_url(self.url, max_connections=size, socket_timeout=2, socket_connect_timeout=2)
+        client = redis.Redis(connection_pool=pool)
+        # Sent by their SHA1 (EVALSHA), loaded once: not 1.5 KB of script text per request.
+        scripts = {
+            "reserve": client.register_script(RESERVE_SCRIPT),
+            "settle": client.register_script(SETTLE_SCRIPT),
+        }
+        slots = asyncio.Semaphore(size)
+        pipeline = PassPipeline(pool, slots, [script.script for script in scripts.values()])
+        return _LoopClient(client, slots, scripts, pipeline)
 
     def _script(self, name: str):
         return self._for_loop().scripts[name]
