@@ -35,26 +35,30 @@ class Accumulator:
         self._last: dict = {}
         self._chat = False
 
-    def feed(self, chunk: dict):
-        message = chunk.get("message")
-        if message is not None:
-            self._chat = True
-            content, thinking, calls = message.get("content"), message.get("thinking"), message.get("tool_calls")
-        else:
-            content, thinking, calls = chunk.get("response"), chunk.get("thinking"), None
-        if content:
-            self._text.append(content)
-        if thinking:
-            self._thinking.append(thinking)
-        if calls:
-            self._tool_calls.extend(calls)
-        if chunk.get("logprobs"):
-            self._logprobs.extend(chunk["logprobs"])
-        if content or thinking or calls:
-            self.pieces += 1
-        if chunk.get("done"):
-            self.done = True
-        self._last = chunk
+    def feed(self, chunks: list[dict]):
+        """Take the chunks that arrived together (one loop over a batch: this runs once per token)."""
+        text, thinking_parts, pieces = self._text, self._thinking, 0
+        for chunk in chunks:
+            message = chunk.get("message")
+            if message is not None:
+                self._chat = True
+                content, thinking, calls = message.get("content"), message.get("thinking"), message.get("tool_calls")
+            else:
+                content, thinking, calls = chunk.get("response"), chunk.get("thinking"), None
+            if content:
+                text.append(content)
+            if thinking:
+                thinking_parts.append(thinking)
+            if calls:
+                self._tool_calls.extend(calls)
+            if content or thinking or calls:
+                pieces += 1
+            if "logprobs" in chunk and chunk["logprobs"]:
+                self._logprobs.extend(chunk["logprobs"])
+            if chunk.get("done"):
+                self.done = True
+            self._last = chunk
+        self.pieces += pieces
 
     def result(self) -> dict:
         """The result as Ollama returns it with `"stream": false`."""

@@ -386,8 +386,7 @@ class Pipeline:
     async def _read(self, backend, path: str, call: "Call", sent: dict) -> dict:
         async with backend.client.stream(path, {**sent, "stream": True}) as chunks:
             async for batch in chunks.batches():  # every chunk that arrived in one read
-                for chunk in batch:
-                    call.progress.feed(chunk)
+                call.progress.feed(batch)
         if not call.progress.done:
             raise BackendError(EARLY_END)
         return adapt_result(call.payload, sent, call.progress.result())
