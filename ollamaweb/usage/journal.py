@@ -3,7 +3,10 @@ loses only the requests it was still serving, not those it had answered but not 
 
 Each record is appended to the process's current journal segment as it is handed to the log
 writer (one write to the operating system, which keeps it when the process dies). Each flush
-starts a new segment and deletes the old ones once their records are in the database. A process
+starts a new segment and deletes the old ones once their records are in the database. The next
+segment is created by the flush, not by the next record: creating a file was the slowest step of
+a request that came after a flush (~0.2 ms, and every request's when they come a second apart;
+bench/README.md, eleventh pass). A process
 holds a lock on its own journal while it lives; the next process to start (or any running one)
 writes the journals of dead processes, skipping records already logged.
 """
@@ -28,6 +31,7 @@ class Journal:
         self._fd = None
         self._current: Path | None = None
         self._closed: list[Path] = []
+        self._written = False  # the current segment holds a record
         self._broken = False
 
     def append(self, record):
@@ -38,16 +42,38 @@ class Journal:
             if self._fd is None:
                 self._open_segment()
             os.write(self._fd, orjson.dumps(record.to_json()) + b"\n")
+            self._written = True
         except OSError as exc:
-            self._broken = True  # the records still go to the database as usual
-            logger.error("request-log journal off for this process (%s): a SIGKILL may lose unwritten rows", exc)
+            self._break(exc)
 
     def rotate(self):
-        """Start a new segment: what was appended so far is in the closed ones."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._closed.append(self._current)
-            self._fd = self._current = None
+        """Start a new segment, opened now: what was appended so far is in the closed ones. A segment
+        still empty is kept."""
+        if self._fd is None or not self._written:
+            return
+        os.close(self._fd)
+        self._closed.append(self._current)
+        self._fd = self._current = None
+        self._written = False
+        if not self._broken:
+            try:
+                self._open_segment()
+            except OSError as exc:
+                self._break(exc)
+
+    def close(self):
+        """At shutdown: close the current segment, and delete it if it holds no record."""
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        if not self._written:
+            self._current.unlink(missing_ok=True)
+        self._fd = self._current = None
+        self._written = False
+
+    def _break(self, exc: OSError):
+        self._broken = True  # the records still go to the database as usual
+        logger.error("request-log journal off for this process (%s): a SIGKILL may lose unwritten rows", exc)
 
     def forget_closed(self):
         """The closed segments' records are all in the database: delete them."""

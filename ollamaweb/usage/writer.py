@@ -382,12 +382,15 @@ class LogWriter:
             finally:
                 self._task, self._stopping = None, False
         written = 0
-        while self._pending:  # and what the last requests add meanwhile
-            count = len(self._pending)
-            if not await self.flush():
-                return written, self.spill()
-            written += count
-        return written, 0
+        try:
+            while self._pending:  # and what the last requests add meanwhile
+                count = len(self._pending)
+                if not await self.flush():
+                    return written, self.spill()
+                written += count
+            return written, 0
+        finally:
+            self._journal.close()
 
     @property
     def pending(self) -> int:

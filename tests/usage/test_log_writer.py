@@ -131,13 +131,15 @@ def test_an_unwritable_journal_fails_no_request(client, gateway, fake_ollama, se
     from ollamaweb.usage.writer import log_writer
 
     blocked = tmp_path / "not-a-folder"
-    blocked.write_text("")  # the spool "folder" is a file: the journal cannot be opened
-    gateway.call(log_writer.flush())  # close the current segment, so the next record opens a new one
+    blocked.write_text("")  # the spool "folder" is a file: no journal segment can be opened there
     settings.LOG_SPOOL_DIR = str(blocked)
     try:
+        client.chat.completions.create(model="llama3", messages=HI)
+        gateway.call(log_writer.flush())  # the flush opens the next segment: in vain
+        assert log_writer._journal._broken
         for _ in range(3):
             client.chat.completions.create(model="llama3", messages=HI)
-        assert settle_logs(gateway) == 3
+        assert settle_logs(gateway) == 4
     finally:
         log_writer._journal._broken = False
 
