@@ -144,3 +144,20 @@ def test_inprocess_measures_each_protocol(api, stream):
     summary = result.stdout.strip().splitlines()[-1]
     assert f"{'stream' if stream else 'non-stream'} {api} " in summary and summary.endswith("0 not 200")
     assert int(summary.split(": ")[1].split(" µs")[0]) > 0
+
+
+@pytest.mark.slow
+def test_timeline_marks_each_step_of_a_request():
+    """bench/timeline.py: every request answered, and the median time between the path's marks, the
+    admission's SQLite transaction and the write that sends the request upstream among them."""
+    command = [sys.executable, str(ROOT / "bench" / "timeline.py"), "--requests", "30"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    lines = result.stdout.strip().splitlines()
+    header = next(i for i, line in enumerate(lines) if "took this path" in line)
+    steps = [line.split(None, 1) for line in lines[header + 1 : -1]]
+    assert int(lines[header].split(" of ")[1].split()[0]) == 30
+    assert any("write> -> write<" in step for _, step in steps)  # the reservation's transaction
+    assert any("Connection.start>" in step for _, step in steps)
+    assert all(float(micros) >= 0 for micros, _ in steps)
+    assert abs(sum(float(micros) for micros, _ in steps) - float(lines[-1].split()[0])) < 1
