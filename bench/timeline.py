@@ -84,11 +84,11 @@ def _wrap(target: str):
 
 def report(requests: list[dict[str, float]]) -> list[str]:
     """The median gap between consecutive marks, along the most common order of marks."""
-    orders = Counter(tuple(sorted(marks, key=marks.get)) for marks in requests)
-    order, seen = orders.most_common(1)[0]
+    paths = [(tuple(sorted(marks, key=marks.get)), marks) for marks in requests]
+    order, seen = Counter(path for path, _ in paths).most_common(1)[0]
     gaps = defaultdict(list)
-    for marks in requests:
-        if tuple(sorted(marks, key=marks.get)) == order:
+    for path, marks in paths:
+        if path == order:
             for before, after in zip(order, order[1:]):
                 gaps[before, after].append((marks[after] - marks[before]) * 1e6)
     lines = [f"{seen} of {len(requests)} requests took this path; median µs from each mark to the next:"]

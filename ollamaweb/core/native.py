@@ -53,7 +53,7 @@ class Accumulator:
                 self._tool_calls.extend(calls)
             if content or thinking or calls:
                 pieces += 1
-            if "logprobs" in chunk and chunk["logprobs"]:
+            if chunk.get("logprobs"):
                 self._logprobs.extend(chunk["logprobs"])
             if chunk.get("done"):
                 self.done = True

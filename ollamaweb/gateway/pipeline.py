@@ -48,7 +48,7 @@ from .generation import Generation
 from .gpu_time import Rates, gpu_rates
 from .images import inline_remote_images
 from .relay import EARLY_END, relay
-from .setup_gate import Ticket
+from .setup_gate import NO_TICKET
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +61,6 @@ MAX_COMPLETION_BUDGET = 2**31 - 1  # keeps reservations within every store's int
 ADMISSION_ATTEMPTS = 5
 # How Ollama refuses `think` for a model without the thinking capability.
 THINK_UNSUPPORTED = "does not support thinking"
-
-NO_TICKET = Ticket(None)
 
 INVALID_JSON = "We could not parse the JSON body of your request: it must be a valid JSON object."
 PARSE_OFF_LOOP_BYTES = 256 * 1024

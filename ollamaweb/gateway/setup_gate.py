@@ -92,6 +92,8 @@ class SetupGate:
         self._watch = loop.call_at(loop.time() + STALL_SECONDS - quiet, self._check_stall)
 
 
+NO_TICKET = Ticket(None)  # holds no place: a view without the gate, or the gate turned off
+
 _gates: dict[asyncio.AbstractEventLoop, SetupGate] = {}
 
 
@@ -100,6 +102,6 @@ async def enter() -> Ticket:
     (OLLAMAWEB_SETUP_GATE_SIZE=0) a ticket that holds nothing."""
     size = settings.SETUP_GATE_SIZE
     if size <= 0:
-        return Ticket(None)
+        return NO_TICKET
     gate = for_this_loop(_gates, lambda gate: gate.size != size, lambda: SetupGate(size))
     return await gate.enter()

@@ -17,15 +17,11 @@ PREFIX_LENGTH = 12
 
 
 @lru_cache(maxsize=4)
-def _hmac_key_for(secret_key: str) -> bytes:
-    return hashlib.sha256(b"ollamaweb api key v1:" + secret_key.encode()).digest()
-
-
-@lru_cache(maxsize=4)
 def _keyed_hmac_for(secret_key: str) -> hmac.HMAC:
     """An HMAC already keyed, to copy: `hmac.digest(key, msg, "sha256")` looks the digest up by name in
     OpenSSL 3 on every call, which cost ~20 µs of each authenticated request (bench/README.md)."""
-    return hmac.new(_hmac_key_for(secret_key), digestmod=hashlib.sha256)
+    key = hashlib.sha256(b"ollamaweb api key v1:" + secret_key.encode()).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def new_secret() -> str:

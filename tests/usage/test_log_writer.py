@@ -135,7 +135,7 @@ def test_an_unwritable_journal_fails_no_request(client, gateway, fake_ollama, se
     settings.LOG_SPOOL_DIR = str(blocked)
     try:
         client.chat.completions.create(model="llama3", messages=HI)
-        gateway.call(log_writer.flush())  # the flush opens the next segment: in vain
+        gateway.call(log_writer.flush())  # the next segment is opened here, or was by that request: in vain
         assert log_writer._journal._broken
         for _ in range(3):
             client.chat.completions.create(model="llama3", messages=HI)

@@ -10,8 +10,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-DROPPED = ("usage_requestlog_user_id_511455c8", "usage_requestlog_api_key_id_ba9e4d47", "usage_requestlog_team_id_655345cf")
-CREATED_AGAIN = (
+INDEXES = (  # (name, column)
     ("usage_requestlog_user_id_511455c8", "user_id"),
     ("usage_requestlog_api_key_id_ba9e4d47", "api_key_id"),
     ("usage_requestlog_team_id_655345cf", "team_id"),
@@ -30,8 +29,8 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             database_operations=[
                 migrations.RunSQL(
-                    [f'DROP INDEX IF EXISTS "{name}"' for name in DROPPED],
-                    reverse_sql=[f'CREATE INDEX "{name}" ON "usage_requestlog" ("{column}")' for name, column in CREATED_AGAIN],
+                    [f'DROP INDEX IF EXISTS "{name}"' for name, _ in INDEXES],
+                    reverse_sql=[f'CREATE INDEX "{name}" ON "usage_requestlog" ("{column}")' for name, column in INDEXES],
                 )
             ],
             state_operations=[
