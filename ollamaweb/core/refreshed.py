@@ -5,14 +5,17 @@ the database. If the database does not answer, the last copy is kept and asked f
 so an outage does not stop requests that need nothing new.
 
 Refresh ahead: while the table is in use, it is read again in the background shortly before it
-expires (REFRESH_AHEAD of its TTL), so requests never wait for the database, even one per second —
-the case that used to pay a thread hop and a query per cache on every request (bench/README.md,
-"requests spaced a second apart"). A copy served is still never older than the TTL; a table unused
-since its last read is left to expire, so an idle process asks the database nothing.
+expires (REFRESH_AHEAD of its TTL), so requests never wait for the database, even one per second or
+one per ten seconds — the cases that used to pay a thread hop and a query per cache (bench/README.md,
+"requests spaced a second apart"). "In use" means asked for within KEPT_FRESH_AFTER_USE seconds, not
+since the last read: with requests about a TTL apart, a read-ahead window with no request in it came
+round every few requests and let the table expire. A copy served is still never older than the TTL;
+a table unused for KEPT_FRESH_AFTER_USE is left to expire, so an idle process asks the database nothing.
 """
 
 import asyncio
 import logging
+import math
 import time
 
 from django.db import DatabaseError
@@ -22,6 +25,7 @@ from .db import run_in_thread
 logger = logging.getLogger(__name__)
 RETRY_AFTER_ERROR = 5.0
 REFRESH_AHEAD = 0.8  # of the TTL: when a table in use is read again in the background
+KEPT_FRESH_AFTER_USE = 30.0  # seconds after its last use that a table (or key) is still read ahead
 
 
 class RefreshedTable:
@@ -32,7 +36,8 @@ class RefreshedTable:
         self._loaded = False
         self._fresh_until = 0.0
         self._refreshing: asyncio.Future | None = None
-        self._used = False  # read by a request since the last refresh
+        self._read_ahead: asyncio.TimerHandle | None = None  # the one read ahead scheduled
+        self._last_used = -math.inf  # when a request last asked for the table (monotonic)
         self._generation = 0  # bumped by invalidate(): a read that started before it is not fresh
 
     @property
@@ -41,8 +46,8 @@ class RefreshedTable:
         return self._value
 
     async def get(self):
-        self._used = True
-        if time.monotonic() < self._fresh_until:
+        self._last_used = now = time.monotonic()
+        if now < self._fresh_until:
             return self._value
         return await asyncio.shield(self._start_refresh())
 
@@ -58,11 +63,12 @@ class RefreshedTable:
         if not future.cancelled() and future.exception() is None:
             ttl = self._ttl()
             if ttl > 0:
-                future.get_loop().call_later(ttl * REFRESH_AHEAD, self._refresh_ahead)
+                if self._read_ahead is not None:  # one schedule, however many reads completed
+                    self._read_ahead.cancel()
+                self._read_ahead = future.get_loop().call_later(ttl * REFRESH_AHEAD, self._refresh_ahead)
 
     def _refresh_ahead(self):
-        if self._used:
-            self._used = False
+        if time.monotonic() - self._last_used <= KEPT_FRESH_AFTER_USE:
             self._start_refresh()
 
     async def _refresh(self):
@@ -82,6 +88,6 @@ class RefreshedTable:
 
     def invalidate(self):
         self._generation += 1
-        self._used = False  # no read ahead until a request asks again
+        self._last_used = -math.inf  # no read ahead until a request asks again
         self._fresh_until = 0.0
         self._refreshing = None  # a read in flight may predate the change: the next request starts another

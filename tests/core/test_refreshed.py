@@ -1,41 +1,81 @@
-"""Refresh ahead: a table in use is re-read in the background before it expires; an unused one is not."""
+"""Refresh ahead: a table in use is re-read in the background before it expires; one unused for a while is not."""
 
 import asyncio
 import time
 
 import pytest
 
+from ollamaweb.core import refreshed
 from ollamaweb.core.refreshed import RefreshedTable
 
 pytestmark = pytest.mark.django_db  # the loads run through core.db.run_in_thread (connection checks)
 
 
-def test_requests_spaced_beyond_the_ttl_do_not_wait_for_the_database_and_idle_tables_are_left_alone():
-    loads = []
-
-    def slow_load():
+def _table(loads: list, ttl: float, seconds_per_load: float = 0.005) -> RefreshedTable:
+    def load():
         loads.append(time.monotonic())
-        time.sleep(0.05)  # a slow database
+        time.sleep(seconds_per_load)
         return len(loads)
 
-    table = RefreshedTable(slow_load, lambda: 0.3, 0)
+    return RefreshedTable(load, lambda: ttl, 0)
+
+
+async def _requests_that_waited(table: RefreshedTable, loads: list, requests: int, apart: float) -> list[int]:
+    """Which requests waited for a read (a request that finds the table fresh does not yield, so
+    nothing is read during it)."""
+    waited = []
+    for number in range(requests):
+        before = len(loads)
+        await table.get()
+        if len(loads) > before:
+            waited.append(number)
+        await asyncio.sleep(apart)
+    return waited
+
+
+@pytest.mark.parametrize("ttls_apart", [0.5, 1.0, 3.0])
+def test_requests_spaced_about_or_beyond_the_ttl_do_not_wait_for_the_database(ttls_apart):
+    # One TTL apart is the case that used to fail: every few requests, the read ahead found no
+    # request since the last read, let the table expire, and the next request waited for a read.
+    loads, ttl = [], 0.1
+    table = _table(loads, ttl)
+    waited = asyncio.run(_requests_that_waited(table, loads, 16 if ttls_apart < 3 else 8, ttl * ttls_apart))
+    assert waited == [0]  # the first request reads the table; the others find it already fresh
+    assert all(b - a >= ttl * 0.7 for a, b in zip(loads, loads[1:]))  # read about once per TTL, not more
+
+
+def test_a_table_unused_for_a_while_is_left_alone(monkeypatch):
+    monkeypatch.setattr(refreshed, "KEPT_FRESH_AFTER_USE", 0.3)
+    loads, ttl = [], 0.1
+    table = _table(loads, ttl)
 
     async def scenario():
-        waits = []
-        for _ in range(6):
-            started = time.monotonic()
-            await table.get()
-            waits.append(time.monotonic() - started)
-            await asyncio.sleep(0.25)  # about the TTL apart, as a person sends requests
-        loads_when_idle_began = len(loads)
-        await asyncio.sleep(1.2)  # four TTLs without a request
-        return waits, loads_when_idle_began
+        await _requests_that_waited(table, loads, 3, 0.05)
+        await asyncio.sleep(0.3 + 2 * ttl)  # kept fresh for 0.3 s after the last use, then left to expire
+        idle_from = len(loads)
+        await asyncio.sleep(5 * ttl)
+        return idle_from
 
-    waits, loads_when_idle_began = asyncio.run(scenario())
-    assert waits[0] >= 0.05  # the first request reads the table
-    assert max(waits[1:]) < 0.04, waits  # the others find it already fresh
-    assert len(loads) <= loads_when_idle_began + 1  # idle: at most the refresh already due, then nothing
-    assert all(b - a >= 0.2 for a, b in zip(loads, loads[1:]))  # never more often than ~the TTL
+    idle_from = asyncio.run(scenario())
+    assert len(loads) > 3  # it was read ahead after its last use...
+    assert len(loads) == idle_from  # ...until it had been unused for KEPT_FRESH_AFTER_USE: then nothing
+
+
+def test_invalidations_leave_one_read_ahead_scheduled():
+    loads, ttl = [], 0.1
+    table = _table(loads, ttl, seconds_per_load=0.03)
+
+    async def scenario():
+        for _ in range(5):  # each invalidation makes the next request read again
+            await table.get()
+            table.invalidate()
+        await table.get()
+        first = len(loads)
+        await asyncio.sleep(6 * ttl)  # in use (just now): read ahead about once per 0.8 TTL
+        return first
+
+    first = asyncio.run(scenario())
+    assert len(loads) - first <= 9, len(loads) - first  # not once per invalidation's read (~45)
 
 
 def test_a_copy_is_never_served_older_than_the_ttl():
