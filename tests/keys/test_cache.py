@@ -16,7 +16,7 @@ from ollamaweb.keys.services import forget_keys, issue_key
 
 pytestmark = pytest.mark.django_db  # lookups run through core.db.run_in_thread (connection checks)
 
-TTL = 0.1
+TTL = 0.2
 
 
 class FakeLookup:
@@ -64,7 +64,7 @@ async def _requests_that_waited(cache: KeyCache, lookup: FakeLookup, prefixes, r
 @pytest.mark.parametrize("ttls_apart", [1.0, 3.0])
 def test_a_key_used_about_or_beyond_its_ttl_apart_is_never_waited_for(lookup, ttls_apart):
     cache = KeyCache()
-    waited = asyncio.run(_requests_that_waited(cache, lookup, ["k1"], 16 if ttls_apart < 3 else 8, TTL * ttls_apart))
+    waited = asyncio.run(_requests_that_waited(cache, lookup, ["k1"], 12 if ttls_apart < 3 else 6, TTL * ttls_apart))
     assert waited == [0]
 
 
@@ -108,13 +108,13 @@ def test_an_invalidation_during_a_lookup_ahead_is_not_undone(lookup):
 
     async def scenario():
         assert await cache.get("k1") == "k1@0"
-        lookup.seconds = 0.1  # the next lookup (ahead, at 0.8 TTL) takes long
+        lookup.seconds = TTL  # the next lookup (ahead, at 0.8 TTL) takes long
         await asyncio.sleep(TTL * 0.9)
         assert len(lookup.calls) == 2  # the lookup ahead is in flight
         lookup.version = 1
         cache.invalidate("k1")  # the key changed: the lookup in flight may have read it before
         lookup.seconds = 0.002
-        await asyncio.sleep(0.15)  # the lookup ahead ends
+        await asyncio.sleep(TTL * 1.5)  # the lookup ahead ends
         return await cache.get("k1")
 
     assert asyncio.run(scenario()) == "k1@1"
