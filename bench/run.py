@@ -643,6 +643,10 @@ class Bench:
                                 overhead=False))  # fmt: skip
             rows.append(row(f"log rows written / requests sent, {label}", "", gw["log_rows_written"],
                             gw["sent_including_warmup"], overhead=False))  # fmt: skip
+        first, second = runs[f"{one.workers} proc"], runs[f"{two.workers} proc"]
+        rows.append(row(f"throughput {two.workers} proc / {one.workers} proc (direct column: the most this machine allows)",
+                        "×", second["rps"] / first["rps"] if first["rps"] else None,
+                        scaling_ceiling(first, one.workers, two.workers), overhead=False))  # fmt: skip
         return {"title": title, "rows": rows, "runs": runs}
 
     def scenario_3(self, gateway: Gateway) -> dict:
@@ -1063,6 +1067,18 @@ def cpu_per(run: dict, tokens: int, who: str = "server") -> float:
     """CPU seconds of `who` per request (tokens=1) or per token, over every request sent (warm-up included)."""
     sent = run.get("sent_including_warmup") or 0
     return run[who]["cpu_s"] / (sent * tokens) if sent and run.get(who) else float("nan")
+
+
+def scaling_ceiling(run: dict, workers: int, more_workers: int) -> float | None:
+    """The most `more_workers` processes can serve over `workers`, given the CPU per request of the
+    gateway (g) and of everyone else (o: the upstream and the load generator) in `run`: W workers
+    are held to W/g by their own CPU and, all together, to N/(g + o) by the machine's N CPUs."""
+    g = cpu_per(run, 1)
+    o = cpu_per(run, 1, "upstream") + run["loadgen_cpu_s"] / (run.get("sent_including_warmup") or float("nan"))
+    if not g > 0 or not o >= 0:
+        return None
+    cpus = os.cpu_count() or 1
+    return min(more_workers / g, cpus / (g + o)) / min(workers / g, cpus / (g + o))
 
 
 def cpu_us(result: dict) -> float | None:

@@ -88,6 +88,19 @@ def test_rounds_are_combined_by_their_median(monkeypatch):
     assert harness.median_of_rounds(rounds(560.0, 880.0))["rows"][0]["overhead"] == 620.0
 
 
+def test_the_scaling_ceiling_is_what_the_cpus_leave_to_the_workers(monkeypatch):
+    """Two workers on two CPUs shared with the upstream and the load generator: 2g/(g + o)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import run as harness
+
+    monkeypatch.setattr(harness.os, "cpu_count", lambda: 2)
+    # 10,000 requests: the gateway 4.9 s of CPU (g = 0.49 ms), the upstream 1.1 s and the load generator 0.8 s (o = 0.19 ms)
+    run = {"sent_including_warmup": 10_000, "server": {"cpu_s": 4.9}, "upstream": {"cpu_s": 1.1}, "loadgen_cpu_s": 0.8}
+    assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2 * 0.49 / (0.49 + 0.19))
+    monkeypatch.setattr(harness.os, "cpu_count", lambda: 8)  # CPUs to spare: the workers' own CPU is the limit
+    assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2.0)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_stream_memory_measures_each_prompt_size(tmp_path):
