@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     parser.add_argument("--stream", action="store_true", help="Profile streaming at 2,000 tokens/s instead.")
     parser.add_argument("--model", help="The bench model (default bench-n16, or bench-tps2000-n2000 with --stream).")
     parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "granian", "daphne"])
+    parser.add_argument("--workers", type=int, default=1, help="Worker processes (the first one is profiled).")
     parser.add_argument("--api", default="openai", choices=[api for _, _, api in harness.PROTOCOLS])
     parser.add_argument("--no-store", action="store_true", help="Responses: send store=false.")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second.")
@@ -132,7 +133,7 @@ def main(argv=None) -> int:
         argparse.Namespace(quick=False, only=None, keep_tmp=False, keep_db=False, repeat=1, env=None, baseline=None)
     )
     db = harness.Database("sqlite", f"sqlite:///{bench.tmp / 'bench.sqlite3'}")
-    gateway = harness.Gateway(f"{args.server}-profiled", args.server, 1, db)
+    gateway = harness.Gateway(f"{args.server}-profiled", args.server, args.workers, db)
     try:
         bench.start_upstream()
         harness.prepare_database(db, bench.upstream_port)
@@ -146,7 +147,8 @@ def main(argv=None) -> int:
         kind = ("stream" if args.stream else "chat") if args.api == "openai" else args.api
         kind += "-stream" if args.stream and args.api != "openai" else ""
         kind += "-nostore" if args.no_store else ""
-        name = f"profile-{args.server}-{kind}-c{args.concurrency}{'-gil' if args.gil else ''}"
+        workers = f"-w{args.workers}" if args.workers > 1 else ""
+        name = f"profile-{args.server}{workers}-{kind}-c{args.concurrency}{'-gil' if args.gil else ''}"
         raw, speedscope = out / f"{name}.txt", out / f"{name}.speedscope.json"
         result = {}
 
@@ -157,7 +159,8 @@ def main(argv=None) -> int:
         driver = threading.Thread(target=drive)
         driver.start()
         time.sleep(0.7)
-        common = [py_spy, "record", "--pid", str(gateway.proc.pid), "--duration", str(int(args.duration))]
+        pid = gateway.worker_pids()[0]
+        common = [py_spy, "record", "--pid", str(pid), "--duration", str(int(args.duration))]
         common += ["--rate", str(args.rate), "--threads", "--nonblocking"] + (["--gil"] if args.gil else [])
         spy = subprocess.run([*common, "--format", "raw", "--output", str(raw)], capture_output=True, text=True)
         driver.join()
