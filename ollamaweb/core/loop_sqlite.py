@@ -4,13 +4,15 @@ run at once: quota reservations and releases, stored responses.
 A quota reservation is a few statements that SQLite runs in ~0.1 ms, but as a call to the
 database thread it cost ~0.7 ms of latency at c=1 (two thread wake-ups, a wait behind whatever
 that thread was doing, Django's cursor wrappers), up to ~5 ms at p99 (bench/README.md). Here it
-runs on the caller's thread, through that thread's own sqlite3 connection, and never waits: when
+runs on the caller's thread, through that thread's own sqlite3 connection, and never blocks: when
 another connection holds the write lock (this process's database thread writing a log batch,
-another process), `Busy` is raised at once and the caller goes through the database thread,
-which waits for the lock. Any other failure is `Busy` too: that path then answers for real.
+another process), `Busy` is raised at once (`locked`), and the caller waits for the lock without
+blocking (`PassBatch.write_when_free`) or goes through the database thread, which waits for it.
+Any other failure is `Busy` too: the database thread's path then answers for real.
 
 `PassBatch` groups the writes asked for in one pass of the event loop: the first is made at once,
-the others together at the end of the pass, in one transaction.
+the others together at the end of the pass, in one transaction. Writes waiting for another
+process's lock are tried again together, in short steps, until it is free.
 
 SQLite only (`available()`). The connection never checkpoints the write-ahead log itself (the
 database thread's connection does), so a commit here is an append to the log, not a copy of it
@@ -24,12 +26,26 @@ import urllib.parse
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from .db import one_writer_thread
+from .db import FIRST_LOCK_PAUSE, LONGEST_LOCK_PAUSE, one_writer_thread
 from .tasks import to_the_end
+
+# How long a write waits on the loop for another process's lock before the database thread is asked.
+LOCK_WAIT_SECONDS = 1.0
 
 
 class Busy(Exception):
-    """The transaction could not run at once (or failed): nothing of it was written."""
+    """The transaction could not run at once (or failed): nothing of it was written. `locked`:
+    because another connection held the write lock."""
+
+    def __init__(self, message: str, locked: bool = False):
+        super().__init__(message)
+        self.locked = locked
+
+
+def _busy(error: sqlite3.Error) -> Busy:
+    return Busy(
+        str(error), locked=getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    )
 
 
 _local = threading.local()
@@ -74,14 +90,14 @@ def write(function, *args):
         connection = _connection()
         cursor = connection.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
-        raise Busy(str(exc)) from exc
+        raise _busy(exc) from exc
     try:
         result = function(cursor, *args)
         cursor.execute("COMMIT")
         return result
     except sqlite3.Error as exc:
         _roll_back(connection)
-        raise Busy(str(exc)) from exc
+        raise _busy(exc) from exc
     except BaseException:
         _roll_back(connection)
         raise
@@ -100,6 +116,7 @@ class PassBatch:
     def __init__(self, function):
         self._function = function  # function(cursor, item): one write; its exception undoes only it
         self._waiting: dict = {}  # per event loop, from its pass's first write: [(item, future)]
+        self._waiting_for_lock: dict = {}  # per event loop: [(item, future, deadline)]
 
     async def write(self, item):
         """`function(cursor, item)`, committed; `Busy` as write(). A write that waits for the end
@@ -122,12 +139,48 @@ class PassBatch:
         try:
             outcomes = write(_each, self._function, [item for item, _ in batch])
         except Busy as exc:
-            outcomes = [(None, Busy(str(exc))) for _ in batch]
-        for (_, future), (result, error) in zip(batch, outcomes):
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+            outcomes = [(None, Busy(str(exc), exc.locked)) for _ in batch]
+        _answer([future for _, future in batch], outcomes)
+
+    async def write_when_free(self, item, timeout: float = LOCK_WAIT_SECONDS):
+        """`function(cursor, item)`, committed once no other connection holds the write lock. The
+        writes waiting for it are tried again together, after 0.1 ms, then twice as long each time
+        up to 2 ms; `Busy` after `timeout` seconds, or at once if SQLite fails otherwise. As write(),
+        made even if the caller is cancelled meanwhile (CancelledAfterward)."""
+        loop = asyncio.get_running_loop()
+        waiting = self._waiting_for_lock.get(loop)
+        if waiting is None:
+            waiting = self._waiting_for_lock[loop] = []
+            loop.call_later(FIRST_LOCK_PAUSE, self._write_when_free, loop, FIRST_LOCK_PAUSE)
+        future = loop.create_future()
+        waiting.append((item, future, loop.time() + timeout))
+        return await to_the_end(future)
+
+    def _write_when_free(self, loop, pause: float):
+        waiting = self._waiting_for_lock.pop(loop)
+        try:
+            outcomes = write(_each, self._function, [item for item, _, _ in waiting])
+        except Busy as exc:
+            now = loop.time()
+            if exc.locked and any(deadline > now for _, _, deadline in waiting):
+                late = [entry for entry in waiting if entry[2] <= now]
+                _answer([future for _, future, _ in late], [(None, Busy(str(exc), True)) for _ in late])
+                self._waiting_for_lock[loop] = [entry for entry in waiting if entry[2] > now]
+                pause = min(2 * pause, LONGEST_LOCK_PAUSE)
+                loop.call_later(pause, self._write_when_free, loop, pause)
+                return
+            outcomes = [(None, Busy(str(exc), exc.locked)) for _ in waiting]
+        _answer([future for _, future, _ in waiting], outcomes)
+
+
+def _answer(futures: list[asyncio.Future], outcomes: list[tuple]):
+    for future, (result, error) in zip(futures, outcomes):
+        if future.done():  # cancelled (to_the_end keeps the call it waits for, so only by the loop's end)
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
 
 
 def _each(cursor, function, items) -> list[tuple]:

@@ -103,12 +103,15 @@ class DatabaseStore:
         self._freeing = loop_sqlite.PassBatch(self._free_here)
 
     async def reserve(self, checks: list[Check], member: str) -> Reservation:
-        return await _here_or_queued(partial(self._reserve_here, checks, member), self._reserving, (checks, member))
+        item = (checks, member)
+        return await _here_or_queued(partial(self._reserve_here, item), self._taking, self._reserving, item)
 
-    async def _reserve_here(self, checks: list[Check], member: str) -> Reservation:
-        """The reservation on the loop thread's SQLite connection, if it can be made now (or Busy)."""
+    async def _reserve_here(self, item: tuple[list[Check], str], write) -> Reservation:
+        """The reservation on the loop thread's SQLite connection, through `write` (the PassBatch's
+        `write` or `write_when_free`), or Busy."""
+        checks, _ = item
         try:
-            return Reservation(remaining=await self._taking.write((checks, member)))
+            return Reservation(remaining=await write(item))
         except _Refused as refused:
             remaining = loop_sqlite.read(self._remaining, self._sqlite3, checks)
             return Reservation(failed=refused.check, remaining=remaining)
@@ -164,7 +167,8 @@ class DatabaseStore:
     async def release(self, checks: list[Check], member: str):
         counters = [c.counter for c in checks if c.kind == CONCURRENT]
         if counters:
-            await _here_or_queued(partial(self._freeing.write, (counters, member)), self._releasing, (counters, member))
+            item = (counters, member)
+            await _here_or_queued(lambda write: write(item), self._freeing, self._releasing, item)
 
     def _free_here(self, cursor, item: tuple[list[str], str]):
         counters, member = item
@@ -207,20 +211,27 @@ class DatabaseStore:
         return {key: used async for key, used in rows}
 
 
-async def _here_or_queued(here, group: GroupCommit, item):
-    """`await here()` on the loop's thread if SQLite's write lock is free, or once it is: when it was
-    taken by this process's own database thread (a log batch), after that thread's calls under way;
-    otherwise (another process holds it, or not SQLite) `item` goes to `group`, in the database
-    thread, which waits for the lock. Once queued, it is written even if the caller is cancelled
-    meanwhile: then CancelledAfterward says what was written (core/tasks.py)."""
+async def _here_or_queued(here, batch: loop_sqlite.PassBatch, group: GroupCommit, item):
+    """`await here(write)` on the loop's thread, `write` being one of `batch`'s: at once if SQLite's
+    write lock is free; when this process's own database thread holds it (a log batch), after that
+    thread's calls under way; when another process holds it, as soon as it is free (the writes that
+    wait for it are tried again together in short steps, `PassBatch.write_when_free`). Otherwise
+    (not SQLite, SQLite refused the transaction, the lock stayed taken) `item` goes to `group`, in
+    the database thread, which waits for the lock. Once queued, it is written even if the caller is
+    cancelled meanwhile: then CancelledAfterward says what was written (core/tasks.py)."""
     if loop_sqlite.available():
         try:
-            return await here()
-        except loop_sqlite.Busy:
-            pass
-        if await database_calls_finished():
+            return await here(batch.write)
+        except loop_sqlite.Busy as busy:
+            locked = busy.locked
+        if locked and await database_calls_finished():
             try:
-                return await here()
+                return await here(batch.write)
+            except loop_sqlite.Busy as busy:
+                locked = busy.locked
+        if locked:
+            try:
+                return await here(batch.write_when_free)
             except loop_sqlite.Busy:
                 pass
     return await to_the_end(group.submit(item))

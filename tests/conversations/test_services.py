@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ollamaweb.conversations import services
 from ollamaweb.conversations.models import StoredResponse
+from ollamaweb.core import loop_sqlite
 from ollamaweb.core.errors import InvalidRequest, NotFound
 from ollamaweb.usage.models import RequestLog
 from tests.sqlite_lock import write_lock_held
@@ -274,18 +275,26 @@ def test_responses_are_stored_on_the_loop_thread_when_the_write_lock_is_free(ali
 
 
 @pytest.mark.django_db(transaction=True)
-def test_responses_finishing_together_while_the_lock_is_taken_share_a_transaction(alice, monkeypatch):
+def test_responses_finishing_together_while_another_process_holds_the_lock_share_a_transaction(alice, monkeypatch):
+    """They wait on the loop's thread, tried again together in short steps, and are written in one
+    transaction once the lock is free: no database-thread hop."""
     batches = _count_database_thread_batches(monkeypatch)
+    commits = []
+    loop_sqlite._connection().set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
 
     async def burst(release):
         stored = asyncio.gather(*(services.store(row(alice.pk, f"resp_{i}")) for i in range(50)))
         await asyncio.sleep(0.1)
+        assert not stored.done()
         release.set()
         await stored
 
-    with write_lock_held() as release:
-        asyncio.run(burst(release))
-    assert sum(batches) == 50 and len(batches) < 10
+    try:
+        with write_lock_held() as release:
+            asyncio.run(burst(release))
+    finally:
+        loop_sqlite._connection().set_trace_callback(None)
+    assert batches == [] and len(commits) <= 2  # all fifty in one transaction (two if one came late)
     for i in range(50):
         assert services.get_for_user(alice.pk, f"resp_{i}").output[0]["id"] == f"out_resp_{i}"
 

@@ -1,6 +1,8 @@
 """core/loop_sqlite.py: the writes of one pass of the event loop share one transaction."""
 
 import asyncio
+import sqlite3
+import time
 
 import pytest
 
@@ -84,3 +86,85 @@ def test_a_caller_cancelled_while_its_write_waits_learns_what_was_written(transa
 
     assert asyncio.run(scenario()) == 20
     assert _values() == [1, 2]
+
+
+@pytest.fixture
+def other_process():
+    """Another connection to the database file, as another process has: it can hold the write lock."""
+    other = sqlite3.connect(loop_sqlite._database_name(), isolation_level=None)
+    yield other
+    if other.in_transaction:
+        other.execute("ROLLBACK")
+    other.close()
+
+
+def _commits() -> list:
+    commits = []
+    loop_sqlite._connection().set_trace_callback(
+        lambda statement: commits.append(statement) if statement == "COMMIT" else None
+    )
+    return commits
+
+
+def test_writes_wait_out_another_process_s_lock_on_the_loop_and_go_together(transactions, other_process):
+    batch = loop_sqlite.PassBatch(_insert)
+    other_process.execute("BEGIN IMMEDIATE")  # another process writes
+    commits = _commits()
+
+    async def scenario():
+        with pytest.raises(loop_sqlite.Busy) as busy:
+            await batch.write(1)
+        assert busy.value.locked
+        asyncio.get_running_loop().call_later(0.03, other_process.execute, "COMMIT")
+        started = time.monotonic()
+        results = await asyncio.gather(batch.write_when_free(1), batch.write_when_free(-2), batch.write_when_free(3),
+                                       return_exceptions=True)  # fmt: skip
+        return results, time.monotonic() - started
+
+    (first, refused, third), waited = asyncio.run(scenario())
+    assert (first, third) == (10, 30) and isinstance(refused, Refused)
+    assert 0.03 <= waited < 0.5
+    assert _values() == [1, 3] and commits == ["COMMIT"]  # the three in one transaction, once the lock was free
+
+
+def test_a_lock_held_too_long_or_a_refused_transaction_is_busy(transactions, other_process):
+    batch = loop_sqlite.PassBatch(_insert)
+    other_process.execute("BEGIN IMMEDIATE")
+
+    async def held_too_long():
+        started = time.monotonic()
+        with pytest.raises(loop_sqlite.Busy) as busy:
+            await batch.write_when_free(1, timeout=0.05)
+        return busy.value.locked, time.monotonic() - started
+
+    locked, waited = asyncio.run(held_too_long())
+    assert locked and 0.05 <= waited < 0.5
+    other_process.execute("COMMIT")
+
+    def no_table(cursor, value):
+        cursor.execute("INSERT INTO no_such_table (v) VALUES (?)", (value,))
+
+    async def refused():
+        with pytest.raises(loop_sqlite.Busy) as busy:
+            await loop_sqlite.PassBatch(no_table).write_when_free(1)
+        return busy.value.locked
+
+    assert asyncio.run(refused()) is False  # SQLite refused it: not worth waiting for (the regular path says why)
+    assert _values() == []
+
+
+def test_a_caller_cancelled_while_waiting_for_the_lock_learns_what_was_written(transactions, other_process):
+    batch = loop_sqlite.PassBatch(_insert)
+    other_process.execute("BEGIN IMMEDIATE")
+
+    async def scenario():
+        waiting = asyncio.ensure_future(batch.write_when_free(7))
+        await asyncio.sleep(0.02)
+        waiting.cancel()  # the client left; the write stays asked for (a reservation must be given back)
+        asyncio.get_running_loop().call_later(0.02, other_process.execute, "COMMIT")
+        with pytest.raises(CancelledAfterward) as cancelled:
+            await waiting
+        return cancelled.value.result
+
+    assert asyncio.run(scenario()) == 70
+    assert _values() == [7]
