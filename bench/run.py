@@ -39,6 +39,9 @@ PG_ADMIN_DB = os.environ.get("BENCH_PG_ADMIN_DB", "test")
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_DB = os.environ.get("BENCH_PG_DB", "ollamaweb_bench")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# Redis databases of the gateway measured and of a baseline tree: not the tests' (15), and emptied
+# before each use, so neither sees the other's counters or a previous run's.
+BENCH_REDIS_DB, BASELINE_REDIS_DB = 13, 12
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SCENARIOS = ["1", "2", "3", "4", "5", "servers", "protocols", "metrics"]
 # The gateway's chat protocols (scenario "protocols"): name, path, bench/load.py's --api. Each is
@@ -919,7 +922,7 @@ class Bench:
                 prepare_database(base_db, self.upstream_port, baseline)
                 twins = [g.twin(baseline, suffix, base_db) for g in (uv1, uv2)]
                 if pg_gateways:
-                    base_pg = self.prepare_postgres(f"{PG_DB}_baseline", 14, baseline)
+                    base_pg = self.prepare_postgres(f"{PG_DB}_baseline", BASELINE_REDIS_DB, baseline)
                     if base_pg.get("db") is None:
                         raise RuntimeError(f"baseline's PostgreSQL database: {base_pg['skipped']}")
                     twins += [g.twin(baseline, suffix, base_pg["db"]) for g in pg_gateways]
@@ -1038,9 +1041,13 @@ class Bench:
         return {"title": "The fake upstream alone (load generator -> /api/chat), for reference",
                 "rows": rows, "runs": runs}  # fmt: skip
 
-    def prepare_postgres(self, name: str = PG_DB, redis_db: int = 15, root: Path = ROOT) -> dict:
-        """{"db": Database} with a fresh database migrated by `root`'s tree and a key, or {"skipped": why}."""
+    def prepare_postgres(self, name: str = PG_DB, redis_db: int = BENCH_REDIS_DB, root: Path = ROOT) -> dict:
+        """{"db": Database} with a fresh database migrated by `root`'s tree and a key, and an empty
+        Redis database, or {"skipped": why}."""
         why = self.postgres_available()
+        if why:
+            return {"skipped": why}
+        why = empty_redis_database(redis_db)
         if why:
             return {"skipped": why}
         created = self.psql(PG_ADMIN_DB, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
@@ -1067,6 +1074,19 @@ def cpu_per(run: dict, tokens: int, who: str = "server") -> float:
     """CPU seconds of `who` per request (tokens=1) or per token, over every request sent (warm-up included)."""
     sent = run.get("sent_including_warmup") or 0
     return run[who]["cpu_s"] / (sent * tokens) if sent and run.get(who) else float("nan")
+
+
+def empty_redis_database(number: int) -> str:
+    """'' once Redis database `number` is empty (FLUSHDB), else why not."""
+    try:
+        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=5) as sock:
+            sock.sendall(f"SELECT {number}\r\nFLUSHDB\r\n".encode())
+            replies = b""
+            while replies.count(b"\r\n") < 2 and (data := sock.recv(64)):
+                replies += data
+    except OSError as exc:
+        return f"could not empty Redis database {number}: {exc}"
+    return "" if replies == b"+OK\r\n+OK\r\n" else f"could not empty Redis database {number}: {replies!r}"
 
 
 def scaling_ceiling(run: dict, workers: int, more_workers: int) -> float | None:
