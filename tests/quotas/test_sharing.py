@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import re
+import threading
 import time
 
 import pytest
@@ -255,16 +256,20 @@ def test_a_reservation_waits_for_this_process_s_own_log_batch_then_runs_on_the_l
     from ollamaweb.core.db import run_in_thread
 
     store, batches = _sqlite_store_counting_batches()
+    locked = threading.Event()
 
     def log_batch():
         with transaction.atomic():  # BEGIN IMMEDIATE: the write lock, as the log writer takes it
             connection.cursor().execute("SELECT 1")
+            locked.set()
             time.sleep(0.2)
         return time.monotonic()
 
     async def scenario():
+        locked.clear()
         writing = asyncio.ensure_future(run_in_thread(log_batch))
-        await asyncio.sleep(0.05)  # the batch holds the lock now
+        while not locked.is_set():  # until the batch holds the lock (a busy machine may take a while)
+            await asyncio.sleep(0.005)
         tokens, slot, reservations = _burst_of_300(store)
         reservation = await reservations[0]
         for pending in reservations[1:]:
