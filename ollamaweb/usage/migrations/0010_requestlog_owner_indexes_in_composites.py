@@ -17,6 +17,14 @@ INDEXES = (  # (name, column)
 )
 
 
+def _without_own_index(name: str, to: str, **options) -> migrations.AlterField:
+    """RequestLog's nullable foreign key `name`, as it was but for its own index."""
+    field = models.ForeignKey(
+        blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, to=to, **options
+    )
+    return migrations.AlterField(model_name="requestlog", name=name, field=field)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("keys", "0003_apikey_team"),
@@ -30,44 +38,15 @@ class Migration(migrations.Migration):
             database_operations=[
                 migrations.RunSQL(
                     [f'DROP INDEX IF EXISTS "{name}"' for name, _ in INDEXES],
-                    reverse_sql=[f'CREATE INDEX "{name}" ON "usage_requestlog" ("{column}")' for name, column in INDEXES],
+                    reverse_sql=[
+                        f'CREATE INDEX "{name}" ON "usage_requestlog" ("{column}")' for name, column in INDEXES
+                    ],
                 )
             ],
             state_operations=[
-                migrations.AlterField(
-                    model_name="requestlog",
-                    name="api_key",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to="keys.apikey",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="requestlog",
-                    name="team",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        help_text="The team the request was charged to.",
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to="teams.team",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="requestlog",
-                    name="user",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                _without_own_index("api_key", "keys.apikey"),
+                _without_own_index("team", "teams.team", help_text="The team the request was charged to."),
+                _without_own_index("user", settings.AUTH_USER_MODEL),
             ],
         )
     ]
