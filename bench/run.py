@@ -43,6 +43,8 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # before each use, so neither sees the other's counters or a previous run's.
 BENCH_REDIS_DB, BASELINE_REDIS_DB = 13, 12
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The machine-speed probe (reference_ms): iterations of a fixed piece of pure-Python work.
+REFERENCE_ITERATIONS = 100_000
 SCENARIOS = ["1", "2", "3", "4", "5", "servers", "protocols", "metrics"]
 # The gateway's chat protocols (scenario "protocols"): name, path, bench/load.py's --api. Each is
 # served from the upstream's /api/chat.
@@ -399,6 +401,7 @@ class Bench:
         self.notes: list[str] = []
         self.direct_cache: dict = {}
         self.others: list[float] = []
+        self.speeds: list[float] = []  # reference_ms() before each load run
         self.rounds = max(1, args.rounds) if args.baseline else 1
         self.pg_databases: list[str] = []
 
@@ -471,6 +474,7 @@ class Bench:
             cmd += ["--header", header]
         cmd += load_args
         upstream_pids = [self.upstream.pid]
+        speed = reference_ms()
         pressure0, wall0, load0 = cpu_pressure_us(), time.perf_counter(), os.getloadavg()[0]
         busy0, own0 = machine_busy_s(), time.process_time()
         with Sampler(sample or []) as sampler, Sampler(upstream_pids) as upstream_sampler:
@@ -493,6 +497,8 @@ class Bench:
         # in % of one CPU. The gateway processes not being measured (idle) count here too.
         data["other_cpu_percent"] = max(0.0, 100.0 * (busy1 - busy0 - ours) / (wall1 - wall0))
         self.others.append(data["other_cpu_percent"])
+        data["reference_ms"] = speed
+        self.speeds.append(speed)
         if data["errors"]:
             self.log(f"  {data['errors']} errors against {url}: {data['error_samples'][:2]}")
         return data
@@ -995,6 +1001,12 @@ class Bench:
             if not self.args.keep_tmp:
                 shutil.rmtree(self.tmp, ignore_errors=True)
         machine["loadavg_end"] = os.getloadavg()
+        if self.speeds:
+            machine["reference_ms"] = {
+                "min": min(self.speeds),
+                "median": median(sorted(self.speeds)),
+                "max": max(self.speeds),
+            }
         if self.others:
             machine["other_cpu_percent_mean"] = sum(self.others) / len(self.others)
             machine["other_cpu_percent_max"] = max(self.others)
@@ -1101,6 +1113,33 @@ def scaling_ceiling(run: dict, workers: int, more_workers: int) -> float | None:
     return min(more_workers / g, cpus / (g + o)) / min(workers / g, cpus / (g + o))
 
 
+def reference_ms(repeats: int = 3) -> float:
+    """How long a fixed piece of pure-Python work (dict stores and int-to-str conversions, the stuff
+    of a request's handling) takes this machine right now, in ms: the best of `repeats`. On a shared
+    virtual machine the same work can take twice as long from one minute to the next, and so does
+    everything a load run measures meanwhile (bench/README.md, thirteenth pass)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        table = {}
+        for i in range(REFERENCE_ITERATIONS):
+            table[i & 1023] = str(i)
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def speed_line(machine: dict) -> list[str]:
+    """The report's line on how fast the machine was across the load runs (reference_ms)."""
+    speed = machine.get("reference_ms")
+    if not speed:
+        return []
+    return [
+        f"Machine speed: a fixed pure-Python loop took {fmt(speed['min'])}–{fmt(speed['max'])} ms before the load "
+        f"runs (median {fmt(speed['median'])} ms); a run measured while it took longer was slowed about as much "
+        "(`reference_ms` of each run in the JSON)."
+    ]
+
+
 def cpu_us(result: dict) -> float | None:
     """Server CPU per request served (warm-up included), µs."""
     served = result.get("sent_including_warmup") or 0
@@ -1205,6 +1244,7 @@ def table(report: dict) -> str:
         f"at start, {fmt_load(machine['loadavg_end'])} at end; CPU used by other processes during load runs: "
         f"{fmt(machine.get('other_cpu_percent_mean'))}% of a CPU on average, {fmt(machine.get('other_cpu_percent_max'))}% "
         "at most.",
+        *speed_line(machine),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()),
         "",
         "| scenario | metric | gateway | direct | gateway/direct | overhead |",

@@ -32,6 +32,8 @@ def test_bench_quick_runs_every_scenario(tmp_path):
     report = json.loads(out.read_text())
     assert report["quick"] is True
     assert report["machine"]["cpus"] and report["machine"]["python"] and report["machine"]["packages"]["Django"]
+    speed = report["machine"]["reference_ms"]
+    assert 0 < speed["min"] <= speed["median"] <= speed["max"], speed
     assert SCENARIOS <= set(report["scenarios"]), sorted(report["scenarios"])
     for key in SCENARIOS:
         scenario = report["scenarios"][key]
@@ -48,6 +50,7 @@ def test_bench_quick_runs_every_scenario(tmp_path):
     assert {target["target"] for target in report["targets"]}, "no targets evaluated"
     table = out.with_suffix(".md").read_text()
     assert "| scenario | metric | gateway | direct |" in table
+    assert "Machine speed: a fixed pure-Python loop took" in table
     assert "gateway/direct" in result.stdout
 
 
@@ -99,6 +102,21 @@ def test_the_scaling_ceiling_is_what_the_cpus_leave_to_the_workers(monkeypatch):
     assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2 * 0.49 / (0.49 + 0.19))
     monkeypatch.setattr(harness.os, "cpu_count", lambda: 8)  # CPUs to spare: the workers' own CPU is the limit
     assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2.0)
+
+
+def test_the_report_says_how_fast_the_machine_was(monkeypatch):
+    """The probe times a fixed piece of work (more work, more time); the report gives its spread."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import run as harness
+
+    monkeypatch.setattr(harness, "REFERENCE_ITERATIONS", 2_000)
+    small = harness.reference_ms()
+    monkeypatch.setattr(harness, "REFERENCE_ITERATIONS", 200_000)
+    assert 0 < small < harness.reference_ms(repeats=1)
+    line = harness.speed_line({"reference_ms": {"min": 18.4, "median": 19.1, "max": 37.9}})
+    assert line[0].startswith("Machine speed: a fixed pure-Python loop took 18–38 ms before the load runs")
+    assert "(median 19 ms)" in line[0]
+    assert harness.speed_line({}) == []
 
 
 @pytest.mark.slow
