@@ -286,7 +286,15 @@ def server_cmd(kind: str, port: int, workers: int) -> list[str]:
     app = "ollamaweb.asgi:application"
     if kind == "uvicorn":
         cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
-        cmd += ["--http", "httptools", "--no-access-log", "--log-level", "warning", "--lifespan", "on"]
+        cmd += [
+            "--http",
+            "ollamaweb.core.uvicorn_http:HttpProtocol",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--lifespan",
+            "on",
+        ]
         cmd += ["--backlog", "4096"]
         return cmd + (["--workers", str(workers)] if workers > 1 else [])
     if kind == "granian":

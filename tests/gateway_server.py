@@ -6,10 +6,12 @@ import time
 
 import uvicorn
 
+from ollamaweb.core.uvicorn_http import HttpProtocol
+
 
 class GatewayServer:
-    def __init__(self, app="ollamaweb.asgi:application"):
-        self.config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    def __init__(self, app="ollamaweb.asgi:application", http=HttpProtocol, lifespan="on"):
+        self.config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan, http=http)
         self.server = uvicorn.Server(self.config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name="gateway-server", daemon=True)
