@@ -10,6 +10,15 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# The gateway served as in production (bin/serve), in a process of its own.
+UVICORN = [
+    sys.executable,
+    "-m",
+    "uvicorn",
+    "ollamaweb.asgi:application",
+    "--http",
+    "ollamaweb.core.uvicorn_http:HttpProtocol",
+]
 
 
 def local_env(**extra) -> dict:

@@ -8,7 +8,7 @@ import openai
 import psycopg
 import pytest
 
-from tests.processes import ROOT, free_port, local_env, manage, wait_until_serving
+from tests.processes import ROOT, UVICORN, free_port, local_env, manage, wait_until_serving
 from tests.services import postgres_url_or_skip
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def clients(database_url, fake_ollama_server, tmp_path_factory):
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     secret = manage(env, "createapikey", "ada")
     ports = [free_port(), free_port()]
-    server = [sys.executable, "-m", "uvicorn", "ollamaweb.asgi:application", "--log-level", "warning"]
+    server = [*UVICORN, "--log-level", "warning"]
     processes = [subprocess.Popen([*server, "--port", str(port)], cwd=ROOT, env=env) for port in ports]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     wait_until_serving(urls)

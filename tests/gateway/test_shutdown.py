@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.fake_ollama import Reply
-from tests.processes import free_port, manage
+from tests.processes import UVICORN, free_port, manage
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def test_sigterm_completes_streams_and_flushes_request_logs(tmp_path, fake_ollam
     secret = manage(env, "createapikey", "frank")
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ollamaweb.asgi:application", "--port", str(port),
+        [*UVICORN, "--port", str(port),
          "--log-level", "warning", "--timeout-graceful-shutdown", "20"],
         cwd=ROOT, env={**env, "OLLAMAWEB_LOG_FLUSH_INTERVAL": "30"},
     )  # fmt: skip

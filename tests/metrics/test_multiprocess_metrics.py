@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.metrics.conftest import Scrape
-from tests.processes import ROOT, free_port, manage
+from tests.processes import ROOT, UVICORN, free_port, manage
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def two_workers(tmp_path, fake_ollama):
     secret = manage(env, "createapikey", "alice")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ollamaweb.asgi:application", "--port", str(port), "--workers", "2",
+        [*UVICORN, "--port", str(port), "--workers", "2",
          "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip

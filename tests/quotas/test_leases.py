@@ -26,7 +26,7 @@ from ollamaweb.quotas.models import QuotaHold, QuotaInstance, UsageCounter
 from ollamaweb.quotas.policy import ScopeLimits
 from ollamaweb.quotas.stores import DatabaseStore, RedisStore
 from tests.fake_ollama import Reply
-from tests.processes import ROOT, free_port, manage
+from tests.processes import ROOT, UVICORN, free_port, manage
 from tests.services import redis_url_or_skip
 
 pytestmark = pytest.mark.stores
@@ -80,7 +80,7 @@ def query(database_url, sql):
 
 def start_gateway(env, port):
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ollamaweb.asgi:application", "--port", str(port), "--log-level", "warning"],
+        [*UVICORN, "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
         env=env,
     )

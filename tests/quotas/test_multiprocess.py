@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from tests.fake_ollama import Reply
-from tests.processes import ROOT, free_port, manage, wait_until_serving
+from tests.processes import ROOT, UVICORN, free_port, manage, wait_until_serving
 from tests.quotas.helpers import wait_for_minute_headroom
 from tests.services import postgres_url_or_skip, redis_url_or_skip
 
@@ -61,10 +61,7 @@ def two_gateways(environment):
     processes = [
         subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "ollamaweb.asgi:application",
+                *UVICORN,
                 "--port",
                 str(port),
                 "--log-level",

@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.processes import ROOT, free_port, manage
+from tests.processes import ROOT, UVICORN, free_port, manage
 from tests.services import postgres_url_or_skip
 
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def test_outage_and_shutdown_during_it_lose_no_row(tmp_path, fake_ollama_server)
     def start():
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "ollamaweb.asgi:application", "--port", str(port),
+            [*UVICORN, "--port", str(port),
              "--log-level", "warning", "--timeout-graceful-shutdown", "10"],
             cwd=ROOT, env=server_env, stderr=open(log, "a"),
         )  # fmt: skip

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.fake_ollama import Reply
-from tests.processes import ROOT, free_port, manage
+from tests.processes import ROOT, UVICORN, free_port, manage
 
 pytestmark = pytest.mark.slow
 HI = [{"role": "user", "content": "hi"}]
@@ -40,7 +40,7 @@ def test_answered_requests_survive_a_sigkill(tmp_path, fake_ollama_server):
     def start():
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "ollamaweb.asgi:application", "--port", str(port), "--log-level", "warning"],
+            [*UVICORN, "--port", str(port), "--log-level", "warning"],
             cwd=ROOT, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + 30
