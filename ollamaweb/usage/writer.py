@@ -17,11 +17,12 @@ import logging
 import os
 import time
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 
 from ollamaweb.core.db import retry_while_locked, run_in_thread
 from ollamaweb.core.tasks import spawn
@@ -99,16 +100,22 @@ def _forget_missing_owners(records):
 
 
 # Fields whose values (already of the right Python type in UsageRecord.columns()) go to the
-# database as they are; the others (dates) through Django's conversion for the database in use.
+# database as they are; dates through the database's own form of them; anything else through
+# Django's conversion for its field.
 _AS_THEY_ARE = (models.CharField, models.TextField, models.IntegerField, models.FloatField, models.BooleanField)
 
 
-def _converter(field):
+def _converter(field, db):
     if isinstance(field, _AS_THEY_ARE) or (
         isinstance(field, models.ForeignKey) and isinstance(field.target_field, models.IntegerField)
     ):
         return None
-    return field.get_db_prep_save
+    if isinstance(field, models.DateTimeField):
+        # Only the last step of the field's conversion (the database's form of an aware datetime):
+        # the steps before it check and convert values UsageRecord never has (its times are aware,
+        # UTC), and were a third of inserting a row (bench/README.md, thirteenth pass).
+        return db.ops.adapt_datetimefield_value
+    return partial(field.get_db_prep_save, connection=db)
 
 
 def insert_rows(records: list[UsageRecord]):
@@ -120,13 +127,14 @@ def insert_rows(records: list[UsageRecord]):
         f"INSERT INTO {quote(RequestLog._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    converted = [(index, _converter(field)) for index, field in enumerate(fields)]
+    db = connections[DEFAULT_DB_ALIAS]
+    converted = [(index, _converter(field, db)) for index, field in enumerate(fields)]
     converted = [(index, convert) for index, convert in converted if convert is not None]
     rows = []
     for record in records:
         row = list(record.columns().values())
         for index, convert in converted:
-            row[index] = convert(row[index], connection)
+            row[index] = convert(row[index])
         rows.append(row)
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)

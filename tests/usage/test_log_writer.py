@@ -2,6 +2,7 @@
 while its stream runs still leaves a row, and the other requests keep being logged."""
 
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import openai
@@ -125,6 +126,26 @@ def test_a_batch_with_one_deleted_key_keeps_every_row_and_the_other_links(api_ke
     assert list(rows) == [(k.id if k is kept else None, k.prefix, k.user_id) for k in (kept, gone, kept)]
     kept.refresh_from_db()
     assert kept.last_used_at == records[2].finished_at
+
+
+@pytest.mark.stores
+def test_a_row_s_times_are_stored_as_the_instants_they_were(api_key):
+    """Whatever time zone they were taken in."""
+    key, _ = api_key
+    at = datetime(2026, 12, 5, 3, 4, 5, 678901, tzinfo=UTC)
+    elsewhere = at.astimezone(timezone(timedelta(hours=-7)))
+    times = [(at, at), (elsewhere, elsewhere), (at, elsewhere)]
+    records = []
+    for created_at, finished_at in times:
+        record = UsageRecord(endpoint="chat.completions", user_id=key.user_id, key_id=key.id, key_prefix=key.prefix)
+        record.finish(200)
+        record.created_at, record.finished_at = created_at, finished_at
+        records.append(record)
+
+    write_batch(records)
+
+    rows = list(RequestLog.objects.order_by("id").values_list("created_at", "finished_at"))
+    assert rows == [(at, at)] * 3
 
 
 def test_an_unwritable_journal_fails_no_request(client, gateway, fake_ollama, settings, tmp_path):
