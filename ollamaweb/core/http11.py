@@ -186,6 +186,10 @@ class Connection(asyncio.Protocol):
                 pos = line_end + 2
                 if size == 0:
                     state = _TRAILER
+                elif data[pos + size : pos + size + 2] == b"\r\n":  # the whole chunk is here: one step
+                    pieces.append(data[pos : pos + size])
+                    self._unread += size
+                    pos += size + 2
                 else:
                     self._remaining = size
                     state = _CHUNK_DATA

@@ -96,9 +96,10 @@ CHUNKED = (
 )
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 7, 64])
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, len(CHUNKED)])
 def test_chunked_parsing_survives_any_split(size):
-    """The response cut into pieces of `size` bytes parses to the same body and leaves the connection reusable."""
+    """The response cut into pieces of `size` bytes (or in one piece: every chunk whole) parses to
+    the same body and leaves the connection reusable."""
 
     async def scenario():
         pool = http11.Pool()
@@ -116,6 +117,30 @@ def test_chunked_parsing_survives_any_split(size):
     body, connection = asyncio.run(scenario())
     assert body == FIRST + SECOND
     assert connection.complete and connection.keep_alive
+
+
+@pytest.mark.parametrize("size", [1, 5, len(CHUNKED)])
+def test_a_chunk_that_does_not_end_where_its_size_says_is_an_invalid_response(size):
+    """Whether the chunk arrives whole or in pieces: a protocol error, and the connection is not reused."""
+    bad = CHUNKED.replace(b"%s\r\n" % FIRST, FIRST + b"!\r\n", 1)
+
+    async def scenario():
+        pool = http11.Pool()
+        connection = http11.Connection(pool, ("http", "h", 1))
+        connection.connection_made(transport := _Transport())
+        connection.start(b"GET / HTTP/1.1\r\n\r\n", head_only=False)
+        for i in range(0, len(bad), size):
+            if transport.closed:  # as a real transport: nothing is received once it is closed
+                break
+            connection.data_received(bad[i : i + size])
+        with pytest.raises(http11.RemoteProtocolError):
+            await connection.read_head(1)
+            while await connection.read_some(1):
+                pass
+        return connection
+
+    connection = asyncio.run(scenario())
+    assert not connection.keep_alive
 
 
 def _chunk(data: bytes) -> bytes:
