@@ -43,6 +43,7 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # before each use, so neither sees the other's counters or a previous run's.
 BENCH_REDIS_DB, BASELINE_REDIS_DB = 13, 12
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+HTTP_PROTOCOL = "ollamaweb.core.uvicorn_http:HttpProtocol"  # as bin/serve serves the gateway
 # The machine-speed probe (reference_ms): iterations of a fixed piece of pure-Python work.
 REFERENCE_ITERATIONS = 100_000
 SCENARIOS = ["1", "2", "3", "4", "5", "servers", "protocols", "metrics"]
@@ -282,19 +283,11 @@ def prepare_database(db: Database, upstream_port: int, root: Path = ROOT):
            "--max-concurrent", str(10**6), root=root)  # fmt: skip
 
 
-def server_cmd(kind: str, port: int, workers: int) -> list[str]:
+def server_cmd(kind: str, port: int, workers: int, root: Path = ROOT) -> list[str]:
     app = "ollamaweb.asgi:application"
     if kind == "uvicorn":
         cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
-        cmd += [
-            "--http",
-            "ollamaweb.core.uvicorn_http:HttpProtocol",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--lifespan",
-            "on",
-        ]
+        cmd += ["--http", uvicorn_protocol(root), "--no-access-log", "--log-level", "warning", "--lifespan", "on"]
         cmd += ["--backlog", "4096"]
         return cmd + (["--workers", str(workers)] if workers > 1 else [])
     if kind == "granian":
@@ -308,6 +301,11 @@ def server_cmd(kind: str, port: int, workers: int) -> list[str]:
         # connecting at once lost SYNs (each sent again a second later).
         return [PY, "-m", "daphne", "-e", f"tcp:port={port}:interface=127.0.0.1:backlog=4096", "-v", "0", app]
     raise ValueError(kind)
+
+
+def uvicorn_protocol(root: Path) -> str:
+    """uvicorn's HTTP protocol as the tree's bin/serve chooses it (trees before ollamaweb's own: httptools)."""
+    return HTTP_PROTOCOL if (root / "ollamaweb" / "core" / "uvicorn_http.py").exists() else "httptools"
 
 
 @dataclass
@@ -334,7 +332,7 @@ class Gateway:
 
     def start(self, upstream_port: int, logdir: Path):
         self.port = free_port()
-        cmd = server_cmd(self.kind, self.port, self.workers)
+        cmd = server_cmd(self.kind, self.port, self.workers, self.root)
         self.proc = Proc(
             self.name, cmd, {**self.db.env(upstream_port, self.root), **self.extra_env}, logdir, cwd=self.root
         )

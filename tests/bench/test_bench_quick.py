@@ -104,6 +104,18 @@ def test_the_scaling_ceiling_is_what_the_cpus_leave_to_the_workers(monkeypatch):
     assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2.0)
 
 
+def test_each_tree_is_served_as_its_own_bin_serve_serves_it(monkeypatch, tmp_path):
+    """With ollamaweb's HTTP protocol where the tree has it (the baseline of --baseline may not)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import run as harness
+
+    assert harness.HTTP_PROTOCOL in (ROOT / "bin" / "serve").read_text()
+    assert harness.uvicorn_protocol(ROOT) == harness.HTTP_PROTOCOL
+    assert harness.uvicorn_protocol(tmp_path) == "httptools"
+    command = harness.server_cmd("uvicorn", 8000, 1, tmp_path)
+    assert command[command.index("--http") + 1] == "httptools"
+
+
 def test_the_report_says_how_fast_the_machine_was(monkeypatch):
     """The probe times a fixed piece of work (more work, more time); the report gives its spread."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
