@@ -116,19 +116,13 @@ _saving = GroupCommit(save_rows)
 async def store(row: ResponseRow) -> None:
     """Store a response from async code, committed when this returns (so the client's next request,
     to any process, finds it). With SQLite: on the event loop's thread when the write lock is free
-    or once it is (core/loop_sqlite.py; responses finishing in the same pass of the loop share one
-    transaction, as do those waiting for the lock), else in the database thread, where responses
+    or once it is (`loop_sqlite.write_here`; responses finishing in the same pass of the loop share
+    one transaction, as do those waiting for the lock), else in the database thread, where responses
     finishing together share one transaction."""
-    if loop_sqlite.available():
-        try:
-            return await _storing_here.write(row)
-        except loop_sqlite.Busy as busy:
-            locked = busy.locked
-        if locked:
-            try:
-                return await _storing_here.write_when_free(row)
-            except loop_sqlite.Busy:  # taken too long, or SQLite refused the row: the regular path says why
-                pass
+    try:
+        return await loop_sqlite.write_here(lambda write: write(row), _storing_here)
+    except loop_sqlite.Busy:  # not SQLite, the row refused, the lock stayed taken: the regular path says why
+        pass
     error = await _saving.submit(row)
     if error is not None:
         raise error

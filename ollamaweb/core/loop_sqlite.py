@@ -26,7 +26,7 @@ import urllib.parse
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from .db import FIRST_LOCK_PAUSE, LONGEST_LOCK_PAUSE, one_writer_thread
+from .db import FIRST_LOCK_PAUSE, LONGEST_LOCK_PAUSE, database_calls_finished, one_writer_thread
 from .tasks import to_the_end
 
 # How long a write waits on the loop for another process's lock before the database thread is asked.
@@ -101,6 +101,29 @@ def write(function, *args):
     except BaseException:
         _roll_back(connection)
         raise
+
+
+async def write_here(here, batch: "PassBatch"):
+    """`await here(write)` on the loop's thread, `write` being one of `batch`'s: at once if SQLite's
+    write lock is free; when this process's own database thread holds it (a log batch), after that
+    thread's calls under way; when another process holds it, as soon as it is free
+    (`PassBatch.write_when_free`). `Busy` when the database is not an SQLite file, SQLite refused
+    the transaction or the lock stayed taken: nothing was written, and the caller's regular path
+    (the database thread, which waits for the lock and says why it failed) answers."""
+    if not available():
+        raise Busy("not an SQLite file")
+    try:
+        return await here(batch.write)
+    except Busy as busy:
+        if not busy.locked:
+            raise
+    if await database_calls_finished():
+        try:
+            return await here(batch.write)
+        except Busy as busy:
+            if not busy.locked:
+                raise
+    return await here(batch.write_when_free)
 
 
 class PassBatch:

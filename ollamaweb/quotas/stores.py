@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ollamaweb.core import loop_sqlite
-from ollamaweb.core.db import database_calls_finished, retry_while_locked
+from ollamaweb.core.db import retry_while_locked
 from ollamaweb.core.group_commit import GroupCommit
 from ollamaweb.core.loops import for_this_loop
 from ollamaweb.core.tasks import CancelledAfterward, to_the_end
@@ -212,29 +212,15 @@ class DatabaseStore:
 
 
 async def _here_or_queued(here, batch: loop_sqlite.PassBatch, group: GroupCommit, item):
-    """`await here(write)` on the loop's thread, `write` being one of `batch`'s: at once if SQLite's
-    write lock is free; when this process's own database thread holds it (a log batch), after that
-    thread's calls under way; when another process holds it, as soon as it is free (the writes that
-    wait for it are tried again together in short steps, `PassBatch.write_when_free`). Otherwise
-    (not SQLite, SQLite refused the transaction, the lock stayed taken) `item` goes to `group`, in
-    the database thread, which waits for the lock. Once queued, it is written even if the caller is
-    cancelled meanwhile: then CancelledAfterward says what was written (core/tasks.py)."""
-    if loop_sqlite.available():
-        try:
-            return await here(batch.write)
-        except loop_sqlite.Busy as busy:
-            locked = busy.locked
-        if locked and await database_calls_finished():
-            try:
-                return await here(batch.write)
-            except loop_sqlite.Busy as busy:
-                locked = busy.locked
-        if locked:
-            try:
-                return await here(batch.write_when_free)
-            except loop_sqlite.Busy:
-                pass
-    return await to_the_end(group.submit(item))
+    """`await here(write)` on the loop's thread when SQLite lets it (`loop_sqlite.write_here`, `write`
+    being one of `batch`'s); otherwise (not SQLite, SQLite refused the transaction, the lock stayed
+    taken) `item` goes to `group`, in the database thread, which waits for the lock. Once queued, it
+    is written even if the caller is cancelled meanwhile: then CancelledAfterward says what was
+    written (core/tasks.py)."""
+    try:
+        return await loop_sqlite.write_here(here, batch)
+    except loop_sqlite.Busy:
+        return await to_the_end(group.submit(item))
 
 
 class _Statements:
