@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 MAX_HEAD = 64 * 1024
 HIGH_WATER = 256 * 1024  # unread body bytes at which the socket stops being read
+MAX_LINE = 4096  # a chunk's size line or a trailer line, without its end
 # A streamed body is handed over at most once per STREAM_LINGER seconds: a fast stream's tokens
 # arrive one per socket read (Ollama writes each), and relaying each alone costs a wake-up, a parse
 # and a send per token. One display frame (16 ms at 60 Hz): a reader sees tokens no sooner than the
@@ -180,9 +181,11 @@ class Connection(asyncio.Protocol):
             elif state == _CHUNK_SIZE:
                 line_end = data.find(b"\r\n", pos)
                 if line_end < 0:
-                    self._buffer = data[pos:]
+                    self._buffer = _unended_line(data, pos)
                     break
                 size = int(data[pos:line_end].split(b";", 1)[0], 16)
+                if size < 0:  # int() takes "-6": the parser would go back over what it had read
+                    raise ValueError("negative chunk size")
                 pos = line_end + 2
                 if size == 0:
                     state = _TRAILER
@@ -212,7 +215,7 @@ class Connection(asyncio.Protocol):
             elif state == _TRAILER:
                 line_end = data.find(b"\r\n", pos)
                 if line_end < 0:
-                    self._buffer = data[pos:]
+                    self._buffer = _unended_line(data, pos)
                     break
                 if line_end == pos:  # the empty line that ends the trailers
                     pos += 2
@@ -426,6 +429,13 @@ class Connection(asyncio.Protocol):
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None
+
+
+def _unended_line(data: bytes, pos: int) -> bytes:
+    """What is kept of a line whose end has not come yet: at most MAX_LINE bytes, or ValueError."""
+    if len(data) - pos > MAX_LINE:
+        raise ValueError("line too long")
+    return data[pos:]
 
 
 class Response:

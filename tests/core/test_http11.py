@@ -143,6 +143,40 @@ def test_a_chunk_that_does_not_end_where_its_size_says_is_an_invalid_response(si
     assert not connection.keep_alive
 
 
+def _fed(response: bytes) -> http11.Connection:
+    """A connection that received `response` (in one piece), its body read to its end or error."""
+
+    async def scenario():
+        connection = http11.Connection(http11.Pool(), ("http", "h", 1))
+        connection.connection_made(_Transport())
+        connection.start(b"GET / HTTP/1.1\r\n\r\n", head_only=False)
+        connection.data_received(response)
+        with pytest.raises(http11.RemoteProtocolError):
+            await connection.read_head(1)
+            while await connection.read_some(1):
+                pass
+        return connection
+
+    return asyncio.run(scenario())
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("size", [b"-6", b"-2", b"-9", b"g", b""], ids=repr)
+def test_a_chunk_size_that_is_negative_or_not_hex_is_an_invalid_response(size):
+    """A negative size used to send the parser back over bytes it had read: -6 after a chunk, back
+    to its own line, for ever (the event loop stuck); -9, data from the previous chunk."""
+    head = CHUNKED[: CHUNKED.index(b"\r\n\r\n") + 4]
+    connection = _fed(head + _chunk(FIRST) + size + b"\r\n" + FIRST + b"\r\n0\r\n\r\n")
+    assert not connection.keep_alive
+
+
+@pytest.mark.parametrize("line", [b"9" * 5000, b"0\r\nTrailer: " + b"x" * 5000], ids=["size", "trailer"])
+def test_a_size_or_trailer_line_that_never_ends_is_an_invalid_response(line):
+    """Bytes without a line's end are not kept without bound."""
+    head = CHUNKED[: CHUNKED.index(b"\r\n\r\n") + 4]
+    assert not _fed(head + _chunk(FIRST) + line).keep_alive
+
+
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
