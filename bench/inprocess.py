@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="ollamaweb-inprocess-"))
     bench = harness.Bench(argparse.Namespace(quick=True, only=None, keep_tmp=False, keep_db=False, repeat=1,
-                                             env=None, baseline=None))  # fmt: skip
+                                             env=None, baseline=None, rounds=1))  # fmt: skip
     bench.tmp = tmp
     db = harness.Database("sqlite", f"sqlite:///{tmp / 'bench.sqlite3'}")
     try:

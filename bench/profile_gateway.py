@@ -130,7 +130,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bench = harness.Bench(
-        argparse.Namespace(quick=False, only=None, keep_tmp=False, keep_db=False, repeat=1, env=None, baseline=None)
+        argparse.Namespace(
+            quick=False, only=None, keep_tmp=False, keep_db=False, repeat=1, env=None, baseline=None, rounds=1
+        )
     )
     db = harness.Database("sqlite", f"sqlite:///{bench.tmp / 'bench.sqlite3'}")
     gateway = harness.Gateway(f"{args.server}-profiled", args.server, args.workers, db)

@@ -408,7 +408,7 @@ class Bench:
         self.direct_cache: dict = {}
         self.others: list[float] = []
         self.speeds: list[float] = []  # reference_ms() before each load run
-        self.rounds = max(1, args.rounds) if args.baseline else 1
+        self.rounds = max(1, args.rounds)
         self.pg_databases: list[str] = []
 
     # infrastructure
@@ -501,7 +501,8 @@ class Bench:
         ours = (own1 - own0) + data["loadgen_cpu_s"] + upstream_sampler.cpu_s + (sampler.cpu_s if sample else 0.0)
         # CPU used by processes that are not part of this measurement (other users of the machine),
         # in % of one CPU. The gateway processes not being measured (idle) count here too.
-        data["other_cpu_percent"] = max(0.0, 100.0 * (busy1 - busy0 - ours) / (wall1 - wall0))
+        data["other_cpu_s"] = max(0.0, busy1 - busy0 - ours)
+        data["other_cpu_percent"] = 100.0 * data["other_cpu_s"] / (wall1 - wall0)
         self.others.append(data["other_cpu_percent"])
         data["reference_ms"] = speed
         self.speeds.append(speed)
@@ -510,7 +511,9 @@ class Bench:
         return data
 
     def direct(self, label: str, **kwargs) -> dict:
-        """A direct-to-upstream run, measured once per label and reused by later scenarios."""
+        """A direct-to-upstream run, measured once per label and reused by later scenarios (its
+        "server" is the upstream, as the gateway's runs' is the gateway)."""
+        kwargs.setdefault("sample", [self.upstream.pid])
         if label not in self.direct_cache:
             self.direct_cache[label] = self.load(self.upstream_url, api="ollama", **kwargs)
         return self.direct_cache[label]
@@ -575,11 +578,7 @@ class Bench:
         runs["c1-streamed"] = {"direct": streamed}  # the gateway's run is c1's
         rows.append(row("latency c=1 p50, against the upstream streaming its answer (what the gateway asks of it)",
                         "ms", runs["c1"]["gateway"]["latency_ms"]["p50"], streamed["latency_ms"]["p50"]))  # fmt: skip
-        # One request every idle_gap_ms, as a person sends them: caches, threads and CPUs have gone cold.
-        gap = self.profile.idle_gap_ms
-        kwargs = dict(
-            model="bench-n16", concurrency=1, think_ms=gap, duration=self.profile.idle_duration, warmup=gap / 1000
-        )
+        gap, kwargs = self.profile.idle_gap_ms, self.idle_load()
         direct = self.direct("chat-idle", **kwargs)
         gw = self.gw(gateway, **kwargs)
         runs["idle"] = {"gateway": gw, "direct": direct}
@@ -594,17 +593,21 @@ class Bench:
                 "rows": rows, "runs": runs}  # fmt: skip
 
     def scenario_protocols(self, gateway: Gateway) -> dict:
-        """Each chat protocol through one gateway process vs the upstream's /api/chat: latency at c=1,
-        throughput and CPU per request at c=64, TTFT, and one fast stream's time and CPU per token."""
+        """Each chat protocol through one gateway process vs the upstream's /api/chat: latency at c=1
+        and a second apart, throughput and CPU per request at c=64, TTFT, one fast stream's time and
+        CPU per token, and 1,000 streams opening at once (as scenarios 1-4)."""
         p = self.profile
-        c, n = p.throughput_concurrency, p.stream_tokens_fast
+        c, n, gap = p.throughput_concurrency, p.stream_tokens_fast, p.idle_gap_ms
         fast = f"bench-tps2000-n{n}"
-        # label: (the direct run's label, shared with scenarios 1-3, the load, tokens per reply)
+        burst = self.burst_load()
+        # label: (the direct run's label, shared with scenarios 1-4, the load, tokens per reply)
         loads = {
             "c1": ("chat-c1", dict(model="bench-n16", concurrency=1), 16),
+            "idle": ("chat-idle", self.idle_load(), 16),
             f"c{c}": (f"chat-c{c}", dict(model="bench-n16", concurrency=c), 16),
             "ttft": ("ttft", dict(model="bench-n16", concurrency=1, stream=True, expect_tokens=16), 16),
             "fast": (fast, dict(model=fast, concurrency=1, stream=True, expect_tokens=n), n),
+            "open": ("open-streams", burst, p.open_stream_tokens),
         }
         direct = {label: self.direct(key, **kwargs) for label, (key, kwargs, _) in loads.items()}
         rows, runs = [], {"direct": direct}
@@ -614,6 +617,8 @@ class Bench:
             for q in ("p50", "p99"):
                 rows.append(row(f"{name}: latency c=1 {q}", "ms", pick(gw["c1"], "latency_ms", q),
                                 pick(direct["c1"], "latency_ms", q)))  # fmt: skip
+            rows.append(row(f"{name}: latency, requests {gap / 1000:g} s apart, p50", "ms",
+                            pick(gw["idle"], "latency_ms", "p50"), pick(direct["idle"], "latency_ms", "p50")))  # fmt: skip
             rows.append(row(f"{name}: throughput c={c}", "req/s", gw[f"c{c}"]["rps"], direct[f"c{c}"]["rps"],
                             overhead=False))  # fmt: skip
             rows.append(row(f"{name}: server CPU per request c={c}", "ms", cpu_per(gw[f"c{c}"], 1) * 1000,
@@ -625,6 +630,7 @@ class Bench:
                             pick(direct["fast"], "stream_duration_ms", "p50")))  # fmt: skip
             rows.append(row(f"{name}: server CPU per token at 2,000 tok/s", "µs", cpu_per(gw["fast"], n) * 1e6,
                             cpu_per(direct["fast"], n, "upstream") * 1e6, overhead=False))  # fmt: skip
+            rows += self.burst_rows(f"{name}: ", gw["open"], direct["open"], brief=True)
             rows.append(row(f"{name}: errors", "", sum(r["errors"] for r in gw.values()),
                             sum(r["errors"] for r in direct.values()), overhead=False))  # fmt: skip
         return {"title": "Chat protocols through one uvicorn process, SQLite: " + ", ".join(
@@ -695,45 +701,56 @@ class Bench:
                             cpu_per(direct, n, "upstream") * 1e6, overhead=False))  # fmt: skip
         return {"title": f"Streaming: TTFT and relay (c={c} for relay)", "rows": rows, "runs": runs}
 
-    def scenario_4(self, gateway: Gateway) -> dict:
+    def idle_load(self) -> dict:
+        """One request every idle_gap_ms, as a person sends them: caches, threads and CPUs go cold."""
+        gap = self.profile.idle_gap_ms
+        return dict(model="bench-n16", concurrency=1, think_ms=gap, duration=self.profile.idle_duration,
+                    warmup=gap / 1000)  # fmt: skip
+
+    def burst_load(self) -> dict:
+        """The load of scenario 4: every stream opened at once, each kept open ~10 s by a slow upstream."""
+        p = self.profile
+        return dict(model=f"bench-tps{p.open_stream_tps}-n{p.open_stream_tokens}", concurrency=p.open_streams,
+                    stream=True, expect_tokens=p.open_stream_tokens, requests_per_conn=1)  # fmt: skip
+
+    def burst_rows(self, prefix: str, gw: dict, direct: dict, brief: bool = False) -> list[dict]:
+        """Rows of a burst (burst_load): errors, memory per stream, stream time and TTFT p99; with
+        `brief`, not the count of open streams, the peak memory and the CPU."""
         p = self.profile
         n, tokens, tps = p.open_streams, p.open_stream_tokens, p.open_stream_tps
-        model = f"bench-tps{tps}-n{tokens}"
-        kwargs = dict(model=model, concurrency=n, stream=True, expect_tokens=tokens, requests_per_conn=1)
-        direct = self.load(self.upstream_url, api="ollama", sample=[self.upstream.pid], **kwargs)
-        gw = self.gw(gateway, **kwargs)
-        runs = {"gateway": gw, "direct": direct}
-        rows = [
-            row(f"{n} streams: errors", "", gw["errors"], direct["errors"], overhead=False),
-            row(
-                f"{n} streams: most open at once",
-                "",
-                gw["max_open_responses"],
-                direct["max_open_responses"],
-                overhead=False,
-            ),  # fmt: skip
-        ]
         per_stream = {}
-        for label, run in runs.items():
+        for label, run in (("gateway", gw), ("direct", direct)):
             server = run["server"]
             grown = max(0, server["peak_rss_kb"] - server["baseline_rss_kb"])
-            per_stream[label] = grown / max(1, run["max_open_responses"])
-            run["rss_per_stream_kb"] = per_stream[label]
-        rows.append(row(f"{n} streams: RSS per stream", "KB", per_stream["gateway"], per_stream["direct"],
+            per_stream[label] = run["rss_per_stream_kb"] = grown / max(1, run["max_open_responses"])
+        rows = [row(f"{prefix}{n} streams: errors", "", gw["errors"], direct["errors"], overhead=False)]
+        if not brief:
+            rows.append(row(f"{prefix}{n} streams: most open at once", "", gw["max_open_responses"],
+                            direct["max_open_responses"], overhead=False))  # fmt: skip
+        rows.append(row(f"{prefix}{n} streams: RSS per stream", "KB", per_stream["gateway"], per_stream["direct"],
                         overhead=False))  # fmt: skip
-        rows.append(row(f"{n} streams: peak RSS", "MB", gw["server"]["peak_rss_kb"] / 1024,
-                        direct["server"]["peak_rss_kb"] / 1024, overhead=False))  # fmt: skip
-        rows.append(row(f"{n} streams: server CPU per token", "µs", cpu_per(gw, tokens) * 1e6,
-                        cpu_per(direct, tokens) * 1e6, overhead=False))  # fmt: skip
-        rows.append(row(f"{n} streams: server CPU %", "%", gw["server"]["cpu_percent"],
-                        direct["server"]["cpu_percent"], overhead=False))  # fmt: skip
-        rows.append(row(f"{n} streams: stream time p50 ({tokens} tokens at {tps}/s)", "ms",
+        if not brief:
+            rows.append(row(f"{prefix}{n} streams: peak RSS", "MB", gw["server"]["peak_rss_kb"] / 1024,
+                            direct["server"]["peak_rss_kb"] / 1024, overhead=False))  # fmt: skip
+            rows.append(row(f"{prefix}{n} streams: server CPU per token", "µs", cpu_per(gw, tokens) * 1e6,
+                            cpu_per(direct, tokens) * 1e6, overhead=False))  # fmt: skip
+            rows.append(row(f"{prefix}{n} streams: server CPU %", "%", gw["server"]["cpu_percent"],
+                            direct["server"]["cpu_percent"], overhead=False))  # fmt: skip
+        rows.append(row(f"{prefix}{n} streams: stream time p50 ({tokens} tokens at {tps}/s)", "ms",
                         gw["stream_duration_ms"] and gw["stream_duration_ms"]["p50"],
                         direct["stream_duration_ms"] and direct["stream_duration_ms"]["p50"]))  # fmt: skip
-        rows.append(row(f"{n} streams: TTFT p99", "ms", gw["ttft_ms"] and gw["ttft_ms"]["p99"],
+        rows.append(row(f"{prefix}{n} streams: TTFT p99", "ms", gw["ttft_ms"] and gw["ttft_ms"]["p99"],
                         direct["ttft_ms"] and direct["ttft_ms"]["p99"]))  # fmt: skip
-        return {"title": f"{n} concurrent open streams on one process (slow upstream: {tps} tokens/s)",
-                "rows": rows, "runs": runs}  # fmt: skip
+        return rows
+
+    def scenario_4(self, gateway: Gateway) -> dict:
+        p = self.profile
+        kwargs = self.burst_load()
+        direct = self.load(self.upstream_url, api="ollama", sample=[self.upstream.pid], **kwargs)
+        gw = self.gw(gateway, **kwargs)
+        return {"title": f"{p.open_streams} concurrent open streams on one process (slow upstream: "
+                         f"{p.open_stream_tps} tokens/s)",
+                "rows": self.burst_rows("", gw, direct), "runs": {"gateway": gw, "direct": direct}}  # fmt: skip
 
     def scenario_metrics(self, on: Gateway, off: Gateway) -> dict:
         """Prometheus metrics on ("gateway" column) and off (OLLAMAWEB_METRICS=0, "direct" column),
@@ -815,7 +832,6 @@ class Bench:
             return self.direct_cache[key]
 
         n_fast = p.stream_tokens_fast
-        open_model = f"bench-tps{p.open_stream_tps}-n{p.open_stream_tokens}"
         for name, what, url, api, extra in systems:
             self.log(f"peers: {name}")
             load = functools.partial(self.load, url, api="openai", **extra)
@@ -832,17 +848,18 @@ class Bench:
                 load(model="bench-n16", concurrency=c),
                 direct(api, f"chat-c{c}", model="bench-n16", concurrency=c),
             )
+            r["idle"], di = load(**self.idle_load()), direct(api, "chat-idle", **self.idle_load())
             r["ttft"], dt = (load(model="bench-n16", concurrency=1, stream=True, expect_tokens=16),
                              direct(api, "ttft", model="bench-n16", concurrency=1, stream=True, expect_tokens=16))  # fmt: skip
             fast = dict(model=f"bench-tps2000-n{n_fast}", concurrency=1, stream=True, expect_tokens=n_fast)
             r["fast"], df = load(**fast), direct(api, f"bench-tps2000-n{n_fast}", **fast)
-            many = dict(model=open_model, concurrency=p.open_streams, stream=True,
-                        expect_tokens=p.open_stream_tokens, requests_per_conn=1)  # fmt: skip
-            r["open"] = load(**many)
-            dm = direct(api, "open-streams", sample=[self.upstream.pid], **many)
+            r["open"] = load(**self.burst_load())
+            dm = direct(api, "open-streams", sample=[self.upstream.pid], **self.burst_load())
             for q in ("p50", "p99"):
                 rows.append(row(f"{name}: latency c=1 {q}", "ms", pick(r["c1"], "latency_ms", q),
                                 pick(d1, "latency_ms", q)))  # fmt: skip
+            rows.append(row(f"{name}: latency, requests {p.idle_gap_ms / 1000:g} s apart, p50", "ms",
+                            pick(r["idle"], "latency_ms", "p50"), pick(di, "latency_ms", "p50")))  # fmt: skip
             rows.append(row(f"{name}: throughput c={c}", "req/s", r["c"]["rps"], dc["rps"], overhead=False))
             rows.append(row(f"{name}: CPU per request c={c}", "ms", cpu_per(r["c"], 1) * 1000,
                             cpu_per(dc, 1, "upstream") * 1000, overhead=False))  # fmt: skip
@@ -852,17 +869,8 @@ class Bench:
                             pick(r["fast"], "stream_duration_ms", "p50"), pick(df, "stream_duration_ms", "p50")))  # fmt: skip
             rows.append(row(f"{name}: CPU per token at 2,000 tok/s", "µs", cpu_per(r["fast"], n_fast) * 1e6,
                             cpu_per(df, n_fast, "upstream") * 1e6, overhead=False))  # fmt: skip
-            opened = r["open"]
-            grown = max(0, opened["server"]["peak_rss_kb"] - opened["server"]["baseline_rss_kb"])
-            rows.append(row(f"{name}: {p.open_streams} streams: errors", "", opened["errors"], dm["errors"],
-                            overhead=False))  # fmt: skip
-            rows.append(row(f"{name}: {p.open_streams} streams: TTFT p99", "ms", pick(opened, "ttft_ms", "p99"),
-                            pick(dm, "ttft_ms", "p99")))  # fmt: skip
-            rows.append(row(f"{name}: {p.open_streams} streams: stream time p50", "ms",
-                            pick(opened, "stream_duration_ms", "p50"), pick(dm, "stream_duration_ms", "p50")))  # fmt: skip
-            rows.append(row(f"{name}: {p.open_streams} streams: RSS per stream", "KB",
-                            grown / max(1, opened["max_open_responses"]), None, overhead=False))  # fmt: skip
-            rows.append(row(f"{name}: peak RSS", "MB", opened["server"]["peak_rss_kb"] / 1024, None, overhead=False))
+            rows += self.burst_rows(f"{name}: ", r["open"], dm, brief=True)
+            rows.append(row(f"{name}: peak RSS", "MB", r["open"]["server"]["peak_rss_kb"] / 1024, None, overhead=False))
         return {"title": "Peers, one process each, same fake upstream: " + "; ".join(
                     f"{name}: {what}" for name, what, *_ in systems), "rows": rows, "runs": runs}  # fmt: skip
 
@@ -943,8 +951,8 @@ class Bench:
                 pg_gateways = pg_gateways + twins[2:]
             self.log(f"starting {', '.join(g.name for g in gateways + pg_gateways)}")
             self.start_gateways(gateways + pg_gateways)
-            # With --baseline and --rounds N, scenarios 1-4 run N rounds, the trees' order swapped each
-            # round (ours first, then the baseline's first, ...), and each figure is the median of the rounds.
+            # With --rounds N, scenarios 1-4 run N rounds, and each figure is the median of the rounds;
+            # with --baseline too, the trees' order is swapped each round (ours first, then the baseline's).
             rounds: dict[str, list[dict]] = {}
             for number in range(self.rounds):
                 order = variants if number % 2 == 0 else variants[::-1]
@@ -1109,10 +1117,12 @@ def empty_redis_database(number: int) -> str:
 
 def scaling_ceiling(run: dict, workers: int, more_workers: int) -> float | None:
     """The most `more_workers` processes can serve over `workers`, given the CPU per request of the
-    gateway (g) and of everyone else (o: the upstream and the load generator) in `run`: W workers
-    are held to W/g by their own CPU and, all together, to N/(g + o) by the machine's N CPUs."""
+    gateway (g) and of everyone else (o: the upstream, the load generator and the other processes,
+    PostgreSQL and Redis among them) in `run`: W workers are held to W/g by their own CPU and, all
+    together, to N/(g + o) by the machine's N CPUs."""
     g = cpu_per(run, 1)
-    o = cpu_per(run, 1, "upstream") + run["loadgen_cpu_s"] / (run.get("sent_including_warmup") or float("nan"))
+    sent = run.get("sent_including_warmup") or float("nan")
+    o = cpu_per(run, 1, "upstream") + (run["loadgen_cpu_s"] + run.get("other_cpu_s", 0.0)) / sent
     if not g > 0 or not o >= 0:
         return None
     cpus = os.cpu_count() or 1
@@ -1343,7 +1353,7 @@ def main(argv=None) -> int:
         "--rounds",
         type=int,
         default=1,
-        help="With --baseline: run scenarios 1-4 N times, alternating which tree goes first, and report "
+        help="Run scenarios 1-4 N times (with --baseline, alternating which tree goes first) and report "
         "each figure's median.",
     )
     parser.add_argument(

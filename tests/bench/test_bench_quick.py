@@ -58,6 +58,10 @@ def check_protocols(scenario: dict):
     """Every protocol was measured, and every run of it (and of the upstream) counted exactly the
     tokens the fake sent: a protocol that repeats its text (Responses' closing events) is not counted twice."""
     assert {row["metric"].split(":")[0] for row in scenario["rows"]} == PROTOCOLS
+    for name in PROTOCOLS:  # scenario 1's requests a second apart and scenario 4's burst, per protocol
+        metrics = [row["metric"] for row in scenario["rows"] if row["metric"].startswith(name + ":")]
+        assert any(" s apart, p50" in metric for metric in metrics), metrics
+        assert any(" streams: TTFT p99" in metric for metric in metrics), metrics
     assert set(scenario["runs"]) == PROTOCOLS | {"direct"}
     for name, runs in scenario["runs"].items():
         assert set(runs) == set(scenario["tokens_per_reply"]), name
@@ -65,6 +69,25 @@ def check_protocols(scenario: dict):
             expected = scenario["tokens_per_reply"][label] * run["ok"]
             assert run["ok"] > 0 and run["errors"] == 0, (name, label, run["error_samples"])
             assert run["tokens"] == expected, (name, label, run["tokens"], expected)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_rounds_without_a_baseline_give_each_figure_s_median(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "1", "--rounds", "3", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert result.returncode == 0, f"bench/run.py failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    scenario = json.loads(out.read_text())["scenarios"]["1"]
+    assert len(scenario["rounds"]) == 3 and len(scenario["runs"]) == 3
+    p50s = sorted(runs["c1"]["gateway"]["latency_ms"]["p50"] for runs in scenario["runs"])
+    (p50,) = [row["gateway"] for row in scenario["rows"] if row["metric"] == "latency c=1 p50"]
+    assert p50 == p50s[1]
 
 
 def test_idle_cost_measures_both_kinds_of_work(capsys, monkeypatch):
@@ -102,6 +125,18 @@ def test_the_scaling_ceiling_is_what_the_cpus_leave_to_the_workers(monkeypatch):
     assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2 * 0.49 / (0.49 + 0.19))
     monkeypatch.setattr(harness.os, "cpu_count", lambda: 8)  # CPUs to spare: the workers' own CPU is the limit
     assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2.0)
+
+
+def test_the_scaling_ceiling_counts_the_cpu_of_the_stores(monkeypatch):
+    """PostgreSQL and Redis (the run's other processes) share the CPUs too: their CPU is part of o."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import run as harness
+
+    monkeypatch.setattr(harness.os, "cpu_count", lambda: 2)
+    # As above, and the stores' servers 0.9 s of CPU: o = 0.28 ms
+    run = {"sent_including_warmup": 10_000, "server": {"cpu_s": 4.9}, "upstream": {"cpu_s": 1.1}, "loadgen_cpu_s": 0.8,
+           "other_cpu_s": 0.9}  # fmt: skip
+    assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2 * 0.49 / (0.49 + 0.28))
 
 
 def test_each_tree_is_served_as_its_own_bin_serve_serves_it(monkeypatch, tmp_path):
