@@ -664,6 +664,8 @@ class Bench:
                                 overhead=False))  # fmt: skip
             rows.append(row(f"log rows written / requests sent, {label}", "", gw["log_rows_written"],
                             gw["sent_including_warmup"], overhead=False))  # fmt: skip
+            rows.append(row(f"CPUs in use by every process, {label}", "%", cpus_in_use_percent(gw),
+                            cpus_in_use_percent(direct, gateway=False), overhead=False))  # fmt: skip
         first, second = runs[f"{one.workers} proc"], runs[f"{two.workers} proc"]
         rows.append(row(f"throughput {two.workers} proc / {one.workers} proc (direct column: the most this machine allows)",
                         "×", second["rps"] / first["rps"] if first["rps"] else None,
@@ -1115,18 +1117,28 @@ def empty_redis_database(number: int) -> str:
     return "" if replies == b"+OK\r\n+OK\r\n" else f"could not empty Redis database {number}: {replies!r}"
 
 
-def scaling_ceiling(run: dict, workers: int, more_workers: int) -> float | None:
-    """The most `more_workers` processes can serve over `workers`, given the CPU per request of the
-    gateway (g) and of everyone else (o: the upstream, the load generator and the other processes,
-    PostgreSQL and Redis among them) in `run`: W workers are held to W/g by their own CPU and, all
-    together, to N/(g + o) by the machine's N CPUs."""
-    g = cpu_per(run, 1)
+def other_cpu_per(run: dict) -> float:
+    """CPU seconds per request of everyone but the gateway (o): the upstream, the load generator and
+    the other processes, PostgreSQL and Redis among them."""
     sent = run.get("sent_including_warmup") or float("nan")
-    o = cpu_per(run, 1, "upstream") + (run["loadgen_cpu_s"] + run.get("other_cpu_s", 0.0)) / sent
-    if not g > 0 or not o >= 0:
+    return cpu_per(run, 1, "upstream") + (run["loadgen_cpu_s"] + run.get("other_cpu_s", 0.0)) / sent
+
+
+def scaling_ceiling(run: dict, workers: int, more_workers: int) -> float | None:
+    """The most `more_workers` processes can serve over the `workers` of `run`: more_workers/workers
+    times as much, unless the machine's N CPUs are full first, at N/(g + o) requests a second (g, o:
+    the CPU per request of the gateway and of everyone else in `run`). An estimate from `run`'s
+    costs: under more load they can fall (fuller batches), and the ratio measured can exceed it."""
+    g, o = cpu_per(run, 1), other_cpu_per(run)
+    if not g > 0 or not o >= 0 or not run.get("rps"):
         return None
-    cpus = os.cpu_count() or 1
-    return min(more_workers / g, cpus / (g + o)) / min(workers / g, cpus / (g + o))
+    return min(more_workers / workers, (os.cpu_count() or 1) / ((g + o) * run["rps"]))
+
+
+def cpus_in_use_percent(run: dict, gateway: bool = True) -> float:
+    """How much of the machine's CPUs every process used during `run` (100: all of them)."""
+    cpu = other_cpu_per(run) + (cpu_per(run, 1) if gateway else 0.0)
+    return 100.0 * cpu * run["rps"] / (os.cpu_count() or 1)
 
 
 def reference_ms(repeats: int = 3) -> float:

@@ -115,14 +115,18 @@ def test_rounds_are_combined_by_their_median(monkeypatch):
 
 
 def test_the_scaling_ceiling_is_what_the_cpus_leave_to_the_workers(monkeypatch):
-    """Two workers on two CPUs shared with the upstream and the load generator: 2g/(g + o)."""
+    """Two workers on two CPUs shared with the upstream and the load generator: 2g/(g + o) for a
+    worker that its own CPU held (g per request, o of everyone else's)."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import run as harness
 
     monkeypatch.setattr(harness.os, "cpu_count", lambda: 2)
     # 10,000 requests: the gateway 4.9 s of CPU (g = 0.49 ms), the upstream 1.1 s and the load generator 0.8 s (o = 0.19 ms)
-    run = {"sent_including_warmup": 10_000, "server": {"cpu_s": 4.9}, "upstream": {"cpu_s": 1.1}, "loadgen_cpu_s": 0.8}
+    run = {"sent_including_warmup": 10_000, "server": {"cpu_s": 4.9}, "upstream": {"cpu_s": 1.1}, "loadgen_cpu_s": 0.8,
+           "rps": 1 / 0.00049}  # fmt: skip
     assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2 * 0.49 / (0.49 + 0.19))
+    assert harness.cpus_in_use_percent(run) == pytest.approx(100 * (0.49 + 0.19) / 0.49 / 2)
+    assert harness.cpus_in_use_percent(run, gateway=False) == pytest.approx(100 * 0.19 / 0.49 / 2)
     monkeypatch.setattr(harness.os, "cpu_count", lambda: 8)  # CPUs to spare: the workers' own CPU is the limit
     assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2.0)
 
@@ -135,8 +139,22 @@ def test_the_scaling_ceiling_counts_the_cpu_of_the_stores(monkeypatch):
     monkeypatch.setattr(harness.os, "cpu_count", lambda: 2)
     # As above, and the stores' servers 0.9 s of CPU: o = 0.28 ms
     run = {"sent_including_warmup": 10_000, "server": {"cpu_s": 4.9}, "upstream": {"cpu_s": 1.1}, "loadgen_cpu_s": 0.8,
-           "other_cpu_s": 0.9}  # fmt: skip
+           "other_cpu_s": 0.9, "rps": 1 / 0.00049}  # fmt: skip
     assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2 * 0.49 / (0.49 + 0.28))
+
+
+def test_the_scaling_ceiling_of_a_worker_that_waited_is_higher(monkeypatch):
+    """One worker busy 80 % of the time (it waited for its stores) served 0.8/g: two can serve up to
+    the machine's 2/(g + o), against that rate."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import run as harness
+
+    monkeypatch.setattr(harness.os, "cpu_count", lambda: 2)
+    run = {"sent_including_warmup": 10_000, "server": {"cpu_s": 4.9}, "upstream": {"cpu_s": 1.1}, "loadgen_cpu_s": 0.8,
+           "other_cpu_s": 0.9, "rps": 0.8 / 0.00049}  # fmt: skip
+    assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2 * 0.49 / (0.8 * (0.49 + 0.28)))
+    run["rps"] = 0.5 / 0.00049  # a worker idle half the time: twice as much, at most
+    assert harness.scaling_ceiling(run, 1, 2) == pytest.approx(2.0)
 
 
 def test_each_tree_is_served_as_its_own_bin_serve_serves_it(monkeypatch, tmp_path):
