@@ -238,8 +238,8 @@ class Connection(asyncio.Protocol):
     def _parse_head(self, head: bytes) -> int:
         status_line, *lines = head.decode("latin-1").split("\r\n")
         version, status, *_ = status_line.split(" ", 2)
-        if not version.startswith("HTTP/1."):
-            raise ValueError("not HTTP/1.x")
+        if not version.startswith("HTTP/1.") or not _decimal(status) or len(status) != 3:
+            raise ValueError("not an HTTP/1.x status line")
         self.status = int(status)
         headers = self.headers = {}
         for line in lines:
@@ -254,6 +254,8 @@ class Connection(asyncio.Protocol):
         if "chunked" in headers.get("transfer-encoding", "").lower():
             return _CHUNK_SIZE
         if "content-length" in headers:
+            if not _decimal(headers["content-length"]):  # int() takes "-5", "+5" and "5_0"
+                raise ValueError("bad Content-Length")
             self._remaining = int(headers["content-length"])
             return _LENGTH if self._remaining else _DONE
         self.keep_alive = False
@@ -429,6 +431,10 @@ class Connection(asyncio.Protocol):
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None
+
+
+def _decimal(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _unended_line(data: bytes, pos: int) -> bytes:

@@ -177,6 +177,17 @@ def test_a_size_or_trailer_line_that_never_ends_is_an_invalid_response(line):
     assert not _fed(head + _chunk(FIRST) + line).keep_alive
 
 
+@pytest.mark.parametrize("length", [b"-5", b"+5", b"5_0", b"0x5", b"\xb2", b""], ids=repr)
+def test_a_content_length_that_is_not_a_decimal_number_is_an_invalid_response(length):
+    """int() takes "-5" (the parser then went back over what it had read), "+5" and "5_0"."""
+    assert not _fed(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nhello").keep_alive
+
+
+@pytest.mark.parametrize("status", [b"-1", b"+20", b"99", b"2000", b"20x", b"\xb2\xb2\xb2"], ids=repr)
+def test_a_status_that_is_not_three_digits_is_an_invalid_response(status):
+    assert not _fed(b"HTTP/1.1 " + status + b" OK\r\nContent-Length: 5\r\n\r\nhello").keep_alive
+
+
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
