@@ -118,9 +118,11 @@ def error_for_status(status: int, message: str) -> GatewayError:
         return InvalidRequest(message)
     if status == 503:
         return BackendBusy(message)
-    if status >= 500 or status == 499:
-        return BackendError(f"Ollama backend error ({status}): {message}")
-    return BackendRejected(message, status=status)
+    if 400 <= status < 500 and status != 499:
+        return BackendRejected(message, status=status)
+    # 5xx, and what Ollama never answers (a 204, a proxy's redirect): the gateway's 502, whose
+    # status and body clients can take (a 204 or a 301 with an error body is neither).
+    return BackendError(f"Ollama backend error ({status}): {message}")
 
 
 def _transport_error(exc: http11.HTTPError | httpx.HTTPError, base_url: str) -> BackendError:

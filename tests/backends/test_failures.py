@@ -78,6 +78,24 @@ BEFORE_OUTPUT = {
         "model_not_found",
         "The model 'llama3' does not exist or is not available.",
     ),
+    # A backend URL that points at something other than Ollama (a proxy's redirect to https, say):
+    # no status but 200 is an answer, and the client gets the gateway's 502, not the backend's 301.
+    "backend-redirect": (
+        Reply(status=301, error="Moved Permanently"),
+        "llama3",
+        502,
+        openai.InternalServerError,
+        "backend_error",
+        "Ollama backend error (301): Moved Permanently",
+    ),
+    "backend-204": (
+        Reply(status=204, error=""),
+        "llama3",
+        502,
+        openai.InternalServerError,
+        "backend_error",
+        "Ollama backend error (204): empty response",
+    ),
     "error-line-first": (
         Reply(error_after=0, error="runner failed to load"),
         "llama3",
