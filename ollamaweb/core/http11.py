@@ -57,6 +57,10 @@ class RemoteProtocolError(HTTPError):
     """The server closed the connection early or sent something that is not HTTP/1.1."""
 
 
+class InvalidResponse(RemoteProtocolError):
+    """What the server sent is not an HTTP/1.1 response."""
+
+
 class Origin:
     """scheme://host:port, the request-target prefix, and the constant part of every request head."""
 
@@ -128,7 +132,7 @@ class Connection(asyncio.Protocol):
         self.stop_timer()
         if self._state == _UNTIL_CLOSE:
             self._state = _DONE
-        elif self._state != _DONE or self._waiter is not None:
+        elif (self._state != _DONE or self._waiter is not None) and self._error is None:
             self._error = RemoteProtocolError("The server closed the connection before the response was complete.")
         self._wake()
         self.pool._forget(self)
@@ -146,7 +150,7 @@ class Connection(asyncio.Protocol):
         try:
             self._feed(data)
         except (ValueError, IndexError):
-            self._error = RemoteProtocolError("The server sent an invalid HTTP response.")
+            self._error = InvalidResponse("The server sent an invalid HTTP response.")
             self.keep_alive = False
             self.transport.close()
         self._wake()

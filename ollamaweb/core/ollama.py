@@ -133,6 +133,8 @@ def _transport_error(exc: http11.HTTPError | httpx.HTTPError, base_url: str) -> 
         return BackendUnavailable("The model backend is unreachable; try again later.")
     if isinstance(exc, http11.ReadTimeout | httpx.TimeoutException):
         return BackendTimeout("The model backend did not answer in time.")
+    if isinstance(exc, http11.InvalidResponse):  # a backend URL that is not Ollama's, say
+        return BackendError("The model backend sent an invalid HTTP response.")
     return BackendError("The model backend closed the connection unexpectedly.")
 
 

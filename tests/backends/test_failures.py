@@ -2,6 +2,7 @@
 
 import json
 import socket
+import threading
 
 import httpx
 import openai
@@ -44,6 +45,29 @@ def unreachable_backend(gateway):
     settings.OLLAMA_HOST = f"http://127.0.0.1:{port}"
     yield
     settings.OLLAMA_HOST = saved
+
+
+@pytest.fixture
+def garbled_backend(gateway):
+    """A backend that answers every request with something that is not HTTP/1.1."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:  # closed: the test is over
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello")
+
+    threading.Thread(target=answer, daemon=True).start()
+    saved = settings.OLLAMA_HOST
+    settings.OLLAMA_HOST = f"http://127.0.0.1:{server.getsockname()[1]}"
+    yield
+    settings.OLLAMA_HOST = saved
+    server.close()
 
 
 def create(client, stream, model="llama3"):
@@ -168,6 +192,18 @@ def test_unreachable_backend_is_an_http_503(client, gateway, unreachable_backend
     assert error.value.body["message"] == "The model backend is unreachable; try again later."
     log = only_log(gateway)
     assert (log.status, log.error, log.stream) == (503, "The model backend is unreachable; try again later.", stream)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_backend_that_does_not_speak_http_is_a_502_that_says_so(client, gateway, garbled_backend, stream):
+    message = "The model backend sent an invalid HTTP response."
+    with pytest.raises(openai.InternalServerError) as error:
+        create(client, stream)
+
+    assert error.value.status_code == 502
+    assert (error.value.body["code"], error.value.body["message"]) == ("backend_error", message)
+    log = only_log(gateway)
+    assert (log.status, log.error, log.stream) == (502, message, stream)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
