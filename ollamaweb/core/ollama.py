@@ -224,9 +224,75 @@ class OpenStream:
         self._response.close()
 
 
+INVALID_LINE = "The model backend sent an invalid stream line."
+
+
+def _is_text(value) -> bool:
+    return type(value) is str
+
+
+def _is_flag(value) -> bool:
+    return type(value) is bool
+
+
+def _is_amount(value) -> bool:
+    """A token count or a duration: what requests are charged by, so never negative."""
+    return type(value) in (int, float) and value >= 0
+
+
+def _is_tool_call(call) -> bool:
+    function = call.get("function") if type(call) is dict else None
+    return (
+        type(function) is dict
+        and type(function.get("name")) is str
+        and type(function.get("arguments", "")) in (dict, str)
+    )
+
+
+def _is_message(message) -> bool:
+    if type(message) is not dict:
+        return False
+    for key in ("role", "content", "thinking"):
+        value = message.get(key)
+        if value is not None and type(value) is not str:
+            return False
+    calls = message.get("tool_calls")
+    return calls is None or (type(calls) is list and all(_is_tool_call(call) for call in calls))
+
+
+# The fields of a streamed object that the gateway reads, and what each must be (as Ollama sends
+# them; null counts as absent). Other fields are passed on as they are.
+_READ_FIELDS = {
+    "message": _is_message,
+    "response": _is_text,
+    "thinking": _is_text,
+    "done": _is_flag,
+    "done_reason": _is_text,
+    "prompt_eval_count": _is_amount,
+    "eval_count": _is_amount,
+    "total_duration": _is_amount,
+    "load_duration": _is_amount,
+    "prompt_eval_duration": _is_amount,
+    "eval_duration": _is_amount,
+}
+
+
+def _well_formed(item) -> bool:
+    """Whether a streamed object has Ollama's shape where the gateway reads it: a backend that
+    sends another (not Ollama, or a broken one) is a backend error, not a crash of a translation
+    or a negative charge."""
+    if type(item) is not dict:
+        return False
+    for key, value in item.items():
+        check = _READ_FIELDS.get(key)
+        if check is not None and value is not None and not check(value):
+            return False
+    return True
+
+
 def _parsed(lines: list[bytes]) -> tuple[list, BackendError | None]:
     """The objects of complete NDJSON lines, up to the failure that ends them early, if any (a
-    line that is not JSON, or Ollama's {"error": ...})."""
+    line that is not JSON or not of Ollama's shape, or Ollama's {"error": ...})."""
     batch = []
     for line in lines:
         if not line or line.isspace():
@@ -234,9 +300,11 @@ def _parsed(lines: list[bytes]) -> tuple[list, BackendError | None]:
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError:
-            return batch, BackendError("The model backend sent an invalid stream line.")
+            return batch, BackendError(INVALID_LINE)
         if type(item) is dict and "error" in item:
             return batch, BackendError(f"Ollama backend error: {item['error']}")
+        if not _well_formed(item):
+            return batch, BackendError(INVALID_LINE)
         batch.append(item)
     return batch, None
 
@@ -274,13 +342,11 @@ class NDJSONStream:
         except http11.HTTPError as exc:
             raise _transport_error(exc, self._base_url) from exc
         if tail.strip():
-            try:
-                item = orjson.loads(tail)
-            except orjson.JSONDecodeError as exc:
-                raise BackendError("The model backend sent an invalid stream line.") from exc
-            if type(item) is dict and "error" in item:
-                raise BackendError(f"Ollama backend error: {item['error']}")
-            yield [item]
+            batch, failure = _parsed([tail])
+            if batch:
+                yield batch
+            if failure is not None:
+                raise failure
 
     async def __aiter__(self) -> AsyncIterator[dict]:
         async for batch in self.batches():

@@ -47,27 +47,44 @@ def unreachable_backend(gateway):
     settings.OLLAMA_HOST = saved
 
 
-@pytest.fixture
-def garbled_backend(gateway):
-    """A backend that answers every request with something that is not HTTP/1.1."""
-    server = socket.create_server(("127.0.0.1", 0))
+class RawBackend:
+    """A backend that answers every request with `answer`, bytes as they are."""
 
-    def answer():
+    def __init__(self):
+        self.answer = b""
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def answer_ndjson(self, *lines: bytes):
+        body = b"".join(b"%x\r\n%s\n\r\n" % (len(line) + 1, line) for line in lines) + b"0\r\n\r\n"
+        self.answer = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n" + body
+        )
+
+    def _serve(self):
         while True:
             try:
-                connection, _ = server.accept()
+                connection, _ = self._server.accept()
             except OSError:  # closed: the test is over
                 return
             with connection:
                 connection.recv(65536)
-                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello")
+                connection.sendall(self.answer)
 
-    threading.Thread(target=answer, daemon=True).start()
+    def close(self):
+        self._server.close()
+
+
+@pytest.fixture
+def raw_backend(gateway):
+    backend = RawBackend()
     saved = settings.OLLAMA_HOST
-    settings.OLLAMA_HOST = f"http://127.0.0.1:{server.getsockname()[1]}"
-    yield
+    settings.OLLAMA_HOST = backend.url
+    yield backend
     settings.OLLAMA_HOST = saved
-    server.close()
+    backend.close()
 
 
 def create(client, stream, model="llama3"):
@@ -195,7 +212,8 @@ def test_unreachable_backend_is_an_http_503(client, gateway, unreachable_backend
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-def test_a_backend_that_does_not_speak_http_is_a_502_that_says_so(client, gateway, garbled_backend, stream):
+def test_a_backend_that_does_not_speak_http_is_a_502_that_says_so(client, gateway, raw_backend, stream):
+    raw_backend.answer = b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello"
     message = "The model backend sent an invalid HTTP response."
     with pytest.raises(openai.InternalServerError) as error:
         create(client, stream)
@@ -204,6 +222,61 @@ def test_a_backend_that_does_not_speak_http_is_a_502_that_says_so(client, gatewa
     assert (error.value.body["code"], error.value.body["message"]) == ("backend_error", message)
     log = only_log(gateway)
     assert (log.status, log.error, log.stream) == (502, message, stream)
+
+
+# Lines of JSON that are not of Ollama's shape where the gateway reads them.
+TOKEN = b'{"model":"llama3","message":{"role":"assistant","content":"one"},"done":false}'
+MISSHAPEN = {
+    "array": b"[1, 2]",
+    "string": b'"hello"',
+    "null": b"null",
+    "message-a-string": b'{"model":"llama3","message":"hi","done":false}',
+    "content-a-number": b'{"model":"llama3","message":{"role":"assistant","content":5},"done":false}',
+    "tool-call-a-number": b'{"model":"llama3","message":{"role":"assistant","content":"","tool_calls":[5]},"done":true}',
+    "negative-count": b'{"model":"llama3","message":{"role":"assistant","content":"a"},"done":true,"eval_count":-9000}',
+    "count-a-string": b'{"model":"llama3","message":{"role":"assistant","content":"a"},"done":true,"eval_count":"x"}',
+    "done-reason-a-number": b'{"model":"llama3","message":{"role":"assistant","content":"a"},"done":true,"done_reason":5}',
+}
+# Each protocol's route and request, and where its error body says what went wrong.
+PROTOCOL_ROUTES = {
+    "openai": ("/v1/chat/completions", {"messages": HELLO}, lambda body: body["error"]["message"]),
+    "native": ("/api/chat", {"messages": HELLO, "stream": False}, lambda body: body["error"]),
+    "responses": ("/v1/responses", {"input": "Say hello"}, lambda body: body["error"]["message"]),
+    "anthropic": ("/v1/messages", {"max_tokens": 16, "messages": HELLO}, lambda body: body["error"]["message"]),
+}
+INVALID_LINE = "The model backend sent an invalid stream line."
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOL_ROUTES))
+@pytest.mark.parametrize("line", list(MISSHAPEN))
+def test_a_line_not_of_ollama_s_shape_is_a_502_in_each_protocol(gateway, api_key, raw_backend, protocol, line):
+    """Before: a 500 from the translation that read it (and a negative count would have been a
+    negative charge)."""
+    raw_backend.answer_ndjson(MISSHAPEN[line])
+    path, body, message_of = PROTOCOL_ROUTES[protocol]
+    headers = {"authorization": f"Bearer {api_key[1]}", "x-api-key": api_key[1], "anthropic-version": "2023-06-01"}
+
+    response = httpx.post(gateway.url + path, json={"model": "llama3", **body}, headers=headers, timeout=10)
+
+    assert response.status_code == 502, response.text
+    assert message_of(response.json()) == INVALID_LINE
+    log = only_log(gateway)
+    assert (log.status, log.error, log.completion_tokens) == (502, INVALID_LINE, 0)
+
+
+def test_a_misshapen_line_after_the_first_tokens_ends_the_stream_with_an_error(client, gateway, raw_backend):
+    raw_backend.answer_ndjson(TOKEN, MISSHAPEN["negative-count"])
+    received = []
+
+    stream = client.chat.completions.create(model="llama3", messages=HELLO, stream=True)
+    with pytest.raises(openai.APIError) as error:
+        for chunk in stream:
+            received.append(chunk)
+
+    assert error.value.message == INVALID_LINE
+    assert [chunk.choices[0].delta.content for chunk in received] == ["one"]
+    log = only_log(gateway)
+    assert (log.status, log.error, log.completion_tokens, log.usage_source) == (502, INVALID_LINE, 1, "counted")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
