@@ -11,6 +11,7 @@ every object that arrived in one read as one list, so a relay can write them to 
 
 import asyncio
 import logging
+from array import array
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -34,6 +35,8 @@ from .loops import for_this_loop
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 11434
+INVALID_ANSWER = "The model backend sent an invalid response."
+INVALID_LINE = "The model backend sent an invalid stream line."
 
 
 def parse_ollama_host(value: str) -> list[str]:
@@ -189,9 +192,13 @@ class OllamaClient:
         if not body:
             return {}
         try:
-            return orjson.loads(body)
+            answer = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise BackendError("The model backend sent an invalid response.") from exc
+            raise BackendError(INVALID_ANSWER) from exc
+        # Every answer of Ollama's is an object; those the gateway reads, of their shape there.
+        if type(answer) is not dict or not _ANSWER_SHAPES.get(path, _well_formed)(answer):
+            raise BackendError(INVALID_ANSWER)
+        return answer
 
     def stream(self, path: str, payload: dict) -> "OpenStream":
         """Open an NDJSON stream: `async with client.stream(path, payload) as lines`, where `lines`
@@ -222,9 +229,6 @@ class OpenStream:
 
     async def __aexit__(self, *exc_info):
         self._response.close()
-
-
-INVALID_LINE = "The model backend sent an invalid stream line."
 
 
 def _is_text(value) -> bool:
@@ -288,6 +292,54 @@ def _well_formed(item) -> bool:
         if check is not None and value is not None and not check(value):
             return False
     return True
+
+
+def _is_embed_answer(answer: dict) -> bool:
+    embeddings = answer.get("embeddings")
+    if type(embeddings) is not list or not _well_formed(answer):
+        return False
+    try:
+        for vector in embeddings:
+            if type(vector) is not list:
+                return False
+            array("d", vector)  # numbers only, checked in C (a vector has thousands)
+    except TypeError:
+        return False
+    return True
+
+
+# What the gateway reads of a listed model (/api/tags, /api/ps), and what each must be.
+_LISTING_FIELDS = {
+    "name": _is_text,
+    "model": _is_text,
+    "digest": _is_text,
+    "modified_at": _is_text,
+    "expires_at": _is_text,
+    "size": _is_amount,
+    "size_vram": _is_amount,
+    "details": lambda value: type(value) is dict,
+}
+
+
+def _is_model_list(answer: dict) -> bool:
+    models = answer.get("models")
+    if models is None:
+        return True
+    if type(models) is not list:
+        return False
+    for listing in models:
+        if type(listing) is not dict:
+            return False
+        for key, value in listing.items():
+            check = _LISTING_FIELDS.get(key)
+            if check is not None and value is not None and not check(value):
+                return False
+    return True
+
+
+# Answers checked beyond being objects, by path: the readers (translations, the catalog, health
+# checks, charges) rely on their shape.
+_ANSWER_SHAPES = {"/api/embed": _is_embed_answer, "/api/tags": _is_model_list, "/api/ps": _is_model_list}
 
 
 def _parsed(lines: list[bytes]) -> tuple[list, BackendError | None]:

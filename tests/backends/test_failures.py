@@ -279,6 +279,61 @@ def test_a_misshapen_line_after_the_first_tokens_ends_the_stream_with_an_error(c
     assert (log.status, log.error, log.completion_tokens, log.usage_source) == (502, INVALID_LINE, 1, "counted")
 
 
+def _json_answer(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+INVALID_ANSWER = "The model backend sent an invalid response."
+MISSHAPEN_EMBEDDINGS = {
+    "array": b"[[0.1]]",
+    "null": b"null",
+    "vectors-a-string": b'{"embeddings":"x"}',
+    "flat-vector": b'{"embeddings":[0.1,0.2]}',
+    "words-for-numbers": b'{"embeddings":[["a"]]}',
+    "negative-count": b'{"embeddings":[[0.1]],"prompt_eval_count":-5}',
+}
+EMBED_ROUTES = {
+    "/v1/embeddings": ({"model": "all-minilm", "input": ["hi"]}, lambda body: body["error"]["message"]),
+    "/api/embed": ({"model": "all-minilm", "input": "hi"}, lambda body: body["error"]),
+    "/api/embeddings": ({"model": "all-minilm", "prompt": "hi"}, lambda body: body["error"]),
+}
+
+
+@pytest.mark.parametrize("path", list(EMBED_ROUTES))
+@pytest.mark.parametrize("answer", list(MISSHAPEN_EMBEDDINGS))
+def test_an_embedding_answer_not_of_ollama_s_shape_is_a_502(gateway, api_key, raw_backend, path, answer):
+    """Before: a 500 (an array, a flat vector), vectors of words passed on, a negative count charged."""
+    raw_backend.answer = _json_answer(MISSHAPEN_EMBEDDINGS[answer])
+    body, message_of = EMBED_ROUTES[path]
+
+    response = httpx.post(gateway.url + path, json=body, headers={"authorization": f"Bearer {api_key[1]}"}, timeout=10)
+
+    assert response.status_code == 502, response.text
+    assert message_of(response.json()) == INVALID_ANSWER
+    log = only_log(gateway)
+    assert (log.status, log.error, log.prompt_tokens) == (502, INVALID_ANSWER, 0)
+
+
+MISSHAPEN_LISTINGS = {
+    "models-a-string": b'{"models":"x"}',
+    "a-listing-a-number": b'{"models":[5]}',
+    "a-size-a-word": b'{"models":[{"name":"llama3:latest","model":"llama3:latest","size":"big","modified_at":5}]}',
+}
+
+
+@pytest.mark.parametrize("path", ["/api/tags", "/v1/models"])
+@pytest.mark.parametrize("answer", list(MISSHAPEN_LISTINGS))
+def test_a_model_list_not_of_ollama_s_shape_is_a_502(gateway, api_key, raw_backend, path, answer):
+    """Before: a 500 from the catalog that read it."""
+    raw_backend.answer = _json_answer(MISSHAPEN_LISTINGS[answer])
+
+    response = httpx.get(gateway.url + path, headers={"authorization": f"Bearer {api_key[1]}"}, timeout=10)
+
+    assert response.status_code == 502, response.text
+    body = response.json()
+    assert (body["error"] if path == "/api/tags" else body["error"]["message"]) == INVALID_ANSWER
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_backend_hanging_before_headers_is_504(client, gateway, fake_ollama, short_read_timeout, stream):
     fake_ollama.reply = Reply(hang_after=0)
