@@ -281,17 +281,22 @@ _READ_FIELDS = {
 }
 
 
+def _fits(item, checks: dict) -> bool:
+    """Whether `item` is an object whose fields named in `checks` (when not null) pass their check."""
+    if type(item) is not dict:
+        return False
+    for key, value in item.items():
+        check = checks.get(key)
+        if check is not None and value is not None and not check(value):
+            return False
+    return True
+
+
 def _well_formed(item) -> bool:
     """Whether a streamed object has Ollama's shape where the gateway reads it: a backend that
     sends another (not Ollama, or a broken one) is a backend error, not a crash of a translation
     or a negative charge."""
-    if type(item) is not dict:
-        return False
-    for key, value in item.items():
-        check = _READ_FIELDS.get(key)
-        if check is not None and value is not None and not check(value):
-            return False
-    return True
+    return _fits(item, _READ_FIELDS)
 
 
 def _is_embed_answer(answer: dict) -> bool:
@@ -325,16 +330,7 @@ def _is_model_list(answer: dict) -> bool:
     models = answer.get("models")
     if models is None:
         return True
-    if type(models) is not list:
-        return False
-    for listing in models:
-        if type(listing) is not dict:
-            return False
-        for key, value in listing.items():
-            check = _LISTING_FIELDS.get(key)
-            if check is not None and value is not None and not check(value):
-                return False
-    return True
+    return type(models) is list and all(_fits(listing, _LISTING_FIELDS) for listing in models)
 
 
 # Answers checked beyond being objects, by path: the readers (translations, the catalog, health
