@@ -11,7 +11,6 @@ every object that arrived in one read as one list, so a relay can write them to 
 
 import asyncio
 import logging
-from array import array
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ from .errors import (
     NotFound,
 )
 from .loops import for_this_loop
+from .shapes import answer_fits, well_formed
 
 logger = logging.getLogger(__name__)
 
@@ -195,8 +195,7 @@ class OllamaClient:
             answer = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise BackendError(INVALID_ANSWER) from exc
-        # Every answer of Ollama's is an object; those the gateway reads, of their shape there.
-        if type(answer) is not dict or not _ANSWER_SHAPES.get(path, _well_formed)(answer):
+        if not answer_fits(path, answer):
             raise BackendError(INVALID_ANSWER)
         return answer
 
@@ -231,113 +230,6 @@ class OpenStream:
         self._response.close()
 
 
-def _is_text(value) -> bool:
-    return type(value) is str
-
-
-def _is_flag(value) -> bool:
-    return type(value) is bool
-
-
-def _is_amount(value) -> bool:
-    """A token count or a duration: what requests are charged by, so never negative."""
-    return type(value) in (int, float) and value >= 0
-
-
-def _is_tool_call(call) -> bool:
-    function = call.get("function") if type(call) is dict else None
-    return (
-        type(function) is dict
-        and type(function.get("name")) is str
-        and type(function.get("arguments", "")) in (dict, str)
-    )
-
-
-def _is_message(message) -> bool:
-    if type(message) is not dict:
-        return False
-    for key in ("role", "content", "thinking"):
-        value = message.get(key)
-        if value is not None and type(value) is not str:
-            return False
-    calls = message.get("tool_calls")
-    return calls is None or (type(calls) is list and all(_is_tool_call(call) for call in calls))
-
-
-# The fields of a streamed object that the gateway reads, and what each must be (as Ollama sends
-# them; null counts as absent). Other fields are passed on as they are.
-_READ_FIELDS = {
-    "message": _is_message,
-    "response": _is_text,
-    "thinking": _is_text,
-    "done": _is_flag,
-    "done_reason": _is_text,
-    "prompt_eval_count": _is_amount,
-    "eval_count": _is_amount,
-    "total_duration": _is_amount,
-    "load_duration": _is_amount,
-    "prompt_eval_duration": _is_amount,
-    "eval_duration": _is_amount,
-}
-
-
-def _fits(item, checks: dict) -> bool:
-    """Whether `item` is an object whose fields named in `checks` (when not null) pass their check."""
-    if type(item) is not dict:
-        return False
-    for key, value in item.items():
-        check = checks.get(key)
-        if check is not None and value is not None and not check(value):
-            return False
-    return True
-
-
-def _well_formed(item) -> bool:
-    """Whether a streamed object has Ollama's shape where the gateway reads it: a backend that
-    sends another (not Ollama, or a broken one) is a backend error, not a crash of a translation
-    or a negative charge."""
-    return _fits(item, _READ_FIELDS)
-
-
-def _is_embed_answer(answer: dict) -> bool:
-    embeddings = answer.get("embeddings")
-    if type(embeddings) is not list or not _well_formed(answer):
-        return False
-    try:
-        for vector in embeddings:
-            if type(vector) is not list:
-                return False
-            array("d", vector)  # numbers only, checked in C (a vector has thousands)
-    except TypeError:
-        return False
-    return True
-
-
-# What the gateway reads of a listed model (/api/tags, /api/ps), and what each must be.
-_LISTING_FIELDS = {
-    "name": _is_text,
-    "model": _is_text,
-    "digest": _is_text,
-    "modified_at": _is_text,
-    "expires_at": _is_text,
-    "size": _is_amount,
-    "size_vram": _is_amount,
-    "details": lambda value: type(value) is dict,
-}
-
-
-def _is_model_list(answer: dict) -> bool:
-    models = answer.get("models")
-    if models is None:
-        return True
-    return type(models) is list and all(_fits(listing, _LISTING_FIELDS) for listing in models)
-
-
-# Answers checked beyond being objects, by path: the readers (translations, the catalog, health
-# checks, charges) rely on their shape.
-_ANSWER_SHAPES = {"/api/embed": _is_embed_answer, "/api/tags": _is_model_list, "/api/ps": _is_model_list}
-
-
 def _parsed(lines: list[bytes]) -> tuple[list, BackendError | None]:
     """The objects of complete NDJSON lines, up to the failure that ends them early, if any (a
     line that is not JSON or not of Ollama's shape, or Ollama's {"error": ...})."""
@@ -351,7 +243,7 @@ def _parsed(lines: list[bytes]) -> tuple[list, BackendError | None]:
             return batch, BackendError(INVALID_LINE)
         if type(item) is dict and "error" in item:
             return batch, BackendError(f"Ollama backend error: {item['error']}")
-        if not _well_formed(item):
+        if not well_formed(item):
             return batch, BackendError(INVALID_LINE)
         batch.append(item)
     return batch, None
