@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_PORT = 11434
 INVALID_ANSWER = "The model backend sent an invalid response."
 INVALID_LINE = "The model backend sent an invalid stream line."
+# A stream line longer than this is the backend's error, not memory the gateway keeps growing (a
+# backend URL that points at something else that streams). Ollama's longest, /api/generate's last
+# line with its context's token ids, is a few MB.
+MAX_LINE = 64 * 2**20
+LONG_LINE = f"The model backend sent a stream line longer than {MAX_LINE // 2**20} MB."
 
 
 def parse_ollama_host(value: str) -> list[str]:
@@ -267,13 +272,25 @@ class NDJSONStream:
         """With `pause`, the socket is left unread while a fast stream's bytes are gathered
         (http11.Connection._hold): fewer system calls, but the end of the body may be seen up to
         a linger later: for relays, not for a caller that waits for the end."""
-        tail = b""
+        unended: list[bytes] = []  # the pieces of a line whose end has not come yet
+        unended_size = 0
         try:
             while data := await self._response.read_some(pause=pause):
-                lines = (tail + data if tail else data).split(b"\n")
+                if b"\n" not in data:  # kept in pieces, joined once its end comes: not copied per read
+                    unended.append(data)
+                    unended_size += len(data)
+                    if unended_size > MAX_LINE:
+                        raise BackendError(LONG_LINE)
+                    continue
+                if unended:
+                    unended.append(data)
+                    data, unended, unended_size = b"".join(unended), [], 0
+                lines = data.split(b"\n")
                 tail = lines.pop()
+                if tail:
+                    unended, unended_size = [tail], len(tail)
                 batch, failure = _parsed(lines)
-                data = lines = None  # nothing of this read is held while the next one is awaited
+                data = lines = tail = None  # nothing of this read is held while the next one is awaited
                 if batch:
                     yield batch  # what came before a failure is delivered first
                     batch = None
@@ -281,6 +298,7 @@ class NDJSONStream:
                     raise failure
         except http11.HTTPError as exc:
             raise _transport_error(exc, self._base_url) from exc
+        tail = b"".join(unended)
         if tail.strip():
             batch, failure = _parsed([tail])
             if batch:

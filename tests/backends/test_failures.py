@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from ollamaweb.core import ollama
 from ollamaweb.core.ollama import close_http_client
 from tests.conftest import only_log
 from tests.fake_ollama import BUSY_MESSAGE, Reply
@@ -277,6 +278,23 @@ def test_a_misshapen_line_after_the_first_tokens_ends_the_stream_with_an_error(c
     assert [chunk.choices[0].delta.content for chunk in received] == ["one"]
     log = only_log(gateway)
     assert (log.status, log.error, log.completion_tokens, log.usage_source) == (502, INVALID_LINE, 1, "counted")
+
+
+def test_a_stream_line_longer_than_the_limit_is_a_502(client, gateway, raw_backend, monkeypatch):
+    """A backend URL that points at something that streams without line ends: the gateway stops
+    reading at the limit instead of keeping it all."""
+    monkeypatch.setattr(ollama, "MAX_LINE", 1000)
+    line = b"x" * 5000
+    raw_backend.answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"%x\r\n%s\r\n" % (len(line), line)
+    )
+
+    with pytest.raises(openai.InternalServerError) as error:
+        create(client, stream=False)
+
+    assert error.value.body["message"] == ollama.LONG_LINE
+    assert only_log(gateway).status == 502
 
 
 def _json_answer(body: bytes) -> bytes:

@@ -3,7 +3,11 @@
 import asyncio
 import tracemalloc
 
-from ollamaweb.core.ollama import OllamaClient, close_http_client
+import pytest
+
+from ollamaweb.core import ollama
+from ollamaweb.core.errors import BackendError
+from ollamaweb.core.ollama import NDJSONStream, OllamaClient, close_http_client
 
 PROMPT_CHARS = 2_000_000
 
@@ -41,3 +45,34 @@ def test_a_request_waiting_for_its_answer_holds_one_copy_of_what_it_sent():
 
     held = asyncio.run(scenario())
     assert PROMPT_CHARS <= held < 1.2 * PROMPT_CHARS
+
+
+class _Reads:
+    """A response whose reads return these pieces, then the end."""
+
+    def __init__(self, *pieces: bytes):
+        self._pieces = list(pieces)
+
+    async def read_some(self, pause: bool = False) -> bytes:
+        return self._pieces.pop(0) if self._pieces else b""
+
+
+def _batches(*pieces: bytes) -> list:
+    async def scenario():
+        return [batch async for batch in NDJSONStream(_Reads(*pieces), "http://backend").batches()]
+
+    return asyncio.run(scenario())
+
+
+def test_lines_are_objects_whatever_reads_they_arrive_in():
+    pieces = (b'{"message":{"content":"a', b"b", b'c"},"done":false}\n{"done"', b":true}")
+    assert _batches(*pieces) == [[{"message": {"content": "abc"}, "done": False}], [{"done": True}]]
+
+
+def test_a_line_longer_than_the_limit_is_the_backend_s_error(monkeypatch):
+    """A backend that streams without line ends (not Ollama) cannot grow the gateway's memory without bound."""
+    monkeypatch.setattr(ollama, "MAX_LINE", 1000)
+    with pytest.raises(BackendError) as error:
+        _batches(b'{"done":false}\n{"response":"', *[b"x" * 300] * 4)
+    assert error.value.message == ollama.LONG_LINE
+    assert _batches(b'{"response":"' + b"x" * 900, b'"}\n') == [[{"response": "x" * 900}]]
