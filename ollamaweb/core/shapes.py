@@ -1,7 +1,7 @@
 """What Ollama's answers must look like where the gateway reads them.
 
 A backend that answers otherwise (not Ollama, or a broken one) is a backend error, not a crash of a
-translation, the catalog or a health check, nor a negative charge: only the fields the gateway
+translation, the catalog or a health check, nor a count a charge cannot use: only the fields the gateway
 reads are checked; the others are passed on as they are.
 """
 
@@ -17,8 +17,9 @@ def _is_flag(value) -> bool:
 
 
 def _is_amount(value) -> bool:
-    """A token count or a duration: what requests are charged by, so never negative."""
-    return type(value) in (int, float) and value >= 0
+    """A token count or a duration: what requests are charged by, so never negative, and within
+    Ollama's (Go's) and the log's 64-bit integers."""
+    return type(value) in (int, float) and 0 <= value < 2**63
 
 
 def _is_tool_call(call) -> bool:
@@ -72,7 +73,7 @@ def _fits(item, checks: dict) -> bool:
 def well_formed(item) -> bool:
     """Whether a streamed object has Ollama's shape where the gateway reads it: a backend that
     sends another (not Ollama, or a broken one) is a backend error, not a crash of a translation
-    or a negative charge."""
+    or a count that is answered but cannot be charged."""
     return _fits(item, _READ_FIELDS)
 
 

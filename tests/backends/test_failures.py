@@ -235,6 +235,8 @@ MISSHAPEN = {
     "content-a-number": b'{"model":"llama3","message":{"role":"assistant","content":5},"done":false}',
     "tool-call-a-number": b'{"model":"llama3","message":{"role":"assistant","content":"","tool_calls":[5]},"done":true}',
     "negative-count": b'{"model":"llama3","message":{"role":"assistant","content":"a"},"done":true,"eval_count":-9000}',
+    "count-beyond-64-bits": b'{"model":"llama3","message":{"role":"assistant","content":"a"},"done":true,'
+    b'"eval_count":18446744073709551615}',
     "count-a-string": b'{"model":"llama3","message":{"role":"assistant","content":"a"},"done":true,"eval_count":"x"}',
     "done-reason-a-number": b'{"model":"llama3","message":{"role":"assistant","content":"a"},"done":true,"done_reason":5}',
 }
@@ -251,8 +253,8 @@ INVALID_LINE = "The model backend sent an invalid stream line."
 @pytest.mark.parametrize("protocol", list(PROTOCOL_ROUTES))
 @pytest.mark.parametrize("line", list(MISSHAPEN))
 def test_a_line_not_of_ollama_s_shape_is_a_502_in_each_protocol(gateway, api_key, raw_backend, protocol, line):
-    """Before: a 500 from the translation that read it (and a negative count would have been a
-    negative charge)."""
+    """Before: a 500 from the translation that read it; a negative count was answered as a 200
+    charged nothing; a count beyond 64 bits was answered and its row set aside, unwritable."""
     raw_backend.answer_ndjson(MISSHAPEN[line])
     path, body, message_of = PROTOCOL_ROUTES[protocol]
     headers = {"authorization": f"Bearer {api_key[1]}", "x-api-key": api_key[1], "anthropic-version": "2023-06-01"}
@@ -320,7 +322,8 @@ EMBED_ROUTES = {
 @pytest.mark.parametrize("path", list(EMBED_ROUTES))
 @pytest.mark.parametrize("answer", list(MISSHAPEN_EMBEDDINGS))
 def test_an_embedding_answer_not_of_ollama_s_shape_is_a_502(gateway, api_key, raw_backend, path, answer):
-    """Before: a 500 (an array, a flat vector), vectors of words passed on, a negative count charged."""
+    """Before: a 500 (an array, a flat vector); vectors of words passed on; a negative count passed
+    on as the client's usage (-5 prompt tokens) and charged nothing."""
     raw_backend.answer = _json_answer(MISSHAPEN_EMBEDDINGS[answer])
     body, message_of = EMBED_ROUTES[path]
 

@@ -60,7 +60,7 @@ def test_ollama_s_answers_fit(path, answer):
     assert answer_fits(path, orjson.loads(answer))
 
 
-@pytest.mark.parametrize("value", [True, -1, "9", [1]], ids=repr)
+@pytest.mark.parametrize("value", [True, -1, "9", [1], 2**63, 1e300], ids=repr)
 def test_a_count_is_a_number_that_is_not_negative(value):
     assert not well_formed({"done": True, "eval_count": value})
     assert well_formed({"done": True, "eval_count": 9}) and well_formed({"done": True, "eval_duration": 1.5})
