@@ -40,8 +40,8 @@ INVALID_LINE = "The model backend sent an invalid stream line."
 # A stream line longer than this is the backend's error, not memory the gateway keeps growing (a
 # backend URL that points at something else that streams). Ollama's longest, /api/generate's last
 # line with its context's token ids, is a few MB.
-MAX_LINE = 64 * 2**20
-LONG_LINE = f"The model backend sent a stream line longer than {MAX_LINE // 2**20} MB."
+MAX_STREAM_LINE = 64 * 2**20
+LONG_LINE = f"The model backend sent a stream line longer than {MAX_STREAM_LINE // 2**20} MB."
 
 
 def parse_ollama_host(value: str) -> list[str]:
@@ -279,7 +279,7 @@ class NDJSONStream:
                 if b"\n" not in data:  # kept in pieces, joined once its end comes: not copied per read
                     unended.append(data)
                     unended_size += len(data)
-                    if unended_size > MAX_LINE:
+                    if unended_size > MAX_STREAM_LINE:
                         raise BackendError(LONG_LINE)
                     continue
                 if unended:
@@ -290,7 +290,7 @@ class NDJSONStream:
                 if tail:
                     unended, unended_size = [tail], len(tail)
                 batch, failure = _parsed(lines)
-                data = lines = tail = None  # nothing of this read is held while the next one is awaited
+                data = lines = None  # nothing of this read is held while the next one is awaited
                 if batch:
                     yield batch  # what came before a failure is delivered first
                     batch = None

@@ -17,9 +17,9 @@ def _is_flag(value) -> bool:
 
 
 def _is_amount(value) -> bool:
-    """A token count or a duration: what requests are charged by, so never negative, and within
-    Ollama's (Go's) and the log's 64-bit integers."""
-    return type(value) in (int, float) and 0 <= value < 2**63
+    """A token count or a duration (ns): what requests are charged by, so an integer (as Ollama's Go
+    sends them; the charge reads no other), never negative, within the log's 64-bit columns."""
+    return type(value) is int and 0 <= value < 2**63
 
 
 def _is_tool_call(call) -> bool:
@@ -31,15 +31,15 @@ def _is_tool_call(call) -> bool:
     )
 
 
+def _are_tool_calls(calls) -> bool:
+    return type(calls) is list and all(_is_tool_call(call) for call in calls)
+
+
+_MESSAGE_FIELDS = {"role": _is_text, "content": _is_text, "thinking": _is_text, "tool_calls": _are_tool_calls}
+
+
 def _is_message(message) -> bool:
-    if type(message) is not dict:
-        return False
-    for key in ("role", "content", "thinking"):
-        value = message.get(key)
-        if value is not None and type(value) is not str:
-            return False
-    calls = message.get("tool_calls")
-    return calls is None or (type(calls) is list and all(_is_tool_call(call) for call in calls))
+    return _fits(message, _MESSAGE_FIELDS)
 
 
 # The fields of a streamed object that the gateway reads, and what each must be (as Ollama sends

@@ -285,7 +285,7 @@ def test_a_misshapen_line_after_the_first_tokens_ends_the_stream_with_an_error(c
 def test_a_stream_line_longer_than_the_limit_is_a_502(client, gateway, raw_backend, monkeypatch):
     """A backend URL that points at something that streams without line ends: the gateway stops
     reading at the limit instead of keeping it all."""
-    monkeypatch.setattr(ollama, "MAX_LINE", 1000)
+    monkeypatch.setattr(ollama, "MAX_STREAM_LINE", 1000)
     line = b"x" * 5000
     raw_backend.answer = (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -71,7 +71,7 @@ def test_lines_are_objects_whatever_reads_they_arrive_in():
 
 def test_a_line_longer_than_the_limit_is_the_backend_s_error(monkeypatch):
     """A backend that streams without line ends (not Ollama) cannot grow the gateway's memory without bound."""
-    monkeypatch.setattr(ollama, "MAX_LINE", 1000)
+    monkeypatch.setattr(ollama, "MAX_STREAM_LINE", 1000)
     with pytest.raises(BackendError) as error:
         _batches(b'{"done":false}\n{"response":"', *[b"x" * 300] * 4)
     assert error.value.message == ollama.LONG_LINE
